@@ -1,0 +1,99 @@
+// A plugin for the host's own tests: each handler behaves in one way a test needs to observe.
+import Foundation
+import PluginKit
+import Synchronization
+
+/// Options every handler reads from its payload.
+struct Instructions: Decodable {
+    /// Append "<job id> <attempt> <handler>" to this file (how tests see what ran, across processes).
+    var record: String?
+    /// test.flaky: fail this many attempts, then succeed.
+    var failures: Int?
+    /// test.sleep: how long to sleep.
+    var ms: Int?
+    /// test.sleep: keep sleeping after the host asks to stop.
+    var ignoreCancel: Bool?
+    /// test.chain: the job to enqueue.
+    var next: String?
+    var nextPayload: String?
+    /// test.retry_in: the retry delay to ask for.
+    var delayMs: Int?
+}
+
+let pluginConfig = Mutex<[String: String]>([:])
+
+func instructions(_ job: Job) throws -> Instructions {
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    let parsed = try job.decode(Instructions.self, decoder: decoder)
+    if let file = parsed.record {
+        let line = "\(job.id) \(job.attempt) \(job.handler)\n"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(line.utf8))
+    }
+    return parsed
+}
+
+let plugin = Plugin(
+    name: "test",
+    version: "0.1.0",
+    description: "Handlers that misbehave on purpose, for the host's tests",
+    handlers: [
+        Handler("test.record", description: "Records the job and succeeds") { job, host in
+            _ = try instructions(job)
+            return .success
+        },
+        Handler("test.flaky", description: "Fails `failures` times, then succeeds") { job, host in
+            let options = try instructions(job)
+            if job.attempt <= options.failures ?? 1 {
+                return .retry("planned failure \(job.attempt) of \(options.failures ?? 1)")
+            }
+            return .success
+        },
+        Handler("test.retry_in", description: "Asks for a retry after `delay_ms`") { job, host in
+            let options = try instructions(job)
+            return .retry("asked for a delay", after: .milliseconds(options.delayMs ?? 1000))
+        },
+        Handler("test.discard", description: "Discards the job") { job, host in
+            _ = try instructions(job)
+            return .discard("discarded on purpose")
+        },
+        Handler("test.throw", description: "Throws an error") { job, host in
+            _ = try instructions(job)
+            struct Planned: Error, CustomStringConvertible { var description: String { "planned error" } }
+            throw Planned()
+        },
+        Handler("test.sleep", description: "Sleeps `ms`, stopping early when cancelled unless `ignore_cancel`") { job, host in
+            let options = try instructions(job)
+            let end = Date().addingTimeInterval(Double(options.ms ?? 1000) / 1000)
+            while Date() < end {
+                if host.isCancelled && options.ignoreCancel != true { return .retry("cancelled") }
+                host.heartbeat(progress: nil, note: "sleeping")
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+            return .success
+        },
+        Handler("test.chain", description: "Enqueues `next` with `next_payload`") { job, host in
+            let options = try instructions(job)
+            guard let next = options.next else { return .discard("no `next` handler in the payload") }
+            let id = try host.enqueue(handler: next, payload: Data((options.nextPayload ?? "{}").utf8))
+            host.log(.info, "enqueued \(id)")
+            return .success
+        },
+        Handler("test.log", description: "Logs the payload and the plugin's `greeting` config") { job, host in
+            let greeting = pluginConfig.withLock { $0["greeting"] } ?? "none"
+            host.log(.info, "greeting=\(greeting) payload=\(String(decoding: job.payload, as: UTF8.self))")
+            return .success
+        },
+    ],
+    onInit: { config, host in
+        let values = try config.decode([String: String].self)
+        if let reason = values["refuse"] { throw PluginConfigurationError(description: reason) }
+        pluginConfig.withLock { $0 = values }
+        host.log(.debug, "test plugin ready")
+    }
+)
+
+@_cdecl("jh_plugin_entry") public func entry() -> UnsafeRawPointer { plugin.entry }

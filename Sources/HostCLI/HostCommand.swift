@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// `host`: the jobhost command line.
+public struct HostCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Runs jobs from Redis or PostgreSQL on handlers that plugins provide.",
+        discussion: """
+            The host reads one YAML file (config/host.yaml unless --config or JOBHOST_CONFIG says otherwise), \
+            loads the plugins it names (lib<Name>.so) and routes jobs to their handlers.
+
+            Before a restart, check the config:  host check-config
+            See what the plugins offer:           host list-plugins --handlers
+            """,
+        subcommands: [CheckConfigCommand.self, ListPluginsCommand.self]
+    )
+
+    public init() {}
+}

@@ -1,0 +1,199 @@
+import Foundation
+
+/// A validated host configuration: everything `host.yaml` says, with defaults filled in.
+public struct HostConfiguration: Sendable {
+    /// The file it was read from (as given) and that file's directory, against which relative paths resolve.
+    public var file: String
+    public var directory: URL
+    public var host: HostSettings
+    /// By name, in file order.
+    public var backends: [BackendConfig]
+    public var plugins: [PluginConfig]
+    public var queues: [QueueConfig]
+    public var routes: [RouteConfig]
+    public var schedules: [ScheduleConfig]
+
+    /// The queue a handler's jobs go to: an exact route, else the longest `family.*` route that
+    /// matches, else the queue named `default`.
+    public func route(for handler: String) -> RouteConfig? {
+        if let exact = routes.first(where: { $0.pattern == handler }) { return exact }
+        return routes
+            .filter { $0.isWildcard && handler.hasPrefix($0.prefix) }
+            .max { $0.prefix.count < $1.prefix.count }
+    }
+
+    /// The queue jobs of `handler` land in.
+    public func queue(for handler: String) -> QueueConfig? {
+        let name = route(for: handler)?.queue ?? QueueConfig.defaultName
+        return queues.first { $0.name == name }
+    }
+
+    public func backend(named name: String) -> BackendConfig? { backends.first { $0.name == name } }
+}
+
+/// The `host:` block.
+public struct HostSettings: Sendable {
+    /// Shown in logs and used to tell hosts apart on a shared backend.
+    public var name: String
+    /// Where plugins are looked for, in order, after `JOBHOST_PLUGIN_PATH` and before the host's own directory.
+    public var pluginPaths: [URL]
+    /// How long `SIGTERM` waits for running jobs before handing them back.
+    public var shutdownTimeout: Duration
+    public var logLevel: LogLevel
+    public var logFormat: LogFormat
+
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        /// Text on a terminal, JSON lines otherwise.
+        case auto, text, json
+    }
+}
+
+/// One entry of `backends:`.
+public struct BackendConfig: Sendable {
+    public var name: String
+    public var kind: Kind
+    /// Redis: `redis://[user:password@]host[:port][/db]`; PostgreSQL: a `postgres://` URL or a libpq
+    /// keyword string. Prints with the password masked.
+    public var url: ConnectionString
+    /// Redis: every key starts with it.
+    public var keyPrefix: String
+    /// PostgreSQL: the schema that holds the job tables.
+    public var schema: String
+    /// PostgreSQL: connections the backend keeps open.
+    public var poolSize: Int
+    /// PostgreSQL: apply pending migrations when `host run` starts.
+    public var autoMigrate: Bool
+    /// How long to wait for a connection before giving up (and retrying with backoff).
+    public var connectTimeout: Duration
+    public var location: SourceLocation
+
+    public enum Kind: String, Sendable, CaseIterable {
+        case redis, postgres
+    }
+}
+
+/// One entry of `plugins:`.
+public struct PluginConfig: Sendable {
+    /// The name the library is found by: `lib<name>.so`.
+    public var name: String
+    /// An explicit library path (resolved against the config file's directory), instead of a search.
+    public var path: URL?
+    /// The plugin's own `config:` block as a JSON object, handed to its `init`.
+    public var configJSON: String
+    public var location: SourceLocation
+}
+
+/// One entry of `queues:`.
+public struct QueueConfig: Sendable {
+    /// Handlers with no route run on the queue with this name.
+    public static let defaultName = "default"
+
+    public var name: String
+    public var backend: String
+    /// Jobs of this queue that run at once on one host.
+    public var concurrency: Int
+    /// Share of fetches when queues compete for the same workers.
+    public var weight: Int
+    /// How long a job may run before it is asked to stop.
+    public var timeout: Duration
+    /// How long a fetched job stays reserved without a heartbeat before another host may rescue it.
+    public var lease: Duration
+    public var retry: RetryPolicy
+    /// How long finished jobs are kept before they are pruned.
+    public var retention: Duration
+    public var location: SourceLocation
+    /// Where each key of the entry was written, for errors about it.
+    public var fieldLocations: [String: SourceLocation] = [:]
+
+    /// Where `field` was written, or the entry itself when it was not.
+    public func location(of field: String) -> SourceLocation { fieldLocations[field] ?? location }
+}
+
+/// How failed attempts are retried.
+public struct RetryPolicy: Sendable, Equatable {
+    public var maxAttempts: Int
+    public var backoff: Backoff
+    /// The delay after the first failure.
+    public var base: Duration
+    /// No delay is longer than this.
+    public var max: Duration
+    /// The share of each delay that is randomised (0 to 1), so retries of many jobs spread out.
+    public var jitter: Double
+
+    public enum Backoff: String, Sendable, CaseIterable {
+        /// base, 2·base, 4·base, … up to max.
+        case exponential
+        /// base every time.
+        case fixed
+    }
+
+    public static let standard = RetryPolicy(
+        maxAttempts: 10, backoff: .exponential, base: .seconds(1), max: .seconds(3600), jitter: 0.2)
+}
+
+/// One entry of `routes:`: handlers (an exact name or `family.*`) and the queue their jobs go to.
+public struct RouteConfig: Sendable {
+    public var pattern: String
+    public var queue: String
+    /// Overrides the queue's timeout for these handlers.
+    public var timeout: Duration?
+    /// Overrides the queue's retry policy for these handlers.
+    public var retry: RetryPolicy?
+    public var location: SourceLocation
+    /// Where each key of the entry was written, for errors about it.
+    public var fieldLocations: [String: SourceLocation] = [:]
+
+    /// Where `field` was written, or the route itself when it was not.
+    public func location(of field: String) -> SourceLocation { fieldLocations[field] ?? location }
+
+    public var isWildcard: Bool { pattern.hasSuffix(".*") }
+    /// For `family.*`: `family.`.
+    public var prefix: String { isWildcard ? String(pattern.dropLast()) : pattern }
+
+    public func matches(_ handler: String) -> Bool {
+        isWildcard ? handler.hasPrefix(prefix) : handler == pattern
+    }
+}
+
+/// One entry of `schedules:`.
+public struct ScheduleConfig: Sendable {
+    public var name: String
+    public var trigger: Trigger
+    public var handler: String
+    /// The job's payload as JSON text.
+    public var payloadJSON: String
+    /// nil: the queue the handler is routed to.
+    public var queue: String?
+    public var timeZone: TimeZone
+    public var catchUp: CatchUp
+    public var enabled: Bool
+    public var location: SourceLocation
+    /// Where each key of the entry was written, for errors about it.
+    public var fieldLocations: [String: SourceLocation] = [:]
+
+    /// Where `field` was written, or the schedule itself when it was not.
+    public func location(of field: String) -> SourceLocation { fieldLocations[field] ?? location }
+
+    public enum Trigger: Sendable, Equatable, CustomStringConvertible {
+        case cron(String)
+        case every(Duration)
+
+        public var description: String {
+            switch self {
+            case .cron(let expression): "cron \(expression)"
+            case .every(let interval): "every \(interval.configText)"
+            }
+        }
+    }
+
+    public enum CatchUp: String, Sendable, CaseIterable {
+        /// Fire times missed while no host ran are skipped.
+        case skip
+        /// After downtime, one job for the most recent missed fire time.
+        case once
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import Yams
+
+/// Reads each top-level section into the model, filling in defaults. Problems are reported to the
+/// reader and parsing goes on, so one run lists them all.
+struct SectionParser {
+    let reader: NodeReader
+    let directory: URL
+
+    static let sections = ["host", "backends", "plugins", "queues", "routes", "schedules"]
+
+    func parse(_ root: Node) -> HostConfiguration? {
+        guard let top = reader.fields(of: root, at: .root, allowed: Self.sections) else { return nil }
+        let host = parseHost(top.entry("host"))
+        let backends = namedEntries(top, "backends").compactMap(parseBackend)
+        let plugins = namedEntries(top, "plugins").compactMap(parsePlugin)
+        var queues = namedEntries(top, "queues").compactMap { parseQueue($0, backends: backends) }
+        let routes = namedEntries(top, "routes").compactMap(parseRoute)
+        let schedules = namedEntries(top, "schedules").compactMap(parseSchedule)
+        if top.entry("queues") == nil {
+            reader.report(root, KeyPath.root.appending("queues"), "no queues are defined: add at least one, e.g. queues: { default: { backend: main } }")
+        }
+        deriveLeases(&queues, routes: routes)
+        return HostConfiguration(
+            file: reader.file, directory: directory, host: host, backends: backends, plugins: plugins,
+            queues: queues, routes: routes, schedules: schedules)
+    }
+
+    private func namedEntries(_ top: Fields, _ section: String) -> [NodeReader.Entry] {
+        guard let entry = top.entry(section) else { return [] }
+        return reader.entries(of: entry.value, at: entry.path) ?? []
+    }
+
+    private func parseHost(_ entry: NodeReader.Entry?) -> HostSettings {
+        var settings = HostSettings(
+            name: ProcessInfo.processInfo.hostName, pluginPaths: [], shutdownTimeout: .seconds(30),
+            logLevel: .info, logFormat: .auto)
+        guard let entry,
+            let fields = reader.fields(
+                of: entry.value, at: entry.path,
+                allowed: ["name", "plugin_paths", "shutdown_timeout", "log_level", "log_format"])
+        else { return settings }
+        if let name = fields.string("name") { settings.name = name }
+        if let paths = fields.stringList("plugin_paths") {
+            settings.pluginPaths = paths.map { URL(fileURLWithPath: $0, relativeTo: directory).standardizedFileURL }
+        }
+        if let timeout = fields.duration("shutdown_timeout", minimum: .zero) { settings.shutdownTimeout = timeout }
+        if let level = fields.choice("log_level", HostSettings.LogLevel.self) { settings.logLevel = level }
+        if let format = fields.choice("log_format", HostSettings.LogFormat.self) { settings.logFormat = format }
+        return settings
+    }
+
+    private func parseBackend(_ entry: NodeReader.Entry) -> BackendConfig? {
+        guard checkName(entry, what: "backend"),
+            let fields = reader.fields(
+                of: entry.value, at: entry.path,
+                allowed: ["type", "url", "key_prefix", "schema", "pool_size", "auto_migrate", "connect_timeout"],
+                section: "backend '\(entry.key)'")
+        else { return nil }
+        fields.require("type", hint: "redis or postgres")
+        fields.require("url")
+        guard let kind = fields.choice("type", BackendConfig.Kind.self), let url = fields.string("url") else { return nil }
+        let connection = ConnectionString(url)
+        if let problem = URLCheck.problem(with: url, for: kind) {
+            reader.report(fields.entry("url")?.value, entry.path.appending("url"), "\(problem) (got \(connection))")
+        }
+        let redisOnly = ["key_prefix"], postgresOnly = ["schema", "pool_size", "auto_migrate"]
+        for key in kind == .redis ? postgresOnly : redisOnly where fields.has(key) {
+            reader.report(fields.entry(key)?.keyNode, entry.path.appending(key), "'\(key)' applies to \(kind == .redis ? "postgres" : "redis") backends, not \(kind.rawValue)")
+        }
+        let schema = fields.string("schema") ?? "jobhost"
+        if !schema.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLowercase || $0.isNumber)) }) {
+            reader.report(fields.entry("schema")?.value, entry.path.appending("schema"), "use lower-case letters, digits and _ only, found '\(schema)'")
+        }
+        return BackendConfig(
+            name: entry.key, kind: kind, url: connection,
+            keyPrefix: fields.string("key_prefix") ?? "jobhost",
+            schema: schema,
+            poolSize: fields.int("pool_size", minimum: 1, maximum: 100) ?? 4,
+            autoMigrate: fields.bool("auto_migrate") ?? false,
+            connectTimeout: fields.duration("connect_timeout") ?? .seconds(5),
+            location: reader.location(entry.keyNode))
+    }
+
+    private func parsePlugin(_ entry: NodeReader.Entry) -> PluginConfig? {
+        guard checkName(entry, what: "plugin", allowUpperCase: true) else { return nil }
+        guard let fields = reader.fields(of: entry.value, at: entry.path, allowed: ["path", "config"], section: "plugin '\(entry.key)'")
+        else { return nil }
+        if let config = fields.entry("config"), case .scalar = config.value, config.value.null == nil {
+            reader.report(config.value, config.path, "expected a mapping (handed to the plugin's init as a JSON object), found \(reader.describe(config.value))")
+        } else if let config = fields.entry("config"), case .sequence = config.value {
+            reader.report(config.value, config.path, "expected a mapping (handed to the plugin's init as a JSON object), found a list")
+        }
+        return PluginConfig(
+            name: entry.key,
+            path: fields.string("path").map { URL(fileURLWithPath: $0, relativeTo: directory).standardizedFileURL },
+            configJSON: reader.jsonText(fields.entry("config")?.value, at: entry.path.appending("config"), default: "{}"),
+            location: reader.location(entry.keyNode))
+    }
+
+    private func parseQueue(_ entry: NodeReader.Entry, backends: [BackendConfig]) -> QueueConfig? {
+        guard checkName(entry, what: "queue"),
+            let fields = reader.fields(
+                of: entry.value, at: entry.path,
+                allowed: ["backend", "concurrency", "weight", "timeout", "lease", "retry", "retention"],
+                section: "queues.\(entry.key)")
+        else { return nil }
+        var backend = fields.string("backend")
+        if backend == nil {
+            if backends.count == 1 {
+                backend = backends[0].name
+            } else {
+                fields.require("backend", hint: backends.isEmpty ? "no backends are defined" : "name one of \(backends.map(\.name).joined(separator: ", "))")
+            }
+        }
+        let timeout = fields.duration("timeout") ?? .seconds(300)
+        return QueueConfig(
+            name: entry.key,
+            backend: backend ?? "",
+            concurrency: fields.int("concurrency", minimum: 1, maximum: 10_000) ?? 10,
+            weight: fields.int("weight", minimum: 1, maximum: 1000) ?? 1,
+            timeout: timeout,
+            lease: fields.duration("lease", minimum: .seconds(1)) ?? .zero,
+            retry: parseRetry(fields.entry("retry"), base: .standard) ?? .standard,
+            retention: fields.duration("retention", minimum: .zero) ?? .seconds(86_400),
+            location: reader.location(entry.keyNode),
+            fieldLocations: fields.valueLocations)
+    }
+
+    private func parseRetry(_ entry: NodeReader.Entry?, base: RetryPolicy) -> RetryPolicy? {
+        guard let entry,
+            let fields = reader.fields(of: entry.value, at: entry.path, allowed: ["max_attempts", "backoff", "base", "max", "jitter"])
+        else { return nil }
+        var policy = base
+        if let attempts = fields.int("max_attempts", minimum: 1, maximum: 1000) { policy.maxAttempts = attempts }
+        if let backoff = fields.choice("backoff", RetryPolicy.Backoff.self) { policy.backoff = backoff }
+        if let delay = fields.duration("base", minimum: .zero) { policy.base = delay }
+        if let delay = fields.duration("max", minimum: .zero) { policy.max = delay }
+        if let jitter = fields.double("jitter", range: 0...1) { policy.jitter = jitter }
+        if policy.base > policy.max {
+            reader.report(fields.entry("base")?.value ?? entry.value, entry.path.appending("base"),
+                "base delay \(policy.base.configText) is longer than max \(policy.max.configText)")
+        }
+        return policy
+    }
+
+    private func parseRoute(_ entry: NodeReader.Entry) -> RouteConfig? {
+        guard HandlerName.isValidPattern(entry.key) else {
+            reader.report(entry.keyNode, entry.path, "'\(entry.key)' is not a handler name or pattern; write family.action or family.* (lower-case letters, digits, _ and -)")
+            return nil
+        }
+        if case .scalar = entry.value {
+            guard let queue = reader.text(entry.value, at: entry.path, expecting: "a queue name") else { return nil }
+            return RouteConfig(
+                pattern: entry.key, queue: queue, timeout: nil, retry: nil, location: reader.location(entry.value),
+                fieldLocations: ["queue": reader.location(entry.value)])
+        }
+        guard let fields = reader.fields(of: entry.value, at: entry.path, allowed: ["queue", "timeout", "retry"], section: "route '\(entry.key)'")
+        else { return nil }
+        fields.require("queue")
+        return RouteConfig(
+            pattern: entry.key, queue: fields.string("queue") ?? "", timeout: fields.duration("timeout"),
+            retry: parseRetry(fields.entry("retry"), base: .standard),
+            location: reader.location(entry.keyNode),
+            fieldLocations: fields.valueLocations)
+    }
+
+    private func parseSchedule(_ entry: NodeReader.Entry) -> ScheduleConfig? {
+        guard checkName(entry, what: "schedule"),
+            let fields = reader.fields(
+                of: entry.value, at: entry.path,
+                allowed: ["cron", "every", "handler", "payload", "queue", "timezone", "catch_up", "enabled"],
+                section: "schedule '\(entry.key)'")
+        else { return nil }
+        fields.require("handler")
+        let trigger: ScheduleConfig.Trigger?
+        switch (fields.has("cron"), fields.has("every")) {
+        case (true, true):
+            reader.report(fields.entry("every")?.keyNode, entry.path.appending("every"), "give either 'cron' or 'every', not both")
+            trigger = nil
+        case (false, false):
+            reader.report(entry.keyNode, entry.path, "needs 'cron' (e.g. \"0 3 * * *\") or 'every' (e.g. 30m)")
+            trigger = nil
+        case (true, false):
+            trigger = fields.string("cron").map { .cron($0) }
+        case (false, true):
+            trigger = fields.duration("every", minimum: .seconds(1)).map { .every($0) }
+        }
+        var timeZone = TimeZone(identifier: "UTC")!
+        if let name = fields.string("timezone") {
+            if let zone = TimeZone(identifier: name) {
+                timeZone = zone
+            } else {
+                let guess = suggestion(for: name, among: TimeZone.knownTimeZoneIdentifiers)
+                reader.report(fields.entry("timezone")?.value, entry.path.appending("timezone"),
+                    "unknown time zone '\(name)'; use an IANA name like Europe/Madrid\(guess.map { " (did you mean '\($0)'?)" } ?? "")")
+            }
+        }
+        let handler = fields.string("handler")
+        if let handler, !HandlerName.isValid(handler) {
+            reader.report(fields.entry("handler")?.value, entry.path.appending("handler"), "'\(handler)' is not a handler name; write family.action")
+        }
+        guard let trigger, let handler else { return nil }
+        return ScheduleConfig(
+            name: entry.key, trigger: trigger, handler: handler,
+            payloadJSON: reader.jsonText(fields.entry("payload")?.value, at: entry.path.appending("payload"), default: "{}"),
+            queue: fields.string("queue"), timeZone: timeZone,
+            catchUp: fields.choice("catch_up", ScheduleConfig.CatchUp.self) ?? .skip,
+            enabled: fields.bool("enabled") ?? true,
+            location: reader.location(entry.keyNode),
+            fieldLocations: fields.valueLocations)
+    }
+
+    /// A lease not set explicitly covers the longest timeout that runs under it, plus a minute.
+    private func deriveLeases(_ queues: inout [QueueConfig], routes: [RouteConfig]) {
+        for index in queues.indices where queues[index].lease == .zero {
+            let longest = routes.filter { $0.queue == queues[index].name }.compactMap(\.timeout)
+                .reduce(queues[index].timeout) { max($0, $1) }
+            queues[index].lease = longest + .seconds(60)
+        }
+    }
+
+    private func checkName(_ entry: NodeReader.Entry, what: String, allowUpperCase: Bool = false) -> Bool {
+        let allowed = entry.key.allSatisfy {
+            $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-" || (allowUpperCase && $0.isUppercase))
+        }
+        guard !entry.key.isEmpty, allowed else {
+            reader.report(entry.keyNode, entry.path, "'\(entry.key)' is not a valid \(what) name; use \(allowUpperCase ? "" : "lower-case ")letters, digits, _ and -")
+            return false
+        }
+        return true
+    }
+}
+
+/// What handler names look like: `family.action`, lower-case.
+public enum HandlerName {
+    public static func isValid(_ name: String) -> Bool {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count >= 2 && parts.allSatisfy { part in
+            !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }
+        }
+    }
+
+    /// A handler name, or `family.*`.
+    public static func isValidPattern(_ pattern: String) -> Bool {
+        if pattern.hasSuffix(".*") { return isValid(String(pattern.dropLast(2)) + ".x") || isValidFamily(String(pattern.dropLast(2))) }
+        return isValid(pattern)
+    }
+
+    private static func isValidFamily(_ family: String) -> Bool {
+        !family.isEmpty && family.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+}
+
+/// Checks a backend URL's shape before any connection is tried.
+enum URLCheck {
+    static func problem(with url: String, for kind: BackendConfig.Kind) -> String? {
+        switch kind {
+        case .redis:
+            guard url.hasPrefix("redis://") else {
+                return url.hasPrefix("rediss://")
+                    ? "TLS (rediss://) is not supported yet; use redis:// on a trusted network or a TLS tunnel"
+                    : "a redis url starts with redis://, e.g. redis://127.0.0.1:6379/0"
+            }
+            guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+                return "not a valid URL; expected redis://[user:password@]host[:port][/db]"
+            }
+            let database = components.path.drop { $0 == "/" }
+            if !database.isEmpty, Int(database) == nil { return "the database after the host must be a number, e.g. /0" }
+            return nil
+        case .postgres:
+            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                guard URLComponents(string: url) != nil else {
+                    return "not a valid URL; expected postgres://[user[:password]@]host[:port]/database"
+                }
+                return nil
+            }
+            return url.contains("=") ? nil : "expected a postgres:// URL or a libpq keyword string like 'host=127.0.0.1 dbname=app'"
+        }
+    }
+}

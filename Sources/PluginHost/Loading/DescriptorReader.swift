@@ -1,0 +1,94 @@
+internal import JobHostABI
+import HostConfig
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a plugin's descriptor defensively: the version and sizes first, then only the fields those
+/// sizes cover, with every string and count bounded.
+struct DescriptorReader {
+    struct Descriptor {
+        let name: String
+        let version: String
+        let description: String
+        let abiVersion: String
+        let handlers: [Handler]
+        let initialize: jh_init_fn?
+    }
+
+    struct Handler {
+        let info: HandlerInfo
+        let run: jh_handler_fn
+        let data: UnsafeMutableRawPointer?
+    }
+
+    static let maximumDescriptorSize: UInt32 = 64 * 1024
+    static let maximumHandlerSize: UInt32 = 4 * 1024
+    static let maximumHandlers: UInt32 = 10_000
+
+    static func read(
+        _ pointer: UnsafeRawPointer, refuse: (PluginRefusal.Check, String) -> PluginRefusal
+    ) throws(PluginRefusal) -> Descriptor {
+        // Unsafe 1: the first three fields exist in every ABI version; nothing else is read until
+        // descriptor_size says it is there.
+        let major = pointer.load(fromByteOffset: 0, as: UInt32.self)
+        let minor = pointer.load(fromByteOffset: 4, as: UInt32.self)
+        let size = pointer.load(fromByteOffset: 8, as: UInt32.self)
+        guard major == UInt32(JH_ABI_MAJOR) else {
+            throw refuse(.abiVersion,
+                "the plugin was built for ABI major version \(major) (abi_major), this host speaks \(JH_ABI_MAJOR); rebuild it against this host's jobhost.h")
+        }
+        guard size >= JH_DESCRIPTOR_SIZE_1_0, size <= maximumDescriptorSize else {
+            throw refuse(.descriptor,
+                "descriptor_size is \(size) bytes, expected \(JH_DESCRIPTOR_SIZE_1_0) to \(maximumDescriptorSize); was the descriptor filled with JH_DESCRIPTOR_HEADER?")
+        }
+        let raw = pointer.load(as: jh_plugin_descriptor.self)
+        guard raw.handler_size >= JH_HANDLER_SIZE_1_0, raw.handler_size <= maximumHandlerSize else {
+            throw refuse(.descriptor,
+                "handler_size is \(raw.handler_size) bytes, expected \(JH_HANDLER_SIZE_1_0) to \(maximumHandlerSize)")
+        }
+        guard let name = boundedString(raw.name), !name.isEmpty else {
+            throw refuse(.descriptor, "the descriptor has no name")
+        }
+        guard raw.handler_count <= maximumHandlers else {
+            throw refuse(.descriptor, "handler_count is \(raw.handler_count), more than the \(maximumHandlers) a plugin may offer")
+        }
+        guard raw.handler_count == 0 || raw.handlers != nil else {
+            throw refuse(.descriptor, "handler_count is \(raw.handler_count) but handlers is NULL")
+        }
+        var handlers: [Handler] = []
+        var seen = Set<String>()
+        for index in 0..<Int(raw.handler_count) {
+            // Unsafe 2: handlers are handler_size apart, which may exceed what this host knows.
+            let definition = UnsafeRawPointer(raw.handlers!).advanced(by: index * Int(raw.handler_size))
+                .load(as: jh_handler_def.self)
+            guard let handlerName = boundedString(definition.name) else {
+                throw refuse(.handlerName, "handler #\(index + 1) has no name")
+            }
+            guard HandlerName.isValid(handlerName) else {
+                throw refuse(.handlerName,
+                    "handler '\(handlerName)' is not a valid name; write family.action in lower-case letters, digits, _ and -")
+            }
+            guard seen.insert(handlerName).inserted else {
+                throw refuse(.duplicateHandler, "the plugin declares handler '\(handlerName)' twice")
+            }
+            guard let run = definition.run else {
+                throw refuse(.descriptor, "handler '\(handlerName)' has no run function")
+            }
+            let timeout = definition.default_timeout_ms > 0 ? Duration.milliseconds(Int64(definition.default_timeout_ms)) : nil
+            handlers.append(Handler(
+                info: HandlerInfo(name: handlerName, description: boundedString(definition.description) ?? "", defaultTimeout: timeout),
+                run: run, data: definition.handler_data))
+        }
+        return Descriptor(
+            name: name, version: boundedString(raw.version) ?? "", description: boundedString(raw.description) ?? "",
+            abiVersion: "\(major).\(minor)", handlers: handlers, initialize: raw.`init`)
+    }
+
+    /// Unsafe 3: a plugin's string may lack its terminator; read at most 4 KiB of it.
+    private static func boundedString(_ pointer: UnsafePointer<CChar>?) -> String? {
+        guard let pointer else { return nil }
+        let length = strnlen(pointer, 4096)
+        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+    }
+}

@@ -1,0 +1,3 @@
+import HostCLI
+
+HostCommand.main()
