@@ -49,10 +49,11 @@ public struct ConfigLoader: Sendable {
         let reader = NodeReader(file: file, interpolator: Interpolator(environment: environment))
         let parsed = SectionParser(reader: reader, directory: directory).parse(root)
         var diagnostics = reader.diagnostics
-        if let parsed {
-            diagnostics += ConfigValidator(config: parsed).diagnostics()
+        if let (config, declared) = parsed {
+            diagnostics += ConfigValidator(config: config)
+                .diagnostics(declaredBackends: declared.backends, declaredQueues: declared.queues)
         }
-        guard diagnostics.isEmpty, var config = parsed else {
+        guard diagnostics.isEmpty, var config = parsed?.0 else {
             throw ConfigError(SecretScrubber(text: text, environment: environment).scrub(diagnostics))
         }
         config.file = file

@@ -45,8 +45,9 @@ public enum Redaction {
         var rest = text[key.upperBound...].drop { $0 == " " }
         guard rest.first == "=" else { return nil }
         rest = rest.dropFirst().drop { $0 == " " }
-        if rest.first == "'" { rest = rest.dropFirst() }
-        let secret = rest.prefix { !$0.isWhitespace && $0 != "'" }
+        let quoted = rest.first == "'"
+        if quoted { rest = rest.dropFirst() }
+        let secret = rest.prefix { quoted ? $0 != "'" : !$0.isWhitespace }
         return secret.isEmpty ? nil : secret.startIndex..<secret.endIndex
     }
 }

@@ -61,7 +61,8 @@ final class NodeReader {
     }
 
     /// A mapping whose keys must come from `allowed`; unknown keys are reported with a suggestion.
-    func fields(of node: Node, at path: KeyPath, allowed: [String], section: String? = nil) -> Fields? {
+    /// - Parameter anchor: where a missing required key is reported: the key that owns the mapping.
+    func fields(of node: Node, at path: KeyPath, anchor: Node? = nil, allowed: [String], section: String? = nil) -> Fields? {
         guard let entries = entries(of: node, at: path) else { return nil }
         var known: [String: Entry] = [:]
         for entry in entries {
@@ -77,7 +78,7 @@ final class NodeReader {
             }
             report(entry.keyNode, entry.path, message)
         }
-        return Fields(reader: self, node: node, path: path, entries: known)
+        return Fields(reader: self, node: node, anchor: anchor ?? node, path: path, entries: known)
     }
 
     /// The text of a scalar with `${VAR}` expanded; reports anything else.
@@ -152,6 +153,7 @@ final class NodeReader {
 struct Fields {
     let reader: NodeReader
     let node: Node
+    let anchor: Node
     let path: KeyPath
     let entries: [String: NodeReader.Entry]
 
@@ -166,7 +168,7 @@ struct Fields {
     /// Reports a missing required key at the mapping that lacks it.
     func require(_ key: String, hint: String = "") {
         if entries[key] == nil {
-            reader.report(node, path.appending(key), "required key '\(key)' is missing\(hint.isEmpty ? "" : "; \(hint)")")
+            reader.report(anchor, path.appending(key), "required key '\(key)' is missing\(hint.isEmpty ? "" : "; \(hint)")")
         }
     }
 

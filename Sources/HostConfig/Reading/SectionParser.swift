@@ -9,21 +9,32 @@ struct SectionParser {
 
     static let sections = ["host", "backends", "plugins", "queues", "routes", "schedules"]
 
-    func parse(_ root: Node) -> HostConfiguration? {
+    /// Names written in the file, including entries too broken to parse: references to them are not
+    /// reported again as unknown.
+    struct DeclaredNames {
+        var backends: [String] = []
+        var queues: [String] = []
+    }
+
+    func parse(_ root: Node) -> (HostConfiguration, DeclaredNames)? {
         guard let top = reader.fields(of: root, at: .root, allowed: Self.sections) else { return nil }
+        let backendEntries = namedEntries(top, "backends")
+        let queueEntries = namedEntries(top, "queues")
+        let declared = DeclaredNames(backends: backendEntries.map(\.key), queues: queueEntries.map(\.key))
         let host = parseHost(top.entry("host"))
-        let backends = namedEntries(top, "backends").compactMap(parseBackend)
+        let backends = backendEntries.compactMap(parseBackend)
         let plugins = namedEntries(top, "plugins").compactMap(parsePlugin)
-        var queues = namedEntries(top, "queues").compactMap { parseQueue($0, backends: backends) }
+        var queues = queueEntries.compactMap { parseQueue($0, declaredBackends: declared.backends) }
         let routes = namedEntries(top, "routes").compactMap(parseRoute)
         let schedules = namedEntries(top, "schedules").compactMap(parseSchedule)
         if top.entry("queues") == nil {
             reader.report(root, KeyPath.root.appending("queues"), "no queues are defined: add at least one, e.g. queues: { default: { backend: main } }")
         }
         deriveLeases(&queues, routes: routes)
-        return HostConfiguration(
+        let config = HostConfiguration(
             file: reader.file, directory: directory, host: host, backends: backends, plugins: plugins,
             queues: queues, routes: routes, schedules: schedules)
+        return (config, declared)
     }
 
     private func namedEntries(_ top: Fields, _ section: String) -> [NodeReader.Entry] {
@@ -37,12 +48,12 @@ struct SectionParser {
             logLevel: .info, logFormat: .auto)
         guard let entry,
             let fields = reader.fields(
-                of: entry.value, at: entry.path,
+                of: entry.value, at: entry.path, anchor: entry.keyNode,
                 allowed: ["name", "plugin_paths", "shutdown_timeout", "log_level", "log_format"])
         else { return settings }
         if let name = fields.string("name") { settings.name = name }
         if let paths = fields.stringList("plugin_paths") {
-            settings.pluginPaths = paths.map { URL(fileURLWithPath: $0, relativeTo: directory).standardizedFileURL }
+            settings.pluginPaths = paths.map { resolve($0) }
         }
         if let timeout = fields.duration("shutdown_timeout", minimum: .zero) { settings.shutdownTimeout = timeout }
         if let level = fields.choice("log_level", HostSettings.LogLevel.self) { settings.logLevel = level }
@@ -53,7 +64,7 @@ struct SectionParser {
     private func parseBackend(_ entry: NodeReader.Entry) -> BackendConfig? {
         guard checkName(entry, what: "backend"),
             let fields = reader.fields(
-                of: entry.value, at: entry.path,
+                of: entry.value, at: entry.path, anchor: entry.keyNode,
                 allowed: ["type", "url", "key_prefix", "schema", "pool_size", "auto_migrate", "connect_timeout"],
                 section: "backend '\(entry.key)'")
         else { return nil }
@@ -84,7 +95,8 @@ struct SectionParser {
 
     private func parsePlugin(_ entry: NodeReader.Entry) -> PluginConfig? {
         guard checkName(entry, what: "plugin", allowUpperCase: true) else { return nil }
-        guard let fields = reader.fields(of: entry.value, at: entry.path, allowed: ["path", "config"], section: "plugin '\(entry.key)'")
+        guard let fields = reader.fields(
+                of: entry.value, at: entry.path, anchor: entry.keyNode, allowed: ["path", "config"], section: "plugin '\(entry.key)'")
         else { return nil }
         if let config = fields.entry("config"), case .scalar = config.value, config.value.null == nil {
             reader.report(config.value, config.path, "expected a mapping (handed to the plugin's init as a JSON object), found \(reader.describe(config.value))")
@@ -93,24 +105,24 @@ struct SectionParser {
         }
         return PluginConfig(
             name: entry.key,
-            path: fields.string("path").map { URL(fileURLWithPath: $0, relativeTo: directory).standardizedFileURL },
+            path: fields.string("path").map { resolve($0) },
             configJSON: reader.jsonText(fields.entry("config")?.value, at: entry.path.appending("config"), default: "{}"),
             location: reader.location(entry.keyNode))
     }
 
-    private func parseQueue(_ entry: NodeReader.Entry, backends: [BackendConfig]) -> QueueConfig? {
+    private func parseQueue(_ entry: NodeReader.Entry, declaredBackends backends: [String]) -> QueueConfig? {
         guard checkName(entry, what: "queue"),
             let fields = reader.fields(
-                of: entry.value, at: entry.path,
+                of: entry.value, at: entry.path, anchor: entry.keyNode,
                 allowed: ["backend", "concurrency", "weight", "timeout", "lease", "retry", "retention"],
                 section: "queues.\(entry.key)")
         else { return nil }
         var backend = fields.string("backend")
         if backend == nil {
             if backends.count == 1 {
-                backend = backends[0].name
+                backend = backends[0]
             } else {
-                fields.require("backend", hint: backends.isEmpty ? "no backends are defined" : "name one of \(backends.map(\.name).joined(separator: ", "))")
+                fields.require("backend", hint: backends.isEmpty ? "no backends are defined" : "name one of \(backends.joined(separator: ", "))")
             }
         }
         let timeout = fields.duration("timeout") ?? .seconds(300)
@@ -129,7 +141,8 @@ struct SectionParser {
 
     private func parseRetry(_ entry: NodeReader.Entry?, base: RetryPolicy) -> RetryPolicy? {
         guard let entry,
-            let fields = reader.fields(of: entry.value, at: entry.path, allowed: ["max_attempts", "backoff", "base", "max", "jitter"])
+            let fields = reader.fields(
+                of: entry.value, at: entry.path, anchor: entry.keyNode, allowed: ["max_attempts", "backoff", "base", "max", "jitter"])
         else { return nil }
         var policy = base
         if let attempts = fields.int("max_attempts", minimum: 1, maximum: 1000) { policy.maxAttempts = attempts }
@@ -155,7 +168,8 @@ struct SectionParser {
                 pattern: entry.key, queue: queue, timeout: nil, retry: nil, location: reader.location(entry.value),
                 fieldLocations: ["queue": reader.location(entry.value)])
         }
-        guard let fields = reader.fields(of: entry.value, at: entry.path, allowed: ["queue", "timeout", "retry"], section: "route '\(entry.key)'")
+        guard let fields = reader.fields(
+                of: entry.value, at: entry.path, anchor: entry.keyNode, allowed: ["queue", "timeout", "retry"], section: "route '\(entry.key)'")
         else { return nil }
         fields.require("queue")
         return RouteConfig(
@@ -168,7 +182,7 @@ struct SectionParser {
     private func parseSchedule(_ entry: NodeReader.Entry) -> ScheduleConfig? {
         guard checkName(entry, what: "schedule"),
             let fields = reader.fields(
-                of: entry.value, at: entry.path,
+                of: entry.value, at: entry.path, anchor: entry.keyNode,
                 allowed: ["cron", "every", "handler", "payload", "queue", "timezone", "catch_up", "enabled"],
                 section: "schedule '\(entry.key)'")
         else { return nil }
@@ -209,6 +223,12 @@ struct SectionParser {
             enabled: fields.bool("enabled") ?? true,
             location: reader.location(entry.keyNode),
             fieldLocations: fields.valueLocations)
+    }
+
+    /// Relative paths are relative to the config file's directory, not to wherever the host was started.
+    private func resolve(_ path: String) -> URL {
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+        return url.standardizedFileURL
     }
 
     /// A lease not set explicitly covers the longest timeout that runs under it, plus a minute.

@@ -15,9 +15,11 @@ enum SyntaxErrors {
             if lines.indices.contains(mark.line - 1), lines[mark.line - 1].contains("\t") {
                 message += "; the line holds a tab: YAML indents with spaces only"
             }
+            // The construct that was left open names the key better than the place the parser gave up.
+            let keyLine = context.map { $0.mark.line } ?? mark.line
             return ConfigDiagnostic(
                 location: .init(file: file, line: mark.line, column: mark.column),
-                keyPath: keyPath(at: mark.line, in: lines), message: message)
+                keyPath: keyPath(at: keyLine, in: lines), message: message)
         case .duplicatedKeysInMapping(let duplicates, let context):
             let first = context.mark.line
             let key = duplicates.first ?? "?"

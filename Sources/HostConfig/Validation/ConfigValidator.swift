@@ -8,12 +8,17 @@ public struct ConfigValidator: Sendable {
 
     /// Problems a config has on its own, before any plugin is loaded.
     public func diagnostics() -> [ConfigDiagnostic] {
+        diagnostics(declaredBackends: config.backends.map(\.name), declaredQueues: config.queues.map(\.name))
+    }
+
+    /// - Parameters:
+    ///   - declaredBackends: every backend name the file declares, including entries that did not parse.
+    ///   - declaredQueues: the same for queues.
+    func diagnostics(declaredBackends backendNames: [String], declaredQueues queueNames: [String]) -> [ConfigDiagnostic] {
         var found: [ConfigDiagnostic] = []
         func report(_ location: SourceLocation, _ path: String, _ message: String) {
             found.append(ConfigDiagnostic(location: location, keyPath: path, message: message))
         }
-        let backendNames = config.backends.map(\.name)
-        let queueNames = config.queues.map(\.name)
 
         for queue in config.queues where !queue.backend.isEmpty && !backendNames.contains(queue.backend) {
             report(queue.location(of: "backend"), "queues.\(queue.name).backend", unknown("backend", queue.backend, among: backendNames))
@@ -25,7 +30,10 @@ public struct ConfigValidator: Sendable {
         for route in config.routes {
             let path = "routes.\(quoted(route.pattern))"
             guard let queue = config.queues.first(where: { $0.name == route.queue }) else {
-                report(route.location(of: "queue"), route.fieldLocations.count > 1 ? "\(path).queue" : path, unknown("queue", route.queue, among: queueNames))
+                if !queueNames.contains(route.queue) {
+                    report(route.location(of: "queue"), route.fieldLocations.count > 1 ? "\(path).queue" : path,
+                        unknown("queue", route.queue, among: queueNames))
+                }
                 continue
             }
             if let timeout = route.timeout, timeout >= queue.lease {

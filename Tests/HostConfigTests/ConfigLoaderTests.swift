@@ -1,0 +1,268 @@
+import Foundation
+import Testing
+
+@testable import HostConfig
+
+struct ConfigLoaderTests {
+    func load(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> HostConfiguration {
+        try ConfigLoader(environment: environment).load(text: yaml, file: "test.yaml", directory: URL(fileURLWithPath: "/etc/jobhost"))
+    }
+
+    func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigDiagnostic] {
+        do {
+            _ = try load(yaml, environment: environment)
+            return []
+        } catch {
+            return error.diagnostics
+        }
+    }
+
+    static let minimal = """
+        backends:
+          main: { type: redis, url: "redis://127.0.0.1:6379/0" }
+        queues:
+          default: {}
+        """
+
+    @Test func fillsDefaults() throws {
+        let config = try load(Self.minimal)
+        let queue = try #require(config.queues.first)
+        #expect(queue.name == "default")
+        #expect(queue.backend == "main")  // the only backend
+        #expect(queue.concurrency == 10)
+        #expect(queue.weight == 1)
+        #expect(queue.timeout == .seconds(300))
+        #expect(queue.lease == .seconds(360))  // timeout + 1m when not set
+        #expect(queue.retry == .standard)
+        #expect(config.host.shutdownTimeout == .seconds(30))
+        #expect(config.backends[0].keyPrefix == "jobhost")
+    }
+
+    @Test func readsEverySection() throws {
+        let config = try load("""
+            host:
+              name: worker-7
+              plugin_paths: [plugins, /opt/jobhost/plugins]
+              shutdown_timeout: 45s
+              log_level: debug
+              log_format: json
+            backends:
+              cache: { type: redis, url: "redis://:pw@127.0.0.1:6390/2", key_prefix: jh }
+              db:
+                type: postgres
+                url: postgres://app:pw@127.0.0.1:5432/app
+                schema: jobs
+                pool_size: 8
+                auto_migrate: true
+            plugins:
+              Noctua:
+                config: { model: gpt-4o-mini, retries: 3, temperature: 0.7, strict: true, base: "${AI_URL:-http://127.0.0.1:9000}" }
+              Local: { path: lib/libLocal.so }
+            queues:
+              default: { backend: cache }
+              noctua:
+                backend: db
+                concurrency: 4
+                weight: 3
+                timeout: 10m
+                lease: 15m
+                retention: 2d
+                retry: { max_attempts: 3, backoff: fixed, base: 30s, max: 10m, jitter: 0 }
+            routes:
+              noctua.*: noctua
+              noctua.generate_strategy: { queue: default, timeout: 1m, retry: { max_attempts: 2 } }
+            schedules:
+              nightly:
+                cron: "0 3 * * *"
+                timezone: Europe/Madrid
+                handler: noctua.generate_strategy
+                payload: { month: current, ids: [1, 2] }
+                catch_up: once
+              tick: { every: 30s, handler: noctua.tick, enabled: false }
+            """)
+        #expect(config.host.name == "worker-7")
+        #expect(config.host.pluginPaths.map(\.path) == ["/etc/jobhost/plugins", "/opt/jobhost/plugins"])
+        #expect(config.host.shutdownTimeout == .seconds(45))
+        #expect(config.host.logLevel == .debug)
+        #expect(config.host.logFormat == .json)
+        let db = try #require(config.backend(named: "db"))
+        #expect(db.kind == .postgres && db.schema == "jobs" && db.poolSize == 8 && db.autoMigrate)
+        #expect(config.backend(named: "cache")?.keyPrefix == "jh")
+        let noctua = try #require(config.plugins.first)
+        #expect(noctua.configJSON == #"{"base":"http://127.0.0.1:9000","model":"gpt-4o-mini","retries":3,"strict":true,"temperature":0.7}"#)
+        #expect(config.plugins[1].path?.path == "/etc/jobhost/lib/libLocal.so")
+        #expect(config.plugins[1].configJSON == "{}")
+        let queue = try #require(config.queues.first { $0.name == "noctua" })
+        #expect(queue.concurrency == 4 && queue.weight == 3 && queue.timeout == .seconds(600) && queue.lease == .seconds(900))
+        #expect(queue.retention == .seconds(172_800))
+        #expect(queue.retry == RetryPolicy(maxAttempts: 3, backoff: .fixed, base: .seconds(30), max: .seconds(600), jitter: 0))
+        #expect(config.queue(for: "noctua.strategy_batch")?.name == "noctua")  // wildcard
+        #expect(config.queue(for: "noctua.generate_strategy")?.name == "default")  // exact wins
+        #expect(config.route(for: "noctua.generate_strategy")?.retry?.maxAttempts == 2)
+        #expect(config.queue(for: "greeter.hello")?.name == "default")  // unrouted
+        let nightly = try #require(config.schedules.first)
+        #expect(nightly.trigger == .cron("0 3 * * *"))
+        #expect(nightly.timeZone.identifier == "Europe/Madrid")
+        #expect(nightly.catchUp == .once && nightly.enabled)
+        #expect(nightly.payloadJSON == #"{"ids":[1,2],"month":"current"}"#)
+        #expect(config.schedules[1].trigger == .every(.seconds(30)))
+        #expect(config.schedules[1].enabled == false)
+        #expect(config.schedules[1].payloadJSON == "{}")
+    }
+
+    @Test func expandsEnvironmentVariables() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "redis://${REDIS_HOST}:${REDIS_PORT:-6379}/0" }
+            queues:
+              default: { concurrency: "${WORKERS:-3}", timeout: "${TIMEOUT}" }
+            plugins:
+              P:
+                config:
+                  port: "${PORT:-8080}"
+                  quoted: "$${NOT_A_VARIABLE}"
+                  plain: ${PORT:-8080}
+            """, environment: ["REDIS_HOST": "10.1.2.3", "TIMEOUT": "90s"])
+        #expect(config.backends[0].url.revealed == "redis://10.1.2.3:6379/0")
+        #expect(config.queues[0].concurrency == 3)
+        #expect(config.queues[0].timeout == .seconds(90))
+        // Quoted scalars stay strings; plain ones are typed after expansion.
+        #expect(config.plugins[0].configJSON == #"{"plain":8080,"port":"8080","quoted":"${NOT_A_VARIABLE}"}"#)
+    }
+
+    @Test func anEmptyVariableTakesTheDefault() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "${URL:-redis://127.0.0.1:1}" }
+            queues:
+              default: {}
+            """, environment: ["URL": ""])
+        #expect(config.backends[0].url.revealed == "redis://127.0.0.1:1")
+    }
+
+    @Test func mergeKeysShareSettings() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            queues:
+              default: &ai
+                concurrency: 3
+                timeout: 2m
+              voxa:
+                <<: *ai
+                concurrency: 7
+            """)
+        let voxa = try #require(config.queues.first { $0.name == "voxa" })
+        #expect(voxa.concurrency == 7)  // explicit keys win over merged ones
+        #expect(voxa.timeout == .seconds(120))
+    }
+
+    @Test func reportsEveryProblemNotJustTheFirst() {
+        let found = problems("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            queues:
+              default: { concurrency: 0, weight: -1, timeout: soon, retry: { max_attempts: 0 } }
+            """)
+        #expect(found.map(\.keyPath) == [
+            "queues.default.concurrency", "queues.default.weight", "queues.default.timeout", "queues.default.retry.max_attempts",
+        ])
+        #expect(found.allSatisfy { $0.location.line == 4 })
+    }
+
+    @Test func leaseDerivedFromTheLongestRouteTimeout() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            queues:
+              worlds: { timeout: 1m }
+            routes:
+              worlds.consolidate_memory: { queue: worlds, timeout: 25m }
+            """)
+        #expect(config.queues[0].lease == .seconds(26 * 60))
+    }
+
+    @Test func handlerReferencesAreCheckedAgainstLoadedPlugins() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            queues:
+              default: {}
+            routes:
+              greeter.hello: default
+              echo.*: default
+              noctua.*: default
+            schedules:
+              tick: { every: 1m, handler: greeter.helo }
+            """)
+        let found = ConfigValidator(config: config).handlerDiagnostics(registered: ["greeter.hello", "echo.log"])
+        #expect(found.map(\.keyPath) == [#"routes."noctua.*""#, "schedules.tick.handler"])
+        #expect(found[0].message == "no handler of the loaded plugins matches 'noctua.*'")
+        #expect(found[1].message == "no loaded plugin registers handler 'greeter.helo'; did you mean 'greeter.hello'?")
+        #expect(found[1].location.line == 10)
+    }
+
+    @Test func aMissingFileSaysSo() {
+        do {
+            _ = try ConfigLoader(environment: [:]).load(path: "/nonexistent/host.yaml")
+            Issue.record("loaded")
+        } catch {
+            #expect(error.diagnostics.count == 1)
+            #expect(error.description.hasPrefix("/nonexistent/host.yaml:1:1: "))
+            #expect(error.description.contains("doesn’t exist") || error.description.contains("No such file"))
+        }
+    }
+
+    @Test func theExampleConfigLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try ConfigLoader(environment: [:]).load(path: root.appendingPathComponent("config/host.yaml").path)
+        #expect(config.queues.map(\.name) == ["default", "noctua", "voxa", "company-context", "worlds"])
+        #expect(config.plugins.map(\.name) == ["Echo", "Greeter"])
+        #expect(config.backends.map(\.kind) == [.redis, .postgres])
+    }
+}
+
+struct DurationTests {
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("5m", .seconds(300)), ("1h", .seconds(3600)),
+        ("2d", .seconds(172_800)), ("1h30m", .seconds(5400)), ("1.5s", .milliseconds(1500)), ("0s", .zero),
+    ])
+    func parses(text: String, expected: Duration) throws {
+        #expect(try DurationParser.parse(text) == expected)
+    }
+
+    @Test(arguments: ["30", "", "5 minutes", "5min", "fast", "1h30", "-1s"])
+    func refuses(text: String) {
+        #expect(throws: DurationParser.Failure.self) { try DurationParser.parse(text) }
+    }
+
+    @Test func printsTheShortestSpelling() {
+        #expect(Duration.seconds(90).configText == "1m30s")
+        #expect(Duration.milliseconds(250).configText == "250ms")
+        #expect(Duration.seconds(86_400).configText == "1d")
+    }
+}
+
+struct RedactionTests {
+    @Test(arguments: [
+        ("redis://:hunter2@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("postgres://app:s3cret@db:5432/app?sslmode=require", "postgres://app:***@db:5432/app?sslmode=require"),
+        ("postgres://app@db/app", "postgres://app@db/app"),
+        ("host=db dbname=app password=s3cret user=app", "host=db dbname=app password=*** user=app"),
+        ("host=db password='with space'", "host=db password='***'"),
+        ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+        ("redis://:a@h", "redis://:***@h"),
+    ])
+    func masksPasswords(url: String, shown: String) {
+        #expect(ConnectionString(url).description == shown)
+        #expect("\(ConnectionString(url))" == shown)
+    }
+}
+
+struct SuggestionTests {
+    @Test func findsTheIntendedWord() {
+        #expect(suggestion(for: "concurency", among: ["backend", "concurrency", "weight"]) == "concurrency")
+        #expect(suggestion(for: "tiemout", among: ["timeout", "lease"]) == "timeout")
+        #expect(suggestion(for: "colour", among: ["timeout", "lease"]) == nil)
+    }
+}
