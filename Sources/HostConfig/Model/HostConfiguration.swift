@@ -85,6 +85,13 @@ public struct PluginConfig: Sendable {
     /// The plugin's own `config:` block as a JSON object, handed to its `init`.
     public var configJSON: String
     public var location: SourceLocation
+
+    public init(name: String, path: URL? = nil, configJSON: String = "{}", location: SourceLocation) {
+        self.name = name
+        self.path = path
+        self.configJSON = configJSON
+        self.location = location
+    }
 }
 
 /// One entry of `queues:`.
