@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "host", targets: ["host"]),
+        .executable(name: "host-bench", targets: ["host-bench"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
         // Plugins: each one a shared library `lib<Name>.so` that the host loads by name.
         .library(name: "TestPlugin", type: .dynamic, targets: ["TestPlugin"]),
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The plugin ABI: one C header, the only contract between the host and its plugins.
@@ -27,6 +29,14 @@ let package = Package(
         // YAML → validated, typed configuration.
         .target(name: "HostConfig", dependencies: ["Yams", "Scheduling"]),
 
+        // The backend protocol and job model; every backend conforms, every backend passes the conformance suite.
+        .target(name: "Backend"),
+        .target(name: "BackendConformance", dependencies: ["Backend"]),
+
+        // Redis, through hiredis (Debian: libhiredis-dev).
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "RedisBackend", dependencies: ["Backend", "CHiredis", .product(name: "Logging", package: "swift-log")]),
+
         // Cron and interval schedules.
         .target(name: "Scheduling"),
 
@@ -36,16 +46,38 @@ let package = Package(
             dependencies: ["JobHostABI", "HostConfig", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // Fetch loops, worker slots on threads the runtime owns, timeouts, retries, leases, shutdown.
+        .target(
+            name: "Runtime",
+            dependencies: [
+                "Backend", "HostConfig", "PluginHost",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // The `host` command line, kept in a library so each command stays a thin file.
         .target(
             name: "HostCLI",
             dependencies: [
-                "HostConfig", "PluginHost",
+                "HostConfig", "PluginHost", "Backend", "RedisBackend", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "host", dependencies: ["HostCLI"]),
+
+        // `host-bench`: throughput and latency of the real runtime on a private Redis; prints its figures.
+        .executableTarget(
+            name: "host-bench",
+            dependencies: [
+                "Backend", "RedisBackend", "Runtime", "PluginHost", "HostConfig", "JobHostTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/HostBench"
+        ),
 
         // Test harness: private Redis and PostgreSQL servers, temporary directories, child processes.
         .target(name: "JobHostTesting"),
@@ -58,8 +90,11 @@ let package = Package(
         .testTarget(name: "HostConfigTests", dependencies: ["HostConfig"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "HostConfig", "JobHostTesting"]),
-        .testTarget(name: "HostCLITests", dependencies: ["JobHostTesting"]),
+        .testTarget(name: "HostCLITests", dependencies: ["JobHostTesting", "Backend", "RedisBackend", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JobHostTestingTests", dependencies: ["JobHostTesting"]),
+        .testTarget(name: "BackendTests", dependencies: ["Backend"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
+        .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Options every handler reads from its payload.
 struct Instructions: Decodable {
-    /// Append "<job id> <attempt> <handler>" to this file (how tests see what ran, across processes).
+    /// Append "<job id> <attempt> <handler> <unix µs>" to this file (how tests see what ran, across processes).
     var record: String?
     /// test.flaky: fail this many attempts, then succeed.
     var failures: Int?
@@ -22,16 +22,23 @@ struct Instructions: Decodable {
 
 let pluginConfig = Mutex<[String: String]>([:])
 
+struct RecordError: Error, CustomStringConvertible {
+    let file: String
+    var description: String { "cannot open \(file) to record the job" }
+}
+
 func instructions(_ job: Job) throws -> Instructions {
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
     let parsed = try job.decode(Instructions.self, decoder: decoder)
     if let file = parsed.record {
-        let line = "\(job.id) \(job.attempt) \(job.handler)\n"
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(line.utf8))
+        // O_APPEND: lines from many threads and processes never interleave.
+        let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard descriptor >= 0 else { throw RecordError(file: file) }
+        defer { close(descriptor) }
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let line = Array("\(job.id) \(job.attempt) \(job.handler) \(now)\n".utf8)
+        _ = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
     }
     return parsed
 }
@@ -41,6 +48,7 @@ let plugin = Plugin(
     version: "0.1.0",
     description: "Handlers that misbehave on purpose, for the host's tests",
     handlers: [
+        Handler("test.noop", description: "Does nothing; for benchmarks") { _, _ in .success },
         Handler("test.record", description: "Records the job and succeeds") { job, host in
             _ = try instructions(job)
             return .success
@@ -91,7 +99,8 @@ let plugin = Plugin(
     onInit: { config, host in
         let values = try config.decode([String: String].self)
         if let reason = values["refuse"] { throw PluginConfigurationError(description: reason) }
-        pluginConfig.withLock { $0 = values }
+        // Merged, not replaced: tests in one process load this library several times, each with its own config.
+        pluginConfig.withLock { $0.merge(values) { $1 } }
         host.log(.debug, "test plugin ready")
     }
 )

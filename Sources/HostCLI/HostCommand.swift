@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// `host`: the jobhost command line.
-public struct HostCommand: ParsableCommand {
+public struct HostCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "Runs jobs from Redis or PostgreSQL on handlers that plugins provide.",
@@ -11,8 +11,11 @@ public struct HostCommand: ParsableCommand {
 
             Before a restart, check the config:  host check-config
             See what the plugins offer:           host list-plugins --handlers
+            Run the host:                         host run
+            Add a job:                            host enqueue greeter.hello '{"name": "Ada"}'
+            See the queues:                       host queues
             """,
-        subcommands: [CheckConfigCommand.self, ListPluginsCommand.self]
+        subcommands: [RunCommand.self, EnqueueCommand.self, QueuesCommand.self, CheckConfigCommand.self, ListPluginsCommand.self]
     )
 
     public init() {}

@@ -18,7 +18,7 @@ public struct LoadedPlugin: Sendable {
 public struct HandlerInfo: Sendable, Hashable {
     public let name: String
     public let description: String
-    /// The plugin's suggestion; the config's route or queue timeout wins over it.
+    /// The plugin's suggestion: it wins over the queue's timeout; a route's timeout (and a job's own) win over it.
     public let defaultTimeout: Duration?
 }
 

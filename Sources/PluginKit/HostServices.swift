@@ -137,6 +137,8 @@ private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CC
 extension Duration {
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).overflow ? .max : product + attoseconds / 1_000_000_000_000_000
     }
 }

@@ -137,7 +137,7 @@ private func runHandler(
     let services = Host(table: host, context: context)
     let outcome: Outcome
     do {
-        outcome = try handler.run(Job(job.pointee), services)
+        outcome = try handler.run(Job(job), services)
     } catch let discard as DiscardJob {
         outcome = .discard(discard.reason)
     } catch {
@@ -171,7 +171,12 @@ private func shutdownPlugin(host: UnsafePointer<jh_host>?) {
 }
 
 extension Job {
-    init(_ job: jh_job) {
+    /// Reads only the fields the host's `struct_size` covers: a host of an older minor passes a smaller struct.
+    init(_ pointer: UnsafePointer<jh_job>) {
+        var job = jh_job()
+        withUnsafeMutableBytes(of: &job) { target in
+            target.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(Int(UnsafeRawPointer(pointer).load(as: UInt32.self)), target.count)))
+        }
         self.init(
             id: String(cString: job.id),
             handler: String(cString: job.handler),

@@ -157,6 +157,56 @@ struct ConfigLoaderTests {
         #expect(voxa.timeout == .seconds(120))
     }
 
+    @Test func anEmptyPluginConfigIsAnEmptyObject() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            plugins:
+              Greeter:
+                config:
+                  # salutation: Hi
+              Echo: { config: ~ }
+            queues:
+              default: {}
+            """)
+        #expect(config.plugins.map(\.configJSON) == ["{}", "{}"])
+    }
+
+    @Test func theFirstMergeSourceWins() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            queues:
+              fast: &fast { concurrency: 8, weight: 3 }
+              slow: &slow { concurrency: 1, timeout: 1h }
+              mixed:
+                <<: [*fast, *slow]
+            """)
+        let mixed = try #require(config.queues.first { $0.name == "mixed" })
+        #expect(mixed.concurrency == 8 && mixed.weight == 3 && mixed.timeout == .seconds(3600))
+    }
+
+    @Test func aRouteRetryOverridesOnlyWhatItNames() throws {
+        let config = try load("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            queues:
+              ai: { retry: { base: 30s, max: 10m, max_attempts: 3 } }
+            routes:
+              noctua.batch: { queue: ai, retry: { max_attempts: 2 } }
+            """)
+        #expect(config.route(for: "noctua.batch")?.retry == RetryPolicy(maxAttempts: 2, backoff: .exponential, base: .seconds(30), max: .seconds(600), jitter: 0.2))
+    }
+
+    @Test func aPluginDefaultTimeoutMustFitTheLease() throws {
+        let config = try load(Self.minimal)  // default queue: lease 6m
+        let found = ConfigValidator(config: config).handlerDiagnostics(
+            registered: ["slow.job", "quick.job"], defaultTimeouts: ["slow.job": .seconds(600), "quick.job": .seconds(5)])
+        #expect(found.count == 1)
+        #expect(found.first?.keyPath == "queues.default.lease")
+        #expect(found.first?.message.contains("handler 'slow.job' asks for a 10m timeout") == true)
+    }
+
     @Test func reportsEveryProblemNotJustTheFirst() {
         let found = problems("""
             backends:
@@ -231,7 +281,7 @@ struct DurationTests {
         #expect(try DurationParser.parse(text) == expected)
     }
 
-    @Test(arguments: ["30", "", "5 minutes", "5min", "fast", "1h30", "-1s"])
+    @Test(arguments: ["30", "", "5 minutes", "5min", "fast", "1h30", "-1s", "200000000000d", "99999999999999999999s"])
     func refuses(text: String) {
         #expect(throws: DurationParser.Failure.self) { try DurationParser.parse(text) }
     }
@@ -252,6 +302,9 @@ struct RedactionTests {
         ("host=db password='with space'", "host=db password='***'"),
         ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
         ("redis://:a@h", "redis://:***@h"),
+        ("redis://:pa/ss?x#y@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("user=password_ro password=s3cret dbname=app", "user=password_ro password=*** dbname=app"),
+        ("postgres://db/app?sslmode=require&password=s3cret", "postgres://db/app?sslmode=require&password=***"),
     ])
     func masksPasswords(url: String, shown: String) {
         #expect(ConnectionString(url).description == shown)

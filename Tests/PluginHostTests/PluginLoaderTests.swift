@@ -106,6 +106,26 @@ struct PluginLoaderTests {
         #expect(loader.registry["greeter.hello"]?.plugin == "Greeter")
     }
 
+    @Test func oddDescriptorsAreRefusedNotTrusted() throws {
+        try CPluginSource(name: "odd", handlerSize: "41").build(as: "OddSize", in: directory)
+        try CPluginSource(name: "Bad Name").build(as: "BadPluginName", in: directory)
+        let loader = loader()
+        let odd = try #require(refusal(loader.load(plugin("OddSize"))))
+        #expect(odd.check == .descriptor && odd.reason.contains("handler_size is 41 bytes, expected a multiple of 8"))
+        let badName = try #require(refusal(loader.load(plugin("BadPluginName"))))
+        #expect(badName.check == .descriptor && badName.reason.contains("the plugin calls itself 'Bad Name'"))
+    }
+
+    @Test func oneLibraryLoadsOnceEvenUnderTwoNames() throws {
+        let loader = loader()
+        guard case .loaded = loader.load(plugin("Echo")) else {
+            Issue.record("Echo did not load")
+            return
+        }
+        let again = try #require(refusal(loader.load(plugin("EchoAgain", path: BuildProducts.plugin("Echo")))))
+        #expect(again.check == .duplicatePlugin && again.reason == "this library is already loaded as plugin 'Echo'")
+    }
+
     @Test func aGroupWritableDirectoryIsRefused() throws {
         let shared = directory.appendingPathComponent("shared")
         try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: false)

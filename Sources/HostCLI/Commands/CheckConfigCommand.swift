@@ -47,7 +47,7 @@ struct CheckConfigCommand: ParsableCommand {
         let inspection = PluginInspection(config: config, logger: logger)
         var problems = inspection.diagnostics(config: config)
         if inspection.refusals.isEmpty {
-            problems += ConfigValidator(config: config).handlerDiagnostics(registered: inspection.loader.registry.names)
+            problems += inspection.handlerDiagnostics(config: config)
         }
         try finish(path: path, problems: ConfigError(problems).diagnostics, config: config, plugins: inspection)
     }

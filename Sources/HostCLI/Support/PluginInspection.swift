@@ -21,6 +21,15 @@ struct PluginInspection {
         results.compactMap { if case .refused(let refusal) = $0 { refusal } else { nil } }
     }
 
+    /// Routed and scheduled handlers no plugin registers, and plugin timeouts that do not fit a lease.
+    func handlerDiagnostics(config: HostConfiguration) -> [ConfigDiagnostic] {
+        var timeouts: [String: Duration] = [:]
+        for plugin in loaded {
+            for handler in plugin.handlers { timeouts[handler.name] = handler.defaultTimeout }
+        }
+        return ConfigValidator(config: config).handlerDiagnostics(registered: loader.registry.names, defaultTimeouts: timeouts)
+    }
+
     /// Each refusal as a diagnostic at the plugin's entry in the config.
     func diagnostics(config: HostConfiguration) -> [ConfigDiagnostic] {
         refusals.map { refusal in

@@ -138,6 +138,14 @@ public struct RetryPolicy: Sendable, Equatable {
         case fixed
     }
 
+    public init(maxAttempts: Int, backoff: Backoff, base: Duration, max: Duration, jitter: Double) {
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.base = base
+        self.max = max
+        self.jitter = jitter
+    }
+
     public static let standard = RetryPolicy(
         maxAttempts: 10, backoff: .exponential, base: .seconds(1), max: .seconds(3600), jitter: 0.2)
 }
@@ -153,6 +161,8 @@ public struct RouteConfig: Sendable {
     public var location: SourceLocation
     /// Where each key of the entry was written, for errors about it.
     public var fieldLocations: [String: SourceLocation] = [:]
+    /// Written as `handler: queue` rather than a mapping.
+    public var isShortForm = false
 
     /// Where `field` was written, or the route itself when it was not.
     public func location(of field: String) -> SourceLocation { fieldLocations[field] ?? location }

@@ -19,35 +19,43 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
 public enum Redaction {
     public static let mask = "***"
 
-    /// `text` with its password replaced by `***`.
+    /// `text` with every password replaced by `***`.
     public static func redact(_ text: String) -> String {
-        guard let range = passwordRange(in: text) else { return text }
-        return text.replacingCharacters(in: range, with: mask)
-    }
-
-    /// The password in a URL's user info or a `password=` keyword, if there is one.
-    public static func password(in text: String) -> String? {
-        passwordRange(in: text).map { String(text[$0]) }
-    }
-
-    private static func passwordRange(in text: String) -> Range<String.Index>? {
-        if let schemeEnd = text.range(of: "://") {
-            let afterScheme = text[schemeEnd.upperBound...]
-            let authority = afterScheme.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-            guard let at = authority.lastIndex(of: "@"),
-                let colon = authority[..<at].firstIndex(of: ":"),
-                authority.index(after: colon) < at
-            else { return nil }
-            return authority.index(after: colon)..<at
+        var result = text
+        for range in passwordRanges(in: text).reversed() {
+            result.replaceSubrange(range, with: mask)
         }
-        // libpq keyword form: password=secret or password='se cret'
-        guard let key = text.range(of: "password", options: .caseInsensitive) else { return nil }
-        var rest = text[key.upperBound...].drop { $0 == " " }
-        guard rest.first == "=" else { return nil }
-        rest = rest.dropFirst().drop { $0 == " " }
-        let quoted = rest.first == "'"
-        if quoted { rest = rest.dropFirst() }
-        let secret = rest.prefix { quoted ? $0 != "'" : !$0.isWhitespace }
-        return secret.isEmpty ? nil : secret.startIndex..<secret.endIndex
+        return result
+    }
+
+    /// The first password in a URL's user info or a `password=` keyword, if there is one.
+    public static func password(in text: String) -> String? {
+        passwordRanges(in: text).first.map { String(text[$0]) }
+    }
+
+    /// Every password: the user info of `scheme://user:secret@host` (up to the last `@`, since a
+    /// password may hold `/`, `?` or `#` unencoded), and each `password=` keyword or query item.
+    private static func passwordRanges(in text: String) -> [Range<String.Index>] {
+        var ranges: [Range<String.Index>] = []
+        if let schemeEnd = text.range(of: "://"), let at = text[schemeEnd.upperBound...].lastIndex(of: "@"),
+            let colon = text[schemeEnd.upperBound..<at].firstIndex(of: ":"), text.index(after: colon) < at
+        {
+            ranges.append(text.index(after: colon)..<at)
+        }
+        var searchStart = text.startIndex
+        while let key = text.range(of: "password", options: .caseInsensitive, range: searchStart..<text.endIndex) {
+            searchStart = key.upperBound
+            let startsWord = key.lowerBound == text.startIndex || " ?&;\t".contains(text[text.index(before: key.lowerBound)])
+            var rest = text[key.upperBound...].drop { $0 == " " }
+            guard startsWord, rest.first == "=" else { continue }
+            rest = rest.dropFirst().drop { $0 == " " }
+            let quoted = rest.first == "'"
+            if quoted { rest = rest.dropFirst() }
+            let secret = rest.prefix { quoted ? $0 != "'" : !($0.isWhitespace || $0 == "&") }
+            if !secret.isEmpty, !ranges.contains(where: { $0.overlaps(secret.startIndex..<secret.endIndex) }) {
+                ranges.append(secret.startIndex..<secret.endIndex)
+            }
+        }
+        return ranges.sorted { $0.lowerBound < $1.lowerBound }
     }
 }

@@ -29,6 +29,10 @@ enum DurationParser {
             default:
                 throw Failure(message: "unknown unit '\(unit)' in '\(trimmed)'; units are ms, s, m, h, d")
             }
+            // A century is longer than any timeout, retention or interval anyone means.
+            guard seconds * 1000 + Double(total.components.seconds) * 1000 < 3.2e12 else {
+                throw Failure(message: "'\(trimmed)' is longer than 100 years")
+            }
             total += .milliseconds(Int64((seconds * 1000).rounded()))
             rest = afterDigits.dropFirst(unit.count)
         }
@@ -55,5 +59,21 @@ extension Duration {
 extension StringProtocol {
     var trimmingWhitespace: String {
         String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}
+
+/// A duration the operator typed that does not parse; the message says how to write one.
+public struct DurationSyntaxError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+extension Duration {
+    /// Parses `250ms`, `30s`, `5m`, `1h`, `2d` or sums like `1h30m`, as config files write them.
+    public init(configText text: String) throws(DurationSyntaxError) {
+        do {
+            self = try DurationParser.parse(text)
+        } catch {
+            throw DurationSyntaxError(description: error.message)
+        }
     }
 }

@@ -56,6 +56,6 @@ struct Interpolator: Sendable {
         }
         if let value = environment[name], !value.isEmpty { return value }
         if let fallback { return fallback }
-        throw Failure(message: "environment variable \(name) is not set; set it, or give a default: ${\(name):-value}")
+        throw Failure(message: "environment variable \(name) is not set or is empty; set it, or give a default: ${\(name):-value}")
     }
 }

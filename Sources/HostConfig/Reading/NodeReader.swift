@@ -51,7 +51,12 @@ final class NodeReader {
             if keyScalar.string == "<<" {
                 let sources: [Node]
                 if case .sequence(let sequence) = value { sources = Array(sequence) } else { sources = [value] }
-                for source in sources { merged += entries(of: source, at: path) ?? [] }
+                // The first source that defines a key wins, as the YAML merge-key spec says.
+                for source in sources {
+                    for entry in entries(of: source, at: path) ?? [] where !merged.contains(where: { $0.key == entry.key }) {
+                        merged.append(entry)
+                    }
+                }
                 continue
             }
             explicit.append(Entry(key: keyScalar.string, keyNode: keyNode, value: value, path: path.appending(keyScalar.string)))
@@ -130,7 +135,7 @@ final class NodeReader {
 
     /// `json` serialised, keys sorted so the same config always gives the same text.
     func jsonText(_ node: Node?, at path: KeyPath, default fallback: String) -> String {
-        guard let node else { return fallback }
+        guard let node, node.null == nil else { return fallback }
         guard let value = json(node, at: path) else { return fallback }
         guard let data = try? JSONSerialization.data(
             withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])

@@ -25,7 +25,7 @@ struct SectionParser {
         let backends = backendEntries.compactMap(parseBackend)
         let plugins = namedEntries(top, "plugins").compactMap(parsePlugin)
         var queues = queueEntries.compactMap { parseQueue($0, declaredBackends: declared.backends) }
-        let routes = namedEntries(top, "routes").compactMap(parseRoute)
+        let routes = namedEntries(top, "routes").compactMap { parseRoute($0, queues: queues) }
         let schedules = namedEntries(top, "schedules").compactMap(parseSchedule)
         if top.entry("queues") == nil {
             reader.report(root, KeyPath.root.appending("queues"), "no queues are defined: add at least one, e.g. queues: { default: { backend: main } }")
@@ -151,13 +151,14 @@ struct SectionParser {
         if let delay = fields.duration("max", minimum: .zero) { policy.max = delay }
         if let jitter = fields.double("jitter", range: 0...1) { policy.jitter = jitter }
         if policy.base > policy.max {
-            reader.report(fields.entry("base")?.value ?? entry.value, entry.path.appending("base"),
+            let blamed = fields.has("base") ? "base" : "max"
+            reader.report(fields.entry(blamed)?.value ?? entry.value, entry.path.appending(blamed),
                 "base delay \(policy.base.configText) is longer than max \(policy.max.configText)")
         }
         return policy
     }
 
-    private func parseRoute(_ entry: NodeReader.Entry) -> RouteConfig? {
+    private func parseRoute(_ entry: NodeReader.Entry, queues: [QueueConfig]) -> RouteConfig? {
         guard HandlerName.isValidPattern(entry.key) else {
             reader.report(entry.keyNode, entry.path, "'\(entry.key)' is not a handler name or pattern; write family.action or family.* (lower-case letters, digits, _ and -)")
             return nil
@@ -166,7 +167,7 @@ struct SectionParser {
             guard let queue = reader.text(entry.value, at: entry.path, expecting: "a queue name") else { return nil }
             return RouteConfig(
                 pattern: entry.key, queue: queue, timeout: nil, retry: nil, location: reader.location(entry.value),
-                fieldLocations: ["queue": reader.location(entry.value)])
+                isShortForm: true)
         }
         guard let fields = reader.fields(
                 of: entry.value, at: entry.path, anchor: entry.keyNode, allowed: ["queue", "timeout", "retry"], section: "route '\(entry.key)'")
@@ -174,7 +175,8 @@ struct SectionParser {
         fields.require("queue")
         return RouteConfig(
             pattern: entry.key, queue: fields.string("queue") ?? "", timeout: fields.duration("timeout"),
-            retry: parseRetry(fields.entry("retry"), base: .standard),
+            // A route's retry overrides only what it names; the rest comes from its queue's policy.
+            retry: parseRetry(fields.entry("retry"), base: queues.first { $0.name == fields.string("queue") }?.retry ?? .standard),
             location: reader.location(entry.keyNode),
             fieldLocations: fields.valueLocations)
     }

@@ -24,14 +24,15 @@ public struct ConfigValidator: Sendable {
             report(queue.location(of: "backend"), "queues.\(queue.name).backend", unknown("backend", queue.backend, among: backendNames))
         }
         for queue in config.queues where queue.timeout >= queue.lease {
-            report(queue.location(of: queue.fieldLocations["timeout"] == nil ? "lease" : "timeout"), "queues.\(queue.name).timeout",
+            let key = queue.fieldLocations["timeout"] == nil ? "lease" : "timeout"
+            report(queue.location(of: key), "queues.\(queue.name).\(key)",
                 "timeout \(queue.timeout.configText) must be shorter than the queue's lease \(queue.lease.configText), or another host would rescue jobs that are still running")
         }
         for route in config.routes {
             let path = "routes.\(quoted(route.pattern))"
             guard let queue = config.queues.first(where: { $0.name == route.queue }) else {
                 if !queueNames.contains(route.queue) {
-                    report(route.location(of: "queue"), route.fieldLocations.count > 1 ? "\(path).queue" : path,
+                    report(route.location(of: "queue"), route.isShortForm ? path : "\(path).queue",
                         unknown("queue", route.queue, among: queueNames))
                 }
                 continue
@@ -62,10 +63,18 @@ public struct ConfigValidator: Sendable {
         return found
     }
 
-    /// Problems that need the loaded plugins: every routed or scheduled handler must be registered.
-    /// - Parameter registered: the handler names the loaded plugins offer.
-    public func handlerDiagnostics(registered: Set<String>) -> [ConfigDiagnostic] {
+    /// Problems that need the loaded plugins: every routed or scheduled handler must be registered,
+    /// and a plugin's default timeout (used when no route sets one) must fit its queue's lease.
+    /// - Parameters:
+    ///   - registered: the handler names the loaded plugins offer.
+    ///   - defaultTimeouts: the timeouts plugins suggest for their handlers.
+    public func handlerDiagnostics(registered: Set<String>, defaultTimeouts: [String: Duration] = [:]) -> [ConfigDiagnostic] {
         var found: [ConfigDiagnostic] = []
+        for (handler, timeout) in defaultTimeouts.sorted(by: { $0.key < $1.key }) where config.route(for: handler)?.timeout == nil {
+            guard let queue = config.queue(for: handler), timeout >= queue.lease else { continue }
+            found.append(.init(location: queue.location(of: "lease"), keyPath: "queues.\(queue.name).lease",
+                message: "handler '\(handler)' asks for a \(timeout.configText) timeout (its plugin's default), not shorter than this queue's lease \(queue.lease.configText); raise the lease or set routes.\"\(handler)\".timeout"))
+        }
         for route in config.routes {
             if route.isWildcard {
                 if !registered.contains(where: route.matches) {

@@ -24,8 +24,9 @@
  * LOADING (what the host checks, in this order, before any other plugin code
  * runs besides the entry function)
  * ---------------------------------------------------------------------------
- *   1. the file is a readable regular file, not writable by group or others,
- *      in directories not writable by group or others;
+ *   1. the file is a readable regular file owned by root or the host's user and
+ *      not writable by group or others, and so is every directory above it
+ *      (a sticky, root-owned directory such as /tmp is fine);
  *   2. it is a 64-bit ELF shared object for the host's machine, with no
  *      truncated segment;
  *   3. it defines the symbol JH_ENTRY_SYMBOL;
@@ -59,7 +60,8 @@
  * ---------------------------------------------------------------------------
  * THREADS
  * ---------------------------------------------------------------------------
- *   - init() is called once, on one thread, before any handler runs.
+ *   - init() is called once per load, on one thread, before any handler runs;
+ *     a host loads each library once.
  *   - A handler may be called from several threads at once, for different
  *     jobs (and, with at-least-once delivery, even twice for the same job id:
  *     use job->id as the idempotency key). Handlers must be thread-safe.
@@ -206,7 +208,7 @@ typedef int32_t (*jh_init_fn)(const jh_host *host, const char *config_json, size
 /* Called once at shutdown, after the last handler call. */
 typedef void (*jh_shutdown_fn)(const jh_host *host);
 
-/* What jh_plugin_entry returns. The first three fields never move. */
+/* What jh_plugin_entry returns. The first four fields never move. */
 typedef struct jh_plugin_descriptor {
     uint32_t abi_major;             /* JH_ABI_MAJOR */
     uint32_t abi_minor;             /* JH_ABI_MINOR */

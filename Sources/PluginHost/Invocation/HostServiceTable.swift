@@ -25,7 +25,7 @@ enum HostServiceTable {
         }
         host.heartbeat = { context, progress, note, length in
             HostServiceTable.invocation(context)?.heartbeat(
-                progress: progress < 0 ? nil : progress, note: note == nil ? nil : text(note, length))
+                progress: progress.isFinite && progress >= 0 ? progress : nil, note: note == nil ? nil : text(note, length))
         }
         host.set_error = { context, message, length in
             HostServiceTable.invocation(context)?.setError(text(message, length))
@@ -39,7 +39,6 @@ enum HostServiceTable {
 
     /// Plugin log lines with no job (from `init`) are tagged with the plugin being initialised.
     private static let initializingPlugin = Mutex<String?>(nil)
-    static let pluginLogger = Mutex(Logger(label: "jobhost.plugin"))
 
     static func initializing<Result>(plugin: String, _ body: () -> Result) -> Result {
         initializingPlugin.withLock { $0 = plugin }
@@ -63,7 +62,7 @@ enum HostServiceTable {
         if let invocation = invocation(context) {
             logger = invocation.logger
         } else {
-            var plain = pluginLogger.withLock { $0 }
+            var plain = Logger(label: "jobhost.plugin")
             plain[metadataKey: "plugin"] = "\(initializingPlugin.withLock { $0 } ?? "unknown")"
             logger = plain
         }
@@ -92,12 +91,19 @@ enum HostServiceTable {
         guard let invocation = invocation(context) else {
             return reply("enqueue needs a job context; it is not available in init", JH_UNSUPPORTED)
         }
+        func invalid(_ reason: String) -> Int32 {
+            invocation.logger.warning("enqueue refused: \(reason)")
+            return reply("enqueue: \(reason)", JH_INVALID)
+        }
         guard let request, request.pointee.struct_size >= JH_ENQUEUE_REQUEST_SIZE_1_0, let handler = request.pointee.handler else {
-            return reply("enqueue: the request is incomplete (struct_size or handler missing)", JH_INVALID)
+            return invalid("the request is incomplete (struct_size or handler missing)")
+        }
+        if request.pointee.payload == nil && request.pointee.payload_len > 0 {
+            return invalid("payload is NULL but payload_len is \(request.pointee.payload_len)")
         }
         let payload = request.pointee.payload.map { Data(bytes: $0, count: request.pointee.payload_len) } ?? Data("{}".utf8)
         guard (try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed])) != nil else {
-            return reply("enqueue: the payload is not valid JSON", JH_INVALID)
+            return invalid("the payload is not valid JSON")
         }
         let job = ChainedJob(
             handler: String(cString: handler), payload: payload,

@@ -41,6 +41,9 @@ public final class InvocationContext: Sendable {
     /// The last progress the handler reported (0…1), if any.
     public var progress: Double? { reported.withLock { $0.progress } }
 
+    /// The last note the handler gave with a heartbeat, if any.
+    public var note: String? { reported.withLock { $0.note } }
+
     /// When the handler last said it is alive.
     public var lastHeartbeat: ContinuousClock.Instant? { reported.withLock { $0.lastHeartbeat } }
 

@@ -14,6 +14,7 @@ struct DescriptorReader {
         let abiVersion: String
         let handlers: [Handler]
         let initialize: jh_init_fn?
+        let shutdown: jh_shutdown_fn?
     }
 
     struct Handler {
@@ -42,13 +43,21 @@ struct DescriptorReader {
             throw refuse(.descriptor,
                 "descriptor_size is \(size) bytes, expected \(JH_DESCRIPTOR_SIZE_1_0) to \(maximumDescriptorSize); was the descriptor filled with JH_DESCRIPTOR_HEADER?")
         }
-        let raw = pointer.load(as: jh_plugin_descriptor.self)
-        guard raw.handler_size >= JH_HANDLER_SIZE_1_0, raw.handler_size <= maximumHandlerSize else {
+        guard Int(bitPattern: pointer) % MemoryLayout<jh_plugin_descriptor>.alignment == 0 else {
+            throw refuse(.descriptor, "the descriptor is not aligned to \(MemoryLayout<jh_plugin_descriptor>.alignment) bytes")
+        }
+        let raw = loadPrefix(jh_plugin_descriptor.self, from: pointer, size: Int(size))
+        guard raw.handler_size >= JH_HANDLER_SIZE_1_0, raw.handler_size <= maximumHandlerSize,
+            Int(raw.handler_size) % MemoryLayout<jh_handler_def>.alignment == 0
+        else {
             throw refuse(.descriptor,
-                "handler_size is \(raw.handler_size) bytes, expected \(JH_HANDLER_SIZE_1_0) to \(maximumHandlerSize)")
+                "handler_size is \(raw.handler_size) bytes, expected a multiple of \(MemoryLayout<jh_handler_def>.alignment) from \(JH_HANDLER_SIZE_1_0) to \(maximumHandlerSize)")
         }
         guard let name = boundedString(raw.name), !name.isEmpty else {
             throw refuse(.descriptor, "the descriptor has no name")
+        }
+        guard name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            throw refuse(.descriptor, "the plugin calls itself '\(name)'; a plugin name uses lower-case letters, digits, _ and -")
         }
         guard raw.handler_count <= maximumHandlers else {
             throw refuse(.descriptor, "handler_count is \(raw.handler_count), more than the \(maximumHandlers) a plugin may offer")
@@ -56,12 +65,16 @@ struct DescriptorReader {
         guard raw.handler_count == 0 || raw.handlers != nil else {
             throw refuse(.descriptor, "handler_count is \(raw.handler_count) but handlers is NULL")
         }
+        if let handlers = raw.handlers, Int(bitPattern: handlers) % MemoryLayout<jh_handler_def>.alignment != 0 {
+            throw refuse(.descriptor, "the handler array is not aligned to \(MemoryLayout<jh_handler_def>.alignment) bytes")
+        }
         var handlers: [Handler] = []
         var seen = Set<String>()
         for index in 0..<Int(raw.handler_count) {
             // Unsafe 2: handlers are handler_size apart, which may exceed what this host knows.
-            let definition = UnsafeRawPointer(raw.handlers!).advanced(by: index * Int(raw.handler_size))
-                .load(as: jh_handler_def.self)
+            let definition = loadPrefix(
+                jh_handler_def.self, from: UnsafeRawPointer(raw.handlers!).advanced(by: index * Int(raw.handler_size)),
+                size: Int(raw.handler_size))
             guard let handlerName = boundedString(definition.name) else {
                 throw refuse(.handlerName, "handler #\(index + 1) has no name")
             }
@@ -82,13 +95,25 @@ struct DescriptorReader {
         }
         return Descriptor(
             name: name, version: boundedString(raw.version) ?? "", description: boundedString(raw.description) ?? "",
-            abiVersion: "\(major).\(minor)", handlers: handlers, initialize: raw.`init`)
+            abiVersion: "\(major).\(minor)", handlers: handlers, initialize: raw.`init`, shutdown: raw.shutdown)
     }
 
-    /// Unsafe 3: a plugin's string may lack its terminator; read at most 4 KiB of it.
+    /// The struct as this host knows it, filled from the first `size` bytes the plugin provides: a
+    /// plugin built for an older minor has a smaller struct, whose missing tail reads as zero (NULL).
+    private static func loadPrefix<T>(_ type: T.Type, from pointer: UnsafeRawPointer, size: Int) -> T {
+        let value = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        defer { value.deallocate() }
+        value.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+        value.copyMemory(from: pointer, byteCount: min(size, MemoryLayout<T>.size))
+        return value.load(as: T.self)
+    }
+
+    /// Unsafe 3: a plugin's string may lack its terminator; read at most 4 KiB of it. Control
+    /// characters become spaces so that no plugin text can forge lines in tables or logs.
     private static func boundedString(_ pointer: UnsafePointer<CChar>?) -> String? {
         guard let pointer else { return nil }
         let length = strnlen(pointer, 4096)
-        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+        let text = String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 }

@@ -34,7 +34,14 @@ public final class PluginLoader: Sendable {
         var results: [PluginLoadResult] = []
         var registry = HandlerRegistry()
         var declaredNames: [String: String] = [:]
+        /// Library path → the plugin loaded from it, so one library is never initialised twice.
+        var loadedPaths: [String: String] = [:]
+        var shutdowns: [(plugin: String, run: jh_shutdown_fn)] = []
     }
+
+    /// Loads run one at a time in a process: a plugin's `init` then runs alone, so its log lines
+    /// (which carry no job) are tagged with the right plugin.
+    private static let serial = Mutex(())
 
     /// - Parameters:
     ///   - searchPaths: directories searched, in order, for `lib<name>.so`.
@@ -69,7 +76,7 @@ public final class PluginLoader: Sendable {
     public func load(_ plugin: PluginConfig) -> PluginLoadResult {
         let result: PluginLoadResult
         do {
-            result = .loaded(try loadChecked(plugin))
+            result = .loaded(try Self.serial.withLock { _ throws(PluginRefusal) in try loadChecked(plugin) })
         } catch {
             logger.error("plugin refused", metadata: ["plugin": "\(plugin.name)", "reason": "\(error)"])
             result = .refused(error)
@@ -99,6 +106,9 @@ public final class PluginLoader: Sendable {
         }
         // dlopen must get an absolute, resolved path: a bare name would be searched elsewhere.
         let path = url.resolvingSymlinksInPath().path
+        if let other = state.withLock({ $0.loadedPaths[path] }) {
+            throw refuse(.duplicatePlugin, "this library is already loaded as plugin '\(other)'", path: path)
+        }
         if let problem = FilePermissions.problem(withFileAt: path) { throw refuse(.permissions, problem, path: path) }
 
         let facts: ELFFacts
@@ -166,6 +176,8 @@ public final class PluginLoader: Sendable {
                 throw refuse(.duplicateHandler, "handler '\(handler.info.name)' is already registered by plugin '\(state.registry[handler.info.name]!.plugin)'", path: path)
             }
             state.declaredNames[descriptor.name] = plugin.name
+            state.loadedPaths[path] = plugin.name
+            if let shutdown = descriptor.shutdown { state.shutdowns.append((plugin.name, shutdown)) }
             for handler in descriptor.handlers {
                 state.registry.register(RegisteredHandler(info: handler.info, plugin: plugin.name, run: handler.run, handlerData: handler.data))
             }
@@ -174,6 +186,18 @@ public final class PluginLoader: Sendable {
             "plugin": "\(plugin.name)", "version": "\(loaded.version)", "handlers": "\(loaded.handlers.count)", "path": "\(path)",
         ])
         return loaded
+    }
+
+    /// Calls each loaded plugin's `shutdown`, newest first, once. Call it after the last handler returned.
+    public func shutdown() {
+        let calls = state.withLock { state in
+            defer { state.shutdowns = [] }
+            return state.shutdowns
+        }
+        for call in calls.reversed() {
+            call.run(HostServiceTable.shared)
+            logger.debug("plugin shut down", metadata: ["plugin": "\(call.plugin)"])
+        }
     }
 
     /// `dlerror()` texts mislead for some files; say what they mean.

@@ -6,6 +6,7 @@ struct CPluginSource {
     var name = "cplugin"
     var abiMajor = "JH_ABI_MAJOR"
     var descriptorSize = "sizeof(jh_plugin_descriptor)"
+    var handlerSize = "sizeof(jh_handler_def)"
     var handlerNames = ["cplugin.run"]
     var initBody: String?
     var returnsNull = false
@@ -23,7 +24,7 @@ struct CPluginSource {
             static const jh_handler_def handlers[] = { \(handlers.joined(separator: ", ")) };
             static const jh_plugin_descriptor descriptor = {
                 .abi_major = \(abiMajor), .abi_minor = JH_ABI_MINOR,
-                .descriptor_size = \(descriptorSize), .handler_size = sizeof(jh_handler_def),
+                .descriptor_size = \(descriptorSize), .handler_size = \(handlerSize),
                 .name = "\(name)", .version = "0.0.1", .description = "built by a test",
                 .handlers = handlers, .handler_count = \(handlerNames.count),
                 \(initBody == nil ? "" : ".init = init,")

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Where jobs live: the verbs every backend offers. All calls block the calling thread (they talk to
+/// a server): call them from threads the runtime owns, never from Swift's cooperative pool. All are
+/// safe to call from several threads at once.
+///
+/// Every time that matters — lease deadlines, run times, retention — is taken from the backend's own
+/// clock, never the host's, so hosts with skewed clocks agree.
+public protocol JobBackend: Sendable {
+    /// Adds jobs; returns the id each one has (for a `uniqueKey` already live: the existing job's id).
+    func enqueue(_ jobs: [NewJob]) throws(BackendError) -> [String]
+
+    /// Leases up to `limit` ready jobs of `queue` for `lease`, oldest first. Due scheduled jobs are
+    /// made ready first. Each fetch counts an attempt.
+    func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob]
+
+    /// Blocks up to `timeout` until `queue` may have work (a job enqueued, or a scheduled one due).
+    /// May return early; the caller fetches and waits again. Never the only way work is found.
+    func waitForWork(queue: String, timeout: Duration) throws(BackendError)
+
+    /// Settles leased jobs. Returns, per item, whether the lease was still held: a `false` means the
+    /// lease had been rescued and the settlement was ignored.
+    func settle(_ settlements: [(Lease, Settlement)]) throws(BackendError) -> [Bool]
+
+    /// Pushes the lease deadlines of running jobs to now + `lease`. Returns, per lease, whether it was
+    /// still held.
+    func extend(_ leases: [Lease], by lease: Duration) throws(BackendError) -> [Bool]
+
+    /// Makes jobs whose lease expired ready again (their attempt stays counted), or dead when their
+    /// attempts are used up. Returns how many were rescued and how many went dead.
+    func rescueExpired(queue: String, limit: Int) throws(BackendError) -> (rescued: Int, dead: Int)
+
+    /// Removes done jobs that finished before now − `retention`; returns how many.
+    func prune(queue: String, retention: Duration, limit: Int) throws(BackendError) -> Int
+
+    func stats(queue: String) throws(BackendError) -> QueueStats
+
+    /// Jobs of `queue` in `state`, newest first.
+    func list(queue: String, state: JobState, offset: Int, limit: Int) throws(BackendError) -> [JobInfo]
+
+    /// One job, wherever it is.
+    func job(queue: String, id: String) throws(BackendError) -> JobInfo?
+
+    /// Moves a dead job back to ready with fresh attempts. False if it is not dead.
+    func retryDead(queue: String, id: String) throws(BackendError) -> Bool
+
+    /// Deletes a dead job. False if it is not dead.
+    func discardDead(queue: String, id: String) throws(BackendError) -> Bool
+
+    /// Checks the backend answers; throws why not.
+    func ping() throws(BackendError)
+}
+
+/// Why a backend call failed.
+public struct BackendError: Error, Sendable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// The server cannot be reached or the connection broke: retry with backoff.
+        case unavailable
+        /// The server answered with an error.
+        case server
+        /// Data in the backend is not what the host wrote (a key of the wrong type, a job missing
+        /// fields): an operator must look.
+        case corrupt
+        /// The request itself is wrong (a payload that is not JSON, an unknown queue).
+        case invalid
+    }
+
+    public var code: Code
+    /// What happened, secrets masked.
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// Worth retrying after a pause.
+    public var isTransient: Bool { code == .unavailable }
+}

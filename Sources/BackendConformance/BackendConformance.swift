@@ -1,0 +1,558 @@
+import Backend
+import Foundation
+
+/// The scenarios every ``JobBackend`` must pass, whatever stores its jobs.
+///
+/// Each scenario takes a backend and the name of a queue nobody else uses, empty at the start, and
+/// throws ``ConformanceFailure`` when the backend misbehaves (or the backend's own error when a call
+/// fails). Scenarios block: run them on a thread of their own, not Swift's cooperative pool. Some wait
+/// for leases and delays of a few hundred milliseconds; they poll with generous limits, so a slow
+/// machine makes them slower rather than flaky. The waiting scenarios are the exception: they check
+/// that ``JobBackend/waitForWork(queue:timeout:)`` wakes within 100 ms.
+public enum BackendConformance {
+    /// Every scenario with its name, for a test that runs them all (one test per name).
+    public static let allScenarios: [(name: String, run: @Sendable (any JobBackend, String) throws -> Void)] = [
+        ("enqueueThenFetch", enqueueThenFetch),
+        ("fifoOrder", fifoOrder),
+        ("concurrentFetchersGetEachJobOnce", concurrentFetchersGetEachJobOnce),
+        ("delayedJobWaitsForItsTime", delayedJobWaitsForItsTime),
+        ("settleDone", settleDone),
+        ("settleRetry", settleRetry),
+        ("settleDeadThenRetryAndDiscard", settleDeadThenRetryAndDiscard),
+        ("settleRelease", settleRelease),
+        ("staleLeaseIsFenced", staleLeaseIsFenced),
+        ("extendKeepsJobFromRescue", extendKeepsJobFromRescue),
+        ("rescueWithAttemptsUsedUpGoesDead", rescueWithAttemptsUsedUpGoesDead),
+        ("pruneRemovesOnlyOldDoneJobs", pruneRemovesOnlyOldDoneJobs),
+        ("statsCounts", statsCounts),
+        ("uniqueKey", uniqueKey),
+        ("listPagesNewestFirst", listPagesNewestFirst),
+        ("jobFoundInEveryState", jobFoundInEveryState),
+        ("waitForWorkWakesOnEnqueue", waitForWorkWakesOnEnqueue),
+        ("waitForWorkWaitsWhenIdle", waitForWorkWaitsWhenIdle),
+        ("waitForWorkWakesWhenScheduledJobIsDue", waitForWorkWakesWhenScheduledJobIsDue),
+        ("enqueueManyAtOnce", enqueueManyAtOnce),
+        ("invalidJobsAreRejected", invalidJobsAreRejected),
+    ]
+
+    /// A job comes back from fetch exactly as enqueued, on its first attempt, leased once; payloads are
+    /// bytes, kept exactly, large ones too.
+    public static func enqueueThenFetch(_ backend: any JobBackend, queue: String) throws {
+        let payload = Data(#"{"greeting":"héllo ✓","escaped":"a\u0000b","list":[1,2.5,null]}"#.utf8)
+        let job = NewJob(queue: queue, handler: "conformance.echo", payload: payload, maxAttempts: 4, timeout: .seconds(7))
+        let large = NewJob(
+            queue: queue, handler: "conformance.large", payload: Data(("[\"" + String(repeating: "x", count: 300_000) + "\"]").utf8),
+            maxAttempts: 1)
+        let before = Date()
+        try expectEqual(try backend.enqueue([job, large]), [job.id, large.id], "ids returned by enqueue")
+
+        let fetched = try backend.fetch(queue: queue, limit: 10, lease: .seconds(30))
+        try expectEqual(fetched.map(\.id), [job.id, large.id], "fetched ids")
+        let first = fetched[0]
+        try expectEqual(first.queue, queue, "queue")
+        try expectEqual(first.handler, "conformance.echo", "handler")
+        try expectEqual(first.payload, payload, "payload bytes")
+        try expectEqual(first.attempt, 1, "attempt of a first fetch")
+        try expectEqual(first.maxAttempts, 4, "maxAttempts")
+        try expectEqual(first.timeout, .seconds(7), "timeout")
+        try expectEqual(first.lastError, nil, "lastError of a new job")
+        try expect(
+            abs(first.enqueuedAt.timeIntervalSince(before)) < 60,
+            "enqueuedAt \(first.enqueuedAt) is far from the time of the enqueue, \(before)")
+        try expectEqual(fetched[1].payload, large.payload, "a 300 kB payload")
+        try expectEqual(fetched[1].timeout, nil, "timeout of a job without one")
+        try expectEqual(try backend.fetch(queue: queue, limit: 10, lease: .seconds(30)).count, 0, "jobs fetched again while leased")
+    }
+
+    /// Jobs come out in the order they went in, across enqueue calls and fetch batches.
+    public static func fifoOrder(_ backend: any JobBackend, queue: String) throws {
+        var expected: [String] = []
+        for batch in 0..<5 {
+            let jobs = (0..<(batch + 1)).map { sampleJob(queue, batch * 10 + $0) }
+            expected += try backend.enqueue(jobs)
+        }
+        var fetched: [String] = []
+        while true {
+            let batch = try backend.fetch(queue: queue, limit: 4, lease: .seconds(60))
+            try expect(batch.count <= 4, "fetch with limit 4 returned \(batch.count) jobs")
+            if batch.isEmpty { break }
+            fetched += batch.map(\.id)
+        }
+        try expectEqual(fetched, expected, "order of fetched ids")
+    }
+
+    /// With four threads fetching 8,000 jobs at once, no fetch exceeds its limit and every job is
+    /// fetched exactly once.
+    public static func concurrentFetchersGetEachJobOnce(_ backend: any JobBackend, queue: String) throws {
+        let threads = 4
+        let perThread = 2_000
+        var enqueued: Set<String> = []
+        for batch in 0..<(threads * perThread / 1_000) {
+            enqueued.formUnion(try backend.enqueue((0..<1_000).map { sampleJob(queue, batch * 1_000 + $0) }))
+        }
+        try expectEqual(enqueued.count, threads * perThread, "distinct ids enqueued")
+
+        let limit = 13
+        let perFetcher = try onThreads(threads) { _ in
+            var ids: [String] = []
+            var largest = 0
+            while true {
+                let batch = try backend.fetch(queue: queue, limit: limit, lease: .seconds(120))
+                if batch.isEmpty { return (ids, largest) }
+                largest = max(largest, batch.count)
+                ids += batch.map(\.id)
+            }
+        }
+        for (_, largest) in perFetcher {
+            try expect(largest <= limit, "a fetch with limit \(limit) returned \(largest) jobs")
+        }
+        let all = perFetcher.flatMap(\.0)
+        try expectEqual(all.count, enqueued.count, "jobs fetched in total")
+        try expectEqual(Set(all), enqueued, "the set of fetched ids")
+    }
+
+    /// A delayed job is not fetched before its time, and is fetched soon after.
+    public static func delayedJobWaitsForItsTime(_ backend: any JobBackend, queue: String) throws {
+        let delay = Duration.milliseconds(500)
+        let start = ContinuousClock.now
+        let delayed = sampleJob(queue, 1, delay: delay)
+        let now = sampleJob(queue, 2)
+        _ = try backend.enqueue([delayed, now])
+        try expectEqual(try backend.fetch(queue: queue, limit: 10, lease: .seconds(60)).map(\.id), [now.id], "jobs fetched at once")
+        try expectEqual(try backend.job(queue: queue, id: delayed.id)?.state, .scheduled, "state of the delayed job")
+
+        let fetched = try eventually(within: .seconds(10)) { () throws -> LeasedJob? in
+            let batch = try backend.fetch(queue: queue, limit: 10, lease: .seconds(60))
+            if !batch.isEmpty {
+                let elapsed = ContinuousClock.now - start
+                try expect(elapsed >= delay, "the job delayed by \(delay.millisecondsText) was fetched after \(elapsed.millisecondsText)")
+            }
+            return batch.first
+        }
+        let job = try require(fetched, "the delayed job was not fetched within 10 s of its time")
+        try expectEqual(job.id, delayed.id, "the delayed job")
+        try expectEqual(job.attempt, 1, "attempt of a delayed job's first run")
+    }
+
+    /// Done: counted as processed, kept as done, and the lease is spent.
+    public static func settleDone(_ backend: any JobBackend, queue: String) throws {
+        let job = sampleJob(queue)
+        _ = try backend.enqueue([job])
+        let leased = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "no job fetched")
+        try expectEqual(try backend.settle([(leased.lease, .done(retention: .seconds(3600)))]), [true], "settle done")
+
+        let stats = try backend.stats(queue: queue)
+        try expectEqual(stats.processed, 1, "processed")
+        try expectEqual(stats.done, 1, "done")
+        try expectEqual(stats.running, 0, "running")
+        try expectEqual(stats.failed, 0, "failed")
+        let info = try require(try backend.job(queue: queue, id: job.id), "the done job is gone")
+        try expectEqual(info.state, .done, "state")
+        try expect(info.updatedAt != nil, "a done job has no updatedAt")
+        try expectEqual(try backend.settle([(leased.lease, .done(retention: .seconds(3600)))]), [false], "settling twice")
+        try expectEqual(try backend.stats(queue: queue).processed, 1, "processed after settling twice")
+    }
+
+    /// Retry: scheduled with the error, fetched again after the delay as attempt 2 showing the error; a
+    /// retry without delay is ready at once.
+    public static func settleRetry(_ backend: any JobBackend, queue: String) throws {
+        let job = sampleJob(queue, maxAttempts: 3)
+        _ = try backend.enqueue([job])
+        let first = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "no job fetched")
+        let delay = Duration.milliseconds(400)
+        let settled = ContinuousClock.now
+        try expectEqual(try backend.settle([(first.lease, .retry(after: delay, error: "boom: first"))]), [true], "settle retry")
+
+        let info = try require(try backend.job(queue: queue, id: job.id), "the retried job is gone")
+        try expectEqual(info.state, .scheduled, "state after retry")
+        try expectEqual(info.lastError, "boom: first", "lastError after retry")
+        let stats = try backend.stats(queue: queue)
+        try expectEqual(stats.scheduled, 1, "scheduled")
+        try expectEqual(stats.failed, 1, "failed")
+        try expectEqual(stats.running, 0, "running")
+
+        let second = try require(
+            try eventually(within: .seconds(10)) { () throws -> LeasedJob? in
+                let batch = try backend.fetch(queue: queue, limit: 1, lease: .seconds(60))
+                if !batch.isEmpty {
+                    let elapsed = ContinuousClock.now - settled
+                    try expect(elapsed >= delay, "retried after \(elapsed.millisecondsText), not after \(delay.millisecondsText)")
+                }
+                return batch.first
+            }, "the retried job was not fetched again")
+        try expectEqual(second.id, job.id, "the retried job")
+        try expectEqual(second.attempt, 2, "attempt of the retry")
+        try expectEqual(second.lastError, "boom: first", "lastError handed to the retry")
+        try expect(second.lease.token != first.lease.token, "the retry's lease has the first fetch's token")
+
+        try expectEqual(try backend.settle([(second.lease, .retry(after: .zero, error: "boom: second"))]), [true], "retry without delay")
+        let third = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "a retry without delay is not ready")
+        try expectEqual(third.attempt, 3, "attempt")
+        try expectEqual(third.lastError, "boom: second", "lastError")
+    }
+
+    /// Dead: in the dead list with the error; retryDead brings it back with attempts restarted;
+    /// discardDead deletes it; neither touches a job that is not dead.
+    public static func settleDeadThenRetryAndDiscard(_ backend: any JobBackend, queue: String) throws {
+        let job = sampleJob(queue, maxAttempts: 5)
+        let other = sampleJob(queue, 2)
+        _ = try backend.enqueue([job])
+        let first = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "no job fetched")
+        try expectEqual(try backend.settle([(first.lease, .dead(error: "bad input: no such user"))]), [true], "settle dead")
+
+        let dead = try backend.list(queue: queue, state: .dead, offset: 0, limit: 10)
+        try expectEqual(dead.map(\.id), [job.id], "the dead list")
+        try expectEqual(dead[0].lastError, "bad input: no such user", "the dead job's error")
+        try expectEqual(dead[0].state, .dead, "state")
+        let stats = try backend.stats(queue: queue)
+        try expectEqual(stats.dead, 1, "dead")
+        try expectEqual(stats.failed, 1, "failed")
+        try expectEqual(stats.ready, 0, "ready")
+
+        try expect(try backend.retryDead(queue: queue, id: job.id), "retryDead of a dead job returned false")
+        try expectEqual(try backend.job(queue: queue, id: job.id)?.state, .ready, "state after retryDead")
+        try expectEqual(try backend.stats(queue: queue).dead, 0, "dead after retryDead")
+        let again = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "a retried dead job is not ready")
+        try expectEqual(again.id, job.id, "the retried dead job")
+        try expectEqual(again.attempt, 1, "attempt after retryDead (counting restarts)")
+
+        try expectEqual(try backend.settle([(again.lease, .dead(error: "still bad"))]), [true], "settle dead again")
+        try expect(try backend.discardDead(queue: queue, id: job.id), "discardDead of a dead job returned false")
+        try expectEqual(try backend.job(queue: queue, id: job.id), nil, "a discarded job")
+        try expectEqual(try backend.stats(queue: queue).dead, 0, "dead after discardDead")
+        try expect(!(try backend.discardDead(queue: queue, id: job.id)), "discarding a discarded job returned true")
+        try expect(!(try backend.retryDead(queue: queue, id: job.id)), "retrying a discarded job returned true")
+
+        _ = try backend.enqueue([other])
+        try expect(!(try backend.retryDead(queue: queue, id: other.id)), "retryDead of a ready job returned true")
+        try expect(!(try backend.discardDead(queue: queue, id: other.id)), "discardDead of a ready job returned true")
+        try expectEqual(try backend.job(queue: queue, id: other.id)?.state, .ready, "a ready job after retryDead/discardDead")
+    }
+
+    /// Release: ready again at once, the attempt not counted, the old lease spent.
+    public static func settleRelease(_ backend: any JobBackend, queue: String) throws {
+        let job = sampleJob(queue, 1)
+        let later = sampleJob(queue, 2)
+        _ = try backend.enqueue([job, later])
+        let first = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "no job fetched")
+        try expectEqual(try backend.settle([(first.lease, .release)]), [true], "settle release")
+        try expectEqual(try backend.job(queue: queue, id: job.id)?.state, .ready, "state after release")
+        let stats = try backend.stats(queue: queue)
+        try expectEqual(stats.failed, 0, "failed after a release")
+        try expectEqual(stats.running, 0, "running after a release")
+
+        let again = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "the released job is not ready")
+        try expectEqual(again.id, job.id, "a released job goes to the front of the line")
+        try expectEqual(again.attempt, first.attempt, "attempt after a release")
+        try expectEqual(try backend.settle([(first.lease, .done(retention: .seconds(60)))]), [false], "settling with the released lease")
+        try expectEqual(try backend.settle([(again.lease, .done(retention: .seconds(60)))]), [true], "settling with the new lease")
+    }
+
+    /// Once a lease expired and was rescued, its holder can neither settle nor extend it; nothing changes.
+    public static func staleLeaseIsFenced(_ backend: any JobBackend, queue: String) throws {
+        let job = sampleJob(queue, maxAttempts: 3)
+        _ = try backend.enqueue([job])
+        let stale = try require(try backend.fetch(queue: queue, limit: 1, lease: .milliseconds(200)).first, "no job fetched")
+        let rescued = try eventually(within: .seconds(10)) { () throws -> Int? in
+            let result = try backend.rescueExpired(queue: queue, limit: 100)
+            return result.rescued > 0 ? result.rescued : nil
+        }
+        try expectEqual(rescued, 1, "jobs rescued after the lease expired")
+        // The age of the waiting job grows meanwhile; every count must stay.
+        var afterRescue = try backend.stats(queue: queue)
+        afterRescue.oldestReadyAge = nil
+
+        for settlement in [Settlement.done(retention: .seconds(60)), .retry(after: .zero, error: "late"), .dead(error: "late"), .release] {
+            try expectEqual(try backend.settle([(stale.lease, settlement)]), [false], "settling with a rescued lease (\(settlement))")
+        }
+        try expectEqual(try backend.extend([stale.lease], by: .seconds(60)), [false], "extending a rescued lease")
+        var afterStale = try backend.stats(queue: queue)
+        afterStale.oldestReadyAge = nil
+        try expectEqual(afterStale, afterRescue, "stats after stale settlements")
+        let info = try require(try backend.job(queue: queue, id: job.id), "the rescued job is gone")
+        try expectEqual(info.state, .ready, "state of the rescued job")
+        try expect(info.lastError?.contains("lease") == true, "a rescued job's lastError should mention the lease: \(info.lastError ?? "nil")")
+
+        let fresh = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "the rescued job is not ready")
+        try expectEqual(fresh.id, job.id, "the rescued job")
+        try expectEqual(fresh.attempt, 2, "attempt after a rescue (the expired one counts)")
+        try expectEqual(
+            try backend.settle([(stale.lease, .done(retention: .seconds(60))), (fresh.lease, .done(retention: .seconds(60)))]),
+            [false, true], "a batch with the stale and the fresh lease")
+        try expectEqual(try backend.stats(queue: queue).processed, 1, "processed")
+    }
+
+    /// A lease extended in time is not rescued, however long the job runs.
+    public static func extendKeepsJobFromRescue(_ backend: any JobBackend, queue: String) throws {
+        _ = try backend.enqueue([sampleJob(queue)])
+        let lease = Duration.milliseconds(400)
+        let leased = try require(try backend.fetch(queue: queue, limit: 1, lease: lease).first, "no job fetched")
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < lease * 3 {
+            pause(.milliseconds(100))
+            try expectEqual(try backend.extend([leased.lease], by: lease), [true], "extending a held lease")
+            let rescue = try backend.rescueExpired(queue: queue, limit: 100)
+            try expect(rescue == (0, 0), "a job whose lease was extended was rescued: \(rescue)")
+        }
+        try expectEqual(try backend.settle([(leased.lease, .done(retention: .seconds(60)))]), [true], "settling an extended lease")
+    }
+
+    /// A rescued job whose attempts are used up goes dead, with a reason that mentions the lease.
+    public static func rescueWithAttemptsUsedUpGoesDead(_ backend: any JobBackend, queue: String) throws {
+        let job = sampleJob(queue, maxAttempts: 1)
+        _ = try backend.enqueue([job])
+        let leased = try require(try backend.fetch(queue: queue, limit: 1, lease: .milliseconds(100)).first, "no job fetched")
+        let result = try eventually(within: .seconds(10)) { () throws -> (rescued: Int, dead: Int)? in
+            let result = try backend.rescueExpired(queue: queue, limit: 100)
+            return result == (0, 0) ? nil : result
+        }
+        try expect(result.map { $0 == (0, 1) } == true, "rescue of an expired last attempt: expected (0, 1), got \(String(describing: result))")
+        let info = try require(try backend.job(queue: queue, id: job.id), "the job is gone")
+        try expectEqual(info.state, .dead, "state")
+        try expect(info.lastError?.contains("lease") == true, "the dead job's error should mention the lease: \(info.lastError ?? "nil")")
+        try expectEqual(try backend.stats(queue: queue).dead, 1, "dead")
+        try expectEqual(try backend.settle([(leased.lease, .done(retention: .seconds(60)))]), [false], "settling the dead job's lease")
+    }
+
+    /// Prune deletes done jobs older than the retention and nothing else; a retention of zero at settle
+    /// time deletes the job at once (still counted as processed).
+    public static func pruneRemovesOnlyOldDoneJobs(_ backend: any JobBackend, queue: String) throws {
+        let old = sampleJob(queue, 1)
+        let recent = sampleJob(queue, 2)
+        let dead = sampleJob(queue, 3)
+        let immediate = sampleJob(queue, 4)
+        _ = try backend.enqueue([old, recent, dead, immediate])
+        let leased = try backend.fetch(queue: queue, limit: 4, lease: .seconds(60))
+        try expectEqual(leased.count, 4, "fetched")
+        try expectEqual(try backend.settle([(leased[0].lease, .done(retention: .seconds(3600)))]), [true], "settle")
+        try expectEqual(try backend.settle([(leased[2].lease, .dead(error: "x"))]), [true], "settle")
+        try expectEqual(try backend.settle([(leased[3].lease, .done(retention: .zero))]), [true], "settle")
+        try expectEqual(try backend.job(queue: queue, id: immediate.id), nil, "a job done with retention 0")
+        pause(.milliseconds(600))
+        try expectEqual(try backend.settle([(leased[1].lease, .done(retention: .seconds(3600)))]), [true], "settle")
+
+        try expectEqual(try backend.prune(queue: queue, retention: .milliseconds(300), limit: 100), 1, "jobs pruned")
+        try expectEqual(try backend.job(queue: queue, id: old.id), nil, "the old done job")
+        try expectEqual(try backend.job(queue: queue, id: recent.id)?.state, .done, "the recent done job")
+        try expectEqual(try backend.job(queue: queue, id: dead.id)?.state, .dead, "the dead job")
+        let stats = try backend.stats(queue: queue)
+        try expectEqual(stats.done, 1, "done")
+        try expectEqual(stats.processed, 3, "processed")
+        try expectEqual(try backend.prune(queue: queue, retention: .seconds(3600), limit: 100), 0, "jobs pruned with a long retention")
+    }
+
+    /// Every count of ``QueueStats``.
+    public static func statsCounts(_ backend: any JobBackend, queue: String) throws {
+        try expectEqual(try backend.stats(queue: queue), QueueStats(queue: queue), "stats of an empty queue")
+        let jobs = (0..<6).map { sampleJob(queue, $0) }
+        _ = try backend.enqueue(jobs + [sampleJob(queue, 6, delay: .seconds(3600))])
+        let leased = try backend.fetch(queue: queue, limit: 4, lease: .seconds(60))
+        try expectEqual(leased.count, 4, "fetched")
+        let results = try backend.settle([
+            (leased[0].lease, .done(retention: .seconds(3600))),
+            (leased[1].lease, .dead(error: "x")),
+            (leased[2].lease, .retry(after: .seconds(3600), error: "y")),
+        ])
+        try expectEqual(results, [true, true, true], "settle")
+        pause(.milliseconds(250))
+
+        let stats = try backend.stats(queue: queue)
+        try expectEqual(stats.queue, queue, "queue")
+        try expectEqual(stats.ready, 2, "ready")
+        try expectEqual(stats.running, 1, "running")
+        try expectEqual(stats.scheduled, 2, "scheduled")
+        try expectEqual(stats.dead, 1, "dead")
+        try expectEqual(stats.done, 1, "done")
+        try expectEqual(stats.processed, 1, "processed")
+        try expectEqual(stats.failed, 2, "failed")
+        let age = try require(stats.oldestReadyAge, "oldestReadyAge with jobs ready")
+        try expect(age >= .milliseconds(200) && age < .seconds(60), "oldestReadyAge \(age.millisecondsText) after waiting 250 ms")
+
+        _ = try fetchAll(backend, queue)
+        let drained = try backend.stats(queue: queue)
+        try expectEqual(drained.ready, 0, "ready after draining")
+        try expectEqual(drained.running, 3, "running after draining")
+        try expectEqual(drained.oldestReadyAge, nil, "oldestReadyAge with nothing ready")
+    }
+
+    /// A unique key held by a pending or running job returns that job's id and adds nothing; once the
+    /// job is done or dead the key is free again.
+    public static func uniqueKey(_ backend: any JobBackend, queue: String) throws {
+        let first = sampleJob(queue, 1, uniqueKey: "sync:42")
+        try expectEqual(try backend.enqueue([first]), [first.id], "first enqueue")
+        let duplicate = sampleJob(queue, 2, uniqueKey: "sync:42")
+        try expectEqual(try backend.enqueue([duplicate]), [first.id], "enqueue with a live key")
+        let a = sampleJob(queue, 3, uniqueKey: "sync:43")
+        let b = sampleJob(queue, 4, uniqueKey: "sync:43")
+        let plain = sampleJob(queue, 5)
+        try expectEqual(try backend.enqueue([a, b, plain]), [a.id, a.id, plain.id], "one batch with a key twice")
+        try expectEqual(try backend.stats(queue: queue).ready, 3, "ready")
+        try expectEqual(try backend.job(queue: queue, id: duplicate.id), nil, "the duplicate")
+
+        let leased = try fetchAll(backend, queue)
+        try expectEqual(leased.map(\.id), [first.id, a.id, plain.id], "fetched")
+        try expectEqual(try backend.enqueue([sampleJob(queue, 6, uniqueKey: "sync:42")]), [first.id], "enqueue while the holder runs")
+
+        try expectEqual(try backend.settle([(leased[0].lease, .done(retention: .seconds(60)))]), [true], "settle")
+        let next = sampleJob(queue, 7, uniqueKey: "sync:42")
+        try expectEqual(try backend.enqueue([next]), [next.id], "enqueue after the holder is done")
+
+        try expectEqual(try backend.settle([(leased[1].lease, .dead(error: "x"))]), [true], "settle")
+        let afterDead = sampleJob(queue, 8, uniqueKey: "sync:43")
+        try expectEqual(try backend.enqueue([afterDead]), [afterDead.id], "enqueue after the holder is dead")
+
+        let delayed = sampleJob(queue, 9, delay: .seconds(3600), uniqueKey: "sync:44")
+        _ = try backend.enqueue([delayed])
+        try expectEqual(try backend.enqueue([sampleJob(queue, 10, uniqueKey: "sync:44")]), [delayed.id], "enqueue while the holder is scheduled")
+    }
+
+    /// list(state:) pages through a state's jobs, newest first, with the jobs' details.
+    public static func listPagesNewestFirst(_ backend: any JobBackend, queue: String) throws {
+        var ids: [String] = []
+        for number in 0..<5 {
+            ids += try backend.enqueue([sampleJob(queue, number, maxAttempts: 2)])
+        }
+        let newestFirst = Array(ids.reversed())
+        var paged: [String] = []
+        for offset in stride(from: 0, to: 6, by: 2) {
+            let page = try backend.list(queue: queue, state: .ready, offset: offset, limit: 2)
+            try expect(page.count <= 2, "a page of limit 2 holds \(page.count) jobs")
+            paged += page.map(\.id)
+        }
+        try expectEqual(paged, newestFirst, "ready jobs paged newest first")
+
+        let first = try require(try backend.list(queue: queue, state: .ready, offset: 4, limit: 1).first, "the oldest ready job")
+        try expectEqual(first.id, ids[0], "id")
+        try expectEqual(first.queue, queue, "queue")
+        try expectEqual(first.handler, "conformance.echo", "handler")
+        try expectEqual(first.payload, #"{"n":0}"#, "payload")
+        try expectEqual(first.attempt, 0, "attempt of a job never fetched")
+        try expectEqual(first.maxAttempts, 2, "maxAttempts")
+        try expectEqual(first.state, .ready, "state")
+        try expectEqual(first.lastError, nil, "lastError")
+
+        let leased = try fetchAll(backend, queue)
+        try expectEqual(try backend.list(queue: queue, state: .running, offset: 0, limit: 10).count, 5, "running jobs listed")
+        for job in leased {
+            pause(.milliseconds(3))
+            _ = try backend.settle([(job.lease, .dead(error: "died \(job.id)"))])
+        }
+        let dead = try backend.list(queue: queue, state: .dead, offset: 0, limit: 10)
+        try expectEqual(dead.map(\.id), newestFirst, "dead jobs, the last to die first")
+        try expectEqual(dead.first?.attempt, 1, "attempt of a dead job")
+        try expectEqual(try backend.list(queue: queue, state: .dead, offset: 3, limit: 10).map(\.id), Array(newestFirst[3...]), "second page")
+        try expectEqual(try backend.list(queue: queue, state: .done, offset: 0, limit: 10).count, 0, "done jobs")
+        try expectEqual(try backend.list(queue: queue, state: .ready, offset: 0, limit: 10).count, 0, "ready jobs")
+    }
+
+    /// job(id:) finds a job in each state, and nothing for an unknown id.
+    public static func jobFoundInEveryState(_ backend: any JobBackend, queue: String) throws {
+        let ready = sampleJob(queue, 1)
+        let running = sampleJob(queue, 2)
+        let done = sampleJob(queue, 3)
+        let dead = sampleJob(queue, 4)
+        let scheduled = sampleJob(queue, 5, delay: .seconds(3600))
+        _ = try backend.enqueue([running, done, dead, scheduled])
+        let leased = try backend.fetch(queue: queue, limit: 3, lease: .seconds(60))
+        try expectEqual(leased.map(\.id), [running.id, done.id, dead.id], "fetched")
+        _ = try backend.enqueue([ready])
+        _ = try backend.settle([(leased[1].lease, .done(retention: .seconds(60))), (leased[2].lease, .dead(error: "x"))])
+
+        let expected: [(NewJob, JobState)] = [(ready, .ready), (running, .running), (done, .done), (dead, .dead), (scheduled, .scheduled)]
+        for (job, state) in expected {
+            let info = try require(try backend.job(queue: queue, id: job.id), "no \(state) job found by id")
+            try expectEqual(info.state, state, "state")
+            try expectEqual(info.id, job.id, "id")
+            try expectEqual(info.handler, job.handler, "handler of the \(state) job")
+            try expectEqual(info.payload, String(decoding: job.payload, as: UTF8.self), "payload of the \(state) job")
+        }
+        try expectEqual(try backend.job(queue: queue, id: JobID.generate()), nil, "an unknown id")
+    }
+
+    /// A host waiting for work wakes within 100 ms of an enqueue from another thread.
+    public static func waitForWorkWakesOnEnqueue(_ backend: any JobBackend, queue: String) throws {
+        let enqueueStarted = ContinuousClock.now + .milliseconds(300)
+        let results = try onThreads(2) { index -> ContinuousClock.Instant in
+            if index == 0 {
+                try backend.waitForWork(queue: queue, timeout: .seconds(10))
+                return ContinuousClock.now
+            }
+            // Give the waiter time to block first.
+            pause(enqueueStarted - ContinuousClock.now)
+            _ = try backend.enqueue([sampleJob(queue)])
+            return ContinuousClock.now
+        }
+        let (woke, enqueued) = (results[0], results[1])
+        try expect(woke >= enqueueStarted, "waitForWork returned \((enqueueStarted - woke).millisecondsText) before anything was enqueued")
+        try expect(woke - enqueued < .milliseconds(100), "waitForWork returned \((woke - enqueued).millisecondsText) after the enqueue")
+        try expectEqual(try backend.fetch(queue: queue, limit: 10, lease: .seconds(60)).count, 1, "jobs fetched after waking")
+    }
+
+    /// With nothing to do, waitForWork waits about its timeout.
+    public static func waitForWorkWaitsWhenIdle(_ backend: any JobBackend, queue: String) throws {
+        let timeout = Duration.milliseconds(400)
+        let start = ContinuousClock.now
+        try backend.waitForWork(queue: queue, timeout: timeout)
+        let waited = ContinuousClock.now - start
+        try expect(waited >= timeout * 0.75, "waitForWork on an idle queue returned after \(waited.millisecondsText) of \(timeout.millisecondsText)")
+        try expect(waited < timeout + .seconds(2), "waitForWork with timeout \(timeout.millisecondsText) took \(waited.millisecondsText)")
+    }
+
+    /// A host waiting with a long timeout wakes when a scheduled job becomes due, even if it was
+    /// scheduled after the wait began.
+    public static func waitForWorkWakesWhenScheduledJobIsDue(_ backend: any JobBackend, queue: String) throws {
+        let delay = Duration.milliseconds(600)
+        let start = ContinuousClock.now
+        let job = sampleJob(queue, delay: delay)
+        let found = try onThreads(2) { index -> String? in
+            if index == 1 {
+                // Scheduled while the other thread already waits.
+                pause(.milliseconds(100))
+                _ = try backend.enqueue([job])
+                return nil
+            }
+            while ContinuousClock.now - start < .seconds(5) {
+                try backend.waitForWork(queue: queue, timeout: .seconds(30))
+                if let leased = try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first { return leased.id }
+            }
+            return nil
+        }[0]
+        let elapsed = ContinuousClock.now - start
+        try expectEqual(found, job.id, "the scheduled job, fetched after waiting")
+        try expect(
+            elapsed < .milliseconds(100) + delay + .milliseconds(500),
+            "a job due \(delay.millisecondsText) after its enqueue was found \(elapsed.millisecondsText) after the wait began")
+    }
+
+    /// One call enqueues a thousand jobs, all fetchable, in order.
+    public static func enqueueManyAtOnce(_ backend: any JobBackend, queue: String) throws {
+        let jobs = (0..<1_000).map { sampleJob(queue, $0) }
+        try expectEqual(try backend.enqueue(jobs), jobs.map(\.id), "ids")
+        try expectEqual(try backend.stats(queue: queue).ready, 1_000, "ready")
+        let leased = try fetchAll(backend, queue, limit: 250)
+        try expectEqual(leased.map(\.id), jobs.map(\.id), "fetched ids")
+        try expectEqual(leased.map(\.payload), jobs.map(\.payload), "payloads")
+    }
+
+    /// A payload that is not JSON, no attempts or no handler is refused with `.invalid`, and a batch
+    /// holding one adds nothing.
+    public static func invalidJobsAreRejected(_ backend: any JobBackend, queue: String) throws {
+        let valid = sampleJob(queue)
+        var notJSON = sampleJob(queue)
+        notJSON.payload = Data("{not json".utf8)
+        var noAttempts = sampleJob(queue)
+        noAttempts.maxAttempts = 0
+        var noHandler = sampleJob(queue)
+        noHandler.handler = ""
+        for bad in [notJSON, noAttempts, noHandler] {
+            do {
+                _ = try backend.enqueue([valid, bad])
+                throw ConformanceFailure("enqueue of an invalid job (\(bad)) succeeded")
+            } catch let error as BackendError {
+                try expectEqual(error.code, .invalid, "error code for an invalid job")
+            }
+        }
+        try expectEqual(try backend.stats(queue: queue).ready, 0, "ready after rejected batches")
+        try expectEqual(try backend.job(queue: queue, id: valid.id), nil, "the valid job of a rejected batch")
+    }
+}

@@ -1,0 +1,528 @@
+/// The Lua scripts behind every change of a job's state. Each runs atomically on the server (no
+/// other client sees half of a change) and is one round trip for a whole batch. A script stopped by
+/// an error keeps the writes it made before it, so the scripts check what could fail (a fence, a
+/// missing field, a foreign key) before they write.
+///
+/// Conventions shared by all of them (docs/redis.md describes the layout):
+/// - `KEYS[1]` is the queue's hash tag `{prefix:queue}`; every key a script touches is `KEYS[1]`
+///   plus a suffix, so it lies in that key's cluster slot even though job keys are only known
+///   inside the script.
+/// - Time is Redis's `TIME`, never an argument: deadlines and due times agree across hosts whose
+///   clocks differ. Needs Redis 6.2 or later (`RPOP` with a count; scripts replicate their
+///   effects, so `TIME` before a write is allowed).
+/// - Results never hold a Lua `nil` (it would cut an array short): a missing value is `false`,
+///   which arrives as a nil reply.
+enum RedisScripts {
+    /// Adds jobs. ARGV: queue, then 7 per job: id, handler, payload, max_attempts, delay_ms,
+    /// timeout_ms, unique_key ("" for none). Returns the id each job has.
+    ///
+    /// Guarantees: a unique key held by a pending or running job returns that job's id and adds
+    /// nothing; an id that already exists is not written again (a retried enqueue whose first try
+    /// did land adds no duplicate); ready jobs join the back of the line in argument order; one
+    /// wake-up hint per added job, at most ten.
+    static let enqueue = RedisScript(
+        name: "enqueue",
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.isLive + Lua.expectTypes + """
+            expect_types({unique = 'hash', scheduled = 'zset', ready = 'list', wake = 'list'})
+            local queue = ARGV[1]
+            local now = now_ms()
+            local ids, ready = {}, {}
+            local added = 0
+            for i = 2, #ARGV, 7 do
+              local id, unique = ARGV[i], ARGV[i + 6]
+              local holder = false
+              if unique ~= '' then
+                holder = redis.call('HGET', base .. ':unique', unique)
+                if holder and not is_live(holder) then holder = false end
+              end
+              if holder then
+                ids[#ids + 1] = holder
+              else
+                ids[#ids + 1] = id
+                local key = job_key(id)
+                if redis.call('EXISTS', key) == 0 then
+                  local delay = tonumber(ARGV[i + 4])
+                  local fields = {'id', id, 'queue', queue, 'handler', ARGV[i + 1], 'payload', ARGV[i + 2],
+                    'attempt', 0, 'max_attempts', ARGV[i + 3], 'enqueued_at', now, 'timeout_ms', ARGV[i + 5],
+                    'state', delay > 0 and 'scheduled' or 'ready', 'lease_seq', 0, 'updated_at', now}
+                  if unique ~= '' then
+                    fields[#fields + 1] = 'unique_key'
+                    fields[#fields + 1] = unique
+                    redis.call('HSET', base .. ':unique', unique, id)
+                  end
+                  redis.call('HSET', key, unpack(fields))
+                  if delay > 0 then
+                    redis.call('ZADD', base .. ':scheduled', now + delay, id)
+                  else
+                    ready[#ready + 1] = id
+                  end
+                  added = added + 1
+                end
+              end
+            end
+            -- In order, so the first enqueued is the first popped.
+            bulk('LPUSH', base .. ':ready', ready)
+            wake(added)
+            return ids
+            """)
+
+    /// Leases jobs. ARGV: limit, lease_ms, promote_max. Returns `{jobs, buried}`: jobs flat, 9 per
+    /// job (id, lease_seq, handler, payload, attempt, max_attempts, enqueued_at, timeout_ms,
+    /// last_error); buried flat, 2 per id moved to dead instead (id, reason).
+    ///
+    /// Guarantees: due scheduled jobs (at most promote_max, earliest first) join the front of the
+    /// line before anything is popped; each job is leased by one caller only; only a job whose state
+    /// is ready (or absent, as a plain producer may leave it) is leased: a stale or duplicate id in
+    /// the list is dropped; a job missing handler, payload or a valid max_attempts goes to dead with
+    /// a reason naming the fields, never returned half-filled and never lost (a job key that is not
+    /// a hash is left alone and its id recorded in dead); every lease bumps lease_seq, the fencing
+    /// token.
+    static let fetch = RedisScript(
+        name: "fetch",
+        source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + """
+            expect_types({scheduled = 'zset', ready = 'list', leases = 'zset', dead = 'zset'})
+            local limit, lease_ms, promote_max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+            local now = now_ms()
+            local ready, scheduled = base .. ':ready', base .. ':scheduled'
+            local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, promote_max)
+            if #due > 0 then
+              bulk('ZREM', scheduled, due)
+              -- Latest due first, so the earliest due ends up at the very front of the line.
+              local promoted = {}
+              for i = #due, 1, -1 do
+                redis.call('HSET', job_key(due[i]), 'state', 'ready', 'updated_at', now)
+                promoted[#promoted + 1] = due[i]
+              end
+              bulk('RPUSH', ready, promoted)
+            end
+
+            local jobs, buried, leases = {}, {}, {}
+            local leased = 0
+            while leased < limit do
+              local ids = redis.call('RPOP', ready, limit - leased)
+              if not ids then break end
+              for _, id in ipairs(ids) do
+                local key = job_key(id)
+                -- pcall: one foreign key must not stop a batch whose other jobs are popped already.
+                local f = redis.pcall('HMGET', key, 'state', 'handler', 'payload', 'attempt', 'max_attempts',
+                  'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq')
+                if f.err then
+                  -- Not a hash: left as it is for an operator, its id recorded in dead.
+                  redis.call('ZADD', base .. ':dead', now, id)
+                  buried[#buried + 1] = id
+                  buried[#buried + 1] = 'job key is not a hash (' .. f.err .. ')'
+                elseif f[1] == false or f[1] == 'ready' then
+                  local max_attempts = tonumber(f[5])
+                  local missing = {}
+                  if not f[2] then missing[#missing + 1] = 'handler' end
+                  if not f[3] then missing[#missing + 1] = 'payload' end
+                  if not max_attempts or max_attempts < 1 then missing[#missing + 1] = 'max_attempts' end
+                  if #missing > 0 then
+                    local reason = 'job hash missing fields: ' .. table.concat(missing, ', ')
+                    bury(id, reason, now)
+                    buried[#buried + 1] = id
+                    buried[#buried + 1] = reason
+                  else
+                    local attempt = (tonumber(f[4]) or 0) + 1
+                    local seq = (tonumber(f[9]) or 0) + 1
+                    local enqueued_at = tonumber(f[6]) or now
+                    redis.call('HSET', key, 'state', 'running', 'attempt', attempt, 'lease_seq', seq, 'updated_at', now,
+                      'enqueued_at', enqueued_at)
+                    leases[#leases + 1] = now + lease_ms
+                    leases[#leases + 1] = id
+                    local n = #jobs
+                    jobs[n + 1] = id
+                    jobs[n + 2] = seq
+                    jobs[n + 3] = f[2]
+                    jobs[n + 4] = f[3]
+                    jobs[n + 5] = attempt
+                    jobs[n + 6] = max_attempts
+                    jobs[n + 7] = enqueued_at
+                    jobs[n + 8] = tonumber(f[7]) or 0
+                    jobs[n + 9] = f[8]
+                    leased = leased + 1
+                  end
+                end
+              end
+            end
+            bulk('ZADD', base .. ':leases', leases)
+            return {jobs, buried}
+            """)
+
+    /// Settles leased jobs. ARGV: 5 per item: op (done, retry, dead, release), id, token, ms
+    /// (retention for done, delay for retry), error text. Returns 1 or 0 per item.
+    ///
+    /// Guarantees: an item whose job is not running under exactly this token (the lease was
+    /// rescued, the job settled already, an earlier item of this batch settled it) changes nothing
+    /// and returns 0; every other item removes the lease and moves the job on: done (counted in
+    /// processed; kept in the done set, or deleted at once for retention 0; unique key freed),
+    /// retry (counted in failed; scheduled after the delay, or ready at once for no delay), dead
+    /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
+    /// not counted). The whole batch is one atomic step.
+    static let settle = RedisScript(
+        name: "settle",
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + """
+            expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
+              ready = 'list', unique = 'hash', wake = 'list'})
+            local now = now_ms()
+            local results = {}
+            -- Writes to the queue's shared keys are gathered and made once per batch, not per job.
+            local settled, done, dead, scheduled, ready = {}, {}, {}, {}, {}
+            local processed, failed = 0, 0
+            for i = 1, #ARGV, 5 do
+              local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+              local key = job_key(id)
+              -- A key that is no longer a hash holds no lease.
+              local f = redis.pcall('HMGET', key, 'state', 'lease_seq', 'unique_key', 'attempt')
+              if f.err or f[1] ~= 'running' or f[2] ~= token then
+                results[#results + 1] = 0
+              else
+                results[#results + 1] = 1
+                settled[#settled + 1] = id
+                if op == 'done' then
+                  processed = processed + 1
+                  free_unique(id, f[3])
+                  if ms > 0 then
+                    redis.call('HSET', key, 'state', 'done', 'updated_at', now)
+                    done[#done + 1] = now
+                    done[#done + 1] = id
+                  else
+                    redis.call('DEL', key)
+                  end
+                elseif op == 'retry' then
+                  failed = failed + 1
+                  if ms > 0 then
+                    redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now)
+                    scheduled[#scheduled + 1] = now + ms
+                    scheduled[#scheduled + 1] = id
+                  else
+                    redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now)
+                    ready[#ready + 1] = id
+                  end
+                elseif op == 'dead' then
+                  failed = failed + 1
+                  free_unique(id, f[3])
+                  redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now)
+                  dead[#dead + 1] = now
+                  dead[#dead + 1] = id
+                else
+                  redis.call('HSET', key, 'state', 'ready', 'attempt', (tonumber(f[4]) or 1) - 1, 'updated_at', now)
+                  ready[#ready + 1] = id
+                end
+              end
+            end
+            bulk('ZREM', base .. ':leases', settled)
+            if processed > 0 then redis.call('HINCRBY', base .. ':stats', 'processed', processed) end
+            if failed > 0 then redis.call('HINCRBY', base .. ':stats', 'failed', failed) end
+            bulk('ZADD', base .. ':done', done)
+            bulk('ZADD', base .. ':dead', dead)
+            bulk('ZADD', base .. ':scheduled', scheduled)
+            bulk('RPUSH', base .. ':ready', ready)
+            -- Scheduled retries wake idle hosts too, so they recompute how long to sleep.
+            wake(#ready + #scheduled)
+            return results
+            """)
+
+    /// Extends leases. ARGV: lease_ms, then 2 per item: id, token. Returns 1 or 0 per item.
+    ///
+    /// Guarantees: only a job running under exactly this token gets a new deadline, now + lease_ms.
+    static let extend = RedisScript(
+        name: "extend",
+        source: Lua.base + Lua.now + Lua.expectTypes + """
+            expect_types({leases = 'zset'})
+            local deadline = now_ms() + tonumber(ARGV[1])
+            local results = {}
+            for i = 2, #ARGV, 2 do
+              local id, token = ARGV[i], ARGV[i + 1]
+              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq')
+              if not f.err and f[1] == 'running' and f[2] == token then
+                redis.call('ZADD', base .. ':leases', 'XX', deadline, id)
+                results[#results + 1] = 1
+              else
+                results[#results + 1] = 0
+              end
+            end
+            return results
+            """)
+
+    /// Rescues jobs whose lease deadline passed. ARGV: limit. Returns `{rescued, dead}`.
+    ///
+    /// Guarantees: each expired lease is removed; its job counts a failed attempt and goes to ready
+    /// (front of the line, last_error saying the lease expired) or, with its attempts used up, to
+    /// dead with a reason naming the lease; a job not running any more (settled meanwhile) is left
+    /// alone; a lease whose job hash is gone is recorded in dead rather than forgotten. The old
+    /// holder's token is stale from here on: the job is no longer running, and its next fetch bumps
+    /// lease_seq.
+    static let rescue = RedisScript(
+        name: "rescue",
+        source: Lua.base + Lua.now + Lua.wake + Lua.freeUnique + Lua.bury + Lua.expectTypes + """
+            expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
+            local now = now_ms()
+            local leases = base .. ':leases'
+            local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+            local rescued, dead = 0, 0
+            for _, id in ipairs(expired) do
+              redis.call('ZREM', leases, id)
+              local key = job_key(id)
+              local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key')
+              if f.err then
+                -- Not a hash any more: left as it is for an operator, its id recorded in dead.
+                redis.call('ZADD', base .. ':dead', now, id)
+                dead = dead + 1
+              elseif f[1] == 'running' then
+                local attempt, max_attempts = tonumber(f[2]) or 0, tonumber(f[3]) or 0
+                local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
+                redis.call('HINCRBY', base .. ':stats', 'failed', 1)
+                if attempt >= max_attempts then
+                  free_unique(id, f[4])
+                  bury(id, 'lease expired after' .. what, now)
+                  dead = dead + 1
+                else
+                  redis.call('HSET', key, 'state', 'ready', 'last_error', 'lease expired during' .. what, 'updated_at', now)
+                  redis.call('RPUSH', base .. ':ready', id)
+                  rescued = rescued + 1
+                end
+              elseif redis.call('EXISTS', key) == 0 then
+                bury(id, 'job hash missing fields: all (its lease expired)', now)
+                dead = dead + 1
+              end
+            end
+            wake(rescued)
+            return {rescued, dead}
+            """)
+
+    /// Deletes done jobs. ARGV: retention_ms, limit. Returns how many.
+    ///
+    /// Guarantees: only members of the done set that finished strictly before now − retention go,
+    /// hash and member together; a member whose hash is no longer done (cannot happen through
+    /// these scripts) loses only the stale member.
+    static let prune = RedisScript(
+        name: "prune",
+        source: Lua.base + Lua.now + Lua.bulk + Lua.expectTypes + """
+            expect_types({done = 'zset'})
+            local done = base .. ':done'
+            local cutoff = now_ms() - tonumber(ARGV[1])
+            local ids = redis.call('ZRANGEBYSCORE', done, '-inf', '(' .. cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
+            for _, id in ipairs(ids) do
+              if redis.pcall('HGET', job_key(id), 'state') == 'done' then redis.call('DEL', job_key(id)) end
+            end
+            bulk('ZREM', done, ids)
+            return #ids
+            """)
+
+    /// Counts. Returns ready, running, scheduled, dead, done, processed, failed, oldest ready age in
+    /// ms (-1 for none). Read-only.
+    ///
+    /// Guarantees: scheduled jobs already due count as ready (they are, for the next fetch); the
+    /// oldest age is the longer of the wait of the job at the front of the line (since it last
+    /// became ready) and the time since the earliest due scheduled job became due.
+    static let stats = RedisScript(
+        name: "stats",
+        source: Lua.base + Lua.now + """
+            local now = now_ms()
+            local ready, scheduled = base .. ':ready', base .. ':scheduled'
+            local due = redis.call('ZCOUNT', scheduled, '-inf', now)
+            local counts = redis.call('HMGET', base .. ':stats', 'processed', 'failed')
+            local oldest = -1
+            local head = redis.call('LINDEX', ready, -1)
+            if head then
+              local t = redis.call('HMGET', job_key(head), 'updated_at', 'enqueued_at')
+              local since = tonumber(t[1]) or tonumber(t[2])
+              if since then oldest = math.max(0, now - since) end
+            end
+            if due > 0 then
+              local first = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+              oldest = math.max(oldest, now - tonumber(first[2]))
+            end
+            return {redis.call('LLEN', ready) + due, redis.call('ZCARD', base .. ':leases'),
+              redis.call('ZCARD', scheduled) - due, redis.call('ZCARD', base .. ':dead'),
+              redis.call('ZCARD', base .. ':done'), tonumber(counts[1]) or 0, tonumber(counts[2]) or 0, oldest}
+            """)
+
+    /// Lists jobs in one state, newest first. ARGV: state (ready, running, scheduled, dead, done),
+    /// offset, limit (at least 1). Returns 9 per job: id, handler, state, payload, attempt,
+    /// max_attempts, enqueued_at, last_error, updated_at. Read-only.
+    ///
+    /// Guarantees: one consistent snapshot; ids whose hash is gone are left out; an id whose key is
+    /// not a hash is listed with that as its last error.
+    static let list = RedisScript(
+        name: "list",
+        source: Lua.base + """
+            local state, first = ARGV[1], tonumber(ARGV[2])
+            local last = first + tonumber(ARGV[3]) - 1
+            local ids
+            if state == 'ready' then
+              ids = redis.call('LRANGE', base .. ':ready', first, last)
+            else
+              local set = state == 'running' and 'leases' or state
+              ids = redis.call('ZREVRANGE', base .. ':' .. set, first, last)
+            end
+            local out = {}
+            for _, id in ipairs(ids) do
+              local f = redis.pcall('HMGET', job_key(id), 'handler', 'state', 'payload', 'attempt', 'max_attempts',
+                'enqueued_at', 'last_error', 'updated_at')
+              if f.err then
+                -- A foreign key where the job's hash should be: shown, not hidden, and not fatal to the listing.
+                out[#out + 1] = id
+                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false}
+                for j = 1, 8 do out[#out + 1] = row[j] end
+              elseif f[1] or f[2] then
+                out[#out + 1] = id
+                for j = 1, 8 do out[#out + 1] = f[j] end
+              end
+            end
+            return out
+            """)
+
+    /// Brings a dead job back. ARGV: id. Returns 1, or 0 if the job is not dead.
+    ///
+    /// Guarantees: attempts restart at 0 (lease_seq does not: tokens never repeat); the job is
+    /// ready at the front of the line; its unique key is claimed again unless a live job holds it.
+    static let retryDead = RedisScript(
+        name: "retry_dead",
+        source: Lua.base + Lua.now + Lua.wake + Lua.isLive + Lua.expectTypes + """
+            expect_types({dead = 'zset', unique = 'hash', ready = 'list', wake = 'list'})
+            local id = ARGV[1]
+            local key = job_key(id)
+            local f = redis.call('HMGET', key, 'state', 'unique_key')
+            if f[1] ~= 'dead' then return 0 end
+            redis.call('ZREM', base .. ':dead', id)
+            redis.call('HSET', key, 'state', 'ready', 'attempt', 0, 'updated_at', now_ms())
+            if f[2] and f[2] ~= '' then
+              local holder = redis.call('HGET', base .. ':unique', f[2])
+              if not holder or not is_live(holder) then redis.call('HSET', base .. ':unique', f[2], id) end
+            end
+            redis.call('RPUSH', base .. ':ready', id)
+            wake(1)
+            return 1
+            """)
+
+    /// Deletes a dead job. ARGV: id. Returns 1, or 0 if the job is not dead.
+    ///
+    /// Guarantees: hash and dead-set member go together; anything else is left untouched. A dead
+    /// id whose key is not a hash (see fetch) is deleted the same way.
+    static let discardDead = RedisScript(
+        name: "discard_dead",
+        source: Lua.base + Lua.freeUnique + Lua.expectTypes + """
+            expect_types({dead = 'zset', unique = 'hash'})
+            local id = ARGV[1]
+            local f = redis.pcall('HMGET', job_key(id), 'state', 'unique_key')
+            if f.err then
+              -- A foreign key recorded in dead by fetch: discarding deletes it.
+              if not redis.call('ZSCORE', base .. ':dead', id) then return 0 end
+            elseif f[1] ~= 'dead' then
+              return 0
+            end
+            free_unique(id, f[2])
+            redis.call('DEL', job_key(id))
+            redis.call('ZREM', base .. ':dead', id)
+            return 1
+            """)
+
+    /// What an idle host may sleep for. Returns 0 if jobs are ready (or scheduled ones due), the ms
+    /// until the earliest scheduled job is due, or -1 if nothing is ready or scheduled. Read-only.
+    static let waitInfo = RedisScript(
+        name: "wait_info",
+        source: Lua.base + Lua.now + """
+            if redis.call('LLEN', base .. ':ready') > 0 then return 0 end
+            local first = redis.call('ZRANGE', base .. ':scheduled', 0, 0, 'WITHSCORES')
+            if #first == 0 then return -1 end
+            return math.max(0, tonumber(first[2]) - now_ms())
+            """)
+
+    /// Every script, for tests that check them all.
+    static let all = [enqueue, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo]
+}
+
+/// Pieces of Lua the scripts share; each script includes only those it uses.
+private enum Lua {
+    /// `base`, the queue's hash-tag key prefix, and the key of a job's hash.
+    static let base = """
+        local base = KEYS[1]
+        local function job_key(id) return base .. ':job:' .. id end
+
+        """
+
+    /// Redis's clock in ms.
+    static let now = """
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+
+        """
+
+    /// `bulk(command, key, args)`: one command with many arguments, in chunks of at most 1,000 (an even
+    /// number, so score–member pairs stay together) because Lua's `unpack` cannot spread a table of any
+    /// length; nothing at all for no arguments.
+    static let bulk = """
+        local function bulk(command, key, args)
+          for first = 1, #args, 1000 do
+            redis.call(command, key, unpack(args, first, math.min(first + 999, #args)))
+          end
+        end
+
+        """
+
+    /// `expect_types{suffix = type, …}`: stops the script before it writes anything if a key of the
+    /// queue holds another type than jobhost keeps there. Without it the first write to such a key
+    /// would fail halfway through a script, after earlier writes that cannot be undone, and could
+    /// leave a job half-moved (out of one set, not yet in the next).
+    static let expectTypes = """
+        local function expect_types(expected)
+          for suffix, kind in pairs(expected) do
+            local actual = redis.call('TYPE', base .. ':' .. suffix)['ok']
+            if actual ~= 'none' and actual ~= kind then
+              error({err = 'WRONGTYPE key ' .. base .. ':' .. suffix .. ' holds a ' .. actual .. ', not a ' .. kind})
+            end
+          end
+        end
+
+        """
+
+    /// Pushes up to ten hints onto the wake list, for idle hosts blocked in BRPOP on it; trimmed so
+    /// hints nobody heard stay few (each costs an idle host one early return).
+    static let wake = """
+        local function wake(n)
+          if n > 0 then
+            local hints = {}
+            for i = 1, math.min(n, 10) do hints[i] = '1' end
+            redis.call('LPUSH', base .. ':wake', unpack(hints))
+            redis.call('LTRIM', base .. ':wake', 0, 9)
+          end
+        end
+
+        """
+
+    /// Frees a unique key, but only if this job holds it.
+    static let freeUnique = """
+        local function free_unique(id, unique)
+          if unique and unique ~= '' and redis.call('HGET', base .. ':unique', unique) == id then
+            redis.call('HDEL', base .. ':unique', unique)
+          end
+        end
+
+        """
+
+    /// Whether a job blocks others with its unique key: it exists and is pending or running.
+    static let isLive = """
+        local function is_live(id)
+          -- pcall: a foreign key where the holder's hash should be holds nothing.
+          local state = redis.pcall('HGET', job_key(id), 'state')
+          return state == 'ready' or state == 'running' or state == 'scheduled'
+        end
+
+        """
+
+    /// Records a job that cannot run as dead with a reason, keeping whatever fields its hash has
+    /// (creating the hash if it is gone), so nothing disappears without a trace.
+    static let bury = """
+        local function bury(id, reason, now)
+          local key = job_key(id)
+          redis.call('HSET', key, 'id', id, 'state', 'dead', 'last_error', reason, 'updated_at', now)
+          redis.call('HSETNX', key, 'enqueued_at', now)
+          redis.call('ZADD', base .. ':dead', now, id)
+        end
+
+        """
+}

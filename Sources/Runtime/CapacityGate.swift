@@ -1,0 +1,67 @@
+import Foundation
+
+/// Counts the jobs a queue holds (running plus fetched-but-not-started) against its limit, so the
+/// fetcher leases no more than the slots can start soon.
+final class CapacityGate: @unchecked Sendable {
+    // Safe: `held` and `open` are only touched with `condition` locked.
+    private let condition = NSCondition()
+    private let limit: Int
+    private var held = 0
+    private var open = true
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Waits until at least one job fits, then returns how many do; 0 once closed.
+    func waitForRoom() -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        while open && held >= limit { condition.wait() }
+        return open ? limit - held : 0
+    }
+
+    func take(_ count: Int) {
+        condition.lock()
+        held += count
+        condition.unlock()
+    }
+
+    func give(_ count: Int = 1) {
+        condition.lock()
+        held -= count
+        condition.unlock()
+        condition.signal()
+    }
+
+    func close() {
+        condition.lock()
+        open = false
+        condition.unlock()
+        condition.broadcast()
+    }
+}
+
+/// Runs `body` on a new thread the runtime owns (never Swift's cooperative pool: handlers and
+/// backend clients block).
+@discardableResult
+func startThread(name: String, stackSize: Int = 1 << 21, _ body: @escaping @Sendable () -> Void) -> Thread {
+    let thread = Thread(block: body)
+    thread.name = name
+    thread.stackSize = stackSize
+    thread.start()
+    return thread
+}
+
+/// A latch a finished thread opens, so shutdown can wait for it with a deadline.
+final class Completion: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func finish() { semaphore.signal() }
+
+    /// True if finished before `deadline`.
+    func wait(until deadline: ContinuousClock.Instant) -> Bool {
+        let remaining = max(ContinuousClock.now.duration(to: deadline).seconds, 0)
+        let finished = semaphore.wait(timeout: .now() + remaining) == .success
+        if finished { semaphore.signal() }  // stays open for later waiters
+        return finished
+    }
+}

@@ -1,0 +1,109 @@
+import Backend
+import Foundation
+import HostConfig
+import Logging
+import Synchronization
+import PluginHost
+import ServiceLifecycle
+
+/// Every queue of the config running on its backend: the runtime `host run` starts.
+public final class HostRuntime: Sendable {
+    public let config: HostConfiguration
+    private let runners: [QueueRunner]
+    private let maintenance: [Maintenance]
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - backends: by backend name; every queue's backend must be there.
+    ///   - grace: how long a handler may run past its deadline (cancel flag up) before it is written off.
+    ///   - sweepInterval: how often expired leases are rescued and finished jobs pruned.
+    public init(
+        config: HostConfiguration, backends: [String: any JobBackend], registry: HandlerRegistry, logger: Logger,
+        grace: Duration = .seconds(5), sweepInterval: Duration = .seconds(1), queues: [String]? = nil
+    ) {
+        self.config = config
+        self.logger = logger
+        let enqueuer = SubmittingEnqueuer(submitter: JobSubmitter(config: config, backends: backends))
+        let selected = config.queues.filter { queues?.contains($0.name) ?? true }
+        runners = selected.compactMap { queue in
+            guard let backend = backends[queue.backend] else { return nil }
+            return QueueRunner(
+                queue: queue, config: config, backend: backend, registry: registry, enqueuer: enqueuer, logger: logger, grace: grace)
+        }
+        maintenance = Dictionary(grouping: selected, by: \.backend).compactMap { name, queues in
+            backends[name].map { Maintenance(queues: queues, backend: $0, interval: sweepInterval, logger: logger) }
+        }
+    }
+
+    public func start() {
+        for runner in runners { runner.start() }
+        for (index, chore) in maintenance.enumerated() { chore.start(name: "\(index)") }
+        logger.info("running", metadata: [
+            "queues": "\(runners.map { "\($0.queue.name)×\($0.queue.concurrency)" }.joined(separator: ", "))",
+        ])
+    }
+
+    /// Stops fetching on every queue, waits up to `timeout` for running jobs, hands back the rest
+    /// without using an attempt. Blocks: call it from a thread of your own.
+    /// - Returns: how many running jobs were handed back unfinished.
+    @discardableResult
+    public func shutdown(timeout: Duration) -> Int {
+        let deadline = ContinuousClock.now + timeout
+        logger.info("shutting down: no new jobs; waiting for running ones", metadata: ["timeout": "\(timeout.configText)"])
+        let group = DispatchGroup()
+        let handedBack = Counter()
+        for runner in runners {
+            group.enter()
+            startThread(name: "jobhost.shutdown.\(runner.queue.name)") {
+                handedBack.add(runner.shutdown(until: deadline))
+                group.leave()
+            }
+        }
+        group.wait()
+        for chore in maintenance { chore.stop() }
+        logger.info("stopped", metadata: ["handed_back": "\(handedBack.value)"])
+        return handedBack.value
+    }
+
+    /// Jobs finished successfully by this runtime, across queues.
+    public var succeeded: Int { runners.reduce(0) { $0 + $1.counters.succeeded.load(ordering: .relaxed) } }
+
+    /// The maintenance chores, run once each (for tests and `host` tools).
+    @discardableResult
+    public func runMaintenanceOnce() -> (rescued: Int, dead: Int, pruned: Int) {
+        var totals = (rescued: 0, dead: 0, pruned: 0)
+        for chore in maintenance {
+            let pass = chore.runOnce()
+            totals.rescued += pass.rescued
+            totals.dead += pass.dead
+            totals.pruned += pass.pruned
+        }
+        return totals
+    }
+}
+
+/// The runtime as a service of a `ServiceGroup`: runs until graceful shutdown (SIGTERM, SIGINT), then
+/// stops as ``HostRuntime/shutdown(timeout:)`` says.
+public struct RuntimeService: Service {
+    let runtime: HostRuntime
+
+    public init(runtime: HostRuntime) { self.runtime = runtime }
+
+    public func run() async throws {
+        runtime.start()
+        try? await gracefulShutdown()
+        let runtime = self.runtime
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            startThread(name: "jobhost.shutdown") {
+                runtime.shutdown(timeout: runtime.config.host.shutdownTimeout)
+                continuation.resume()
+            }
+        }
+    }
+}
+
+private final class Counter: Sendable {
+    private let total = Mutex(0)
+    func add(_ amount: Int) { total.withLock { $0 += amount } }
+    var value: Int { total.withLock { $0 } }
+}

@@ -1,0 +1,91 @@
+import Backend
+import Foundation
+import HostConfig
+import PluginHost
+
+/// Turns "run handler H with this payload" into a job on the right queue and backend: the one path
+/// for `host enqueue`, job chaining from handlers, and (later) schedules.
+public struct JobSubmitter: Sendable {
+    let config: HostConfiguration
+    let backends: [String: any JobBackend]
+
+    public init(config: HostConfiguration, backends: [String: any JobBackend]) {
+        self.config = config
+        self.backends = backends
+    }
+
+    public struct Request: Sendable {
+        public var handler: String
+        public var payload: Data
+        public var queue: String?
+        public var delay: Duration
+        public var maxAttempts: Int?
+        public var timeout: Duration?
+        public var uniqueKey: String?
+
+        public init(
+            handler: String, payload: Data, queue: String? = nil, delay: Duration = .zero, maxAttempts: Int? = nil,
+            timeout: Duration? = nil, uniqueKey: String? = nil
+        ) {
+            self.handler = handler
+            self.payload = payload
+            self.queue = queue
+            self.delay = delay
+            self.maxAttempts = maxAttempts
+            self.timeout = timeout
+            self.uniqueKey = uniqueKey
+        }
+    }
+
+    /// Why a job was not enqueued. Nothing was written when this is thrown.
+    public struct Refusal: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// The job as it would be enqueued, after routing and validation.
+    public func prepare(_ request: Request) throws(Refusal) -> (NewJob, any JobBackend) {
+        guard HandlerName.isValid(request.handler) else {
+            throw Refusal(description: "'\(request.handler)' is not a handler name; write family.action, e.g. greeter.hello")
+        }
+        do {
+            _ = try JSONSerialization.jsonObject(with: request.payload, options: [.fragmentsAllowed])
+        } catch {
+            let preview = String(decoding: request.payload.prefix(60), as: UTF8.self)
+            throw Refusal(description: "the payload is not valid JSON (\(preview.isEmpty ? "empty" : "starts with: \(preview)")); nothing was enqueued")
+        }
+        let queueName = request.queue ?? config.route(for: request.handler)?.queue ?? QueueConfig.defaultName
+        guard let queue = config.queues.first(where: { $0.name == queueName }) else {
+            throw Refusal(description: request.queue == nil
+                ? "no route sends '\(request.handler)' to a queue and there is no queue named 'default'"
+                : "unknown queue '\(queueName)'; the config defines \(config.queues.map(\.name).joined(separator: ", "))")
+        }
+        guard let backend = backends[queue.backend] else {
+            throw Refusal(description: "queue '\(queue.name)' uses backend '\(queue.backend)', which is not available")
+        }
+        if let attempts = request.maxAttempts, attempts < 1 {
+            throw Refusal(description: "max attempts must be at least 1, got \(attempts)")
+        }
+        let maxAttempts = request.maxAttempts ?? config.route(for: request.handler)?.retry?.maxAttempts ?? queue.retry.maxAttempts
+        let job = NewJob(
+            queue: queue.name, handler: request.handler, payload: request.payload, maxAttempts: maxAttempts,
+            delay: request.delay, timeout: request.timeout, uniqueKey: request.uniqueKey)
+        return (job, backend)
+    }
+
+    /// Enqueues one job; returns its id.
+    public func submit(_ request: Request) throws -> String {
+        let (job, backend) = try prepare(request)
+        return try backend.enqueue([job])[0]
+    }
+}
+
+/// Chaining: a handler's enqueue goes through the submitter.
+struct SubmittingEnqueuer: JobEnqueuer {
+    let submitter: JobSubmitter
+
+    func enqueue(_ job: ChainedJob) throws -> String {
+        try submitter.submit(.init(
+            handler: job.handler, payload: job.payload, queue: job.queue, delay: job.delay, maxAttempts: job.maxAttempts,
+            uniqueKey: job.uniqueKey))
+    }
+}

@@ -1,0 +1,63 @@
+import Backend
+import Foundation
+import HostConfig
+import Logging
+import Synchronization
+
+/// The chores that keep a backend's queues healthy: rescuing jobs whose lease expired (their host
+/// died or stalled) and pruning finished jobs past their retention. Every host runs them; each chore
+/// is safe to run on many hosts at once, because each step is one atomic backend call.
+final class Maintenance: Sendable {
+    private let queues: [QueueConfig]
+    private let backend: any JobBackend
+    private let logger: Logger
+    let interval: Duration
+    private let stopped = Atomic<Bool>(false)
+    private let done = Completion()
+
+    init(queues: [QueueConfig], backend: any JobBackend, interval: Duration, logger: Logger) {
+        self.queues = queues
+        self.backend = backend
+        self.interval = interval
+        self.logger = logger
+    }
+
+    func start(name: String) {
+        startThread(name: "jobhost.maintenance.\(name)") { [self] in
+            while !stopped.load(ordering: .acquiring) {
+                runOnce()
+                var slept = Duration.zero
+                while slept < interval, !stopped.load(ordering: .acquiring) {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    slept += .milliseconds(50)
+                }
+            }
+            done.finish()
+        }
+    }
+
+    /// One pass over every queue; tests call it directly.
+    @discardableResult
+    func runOnce() -> (rescued: Int, dead: Int, pruned: Int) {
+        var totals = (rescued: 0, dead: 0, pruned: 0)
+        for queue in queues {
+            do {
+                let (rescued, dead) = try backend.rescueExpired(queue: queue.name, limit: 1000)
+                totals.rescued += rescued
+                totals.dead += dead
+                if rescued + dead > 0 {
+                    logger.warning("rescued jobs whose lease expired", metadata: ["queue": "\(queue.name)", "ready_again": "\(rescued)", "dead": "\(dead)"])
+                }
+                totals.pruned += try backend.prune(queue: queue.name, retention: queue.retention, limit: 1000)
+            } catch {
+                logger.warning("maintenance pass failed; will try again", metadata: ["queue": "\(queue.name)", "error": "\(error)"])
+            }
+        }
+        return totals
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        _ = done.wait(until: .now + .seconds(2))
+    }
+}

@@ -1,0 +1,8 @@
+import HostCLI
+
+@main
+enum Host {
+    static func main() async {
+        await HostCommand.main()
+    }
+}

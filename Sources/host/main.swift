@@ -1,3 +1,0 @@
-import HostCLI
-
-HostCommand.main()

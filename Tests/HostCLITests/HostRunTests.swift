@@ -1,0 +1,174 @@
+import Backend
+import Foundation
+import JobHostTesting
+import Logging
+import RedisBackend
+import Testing
+
+/// `host run` as a process: jobs from `host enqueue` run; SIGTERM and SIGKILL lose nothing.
+final class HostRunHarness {
+    let redis: RedisServer
+    let directory: TemporaryDirectory
+    let configPath: String
+    let recordFile: String
+    let backend: RedisBackend
+    private var hosts: [BackgroundProcess] = []
+
+    init(concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s") async throws {
+        redis = try await RedisServer.start()
+        directory = try TemporaryDirectory.create()
+        recordFile = directory.url.appendingPathComponent("ran.txt").path
+        _ = FileManager.default.createFile(atPath: recordFile, contents: nil)
+        configPath = directory.url.appendingPathComponent("host.yaml").path
+        try """
+            host: { shutdown_timeout: \(shutdownTimeout), log_level: info }
+            backends:
+              main: { type: redis, url: "\(redis.url)", key_prefix: run }
+            plugins:
+              TestPlugin: {}
+            queues:
+              default: { concurrency: \(concurrency), timeout: \(timeout), lease: \(lease) }
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        backend = RedisBackend(url: redis.url, keyPrefix: "run", connectTimeout: .seconds(2), logger: logger)
+    }
+
+    deinit {
+        for host in hosts { host.send(SIGKILL) }
+        redis.stop()
+        try? directory.remove()
+    }
+
+    /// Starts `host run` on the config.
+    func startHost(_ name: String = "host") throws -> BackgroundProcess {
+        let process = try BackgroundProcess(
+            BuildProducts.host.path, ["run", "--config", configPath],
+            logPath: directory.url.appendingPathComponent("\(name)-\(hosts.count).log").path)
+        hosts.append(process)
+        return process
+    }
+
+    func host(_ arguments: [String]) throws -> ChildProcess.Output {
+        try ChildProcess.run(BuildProducts.host.path, arguments + ["--config", configPath], timeout: .seconds(30))
+    }
+
+    func enqueue(_ count: Int, handler: String, payload: (Int) -> String) throws -> [String] {
+        var ids: [String] = []
+        for start in stride(from: 0, to: count, by: 500) {
+            let jobs = (start..<min(start + 500, count)).map {
+                NewJob(queue: "default", handler: handler, payload: Data(payload($0).utf8), maxAttempts: 5)
+            }
+            ids += try backend.enqueue(jobs)
+        }
+        return ids
+    }
+
+    /// The ids the test plugin recorded, one per run.
+    func recordedIDs() throws -> [String] {
+        try String(contentsOfFile: recordFile, encoding: .utf8).split(separator: "\n").map { String($0.split(separator: " ")[0]) }
+    }
+
+    func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return try condition()
+    }
+}
+
+@Suite(.serialized)
+struct HostRunTests {
+    @Test func runsJobsEnqueuedWithHostEnqueueAndStopsCleanlyOnSIGTERM() async throws {
+        let harness = try await HostRunHarness()
+        let host = try harness.startHost()
+        var ids: [String] = []
+        for index in 0..<10 {
+            let output = try harness.host(["enqueue", "test.record", #"{"record": "\#(harness.recordFile)", "n": \#(index)}"#])
+            #expect(output.status == 0, "\(output.stderr)")
+            ids.append(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        #expect(ids.allSatisfy { $0.count == 26 })
+        let ran = try await harness.waitUntil(timeout: .seconds(20)) { try Set(harness.recordedIDs()) == Set(ids) }
+        #expect(ran, "\(host.log)")
+
+        let queues = try harness.host(["queues", "--json"])
+        #expect(queues.status == 0, "\(queues.stderr)")
+        struct Row: Decodable {
+            let queue: String
+            let ready: Int
+            let processed: Int
+        }
+        let rows = try JSONDecoder().decode([Row].self, from: Data(queues.stdout.utf8))
+        #expect(rows.first { $0.queue == "default" }?.processed == 10)
+
+        host.send(SIGTERM)
+        let status = await host.waitUntilExit(timeout: .seconds(3))
+        #expect(status == 0, "\(host.log)")
+    }
+
+    @Test func enqueueRefusesAPayloadThatIsNotJSONAndEnqueuesNothing() async throws {
+        let harness = try await HostRunHarness()
+        let output = try harness.host(["enqueue", "test.record", "{not json"])
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("the payload is not valid JSON (starts with: {not json); nothing was enqueued"))
+        #expect(try harness.backend.stats(queue: "default").ready == 0)
+        let unknownQueue = try harness.host(["enqueue", "test.record", "{}", "--queue", "nope"])
+        #expect(unknownQueue.status == 1)
+        #expect(unknownQueue.stderr.contains("unknown queue 'nope'"))
+    }
+
+    @Test func sigkillLosesNothing() async throws {
+        let harness = try await HostRunHarness(concurrency: 4, lease: "2s", timeout: "1s")
+        let ids = try harness.enqueue(400, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
+        let first = try harness.startHost()
+        let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 40 }
+        #expect(busy, "\(first.log)")
+        #expect(first.exitStatus == nil, "the host exited by itself: \(first.log)")
+        first.send(SIGKILL)
+        #expect(await first.waitUntilExit(timeout: .seconds(5)) == 128 + SIGKILL)
+        let inFlight = try harness.backend.stats(queue: "default").running
+        let restarted = ContinuousClock.now
+        let second = try harness.startHost()
+        let finished = try await harness.waitUntil(timeout: .seconds(60)) {
+            try harness.backend.stats(queue: "default").processed == 400
+        }
+        let recovery = ContinuousClock.now - restarted
+        #expect(finished, "\(second.log)")
+        let recorded = try harness.recordedIDs()
+        #expect(Set(recorded) == Set(ids), "every job ran: \(Set(ids).subtracting(recorded).count) did not")
+        // Only jobs that were running when the host died ran twice.
+        #expect(recorded.count - ids.count <= 4, "duplicates: \(recorded.count - ids.count), leased at the kill: \(inFlight)")
+        let stats = try harness.backend.stats(queue: "default")
+        #expect(stats.ready == 0 && stats.running == 0 && stats.dead == 0 && stats.scheduled == 0)
+        // Leases of 2 s and a 1 s sweep: the rescued jobs ran again within seconds.
+        #expect(recovery < .seconds(20))
+        second.send(SIGTERM)
+        #expect(await second.waitUntilExit(timeout: .seconds(4)) == 0)
+    }
+
+    @Test func sigtermUnderLoadExitsInTimeAndLosesNothing() async throws {
+        let harness = try await HostRunHarness(concurrency: 4, lease: "20s", timeout: "10s", shutdownTimeout: "1s")
+        let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 50}"# }
+        let first = try harness.startHost()
+        let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 20 }
+        #expect(busy, "\(first.log)")
+        let signalled = ContinuousClock.now
+        first.send(SIGTERM)
+        let status = await first.waitUntilExit(timeout: .seconds(5))
+        #expect(status == 0, "\(first.log)")
+        #expect(ContinuousClock.now - signalled < .seconds(2), "shutdown_timeout 1s + 1s")
+        // Nothing is left leased: the next host starts at once, no lease has to expire.
+        #expect(try harness.backend.stats(queue: "default").running == 0)
+        let second = try harness.startHost()
+        let finished = try await harness.waitUntil(timeout: .seconds(30)) {
+            try harness.backend.stats(queue: "default").processed == 200
+        }
+        #expect(finished, "\(second.log)")
+        #expect(Set(try harness.recordedIDs()) == Set(ids), "every job ran")
+        second.send(SIGTERM)
+        #expect(await second.waitUntilExit(timeout: .seconds(4)) == 0)
+    }
+}

@@ -1,0 +1,16 @@
+import BackendConformance
+import JobHostTesting
+import Testing
+
+/// The backend conformance suite against a real Redis: one private server per scenario, so scenarios
+/// run in parallel without sharing anything.
+@Suite struct RedisConformanceTests {
+    @Test(arguments: BackendConformance.allScenarios.map(\.name))
+    func scenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.allScenarios.first { $0.name == name }?.run)
+        try await withRedis { server in
+            let backend = makeBackend(server)
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Backend
+import Foundation
+import JobHostTesting
+import Logging
+import RedisBackend
+
+/// Runs blocking backend calls on a thread of their own: Swift's cooperative pool has as many threads as
+/// cores (two here), and a test parked in hiredis there would stall every other test.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
+
+/// A backend on `server` with short timeouts, so failure tests finish quickly.
+func makeBackend(
+    _ server: RedisServer, url: String? = nil, prefix: String = "jh", commandTimeout: Duration = .seconds(5), poolSize: Int = 8
+) -> RedisBackend {
+    RedisBackend(
+        url: url ?? server.url, keyPrefix: prefix, connectTimeout: .seconds(2), commandTimeout: commandTimeout, poolSize: poolSize,
+        logger: Logger(label: "RedisBackendTests"))
+}
+
+/// A job with a small JSON payload.
+func sampleJob(_ queue: String, _ number: Int = 0, delay: Duration = .zero, uniqueKey: String? = nil) -> NewJob {
+    NewJob(queue: queue, handler: "test.echo", payload: Data(#"{"n":\#(number)}"#.utf8), maxAttempts: 3, delay: delay, uniqueKey: uniqueKey)
+}
+
+/// `redis-cli` against `server`; fails the test on a non-zero exit.
+func redisCLI(_ server: RedisServer, _ arguments: [String], database: Int = 0) async throws -> String {
+    let output = try await ChildProcess.run(
+        "redis-cli", ["-p", String(server.port), "-n", String(database)] + arguments, timeout: .seconds(20))
+    guard output.status == 0 else { throw CLIFailure(arguments: arguments, output: output) }
+    return output.stdout
+}
+
+struct CLIFailure: Error, CustomStringConvertible {
+    let arguments: [String]
+    let output: ChildProcess.Output
+    var description: String { "redis-cli \(arguments.joined(separator: " ")) exited \(output.status): \(output.stderr)" }
+}
+
+/// The error a blocking call threw, with how long it took to throw it. Any other error than a
+/// ``BackendError`` is rethrown: a backend throws nothing else.
+func failure(of body: @escaping @Sendable () throws -> Void) async throws -> (error: BackendError?, took: Duration) {
+    try await onThread {
+        let start = ContinuousClock.now
+        do {
+            try body()
+            return (nil, ContinuousClock.now - start)
+        } catch let error as BackendError {
+            return (error, ContinuousClock.now - start)
+        }
+    }
+}
