@@ -7,15 +7,26 @@ import Testing
 
 /// `host run` as a process: jobs from `host enqueue` run; SIGTERM and SIGKILL lose nothing.
 final class HostRunHarness {
-    let redis: RedisServer
+    let redis: RedisServer?
+    let redisURL: String
     let directory: TemporaryDirectory
     let configPath: String
     let recordFile: String
     let backend: RedisBackend
     private var hosts: [BackgroundProcess] = []
 
-    init(concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s") async throws {
-        redis = try await RedisServer.start()
+    /// - Parameter redisURL: a Redis the test manages itself; nil starts a private one.
+    init(
+        concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s", redisURL: String? = nil
+    ) async throws {
+        if let redisURL {
+            redis = nil
+            self.redisURL = redisURL
+        } else {
+            let server = try await RedisServer.start()
+            redis = server
+            self.redisURL = server.url
+        }
         directory = try TemporaryDirectory.create()
         recordFile = directory.url.appendingPathComponent("ran.txt").path
         _ = FileManager.default.createFile(atPath: recordFile, contents: nil)
@@ -23,7 +34,7 @@ final class HostRunHarness {
         try """
             host: { shutdown_timeout: \(shutdownTimeout), log_level: info }
             backends:
-              main: { type: redis, url: "\(redis.url)", key_prefix: run }
+              main: { type: redis, url: "\(self.redisURL)", key_prefix: run, connect_timeout: 500ms }
             plugins:
               TestPlugin: {}
             queues:
@@ -31,12 +42,12 @@ final class HostRunHarness {
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        backend = RedisBackend(url: redis.url, keyPrefix: "run", connectTimeout: .seconds(2), logger: logger)
+        backend = RedisBackend(url: self.redisURL, keyPrefix: "run", connectTimeout: .seconds(2), logger: logger)
     }
 
     deinit {
         for host in hosts { host.send(SIGKILL) }
-        redis.stop()
+        redis?.stop()
         try? directory.remove()
     }
 
@@ -147,6 +158,28 @@ struct HostRunTests {
         #expect(recovery < .seconds(20))
         second.send(SIGTERM)
         #expect(await second.waitUntilExit(timeout: .seconds(4)) == 0)
+    }
+
+    @Test func aRedisRestartMidRunLosesNothing() async throws {
+        let redis = try await DurableRedisServer.start()
+        let harness = try await HostRunHarness(concurrency: 4, lease: "3s", timeout: "2s", redisURL: redis.url)
+        let ids = try harness.enqueue(300, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
+        let host = try harness.startHost()
+        let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 30 }
+        #expect(busy, "\(host.log)")
+        await redis.kill(SIGKILL)
+        try await Task.sleep(for: .seconds(1))
+        #expect(host.exitStatus == nil, "the host must survive its Redis going away: \(host.log)")
+        try await redis.start()
+        let finished = try await harness.waitUntil(timeout: .seconds(60)) {
+            (try? harness.backend.stats(queue: "default").processed) == 300
+        }
+        #expect(finished, "\(host.log.suffix(3000))")
+        #expect(Set(try harness.recordedIDs()).isSuperset(of: ids), "every job ran")
+        let stats = try harness.backend.stats(queue: "default")
+        #expect(stats.ready == 0 && stats.running == 0 && stats.dead == 0 && stats.scheduled == 0, "\(stats)")
+        host.send(SIGTERM)
+        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0)
     }
 
     @Test func sigtermUnderLoadExitsInTimeAndLosesNothing() async throws {

@@ -150,6 +150,31 @@ struct RuntimeTests {
         }
     }
 
+    @Test func badDataInRedisIsReportedAndTheRuntimeKeepsGoing() async throws {
+        let fixture = try await RuntimeFixture(queues: "  default: { concurrency: 2 }")
+        func redisCLI(_ arguments: [String]) throws {
+            let output = try ChildProcess.run("redis-cli", ["-p", "\(fixture.redis.port)"] + arguments, timeout: .seconds(10))
+            #expect(output.status == 0, "\(output.stderr)")
+        }
+        // A job hash a careless producer left without handler and max_attempts.
+        try redisCLI(["HSET", "{t:default}:job:HALF", "id", "HALF", "payload", "{}"])
+        try redisCLI(["LPUSH", "{t:default}:ready", "HALF"])
+        // A key of the wrong type where the queue's scheduled set belongs: every call fails until it is gone.
+        try redisCLI(["SET", "{t:default}:scheduled", "oops"])
+        let runtime = fixture.runtime()
+        runtime.start()
+        #expect(throws: BackendError.self) { try fixture.backend.stats(queue: "default") }
+        try await Task.sleep(for: .milliseconds(500))
+        try redisCLI(["DEL", "{t:default}:scheduled"])
+        try fixture.enqueue(20, queue: "default")
+        let recovered = try await fixture.waitUntil { try fixture.runs().count == 20 }
+        runtime.shutdown(timeout: .seconds(5))
+        #expect(recovered)
+        let half = try #require(try fixture.backend.job(queue: "default", id: "HALF"))
+        #expect(half.state == .dead)
+        #expect(half.lastError?.contains("job hash missing fields") == true, "\(half)")
+    }
+
     @Test func chainedJobsAreEnqueuedThroughTheBackend() async throws {
         let fixture = try await RuntimeFixture(queues: "  default: { concurrency: 2 }")
         let payload = #"{"next": "test.record", "next_payload": "{\"record\": \"\#(fixture.recordFile)\"}"}"#

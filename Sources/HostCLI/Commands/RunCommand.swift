@@ -63,5 +63,6 @@ struct RunCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         try await group.run()
+        inspection.loader.shutdown()
     }
 }
