@@ -37,6 +37,10 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(name: "RedisBackend", dependencies: ["Backend", "CHiredis", .product(name: "Logging", package: "swift-log")]),
 
+        // PostgreSQL, through libpq (Debian: libpq-dev).
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(name: "PostgresBackend", dependencies: ["Backend", "CLibPQ", .product(name: "Logging", package: "swift-log")]),
+
         // Cron and interval schedules.
         .target(name: "Scheduling"),
 
@@ -56,11 +60,21 @@ let package = Package(
             ]
         ),
 
+        // Fires schedules: one job per fire time across every host sharing a backend.
+        .target(
+            name: "Scheduler",
+            dependencies: [
+                "Backend", "HostConfig", "Scheduling", "Runtime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // The `host` command line, kept in a library so each command stays a thin file.
         .target(
             name: "HostCLI",
             dependencies: [
-                "HostConfig", "PluginHost", "Backend", "RedisBackend", "Runtime",
+                "HostConfig", "PluginHost", "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "host-bench",
             dependencies: [
-                "Backend", "RedisBackend", "Runtime", "PluginHost", "HostConfig", "JobHostTesting",
+                "Backend", "RedisBackend", "PostgresBackend", "Runtime", "PluginHost", "HostConfig", "JobHostTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -89,12 +103,14 @@ let package = Package(
 
         .testTarget(name: "HostConfigTests", dependencies: ["HostConfig"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "RedisBackend", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "HostCLITests", dependencies: ["JobHostTesting", "Backend", "RedisBackend", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JobHostTestingTests", dependencies: ["JobHostTesting"]),
         .testTarget(name: "BackendTests", dependencies: ["Backend"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
+        .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "BackendConformance", "JobHostTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -79,3 +79,20 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
     /// Worth retrying after a pause.
     public var isTransient: Bool { code == .unavailable }
 }
+
+/// A backend that records schedule fires, so one fire time enqueues one job however many hosts run
+/// the scheduler, and a paused or lagging host cannot fire again what another already fired.
+public protocol ScheduleStore: Sendable {
+    /// The backend's clock. Fire times are judged by it, never by the host's, so a host whose clock
+    /// runs ahead cannot fire early.
+    func now() throws(BackendError) -> Date
+
+    /// Enqueues `job` as the fire of `schedule` at `fireTime` — atomically with recording the fire —
+    /// unless that fire or a later one was already recorded. Fire times only move forward.
+    /// - Returns: the job's id when this call fired it; nil when another host already had.
+    /// - Throws: `.invalid` for a fire time later than the backend's clock.
+    func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String?
+
+    /// The latest fire of `schedule` recorded with `queue` (the queue its jobs go to), and its job's id.
+    func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)?
+}

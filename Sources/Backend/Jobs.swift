@@ -17,10 +17,13 @@ public struct NewJob: Sendable, Equatable {
     public var timeout: Duration?
     /// While a job with this key is pending or running, another with the same key is not enqueued.
     public var uniqueKey: String?
+    /// Where the job came from, for operators, when not a plain enqueue: `schedule <name> <fire time>`,
+    /// `schedule <name> <fire time> (catch-up)`, `manual trigger of schedule <name>`.
+    public var origin: String?
 
     public init(
         id: String = JobID.generate(), queue: String, handler: String, payload: Data, maxAttempts: Int,
-        delay: Duration = .zero, timeout: Duration? = nil, uniqueKey: String? = nil
+        delay: Duration = .zero, timeout: Duration? = nil, uniqueKey: String? = nil, origin: String? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -30,6 +33,7 @@ public struct NewJob: Sendable, Equatable {
         self.delay = delay
         self.timeout = timeout
         self.uniqueKey = uniqueKey
+        self.origin = origin
     }
 }
 
@@ -118,10 +122,12 @@ public struct JobInfo: Sendable, Codable, Equatable {
     public var lastError: String?
     /// When the job last changed state (finished, died, or became due).
     public var updatedAt: Date?
+    /// Where it came from when not a plain enqueue (see ``NewJob/origin``).
+    public var origin: String?
 
     public init(
         id: String, queue: String, handler: String, state: JobState, payload: String, attempt: Int, maxAttempts: Int,
-        enqueuedAt: Date, lastError: String?, updatedAt: Date?
+        enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -133,6 +139,7 @@ public struct JobInfo: Sendable, Codable, Equatable {
         self.enqueuedAt = enqueuedAt
         self.lastError = lastError
         self.updatedAt = updatedAt
+        self.origin = origin
     }
 }
 

@@ -5,6 +5,7 @@ import HostConfig
 import JobHostTesting
 import Logging
 import PluginHost
+import PostgresBackend
 import RedisBackend
 import Runtime
 
@@ -29,18 +30,37 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "How long finished jobs are kept (0s deletes them at once).")
     var retention = "0s"
 
+    @Option(help: "redis or postgres: which private server to start and run against.")
+    var backend = "redis"
+
     func run() async throws {
-        let redis = try await RedisServer.start()
-        defer { redis.stop() }
         let scratch = try TemporaryDirectory.create()
         defer { try? scratch.remove() }
         var logger = Logger(label: "bench")
         logger.logLevel = .error
 
+        let server: (url: String, stop: @Sendable () -> Void, backendYAML: String, make: () throws -> any JobBackend)
+        switch backend {
+        case "redis":
+            let redis = try await RedisServer.start()
+            server = (redis.url, { redis.stop() }, "{ type: redis, url: \"\(redis.url)\", key_prefix: bench }", {
+                RedisBackend(url: redis.url, keyPrefix: "bench", connectTimeout: .seconds(2), logger: logger)
+            })
+        case "postgres":
+            let postgres = try await PostgresServer.start(database: "bench")
+            server = (postgres.url, { postgres.stop() }, "{ type: postgres, url: \"\(postgres.url)\", pool_size: 8 }", {
+                try PostgresMigrator(url: postgres.url, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
+                return PostgresBackend(url: postgres.url, schema: "jobhost", poolSize: 8, connectTimeout: .seconds(5), logger: logger)
+            })
+        default:
+            throw ValidationError("--backend must be redis or postgres")
+        }
+        defer { server.stop() }
+
         let config = try ConfigLoader(environment: [:]).load(
             text: """
                 backends:
-                  main: { type: redis, url: "\(redis.url)", key_prefix: bench }
+                  main: \(server.backendYAML)
                 plugins:
                   TestPlugin: {}
                 queues:
@@ -50,11 +70,11 @@ struct Benchmark: AsyncParsableCommand {
         guard case .loaded = loader.load(config.plugins[0]) else {
             throw ValidationError("the test plugin did not load from \(BuildProducts.binDirectory.path): \(loader.results)")
         }
-        let backend = RedisBackend(url: redis.url, keyPrefix: "bench", connectTimeout: .seconds(2), logger: logger)
+        let backend = try server.make()
         let submitter = JobSubmitter(config: config, backends: ["main": backend])
         let (template, _) = try submitter.prepare(.init(handler: "test.noop", payload: Data("{}".utf8)))
 
-        print("jobhost benchmark: \(jobs) no-op jobs, concurrency \(concurrency), retention \(retention), redis-server \(redis.url)")
+        print("jobhost benchmark: \(jobs) no-op jobs, concurrency \(concurrency), retention \(retention), \(self.backend) at \(server.url)")
 
         // Bulk enqueue.
         let enqueueStart = ContinuousClock.now
@@ -73,9 +93,21 @@ struct Benchmark: AsyncParsableCommand {
         let runtime = HostRuntime(config: config, backends: ["main": backend], registry: loader.registry, logger: logger)
         let drainStart = ContinuousClock.now
         runtime.start()
-        while runtime.succeeded < jobs { try await Task.sleep(for: .milliseconds(2)) }
-        let drainTime = ContinuousClock.now - drainStart
+        // The first and last tenth separately: a queue that slows as finished jobs pile up shows here.
+        var tenth: ContinuousClock.Instant?
+        var ninetieth: ContinuousClock.Instant?
+        while runtime.succeeded < jobs {
+            try await Task.sleep(for: .milliseconds(2))
+            if tenth == nil, runtime.succeeded >= jobs / 10 { tenth = .now }
+            if ninetieth == nil, runtime.succeeded >= jobs - jobs / 10 { ninetieth = .now }
+        }
+        let drainEnd = ContinuousClock.now
+        let drainTime = drainEnd - drainStart
         print(String(format: "drain:          %8.0f jobs/s  (%.2f s)", Double(jobs) / drainTime.seconds, drainTime.seconds))
+        if let tenth, let ninetieth {
+            print(String(format: "  first 10%%:    %8.0f jobs/s", Double(jobs / 10) / (tenth - drainStart).seconds))
+            print(String(format: "  last 10%%:     %8.0f jobs/s", Double(jobs / 10) / (drainEnd - ninetieth).seconds))
+        }
         print(String(format: "host RSS:       %8.1f MiB after the drain", Double(residentKiB()) / 1024))
 
         // Latency: enqueue one job every 20 ms, measure until its handler starts.

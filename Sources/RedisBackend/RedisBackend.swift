@@ -62,7 +62,7 @@ public final class RedisBackend: JobBackend {
         for queue in queues {
             let indices = positions[queue]!
             var command = RedisScripts.enqueue.call(key: try key(queue))
-            command.reserve(arguments: 1 + 7 * indices.count, bytes: indices.reduce(0) { $0 + jobs[$1].payload.count + 80 })
+            command.reserve(arguments: 1 + 8 * indices.count, bytes: indices.reduce(0) { $0 + jobs[$1].payload.count + 80 })
             command.append(queue)
             for index in indices {
                 let job = jobs[index]
@@ -73,6 +73,7 @@ public final class RedisBackend: JobBackend {
                 command.append(job.delay.roundedUpMilliseconds)
                 command.append(job.timeout?.roundedUpMilliseconds ?? 0)
                 command.append(job.uniqueKey ?? "")
+                command.append(job.origin ?? "")
             }
             calls.append((RedisScripts.enqueue, command))
         }
@@ -229,12 +230,12 @@ public final class RedisBackend: JobBackend {
         command.append(max(0, offset))
         command.append(limit)
         let reply = try run(script, command)
-        guard let flat = reply.array, flat.count % 9 == 0 else { throw Self.malformed(script) }
+        guard let flat = reply.array, flat.count % 10 == 0 else { throw Self.malformed(script) }
         var jobs: [JobInfo] = []
-        jobs.reserveCapacity(flat.count / 9)
-        for index in stride(from: 0, to: flat.count, by: 9) {
+        jobs.reserveCapacity(flat.count / 10)
+        for index in stride(from: 0, to: flat.count, by: 10) {
             guard let id = flat[index].text else { throw Self.malformed(script) }
-            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 9)]))
+            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 10)]))
         }
         return jobs
     }
@@ -242,11 +243,11 @@ public final class RedisBackend: JobBackend {
     /// One `HMGET` of the job's hash.
     public func job(queue: String, id: String) throws(BackendError) -> JobInfo? {
         var command: RedisCommand = ["HMGET", try key(queue) + ":job:" + id]
-        for field in ["handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at"] {
+        for field in ["handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin"] {
             command.append(field)
         }
         let reply = try connections.get().pool.withConnection { connection throws(BackendError) in try connection.command(command) }
-        guard let fields = reply.array, fields.count == 8 else {
+        guard let fields = reply.array, fields.count == 9 else {
             throw BackendError(.server, "Redis answered HMGET for job \(id) of queue \(queue) with an unexpected reply")
         }
         if fields.allSatisfy({ $0 == .null }) { return nil }
@@ -271,13 +272,18 @@ public final class RedisBackend: JobBackend {
 
     // MARK: - Helpers
 
+    /// `body` on a pooled connection.
+    func withPooledConnection<Result>(_ body: (RedisConnection) throws(BackendError) -> Result) throws(BackendError) -> Result {
+        try connections.get().pool.withConnection(body)
+    }
+
     /// One script call on a pooled connection; an error reply is thrown.
-    private func run(_ script: RedisScript, _ command: RedisCommand) throws(BackendError) -> RESPValue {
+    func run(_ script: RedisScript, _ command: RedisCommand) throws(BackendError) -> RESPValue {
         try connections.get().pool.withConnection { connection throws(BackendError) in try connection.evaluate(script, command) }
     }
 
     /// `{prefix:queue}`: the hash tag every key of the queue starts with.
-    private func key(_ queue: String) throws(BackendError) -> String {
+    func key(_ queue: String) throws(BackendError) -> String {
         guard !queue.isEmpty, !queue.contains("{"), !queue.contains("}") else {
             throw BackendError(.invalid, "queue name \"\(queue)\" must be non-empty and must not contain { or }")
         }
@@ -325,7 +331,7 @@ public final class RedisBackend: JobBackend {
         return reply.int == 1
     }
 
-    private static func validate(_ job: NewJob) throws(BackendError) {
+    static func validate(_ job: NewJob) throws(BackendError) {
         guard !job.id.isEmpty else { throw BackendError(.invalid, "a job of queue \(job.queue) has an empty id") }
         guard !job.handler.isEmpty else { throw BackendError(.invalid, "job \(job.id) names no handler") }
         guard job.maxAttempts >= 1 else {
@@ -336,8 +342,8 @@ public final class RedisBackend: JobBackend {
         }
     }
 
-    /// A ``JobInfo`` from the 8 fields the list script and ``job(queue:id:)`` read: handler, state,
-    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at.
+    /// A ``JobInfo`` from the 9 fields the list script and ``job(queue:id:)`` read: handler, state,
+    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin.
     private static func info(queue: String, id: String, fields: ArraySlice<RESPValue>) throws(BackendError) -> JobInfo {
         let f = Array(fields)
         // A plain producer may leave the state out: such a job is ready.
@@ -348,15 +354,15 @@ public final class RedisBackend: JobBackend {
         return JobInfo(
             id: id, queue: queue, handler: f[0].text ?? "", state: state, payload: f[2].text ?? "", attempt: f[3].int ?? 0,
             maxAttempts: f[4].int ?? 0, enqueuedAt: date(milliseconds: f[5].int ?? 0), lastError: nonEmpty(f[6]),
-            updatedAt: f[7].int.map(date(milliseconds:)))
+            updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]))
     }
 
-    private static func checked(_ reply: RESPValue, _ script: RedisScript) throws(BackendError) -> RESPValue {
+    static func checked(_ reply: RESPValue, _ script: RedisScript) throws(BackendError) -> RESPValue {
         if case .error(let message) = reply { throw BackendError.redis(message, script: script.name) }
         return reply
     }
 
-    private static func malformed(_ script: RedisScript) -> BackendError {
+    static func malformed(_ script: RedisScript) -> BackendError {
         BackendError(.server, "Redis script \(script.name) returned a reply of an unexpected shape")
     }
 
@@ -365,7 +371,7 @@ public final class RedisBackend: JobBackend {
         return text
     }
 
-    private static func date(milliseconds: Int) -> Date {
+    static func date(milliseconds: Int) -> Date {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 

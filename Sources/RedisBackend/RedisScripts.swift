@@ -13,8 +13,8 @@
 /// - Results never hold a Lua `nil` (it would cut an array short): a missing value is `false`,
 ///   which arrives as a nil reply.
 enum RedisScripts {
-    /// Adds jobs. ARGV: queue, then 7 per job: id, handler, payload, max_attempts, delay_ms,
-    /// timeout_ms, unique_key ("" for none). Returns the id each job has.
+    /// Adds jobs. ARGV: queue, then 8 per job: id, handler, payload, max_attempts, delay_ms,
+    /// timeout_ms, unique_key ("" for none), origin ("" for none). Returns the id each job has.
     ///
     /// Guarantees: a unique key held by a pending or running job returns that job's id and adds
     /// nothing; an id that already exists is not written again (a retried enqueue whose first try
@@ -25,44 +25,35 @@ enum RedisScripts {
         source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.isLive + Lua.expectTypes + """
             expect_types({unique = 'hash', scheduled = 'zset', ready = 'list', wake = 'list'})
             local queue = ARGV[1]
-            local now = now_ms()
-            local ids, ready = {}, {}
-            local added = 0
-            for i = 2, #ARGV, 7 do
-              local id, unique = ARGV[i], ARGV[i + 6]
-              local holder = false
-              if unique ~= '' then
-                holder = redis.call('HGET', base .. ':unique', unique)
-                if holder and not is_live(holder) then holder = false end
-              end
-              if holder then
-                ids[#ids + 1] = holder
-              else
-                ids[#ids + 1] = id
-                local key = job_key(id)
-                if redis.call('EXISTS', key) == 0 then
-                  local delay = tonumber(ARGV[i + 4])
-                  local fields = {'id', id, 'queue', queue, 'handler', ARGV[i + 1], 'payload', ARGV[i + 2],
-                    'attempt', 0, 'max_attempts', ARGV[i + 3], 'enqueued_at', now, 'timeout_ms', ARGV[i + 5],
-                    'state', delay > 0 and 'scheduled' or 'ready', 'lease_seq', 0, 'updated_at', now}
-                  if unique ~= '' then
-                    fields[#fields + 1] = 'unique_key'
-                    fields[#fields + 1] = unique
-                    redis.call('HSET', base .. ':unique', unique, id)
-                  end
-                  redis.call('HSET', key, unpack(fields))
-                  if delay > 0 then
-                    redis.call('ZADD', base .. ':scheduled', now + delay, id)
-                  else
-                    ready[#ready + 1] = id
-                  end
-                  added = added + 1
-                end
-              end
+            local first_job = 2
+
+            """ + Lua.enqueueJobs + """
+
+            return ids
+            """)
+
+    /// Fires a schedule: records the fire and enqueues its job in one step. ARGV: queue, schedule
+    /// name, fire time (ms), then the job's 8 arguments as in enqueue. Returns `{id}` when this call
+    /// fired it, `{}` when the schedule already has this fire time or a later one.
+    ///
+    /// Guarantees: fire times per schedule only move forward, so however many hosts race to fire
+    /// the same time (or a paused host wakes up with old ones) exactly one job is enqueued for it;
+    /// a fire time ahead of Redis's clock is refused, so a host whose clock runs fast cannot fire early.
+    static let claimFire = RedisScript(
+        name: "claim_fire",
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.isLive + Lua.expectTypes + """
+            expect_types({schedules = 'hash', unique = 'hash', scheduled = 'zset', ready = 'list', wake = 'list'})
+            local queue, schedule, fire = ARGV[1], ARGV[2], tonumber(ARGV[3])
+            if fire > now_ms() then
+              return redis.error_reply('EARLY fire time ' .. ARGV[3] .. ' is ahead of the server clock')
             end
-            -- In order, so the first enqueued is the first popped.
-            bulk('LPUSH', base .. ':ready', ready)
-            wake(added)
+            local last = redis.call('HGET', base .. ':schedules', schedule)
+            if last and tonumber(string.match(last, '^(%d+)')) >= fire then return {} end
+            local first_job = 4
+
+            """ + Lua.enqueueJobs + """
+
+            redis.call('HSET', base .. ':schedules', schedule, ARGV[3] .. ' ' .. ids[1])
             return ids
             """)
 
@@ -360,15 +351,15 @@ enum RedisScripts {
             local out = {}
             for _, id in ipairs(ids) do
               local f = redis.pcall('HMGET', job_key(id), 'handler', 'state', 'payload', 'attempt', 'max_attempts',
-                'enqueued_at', 'last_error', 'updated_at')
+                'enqueued_at', 'last_error', 'updated_at', 'origin')
               if f.err then
                 -- A foreign key where the job's hash should be: shown, not hidden, and not fatal to the listing.
                 out[#out + 1] = id
-                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false}
-                for j = 1, 8 do out[#out + 1] = row[j] end
+                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false, false}
+                for j = 1, 9 do out[#out + 1] = row[j] end
               elseif f[1] or f[2] then
                 out[#out + 1] = id
-                for j = 1, 8 do out[#out + 1] = f[j] end
+                for j = 1, 9 do out[#out + 1] = f[j] end
               end
             end
             return out
@@ -431,11 +422,58 @@ enum RedisScripts {
             """)
 
     /// Every script, for tests that check them all.
-    static let all = [enqueue, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo]
+    static let all = [enqueue, claimFire, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo]
 }
 
 /// Pieces of Lua the scripts share; each script includes only those it uses.
 private enum Lua {
+    /// The body of enqueue: adds the jobs in ARGV from `first_job` on, 8 arguments each, to the queue
+    /// named `queue`; leaves their ids in `ids`. Needs base, now, bulk, wake and is_live.
+    static let enqueueJobs = """
+            local now = now_ms()
+            local ids, ready = {}, {}
+            local added = 0
+            for i = first_job, #ARGV, 8 do
+              local id, unique = ARGV[i], ARGV[i + 6]
+              local holder = false
+              if unique ~= '' then
+                holder = redis.call('HGET', base .. ':unique', unique)
+                if holder and not is_live(holder) then holder = false end
+              end
+              if holder then
+                ids[#ids + 1] = holder
+              else
+                ids[#ids + 1] = id
+                local key = job_key(id)
+                if redis.call('EXISTS', key) == 0 then
+                  local delay = tonumber(ARGV[i + 4])
+                  local fields = {'id', id, 'queue', queue, 'handler', ARGV[i + 1], 'payload', ARGV[i + 2],
+                    'attempt', 0, 'max_attempts', ARGV[i + 3], 'enqueued_at', now, 'timeout_ms', ARGV[i + 5],
+                    'state', delay > 0 and 'scheduled' or 'ready', 'lease_seq', 0, 'updated_at', now}
+                  if unique ~= '' then
+                    fields[#fields + 1] = 'unique_key'
+                    fields[#fields + 1] = unique
+                    redis.call('HSET', base .. ':unique', unique, id)
+                  end
+                  if ARGV[i + 7] ~= '' then
+                    fields[#fields + 1] = 'origin'
+                    fields[#fields + 1] = ARGV[i + 7]
+                  end
+                  redis.call('HSET', key, unpack(fields))
+                  if delay > 0 then
+                    redis.call('ZADD', base .. ':scheduled', now + delay, id)
+                  else
+                    ready[#ready + 1] = id
+                  end
+                  added = added + 1
+                end
+              end
+            end
+            -- In order, so the first enqueued is the first popped.
+            bulk('LPUSH', base .. ':ready', ready)
+            wake(added)
+        """
+
     /// `base`, the queue's hash-tag key prefix, and the key of a job's hash.
     static let base = """
         local base = KEYS[1]

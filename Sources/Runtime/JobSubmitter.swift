@@ -22,10 +22,12 @@ public struct JobSubmitter: Sendable {
         public var maxAttempts: Int?
         public var timeout: Duration?
         public var uniqueKey: String?
+        /// Where the job comes from, for operators (see `NewJob.origin`).
+        public var origin: String?
 
         public init(
             handler: String, payload: Data, queue: String? = nil, delay: Duration = .zero, maxAttempts: Int? = nil,
-            timeout: Duration? = nil, uniqueKey: String? = nil
+            timeout: Duration? = nil, uniqueKey: String? = nil, origin: String? = nil
         ) {
             self.handler = handler
             self.payload = payload
@@ -34,6 +36,7 @@ public struct JobSubmitter: Sendable {
             self.maxAttempts = maxAttempts
             self.timeout = timeout
             self.uniqueKey = uniqueKey
+            self.origin = origin
         }
     }
 
@@ -68,7 +71,7 @@ public struct JobSubmitter: Sendable {
         let maxAttempts = request.maxAttempts ?? config.route(for: request.handler)?.retry?.maxAttempts ?? queue.retry.maxAttempts
         let job = NewJob(
             queue: queue.name, handler: request.handler, payload: request.payload, maxAttempts: maxAttempts,
-            delay: request.delay, timeout: request.timeout, uniqueKey: request.uniqueKey)
+            delay: request.delay, timeout: request.timeout, uniqueKey: request.uniqueKey, origin: request.origin)
         return (job, backend)
     }
 

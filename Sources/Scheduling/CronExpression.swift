@@ -47,6 +47,12 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         guard fields.minutes.contains(minute), fields.hours.contains(hour), fields.months.contains(month) else {
             return false
         }
+        return matchesDay(dayOfMonth: dayOfMonth, dayOfWeek: dayOfWeek)
+    }
+
+    /// Whether the day-of-month and day-of-week fields together select a day, by the OR rule described above;
+    /// the minute, hour and month fields are not consulted. `dayOfWeek` counts from 0 = Sunday.
+    func matchesDay(dayOfMonth: Int, dayOfWeek: Int) -> Bool {
         // Under the OR rule either day field can match alone, so an impossible value in the other would slip
         // through the set lookups. Day-of-week stops at 6 because 7 is only a spelling of Sunday in expressions.
         guard CronField.dayOfMonth.range.contains(dayOfMonth), (0...6).contains(dayOfWeek) else { return false }
@@ -56,6 +62,18 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             return dayOfMonthMatches || dayOfWeekMatches
         }
         return dayOfMonthMatches && dayOfWeekMatches
+    }
+
+    /// Whether the minute, hour or month field allows `value`, whatever the other fields say; next-fire searches
+    /// use this to skip field by field. Day fields answer for their own value set only (see `matchesDay`).
+    func allows(_ value: Int, in field: CronField) -> Bool {
+        switch field {
+        case .minute: fields.minutes.contains(value)
+        case .hour: fields.hours.contains(value)
+        case .dayOfMonth: fields.daysOfMonth.contains(value)
+        case .month: fields.months.contains(value)
+        case .dayOfWeek: fields.daysOfWeek.contains(value)
+        }
     }
 
     /// The error `init(parsing:)` would throw for `text`, or `nil` if it is a valid expression.

@@ -1,5 +1,6 @@
 import Backend
 import Foundation
+import Glibc
 import JobHostTesting
 import Logging
 import RedisBackend
@@ -17,7 +18,8 @@ final class HostRunHarness {
 
     /// - Parameter redisURL: a Redis the test manages itself; nil starts a private one.
     init(
-        concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s", redisURL: String? = nil
+        concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s", redisURL: String? = nil,
+        extraYAML: String = ""
     ) async throws {
         if let redisURL {
             redis = nil
@@ -38,7 +40,8 @@ final class HostRunHarness {
             plugins:
               TestPlugin: {}
             queues:
-              default: { concurrency: \(concurrency), timeout: \(timeout), lease: \(lease) }
+              default: { concurrency: \(concurrency), timeout: \(timeout), lease: \(lease), retention: 1h }
+            \(extraYAML)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -180,6 +183,38 @@ struct HostRunTests {
         #expect(stats.ready == 0 && stats.running == 0 && stats.dead == 0 && stats.scheduled == 0, "\(stats)")
         host.send(SIGTERM)
         #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0)
+    }
+
+    @Test func threeHostsFireEachScheduleTimeOnceThroughAKillAndAPause() async throws {
+        let harness = try await HostRunHarness(extraYAML: """
+            schedules:
+              tick: { every: 1s, handler: test.noop }
+            """)
+        let hosts = try (0..<3).map { try harness.startHost("host\($0)") }
+        try await Task.sleep(for: .seconds(2))
+        let started = try harness.backend.now()
+        try await Task.sleep(for: .seconds(5))
+        hosts[0].send(SIGKILL)
+        hosts[1].send(SIGSTOP)
+        try await Task.sleep(for: .seconds(3))
+        hosts[1].send(SIGCONT)
+        try await Task.sleep(for: .seconds(7))
+        let ended = try harness.backend.now()
+        try await Task.sleep(for: .seconds(1))  // the fire times up to `ended` are all claimed by now
+        for host in hosts.dropFirst() { host.send(SIGTERM) }
+        for host in hosts.dropFirst() { #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)") }
+
+        var fireTimes: [String] = []
+        for state in JobState.allCases {
+            for job in try harness.backend.list(queue: "default", state: state, offset: 0, limit: 10_000) {
+                if let origin = job.origin, origin.hasPrefix("schedule tick ") { fireTimes.append(String(origin.split(separator: " ")[2])) }
+            }
+        }
+        #expect(Set(fireTimes).count == fireTimes.count, "a fire time enqueued twice: \(fireTimes.sorted())")
+        let formatter = ISO8601DateFormatter()
+        let inWindow = fireTimes.compactMap { formatter.date(from: $0) }.filter { $0 > started && $0 <= ended }
+        let elapsed = Int(ended.timeIntervalSince1970.rounded(.down)) - Int(started.timeIntervalSince1970.rounded(.down))
+        #expect(inWindow.count == elapsed, "\(inWindow.count) jobs for \(elapsed) fire times")
     }
 
     @Test func sigtermUnderLoadExitsInTimeAndLosesNothing() async throws {

@@ -47,19 +47,11 @@ struct EnqueueCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let path = options.resolvedPath()
-        let config: HostConfiguration
-        do {
-            config = try ConfigLoader().load(path: path)
-        } catch {
-            for problem in error.diagnostics { printError("\(problem)") }
-            throw invalidExitCode
-        }
+        let config = try loadConfig(options)
         let body = try readPayload()
         let delay = try duration(self.delay, flag: "--delay") ?? .zero
         let timeout = try duration(self.timeout, flag: "--timeout")
-        let (backends, unsupported) = Backends.make(config, logger: CommandLogging.logger(verbose: false))
-        let submitter = JobSubmitter(config: config, backends: backends)
+        let submitter = JobSubmitter(config: config, backends: Backends.make(config, logger: CommandLogging.logger(verbose: false)))
         let request = JobSubmitter.Request(
             handler: handler, payload: body, queue: queue, delay: delay, maxAttempts: maxAttempts, timeout: timeout,
             uniqueKey: uniqueKey)
@@ -72,13 +64,7 @@ struct EnqueueCommand: ParsableCommand {
                 print(id)
             }
         } catch let refusal as JobSubmitter.Refusal {
-            var message = refusal.description
-            if let backendName = config.queues.first(where: { $0.name == (queue ?? config.route(for: handler)?.queue ?? "default") })?.backend,
-                let reason = unsupported[backendName]
-            {
-                message += " (\(reason))"
-            }
-            printError("enqueue refused: \(message)")
+            printError("enqueue refused: \(refusal)")
             throw invalidExitCode
         } catch {
             printError("enqueue failed: \(error); nothing was enqueued")

@@ -27,15 +27,7 @@ struct ListPluginsCommand: ParsableCommand {
     var verbose = false
 
     func run() throws {
-        let path = options.resolvedPath()
-        let config: HostConfiguration
-        do {
-            config = try ConfigLoader().load(path: path)
-        } catch {
-            for problem in error.diagnostics { printError("\(problem)") }
-            printError("\(path): fix the config first (host check-config \(path))")
-            throw invalidExitCode
-        }
+        let config = try loadConfig(options)
         let inspection = PluginInspection(config: config, logger: CommandLogging.logger(verbose: verbose))
         if json {
             try printJSON(inspection)

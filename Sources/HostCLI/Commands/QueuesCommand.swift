@@ -21,19 +21,12 @@ struct QueuesCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let path = options.resolvedPath()
-        let config: HostConfiguration
-        do {
-            config = try ConfigLoader().load(path: path)
-        } catch {
-            for problem in error.diagnostics { printError("\(problem)") }
-            throw invalidExitCode
-        }
-        let (backends, unsupported) = Backends.make(config, logger: CommandLogging.logger(verbose: false))
+        let config = try loadConfig(options)
+        let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
         var rows: [Row] = []
         for queue in config.queues {
             guard let backend = backends[queue.backend] else {
-                rows.append(Row(queue: queue.name, backend: queue.backend, stats: nil, error: unsupported[queue.backend] ?? "unavailable"))
+                rows.append(Row(queue: queue.name, backend: queue.backend, stats: nil, error: "backend '\(queue.backend)' is not configured"))
                 continue
             }
             do {

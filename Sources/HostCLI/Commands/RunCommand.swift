@@ -1,9 +1,12 @@
 import ArgumentParser
+import Backend
 import Foundation
 import HostConfig
 import Logging
 import PluginHost
+import PostgresBackend
 import Runtime
+import Scheduler
 import ServiceLifecycle
 
 /// `host run`: the host itself.
@@ -13,7 +16,8 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Runs the host: fetches jobs from every configured queue and runs them on their handlers.",
         discussion: """
             Loads the config and its plugins (refusing to start if any plugin or handler reference is bad, \
-            as check-config would report), then runs each queue with its concurrency until SIGTERM or SIGINT. \
+            as check-config would report), then runs each queue with its concurrency and fires the \
+            schedules until SIGTERM or SIGINT. \
             On a signal it stops fetching, waits up to host.shutdown_timeout for running jobs, hands the rest \
             back to the backend without using an attempt, and exits 0. An unreachable backend is retried \
             with backoff; the host keeps running.
@@ -50,19 +54,37 @@ struct RunCommand: AsyncParsableCommand {
             printError("unknown queue '\(unknown)'; the config defines \(config.queues.map(\.name).joined(separator: ", "))")
             throw ExitCode.validationFailure
         }
-        let (backends, unsupported) = Backends.make(config, logger: logger)
-        for queue in config.queues where selected?.contains(queue.name) ?? true {
-            if let reason = unsupported[queue.backend] {
-                logger.error("queue not served: \(reason)", metadata: ["queue": "\(queue.name)", "backend": "\(queue.backend)"])
-            }
-        }
+        let backends = Backends.make(config, logger: logger)
+        try prepareSchemas(config, logger: logger)
         let runtime = HostRuntime(
             config: config, backends: backends, registry: inspection.loader.registry, logger: logger, queues: selected)
+        let scheduler = Scheduler(config: config, backends: backends, logger: logger)
         let group = ServiceGroup(
-            services: [RuntimeService(runtime: runtime)],
+            services: [RuntimeService(runtime: runtime), SchedulerService(scheduler: scheduler)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         try await group.run()
         inspection.loader.shutdown()
+    }
+
+    /// PostgreSQL backends: migrate when `auto_migrate` is set; otherwise refuse to start on a schema
+    /// that is behind, rather than fail every call. An unreachable server is not an error here: the
+    /// runtime retries it with backoff.
+    private func prepareSchemas(_ config: HostConfiguration, logger: Logger) throws {
+        for backend in config.backends where backend.kind == .postgres {
+            let migrator = PostgresMigrator(
+                url: backend.url.revealed, schema: backend.schema, connectTimeout: backend.connectTimeout, logger: logger)
+            do {
+                if backend.autoMigrate {
+                    let applied = try migrator.migrate()
+                    if !applied.isEmpty { logger.notice("applied migrations \(applied)", metadata: ["backend": "\(backend.name)"]) }
+                } else if try migrator.status().contains(where: { $0.appliedAt == nil }) {
+                    printError("backend '\(backend.name)': schema \(backend.schema) has pending migrations; run `host migrate` or set auto_migrate: true")
+                    throw invalidExitCode
+                }
+            } catch let error as BackendError where error.isTransient {
+                logger.error("cannot reach the backend to check its schema; will keep trying", metadata: ["backend": "\(backend.name)", "error": "\(error)"])
+            }
+        }
     }
 }

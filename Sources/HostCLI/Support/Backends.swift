@@ -1,27 +1,29 @@
 import Backend
 import HostConfig
 import Logging
+import PostgresBackend
 import RedisBackend
 
 /// The composition root for backends: config entries → clients.
 enum Backends {
-    /// A client for every backend the config names that this build supports; the others are
-    /// reported in `unsupported` with the reason.
-    static func make(_ config: HostConfiguration, logger: Logger) -> (available: [String: any JobBackend], unsupported: [String: String]) {
+    /// A client for every backend the config names, by name. Clients connect lazily: an unreachable
+    /// server shows up in the first call, which the caller retries or reports.
+    static func make(_ config: HostConfiguration, logger: Logger) -> [String: any JobBackend] {
         var available: [String: any JobBackend] = [:]
-        var unsupported: [String: String] = [:]
         for backend in config.backends {
+            var backendLogger = logger
+            backendLogger[metadataKey: "backend"] = "\(backend.name)"
             switch backend.kind {
             case .redis:
-                var backendLogger = logger
-                backendLogger[metadataKey: "backend"] = "\(backend.name)"
                 available[backend.name] = RedisBackend(
                     url: backend.url.revealed, keyPrefix: backend.keyPrefix, connectTimeout: backend.connectTimeout,
                     logger: backendLogger)
             case .postgres:
-                unsupported[backend.name] = "PostgreSQL backends are not built yet"
+                available[backend.name] = PostgresBackend(
+                    url: backend.url.revealed, schema: backend.schema, poolSize: backend.poolSize,
+                    connectTimeout: backend.connectTimeout, logger: backendLogger)
             }
         }
-        return (available, unsupported)
+        return available
     }
 }

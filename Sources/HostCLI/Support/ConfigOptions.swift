@@ -25,3 +25,15 @@ func printError(_ text: String) {
 
 /// Exit status for a config or plugin that cannot be used.
 let invalidExitCode = ExitCode(1)
+
+/// The config the options name, or every problem in it on stderr and exit 1.
+func loadConfig(_ options: ConfigOptions) throws -> HostConfiguration {
+    let path = options.resolvedPath()
+    do {
+        return try ConfigLoader().load(path: path)
+    } catch {
+        for problem in error.diagnostics { printError("\(problem)") }
+        printError("\(path): fix the config first (host check-config \(path))")
+        throw invalidExitCode
+    }
+}

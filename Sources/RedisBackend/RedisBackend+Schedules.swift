@@ -1,0 +1,49 @@
+import Backend
+import Foundation
+
+/// Schedule fires: the last fire of each schedule lives in the `{prefix:queue}:schedules` hash of
+/// the queue its jobs go to (`<fire ms> <job id>`), written by the same script that enqueues the job.
+extension RedisBackend: ScheduleStore {
+    public func now() throws(BackendError) -> Date {
+        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["TIME"]) }
+        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].text.flatMap(Int.init),
+            let micros = parts[1].text.flatMap(Int.init)
+        else { throw BackendError(.server, "TIME gave an unexpected reply") }
+        return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
+    }
+
+    public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
+        try Self.validate(job)
+        let script = RedisScripts.claimFire
+        var command = script.call(key: try key(job.queue))
+        command.append(job.queue)
+        command.append(schedule)
+        command.append(Int(fireTime.timeIntervalSince1970 * 1000))
+        command.append(job.id)
+        command.append(job.handler)
+        command.append(job.payload)
+        command.append(job.maxAttempts)
+        command.append(job.delay.roundedUpMilliseconds)
+        command.append(job.timeout?.roundedUpMilliseconds ?? 0)
+        command.append(job.uniqueKey ?? "")
+        command.append(job.origin ?? "")
+        // The raw reply: an EARLY error is an answer here, not a failure of the connection.
+        let reply = try withPooledConnection { connection throws(BackendError) in try connection.evaluate([(script, command)])[0] }
+        if case .error(let message) = reply, message.hasPrefix("EARLY") {
+            throw BackendError(.invalid, "schedule \(schedule): fire time \(fireTime) is ahead of the Redis clock")
+        }
+        guard let ids = try Self.checked(reply, script).array else { throw Self.malformed(script) }
+        return ids.first?.text
+    }
+
+    public func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)? {
+        let hash = "\(try key(queue)):schedules"
+        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["HGET", hash, schedule]) }
+        guard let text = reply.text else { return nil }
+        let parts = text.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, let milliseconds = Int(parts[0]) else {
+            throw BackendError(.corrupt, "\(hash) field \(schedule) holds \"\(text)\", not \"<fire ms> <job id>\"")
+        }
+        return (Self.date(milliseconds: milliseconds), String(parts[1]))
+    }
+}

@@ -1,0 +1,181 @@
+import Backend
+import Foundation
+import HostConfig
+import Logging
+import Runtime
+import Scheduling
+import Synchronization
+
+/// Fires the config's schedules. Every host may run one: a fire enqueues its job only by claiming
+/// the fire time in the backend (``ScheduleStore/claimFire(schedule:at:job:)``), where fire times
+/// only move forward, so each fire time gives one job however many hosts race for it, and a host that
+/// was paused cannot fire again what the others already did. Time is the backend's clock.
+public final class Scheduler: Sendable {
+    /// One schedule, resolved: its trigger, its job, and the store that records its fires.
+    struct Plan: Sendable {
+        let config: ScheduleConfig
+        let trigger: ScheduleTrigger
+        let job: NewJob
+        let backendName: String
+        let store: any ScheduleStore
+    }
+
+    private let plans: [Plan]
+    private let logger: Logger
+    private let tick: Duration
+    private let grace: Duration
+    private let cursors = Mutex<[String: Date]>([:])
+    private let stopped = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// - Parameters:
+    ///   - tick: how often due fire times are looked for.
+    ///   - grace: a fire time seen later than this after it passed (the host was down, or the backend
+    ///     unreachable) is missed: skipped, or run once, as the schedule's `catch_up` says.
+    public init(
+        config: HostConfiguration, backends: [String: any JobBackend], logger: Logger, tick: Duration = .milliseconds(200),
+        grace: Duration = .seconds(1)
+    ) {
+        var logger = logger
+        logger[metadataKey: "component"] = "scheduler"
+        self.logger = logger
+        self.tick = tick
+        self.grace = grace
+        let submitter = JobSubmitter(config: config, backends: backends)
+        var plans: [Plan] = []
+        for schedule in config.schedules where schedule.enabled {
+            do {
+                let (job, _) = try submitter.prepare(.init(
+                    handler: schedule.handler, payload: Data(schedule.payloadJSON.utf8), queue: schedule.queue))
+                guard let queue = config.queues.first(where: { $0.name == job.queue }),
+                    let store = backends[queue.backend] as? any ScheduleStore
+                else {
+                    logger.error("schedule not fired: its backend cannot record fires", metadata: ["schedule": "\(schedule.name)"])
+                    continue
+                }
+                plans.append(Plan(
+                    config: schedule, trigger: try Self.trigger(schedule), job: job, backendName: queue.backend, store: store))
+            } catch {
+                logger.error("schedule not fired: \(error)", metadata: ["schedule": "\(schedule.name)"])
+            }
+        }
+        self.plans = plans
+    }
+
+    static func trigger(_ schedule: ScheduleConfig) throws -> ScheduleTrigger {
+        switch schedule.trigger {
+        case .cron(let text): .cron(try CronExpression(parsing: text), schedule.timeZone)
+        case .every(let interval): .every(interval)
+        }
+    }
+
+    public func start() {
+        guard !plans.isEmpty else {
+            finished.signal()
+            return
+        }
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .acquiring) {
+                runOnce()
+                Thread.sleep(forTimeInterval: Double(tick.components.seconds) + Double(tick.components.attoseconds) / 1e18)
+            }
+            finished.signal()
+        }
+        thread.name = "jobhost.scheduler"
+        thread.start()
+        logger.info("scheduler running", metadata: ["schedules": "\(plans.map(\.config.name).joined(separator: ", "))"])
+    }
+
+    public func stop() {
+        stopped.store(true, ordering: .releasing)
+        _ = finished.wait(timeout: .now() + 5)
+    }
+
+    /// One pass: fires every schedule's due fire times. Blocks on backend calls; tests call it directly.
+    /// - Returns: the ids of the jobs this pass enqueued.
+    @discardableResult
+    public func runOnce() -> [String] {
+        var clocks: [String: Date] = [:]
+        var fired: [String] = []
+        for plan in plans {
+            do {
+                let now: Date
+                if let known = clocks[plan.backendName] {
+                    now = known
+                } else {
+                    now = try plan.store.now()
+                    clocks[plan.backendName] = now
+                }
+                fired += try fire(plan, now: now)
+            } catch {
+                logger.warning("cannot fire; will try again", metadata: ["schedule": "\(plan.config.name)", "error": "\(error)"])
+            }
+        }
+        return fired
+    }
+
+    private func fire(_ plan: Plan, now: Date) throws -> [String] {
+        let name = plan.config.name
+        var cursor: Date
+        if let known = cursors.withLock({ $0[name] }) {
+            cursor = known
+        } else {
+            // The first pass of this host: continue after the last fire any host recorded; a schedule
+            // never fired before starts now, with nothing to catch up.
+            cursor = try plan.store.lastFire(schedule: name, queue: plan.job.queue)?.fireTime ?? now
+        }
+        var fired: [String] = []
+        defer { cursors.withLock { $0[name] = cursor } }
+
+        if let missed = plan.trigger.previousFire(atOrBefore: now.addingTimeInterval(-grace.seconds)), missed > cursor {
+            switch plan.config.catchUp {
+            case .once:
+                if let id = try claim(plan, missed, catchUp: true) { fired.append(id) }
+            case .skip:
+                logger.notice("missed fire times skipped", metadata: ["schedule": "\(name)", "through": "\(iso(missed))"])
+            }
+            cursor = missed
+        }
+        for fireTime in plan.trigger.fireTimes(after: cursor, through: now, limit: 100) {
+            if let id = try claim(plan, fireTime, catchUp: false) { fired.append(id) }
+            cursor = fireTime
+        }
+        return fired
+    }
+
+    private func claim(_ plan: Plan, _ fireTime: Date, catchUp: Bool) throws -> String? {
+        var job = plan.job
+        job.id = JobID.generate()
+        job.origin = "schedule \(plan.config.name) \(iso(fireTime))\(catchUp ? " (catch-up)" : "")"
+        let id = try plan.store.claimFire(schedule: plan.config.name, at: fireTime, job: job)
+        if let id {
+            logger.info("fired", metadata: [
+                "schedule": "\(plan.config.name)", "fire_time": "\(iso(fireTime))", "job.id": "\(id)", "catch_up": "\(catchUp)",
+            ])
+        }
+        return id
+    }
+
+    /// The next `count` fire times of each enabled schedule after `date`, for `host schedules`.
+    public func upcoming(after date: Date, count: Int) -> [String: [Date]] {
+        var result: [String: [Date]] = [:]
+        for plan in plans {
+            var times: [Date] = []
+            var from = date
+            while times.count < count, let next = plan.trigger.nextFire(after: from) {
+                times.append(next)
+                from = next
+            }
+            result[plan.config.name] = times
+        }
+        return result
+    }
+}
+
+private extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+func iso(_ date: Date) -> String {
+    ISO8601DateFormatter().string(from: date)
+}

@@ -1,0 +1,117 @@
+import Backend
+import Foundation
+import HostConfig
+import JobHostTesting
+import Logging
+import RedisBackend
+import Scheduler
+import Testing
+
+/// Schedules on a real Redis: one job per fire time across schedulers, catch-up after downtime.
+struct SchedulerTests {
+    static func config(redis: RedisServer, catchUp: String = "skip") throws -> HostConfiguration {
+        try ConfigLoader(environment: [:]).load(
+            text: """
+                backends:
+                  main: { type: redis, url: "\(redis.url)", key_prefix: s }
+                queues:
+                  default: {}
+                schedules:
+                  tick: { every: 1s, handler: test.noop, catch_up: \(catchUp), payload: { from: tick } }
+                """, file: "test.yaml", directory: URL(fileURLWithPath: "/tmp"))
+    }
+
+    static func backend(_ redis: RedisServer) -> RedisBackend {
+        RedisBackend(url: redis.url, keyPrefix: "s", connectTimeout: .seconds(2), logger: quiet)
+    }
+
+    static let quiet: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    /// The fire times of the jobs the schedule enqueued, from their origins.
+    static func fires(_ backend: RedisBackend) throws -> [(time: String, catchUp: Bool)] {
+        try backend.list(queue: "default", state: .ready, offset: 0, limit: 10_000).compactMap { job in
+            guard let origin = job.origin, origin.hasPrefix("schedule tick ") else { return nil }
+            let rest = origin.dropFirst("schedule tick ".count)
+            return (String(rest.prefix { $0 != " " }), rest.hasSuffix("(catch-up)"))
+        }
+    }
+
+    @Test func threeSchedulersRacingFireEachTimeOnce() async throws {
+        let redis = try await RedisServer.start()
+        let config = try Self.config(redis: redis)
+        let backend = Self.backend(redis)
+        let schedulers = (0..<3).map { _ in Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50)) }
+        let started = try backend.now()
+        for scheduler in schedulers { scheduler.start() }
+        try await Task.sleep(for: .milliseconds(4_200))
+        for scheduler in schedulers { scheduler.stop() }
+        let ended = try backend.now()
+        let fires = try Self.fires(backend)
+        let times = fires.map(\.time)
+        #expect(Set(times).count == times.count, "a fire time enqueued twice: \(times.sorted())")
+        // Every whole second in (started, ended] fired once.
+        let expected = Int(ended.timeIntervalSince1970.rounded(.down)) - Int(started.timeIntervalSince1970.rounded(.down))
+        #expect(abs(times.count - expected) <= 1, "\(times.count) fires, \(expected) expected")
+        #expect(fires.allSatisfy { !$0.catchUp })
+        let job = try #require(try backend.list(queue: "default", state: .ready, offset: 0, limit: 1).first)
+        #expect(job.handler == "test.noop" && job.payload == #"{"from":"tick"}"#)
+    }
+
+    @Test func catchUpOnceEnqueuesOneJobForAnOutage() async throws {
+        let redis = try await RedisServer.start()
+        let config = try Self.config(redis: redis, catchUp: "once")
+        let backend = Self.backend(redis)
+        let first = Scheduler(config: config, backends: ["main": backend], logger: Self.quiet, tick: .milliseconds(50))
+        first.start()
+        try await Task.sleep(for: .milliseconds(2_200))
+        first.stop()
+        let beforeOutage = try Self.fires(backend).count
+        #expect(beforeOutage >= 2)
+        try await Task.sleep(for: .seconds(5))  // every host down: about five fire times pass
+        let second = Scheduler(config: config, backends: ["main": backend], logger: Self.quiet, tick: .milliseconds(50))
+        second.runOnce()
+        let afterRestart = try Self.fires(backend)
+        second.stop()
+        let catchUps = afterRestart.filter(\.catchUp)
+        #expect(catchUps.count == 1, "\(afterRestart.map(\.time))")
+        // The outage's fire times collapse into the one catch-up (plus, at most, the fire time due right now).
+        #expect(afterRestart.count - beforeOutage <= 2, "\(afterRestart.map(\.time))")
+    }
+
+    @Test func catchUpSkipEnqueuesNothingForAnOutage() async throws {
+        let redis = try await RedisServer.start()
+        let config = try Self.config(redis: redis, catchUp: "skip")
+        let backend = Self.backend(redis)
+        let first = Scheduler(config: config, backends: ["main": backend], logger: Self.quiet, tick: .milliseconds(50))
+        first.start()
+        try await Task.sleep(for: .milliseconds(2_200))
+        first.stop()
+        let beforeOutage = try Self.fires(backend).count
+        try await Task.sleep(for: .seconds(4))
+        Scheduler(config: config, backends: ["main": backend], logger: Self.quiet).runOnce()
+        let afterRestart = try Self.fires(backend)
+        #expect(afterRestart.allSatisfy { !$0.catchUp })
+        #expect(afterRestart.count - beforeOutage <= 1, "\(afterRestart.map(\.time))")
+    }
+
+    @Test func aFireTimeAheadOfTheBackendClockIsRefused() async throws {
+        let redis = try await RedisServer.start()
+        let backend = Self.backend(redis)
+        let job = NewJob(queue: "default", handler: "test.noop", payload: Data("{}".utf8), maxAttempts: 1)
+        let future = try backend.now().addingTimeInterval(60)
+        #expect(throws: BackendError.self) { try backend.claimFire(schedule: "tick", at: future, job: job) }
+        // A past fire time is claimed once; the same or an older one is not claimed again.
+        let past = try backend.now().addingTimeInterval(-10)
+        #expect(try backend.claimFire(schedule: "tick", at: past, job: job) == job.id)
+        var other = job
+        other.id = JobID.generate()
+        #expect(try backend.claimFire(schedule: "tick", at: past, job: other) == nil)
+        #expect(try backend.claimFire(schedule: "tick", at: past.addingTimeInterval(-5), job: other) == nil)
+        #expect(try backend.lastFire(schedule: "tick", queue: "default")?.jobID == job.id)
+        #expect(try backend.stats(queue: "default").ready == 1)
+    }
+}
