@@ -217,6 +217,76 @@ struct HostRunTests {
         #expect(inWindow.count == elapsed, "\(inWindow.count) jobs for \(elapsed) fire times")
     }
 
+    @Test func schedulesShowsNextFiresAndTriggerEnqueuesAManualJob() async throws {
+        let harness = try await HostRunHarness(extraYAML: """
+            schedules:
+              nightly: { cron: "0 3 * * *", timezone: Europe/Madrid, handler: test.noop, payload: { full: true } }
+              paused: { every: 1m, handler: test.noop, enabled: false }
+            """)
+        let triggered = try harness.host(["trigger", "nightly"])
+        #expect(triggered.status == 0, "\(triggered.stderr)")
+        let id = triggered.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let job = try #require(try harness.backend.job(queue: "default", id: id))
+        #expect(job.origin == "manual trigger of schedule nightly" && job.payload == #"{"full":true}"#)
+
+        let listed = try harness.host(["schedules", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        struct Row: Decodable {
+            let name: String
+            let spec: String
+            let time_zone: String
+            let enabled: Bool
+            let next: [Date]
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let rows = try decoder.decode([Row].self, from: Data(listed.stdout.utf8))
+        #expect(rows.map(\.name) == ["nightly", "paused"])
+        #expect(rows[0].spec == "cron 0 3 * * *" && rows[0].time_zone == "Europe/Madrid" && rows[0].enabled)
+        #expect(rows[0].next.count == 3)
+        var madrid = Calendar(identifier: .gregorian)
+        madrid.timeZone = TimeZone(identifier: "Europe/Madrid")!
+        #expect(rows[0].next.allSatisfy { madrid.component(.hour, from: $0) == 3 && madrid.component(.minute, from: $0) == 0 })
+        #expect(rows[1].enabled == false && rows[1].next.isEmpty)
+
+        let unknown = try harness.host(["trigger", "nope"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no schedule named 'nope'; the config has: nightly, paused"))
+    }
+
+    @Test func jobsListsShowsRetriesAndDiscardsDeadJobs() async throws {
+        let harness = try await HostRunHarness()
+        let ids = try harness.enqueue(3, handler: "test.noop") { #"{"n": \#($0)}"# }
+        let leased = try harness.backend.fetch(queue: "default", limit: 3, lease: .seconds(30))
+        _ = try harness.backend.settle(leased.map { ($0.lease, .dead(error: "broken on purpose")) })
+
+        let listed = try harness.host(["jobs", "list", "--state", "dead", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        struct Row: Decodable {
+            let id: String
+            let state: String
+            let last_error: String?
+        }
+        let rows = try JSONDecoder().decode([Row].self, from: Data(listed.stdout.utf8))
+        #expect(Set(rows.map(\.id)) == Set(ids) && rows.allSatisfy { $0.state == "dead" && $0.last_error == "broken on purpose" })
+
+        let shown = try harness.host(["jobs", "show", ids[0]])
+        #expect(shown.status == 0 && shown.stdout.contains(#""payload" : "{\"n\": 0}""#), "\(shown.stdout)")
+
+        let retried = try harness.host(["jobs", "retry", ids[0]])
+        #expect(retried.status == 0 && retried.stdout == "\(ids[0]): retried\n")
+        #expect(try harness.backend.job(queue: "default", id: ids[0])?.state == .ready)
+
+        let discarded = try harness.host(["jobs", "discard", "--all", "--queue", "default"])
+        #expect(discarded.status == 0 && discarded.stdout == "2 dead jobs discarded\n", "\(discarded.stdout)\(discarded.stderr)")
+        #expect(try harness.backend.stats(queue: "default").dead == 0)
+        #expect(try harness.backend.job(queue: "default", id: ids[1]) == nil)
+
+        let missing = try harness.host(["jobs", "retry", "NOPE"])
+        #expect(missing.status == 1 && missing.stderr.contains("no dead job NOPE in any queue"))
+        let both = try harness.host(["jobs", "retry", "X", "--all"])
+        #expect(both.status != 0 && both.stderr.contains("give a job id, or --all (not both)"))
+    }
+
     @Test func sigtermUnderLoadExitsInTimeAndLosesNothing() async throws {
         let harness = try await HostRunHarness(concurrency: 4, lease: "20s", timeout: "10s", shutdownTimeout: "1s")
         let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 50}"# }
