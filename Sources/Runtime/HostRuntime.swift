@@ -65,6 +65,9 @@ public final class HostRuntime: Sendable {
         return handedBack.value
     }
 
+    /// Handlers given up on (written off, or handed back at shutdown) still running plugin code.
+    public var abandonedHandlers: Int { runners.reduce(0) { $0 + $1.abandonedHandlers } }
+
     /// Jobs finished successfully by this runtime, across queues.
     public var succeeded: Int { runners.reduce(0) { $0 + $1.counters.succeeded.load(ordering: .relaxed) } }
 

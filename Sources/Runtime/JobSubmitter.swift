@@ -78,7 +78,10 @@ public struct JobSubmitter: Sendable {
     /// Enqueues one job; returns its id.
     public func submit(_ request: Request) throws -> String {
         let (job, backend) = try prepare(request)
-        return try backend.enqueue([job])[0]
+        guard let id = try backend.enqueue([job]).first else {
+            throw BackendError(.server, "the backend accepted job \(job.id) but returned no id")
+        }
+        return id
     }
 }
 
@@ -89,6 +92,6 @@ struct SubmittingEnqueuer: JobEnqueuer {
     func enqueue(_ job: ChainedJob) throws -> String {
         try submitter.submit(.init(
             handler: job.handler, payload: job.payload, queue: job.queue, delay: job.delay, maxAttempts: job.maxAttempts,
-            uniqueKey: job.uniqueKey))
+            uniqueKey: job.uniqueKey, origin: "chained from job \(job.parentID)"))
     }
 }

@@ -6,9 +6,12 @@ import PluginHost
 import Synchronization
 
 /// Runs one queue: a fetcher that leases jobs in batches, `concurrency` worker slots that call
-/// handlers, a settler that reports outcomes in batches, and a keeper that raises cancel flags at
-/// deadlines, writes off handlers that ignore them, and renews the leases of jobs still running.
+/// handlers, a settler that reports outcomes in batches, a keeper that raises cancel flags at
+/// deadlines and writes off handlers that ignore them, and a renewer that keeps the leases of held
+/// jobs alive.
 ///
+/// Every job fetched is tracked by its lease from the fetch until the backend has taken its
+/// outcome, so shutdown can hand back exactly what was not finished and nothing is settled twice.
 /// Every thread here is one the runtime owns: handlers and backend clients block.
 final class QueueRunner: Sendable {
     let queue: QueueConfig
@@ -27,21 +30,27 @@ final class QueueRunner: Sendable {
     private let fetcherDone = Completion()
     private let settlerDone = Completion()
     private let keeperDone = Completion()
+    private let renewerDone = Completion()
     let counters = RunnerCounters()
+
+    /// Where a held job is between its fetch and the backend taking its outcome.
+    private enum Phase {
+        /// Fetched, waiting for a slot.
+        case buffered
+        /// A handler runs it.
+        case running(InvocationContext, deadline: ContinuousClock.Instant)
+        /// Its outcome (or its release) is queued for the settler.
+        case settling
+    }
 
     private struct State {
         var stopping = false
-        /// Jobs fetched and not yet settled, by id: their leases are renewed together.
-        var held: [String: Lease] = [:]
-        var running: [String: Running] = [:]
+        var fetcherFinished = false
+        var held: [Lease: (job: LeasedJob, phase: Phase)] = [:]
+        /// Leases whose handler thread was given up on (written off, or handed back at shutdown):
+        /// when that thread returns at last, it ends instead of taking more jobs.
+        var abandoned: Set<Lease> = []
         var nextSlot = 0
-    }
-
-    private struct Running {
-        let job: LeasedJob
-        let context: InvocationContext
-        let deadline: ContinuousClock.Instant
-        var writtenOff = false
     }
 
     init(
@@ -64,9 +73,14 @@ final class QueueRunner: Sendable {
 
     func start() {
         for _ in 0..<queue.concurrency { startSlot() }
-        startThread(name: "jobhost.fetch.\(queue.name)") { [self] in fetchLoop(); fetcherDone.finish() }
+        startThread(name: "jobhost.fetch.\(queue.name)") { [self] in
+            fetchLoop()
+            state.withLock { $0.fetcherFinished = true }
+            fetcherDone.finish()
+        }
         startThread(name: "jobhost.settle.\(queue.name)") { [self] in settleLoop(); settlerDone.finish() }
         startThread(name: "jobhost.keep.\(queue.name)") { [self] in keepLoop(); keeperDone.finish() }
+        startThread(name: "jobhost.renew.\(queue.name)") { [self] in renewLoop(); renewerDone.finish() }
     }
 
     // MARK: Fetching
@@ -84,11 +98,16 @@ final class QueueRunner: Sendable {
                     continue
                 }
                 gate.take(jobs.count)
-                state.withLock { state in
-                    for job in jobs { state.held[job.id] = job.lease }
-                }
-                buffer.push(contentsOf: jobs)
                 counters.fetched.add(jobs.count, ordering: .relaxed)
+                // A fetch that returns after shutdown began hands its jobs straight back.
+                let stopping = state.withLock { state -> Bool in
+                    for job in jobs { state.held[job.lease] = (job, state.stopping ? .settling : .buffered) }
+                    if state.stopping {
+                        for job in jobs { outcomes.push((job.lease, .release)) }
+                    }
+                    return state.stopping
+                }
+                if !stopping { buffer.push(contentsOf: jobs) }
             } catch {
                 failures += 1
                 pauseAfterFailure(error, failures: failures, doing: "fetch")
@@ -105,38 +124,50 @@ final class QueueRunner: Sendable {
         }
         startThread(name: "jobhost.slot.\(queue.name).\(slot)") { [self] in
             while let job = buffer.pop() {
-                if !run(job) { return }  // written off: a replacement slot took over
+                if !run(job) { return }
             }
         }
     }
 
-    /// Runs one job; false when the keeper wrote it off meanwhile (this thread then ends).
+    /// Runs one job; false when this thread was given up on meanwhile (it then ends).
     private func run(_ job: LeasedJob) -> Bool {
         guard let handler = registry[job.handler] else {
-            finish(job, .retry(reason: "no loaded plugin registers handler '\(job.handler)'", delay: nil))
+            settle(job.lease, as: .retry(reason: "no loaded plugin registers handler '\(job.handler)'", delay: nil), job: job)
             return true
         }
         let timeout = job.timeout ?? config.route(for: job.handler)?.timeout ?? handler.info.defaultTimeout ?? queue.timeout
-        let now = Date()
         let invocation = JobInvocation(
             id: job.id, handler: job.handler, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
-            payload: job.payload, deadline: now.addingTimeInterval(timeout.seconds), enqueuedAt: job.enqueuedAt)
+            payload: job.payload, deadline: Date().addingTimeInterval(timeout.seconds), enqueuedAt: job.enqueuedAt)
         let context = InvocationContext(job: invocation, plugin: handler.plugin, logger: logger, enqueuer: enqueuer)
-        state.withLock { $0.running[job.id] = Running(job: job, context: context, deadline: .now + timeout) }
+        // Start only a job still held and waiting: shutdown may have handed it back, or its lease may
+        // have been lost, between the pop and here.
+        let start = state.withLock { state -> Bool in
+            guard let entry = state.held[job.lease], case .buffered = entry.phase else { return false }
+            state.held[job.lease]?.phase = .running(context, deadline: .now + timeout)
+            return true
+        }
+        guard start else { return true }
         let outcome = handler.invoke(context)
-        let writtenOff = state.withLock { state -> Bool in
-            let entry = state.running.removeValue(forKey: job.id)
-            return entry?.writtenOff ?? true
+        let ours = state.withLock { state -> Bool? in
+            if state.abandoned.remove(job.lease) != nil { return nil }
+            guard let entry = state.held[job.lease], case .running = entry.phase else { return false }
+            return true
         }
-        if writtenOff {
-            logger.warning("a written-off handler returned at last; its outcome is ignored", metadata: jobMetadata(job))
+        switch ours {
+        case nil:
+            logger.warning("a handler given up on returned at last; its outcome is ignored", metadata: jobMetadata(job))
             return false
+        case false:
+            return true  // lease lost meanwhile: another host owns the job now
+        case true:
+            settle(job.lease, as: outcome, job: job)
+            return true
         }
-        finish(job, outcome)
-        return true
     }
 
-    private func finish(_ job: LeasedJob, _ outcome: HandlerOutcome) {
+    /// Queues the settlement an outcome calls for, unless the job already has one.
+    private func settle(_ lease: Lease, as outcome: HandlerOutcome, job: LeasedJob) {
         let settlement: Settlement
         switch outcome {
         case .success:
@@ -149,7 +180,12 @@ final class QueueRunner: Sendable {
             counters.died.add(1, ordering: .relaxed)
             logger.warning("job discarded", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
         }
-        outcomes.push((job.lease, settlement))
+        state.withLock { state in
+            guard state.held[lease] != nil else { return }
+            if case .settling = state.held[lease]!.phase { return }
+            state.held[lease]?.phase = .settling
+            outcomes.push((lease, settlement))
+        }
     }
 
     /// A failed attempt: retried after backoff, or dead once its attempts are used up.
@@ -173,9 +209,10 @@ final class QueueRunner: Sendable {
         var pending: [(Lease, Settlement)] = []
         while true {
             if pending.isEmpty {
-                pending = outcomes.popBatch(limit: 512, timeout: .milliseconds(200))
+                pending = outcomes.popBatch(limit: 512, timeout: .milliseconds(100))
                 if pending.isEmpty {
-                    if outcomesClosed.load(ordering: .acquiring) && outcomes.count == 0 { return }
+                    // Done only when nothing held can still produce an outcome.
+                    if state.withLock({ $0.stopping && $0.fetcherFinished && $0.held.isEmpty }) { return }
                     continue
                 }
             }
@@ -185,7 +222,7 @@ final class QueueRunner: Sendable {
                 var lost: [String] = []
                 state.withLock { state in
                     for ((lease, _), stillHeld) in zip(pending, held) {
-                        state.held.removeValue(forKey: lease.jobID)
+                        state.held.removeValue(forKey: lease)
                         if !stillHeld { lost.append(lease.jobID) }
                     }
                 }
@@ -195,33 +232,26 @@ final class QueueRunner: Sendable {
                 }
                 pending = []
             } catch {
-                // Outcomes are never dropped: the batch is retried until the backend takes it.
+                // Outcomes are never dropped while the host runs: the batch is retried until the backend
+                // takes it. At shutdown, after a few tries, the leases are left to expire instead.
                 failures += 1
                 pauseAfterFailure(error, failures: failures, doing: "record outcomes")
-                if failures > 3 && isStopping && outcomesClosed.load(ordering: .acquiring) && abandonOnShutdown.load(ordering: .acquiring) {
-                    logger.error("giving up on \(pending.count) outcomes at shutdown; their leases will expire and the jobs run again")
+                if failures > 3 && isStopping && giveUpOnShutdown.load(ordering: .acquiring) {
+                    logger.error("\(pending.count + outcomes.count) outcomes not recorded at shutdown; their leases will expire and the jobs run again")
                     return
                 }
             }
         }
     }
 
-    private let outcomesClosed = Atomic<Bool>(false)
-    private let abandonOnShutdown = Atomic<Bool>(false)
+    private let giveUpOnShutdown = Atomic<Bool>(false)
 
-    // MARK: Deadlines and leases
+    // MARK: Deadlines
 
     private func keepLoop() {
-        var lastRenewal = ContinuousClock.now
-        let renewEvery = queue.lease / 3
-        while !(isStopping && state.withLock({ $0.running.isEmpty && $0.held.isEmpty })) {
+        while !keeperStop.load(ordering: .acquiring) {
             Thread.sleep(forTimeInterval: tick.seconds)
             enforceDeadlines()
-            if ContinuousClock.now - lastRenewal >= renewEvery {
-                lastRenewal = .now
-                renewLeases()
-            }
-            if keeperStop.load(ordering: .acquiring) { return }
         }
     }
 
@@ -230,36 +260,80 @@ final class QueueRunner: Sendable {
     private func enforceDeadlines() {
         let now = ContinuousClock.now
         var writeOffs: [LeasedJob] = []
+        var replace = 0
         state.withLock { state in
-            for (id, entry) in state.running where !entry.writtenOff {
-                if now >= entry.deadline + grace {
-                    state.running[id]?.writtenOff = true
+            for (lease, entry) in state.held {
+                guard case .running(let context, let deadline) = entry.phase else { continue }
+                if now >= deadline + grace {
                     writeOffs.append(entry.job)
-                } else if now >= entry.deadline, !entry.context.isCancelled {
-                    entry.context.cancel()
+                    state.abandoned.insert(lease)
+                    // A thread per handler that never returns: cap them, or hung handlers would
+                    // exhaust the machine's threads.
+                    if state.abandoned.count <= queue.concurrency { replace += 1 }
+                } else if now >= deadline, !context.isCancelled {
+                    context.cancel()
                 }
             }
         }
         for job in writeOffs {
             counters.timedOut.add(1, ordering: .relaxed)
-            logger.error("handler overran its timeout and ignored the cancel flag; written off and its slot replaced", metadata: jobMetadata(job))
-            finish(job, .retry(reason: "timeout: the handler did not stop within \(grace.configText) of its deadline", delay: nil))
-            startSlot()
+            logger.error("handler overran its timeout and ignored the cancel flag; written off", metadata: jobMetadata(job))
+            settle(job.lease, as: .retry(reason: "timeout: the handler did not stop within \(grace.configText) of its deadline", delay: nil), job: job)
+        }
+        for _ in 0..<replace { startSlot() }
+        if writeOffs.count > replace {
+            logger.critical("too many handlers ignore their timeout; their slots are not replaced until they return",
+                metadata: ["stuck": "\(state.withLock { $0.abandoned.count })"])
         }
     }
 
-    private func renewLeases() {
-        let leases = state.withLock { Array($0.held.values) }
-        guard !leases.isEmpty else { return }
-        do {
-            let held = try backend.extend(leases, by: queue.lease)
-            for (lease, stillHeld) in zip(leases, held) where !stillHeld {
-                // Another host rescued it: stop working on it; its outcome will be refused.
-                state.withLock { $0.running[lease.jobID]?.context.cancel() }
-                logger.warning("lease lost while running; asking the handler to stop", metadata: ["job.id": "\(lease.jobID)"])
+    // MARK: Leases
+
+    private func renewLoop() {
+        let every = queue.lease / 3
+        var failures = 0
+        var next = ContinuousClock.now + every
+        while !(renewerStop.load(ordering: .acquiring)) {
+            Thread.sleep(forTimeInterval: tick.seconds)
+            guard ContinuousClock.now >= next else { continue }
+            let leases = state.withLock { Array($0.held.keys) }
+            guard !leases.isEmpty else {
+                next = .now + every
+                continue
             }
-        } catch {
-            logger.warning("could not renew leases; will try again", metadata: ["error": "\(error)"])
+            do {
+                let stillHeld = try backend.extend(leases, by: queue.lease)
+                failures = 0
+                next = .now + every
+                let lost = zip(leases, stillHeld).filter { !$0.1 }.map(\.0)
+                forget(lost)
+            } catch {
+                // Try again soon: the lease is running out while the backend is unreachable.
+                failures += 1
+                next = .now + min(.milliseconds(250) * failures, every)
+                if failures == 1 || failures % 20 == 0 {
+                    logger.warning("could not renew leases; trying again", metadata: ["error": "\(error)", "failures": "\(failures)"])
+                }
+            }
+        }
+    }
+
+    private let renewerStop = Atomic<Bool>(false)
+
+    /// Another host rescued these jobs: stop working on them and let go of them here.
+    private func forget(_ lost: [Lease]) {
+        guard !lost.isEmpty else { return }
+        var released = 0
+        state.withLock { state in
+            for lease in lost {
+                guard let entry = state.held.removeValue(forKey: lease) else { continue }
+                released += 1
+                if case .running(let context, _) = entry.phase { context.cancel() }
+            }
+        }
+        gate.give(released)
+        for lease in lost {
+            logger.warning("lease lost; another host may run the job now", metadata: ["job.id": "\(lease.jobID)"])
         }
     }
 
@@ -271,32 +345,52 @@ final class QueueRunner: Sendable {
     /// hands those back too (their attempt not counted) and flushes every outcome.
     /// - Returns: how many running jobs had to be handed back unfinished.
     func shutdown(until deadline: ContinuousClock.Instant) -> Int {
-        state.withLock { $0.stopping = true }
+        state.withLock { state in
+            state.stopping = true
+            for (lease, entry) in state.held {
+                guard case .buffered = entry.phase else { continue }
+                state.held[lease]?.phase = .settling
+                outcomes.push((lease, .release))
+            }
+        }
         gate.close()
-        _ = fetcherDone.wait(until: .now + .seconds(3))
-        let notStarted = buffer.drain()
         buffer.close()
-        for job in notStarted { outcomes.push((job.lease, .release)) }
+        _ = buffer.drain()
 
-        while ContinuousClock.now < deadline, state.withLock({ !$0.running.isEmpty }) {
+        func someoneRunning() -> Bool {
+            state.withLock { state in
+                state.held.contains { lease, entry in
+                    if case .running = entry.phase { return !state.abandoned.contains(lease) }
+                    return false
+                }
+            }
+        }
+        while ContinuousClock.now < deadline, someoneRunning() {
             Thread.sleep(forTimeInterval: 0.01)
         }
-        let unfinished = state.withLock { state -> [LeasedJob] in
-            var jobs: [LeasedJob] = []
-            for (id, entry) in state.running where !entry.writtenOff {
-                state.running[id]?.writtenOff = true
-                entry.context.cancel()
-                jobs.append(entry.job)
+        let unfinished = state.withLock { state -> Int in
+            var count = 0
+            for (lease, entry) in state.held {
+                guard case .running(let context, _) = entry.phase else { continue }
+                context.cancel()
+                state.abandoned.insert(lease)
+                state.held[lease]?.phase = .settling
+                outcomes.push((lease, .release))
+                count += 1
             }
-            return jobs
+            return count
         }
-        for job in unfinished { outcomes.push((job.lease, .release)) }
-        outcomesClosed.store(true, ordering: .releasing)
-        abandonOnShutdown.store(true, ordering: .releasing)
-        _ = settlerDone.wait(until: .now + .seconds(5))
+        giveUpOnShutdown.store(true, ordering: .releasing)
+        if !settlerDone.wait(until: .now + .seconds(10)) {
+            logger.error("outcomes still unrecorded after 10 s; their leases will expire and the jobs run again")
+        }
         keeperStop.store(true, ordering: .releasing)
-        return unfinished.count
+        renewerStop.store(true, ordering: .releasing)
+        return unfinished
     }
+
+    /// Handler threads given up on that have not returned yet: plugin code still running.
+    var abandonedHandlers: Int { state.withLock { $0.abandoned.count } }
 
     // MARK: Helpers
 

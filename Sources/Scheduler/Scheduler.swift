@@ -24,14 +24,28 @@ public final class Scheduler: Sendable {
     private let logger: Logger
     private let tick: Duration
     private let grace: Duration
-    private let cursors = Mutex<[String: Date]>([:])
+    private let progress = Mutex(Progress())
+
+    private struct Progress {
+        /// The last fire time each schedule has dealt with on this host.
+        var cursors: [String: Date] = [:]
+        /// The backend's time of each schedule's last successful pass on this host.
+        var lastPass: [String: Date] = [:]
+        /// Consecutive failed passes per backend, to log an outage once rather than every tick.
+        var failures: [String: Int] = [:]
+    }
+
+    /// A gap between passes longer than this is downtime (this host was stopped or paused, or its
+    /// backend unreachable): fire times missed in it follow the schedule's `catch_up`.
+    private static let outage = Duration.seconds(5)
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
     /// - Parameters:
     ///   - tick: how often due fire times are looked for.
-    ///   - grace: a fire time seen later than this after it passed (the host was down, or the backend
-    ///     unreachable) is missed: skipped, or run once, as the schedule's `catch_up` says.
+    ///   - grace: after downtime, a fire time that passed more than this long ago is missed: skipped,
+    ///     or run once, as the schedule's `catch_up` says. While the host runs normally every fire time
+    ///     is fired, however late the pass that sees it.
     public init(
         config: HostConfiguration, backends: [String: any JobBackend], logger: Logger, tick: Duration = .milliseconds(200),
         grace: Duration = .seconds(1)
@@ -95,20 +109,25 @@ public final class Scheduler: Sendable {
     /// - Returns: the ids of the jobs this pass enqueued.
     @discardableResult
     public func runOnce() -> [String] {
-        var clocks: [String: Date] = [:]
+        // One clock reading per backend and pass; a backend that fails is skipped for the rest of it.
+        var clocks: [String: Result<Date, BackendError>] = [:]
         var fired: [String] = []
         for plan in plans {
+            let clock = clocks[plan.backendName] ?? Result { () throws(BackendError) in try plan.store.now() }
+            clocks[plan.backendName] = clock
             do {
-                let now: Date
-                if let known = clocks[plan.backendName] {
-                    now = known
-                } else {
-                    now = try plan.store.now()
-                    clocks[plan.backendName] = now
-                }
-                fired += try fire(plan, now: now)
+                fired += try fire(plan, now: clock.get())
+                progress.withLock { $0.failures[plan.backendName] = 0 }
             } catch {
-                logger.warning("cannot fire; will try again", metadata: ["schedule": "\(plan.config.name)", "error": "\(error)"])
+                let failures = progress.withLock { progress -> Int in
+                    progress.failures[plan.backendName, default: 0] += 1
+                    return progress.failures[plan.backendName]!
+                }
+                if [1, 50, 500].contains(failures) || failures % 5000 == 0 {
+                    logger.warning("cannot fire; will try again", metadata: [
+                        "schedule": "\(plan.config.name)", "backend": "\(plan.backendName)", "error": "\(error)", "failures": "\(failures)",
+                    ])
+                }
             }
         }
         return fired
@@ -116,8 +135,9 @@ public final class Scheduler: Sendable {
 
     private func fire(_ plan: Plan, now: Date) throws -> [String] {
         let name = plan.config.name
+        let (known, lastPass) = progress.withLock { ($0.cursors[name], $0.lastPass[name]) }
         var cursor: Date
-        if let known = cursors.withLock({ $0[name] }) {
+        if let known {
             cursor = known
         } else {
             // The first pass of this host: continue after the last fire any host recorded; a schedule
@@ -125,9 +145,15 @@ public final class Scheduler: Sendable {
             cursor = try plan.store.lastFire(schedule: name, queue: plan.job.queue)?.fireTime ?? now
         }
         var fired: [String] = []
-        defer { cursors.withLock { $0[name] = cursor } }
+        defer {
+            progress.withLock {
+                $0.cursors[name] = cursor
+                $0.lastPass[name] = now
+            }
+        }
 
-        if let missed = plan.trigger.previousFire(atOrBefore: now.addingTimeInterval(-grace.seconds)), missed > cursor {
+        let resuming = lastPass.map { now.timeIntervalSince($0) > Self.outage.seconds } ?? true
+        if resuming, let missed = plan.trigger.previousFire(atOrBefore: now.addingTimeInterval(-grace.seconds)), missed > cursor {
             switch plan.config.catchUp {
             case .once:
                 if let id = try claim(plan, missed, catchUp: true) { fired.append(id) }

@@ -3,40 +3,54 @@ import Foundation
 import Glibc
 import JobHostTesting
 import Logging
+import PostgresBackend
 import RedisBackend
 import Testing
 
 /// `host run` as a process: jobs from `host enqueue` run; SIGTERM and SIGKILL lose nothing.
 final class HostRunHarness {
+    enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case redis, postgres
+        var testDescription: String { rawValue }
+    }
+
+    let kind: Kind
     let redis: RedisServer?
-    let redisURL: String
+    let postgres: PostgresServer?
+    let backendURL: String
     let directory: TemporaryDirectory
     let configPath: String
     let recordFile: String
-    let backend: RedisBackend
+    let backend: any JobBackend
     private var hosts: [BackgroundProcess] = []
 
-    /// - Parameter redisURL: a Redis the test manages itself; nil starts a private one.
+    /// - Parameter backendURL: a server the test manages itself; nil starts a private one of `kind`.
     init(
-        concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s", redisURL: String? = nil,
-        extraYAML: String = ""
+        _ kind: Kind = .redis, concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s",
+        backendURL: String? = nil, extraYAML: String = ""
     ) async throws {
-        if let redisURL {
-            redis = nil
-            self.redisURL = redisURL
-        } else {
+        self.kind = kind
+        switch (kind, backendURL) {
+        case (_, .some(let url)):
+            (redis, postgres, self.backendURL) = (nil, nil, url)
+        case (.redis, nil):
             let server = try await RedisServer.start()
-            redis = server
-            self.redisURL = server.url
+            (redis, postgres, self.backendURL) = (server, nil, server.url)
+        case (.postgres, nil):
+            let server = try await PostgresServer.start()
+            (redis, postgres, self.backendURL) = (nil, server, server.url)
         }
         directory = try TemporaryDirectory.create()
         recordFile = directory.url.appendingPathComponent("ran.txt").path
         _ = FileManager.default.createFile(atPath: recordFile, contents: nil)
         configPath = directory.url.appendingPathComponent("host.yaml").path
+        let backendYAML = kind == .redis
+            ? "{ type: redis, url: \"\(self.backendURL)\", key_prefix: run, connect_timeout: 500ms }"
+            : "{ type: postgres, url: \"\(self.backendURL)\", auto_migrate: true, connect_timeout: 2s }"
         try """
             host: { shutdown_timeout: \(shutdownTimeout), log_level: info }
             backends:
-              main: { type: redis, url: "\(self.redisURL)", key_prefix: run, connect_timeout: 500ms }
+              main: \(backendYAML)
             plugins:
               TestPlugin: {}
             queues:
@@ -45,12 +59,26 @@ final class HostRunHarness {
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        backend = RedisBackend(url: self.redisURL, keyPrefix: "run", connectTimeout: .seconds(2), logger: logger)
+        switch kind {
+        case .redis:
+            backend = RedisBackend(url: self.backendURL, keyPrefix: "run", connectTimeout: .seconds(2), logger: logger)
+        case .postgres:
+            try PostgresMigrator(url: self.backendURL, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
+            backend = PostgresBackend(url: self.backendURL, schema: "jobhost", poolSize: 4, connectTimeout: .seconds(5), logger: logger)
+        }
+    }
+
+    var clock: any ScheduleStore {
+        get throws {
+            guard let store = backend as? any ScheduleStore else { throw BackendError(.invalid, "\(kind) backend records no schedule fires") }
+            return store
+        }
     }
 
     deinit {
         for host in hosts { host.send(SIGKILL) }
         redis?.stop()
+        postgres?.stop()
         try? directory.remove()
     }
 
@@ -95,8 +123,9 @@ final class HostRunHarness {
 
 @Suite(.serialized)
 struct HostRunTests {
-    @Test func runsJobsEnqueuedWithHostEnqueueAndStopsCleanlyOnSIGTERM() async throws {
-        let harness = try await HostRunHarness()
+    @Test(arguments: HostRunHarness.Kind.allCases)
+    func runsJobsEnqueuedWithHostEnqueueAndStopsCleanlyOnSIGTERM(_ kind: HostRunHarness.Kind) async throws {
+        let harness = try await HostRunHarness(kind)
         let host = try harness.startHost()
         var ids: [String] = []
         for index in 0..<10 {
@@ -105,6 +134,12 @@ struct HostRunTests {
             ids.append(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         #expect(ids.allSatisfy { $0.count == 26 })
+        if let postgres = harness.postgres {
+            // An application enqueues inside its own transaction, through the SQL function.
+            let sqlID = try await postgres.psql(
+                "BEGIN; SELECT jobhost.enqueue('test.record', '{\"record\": \"\(harness.recordFile)\"}'::jsonb); COMMIT;")
+            ids.append(sqlID.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         let ran = try await harness.waitUntil(timeout: .seconds(20)) { try Set(harness.recordedIDs()) == Set(ids) }
         #expect(ran, "\(host.log)")
 
@@ -116,7 +151,7 @@ struct HostRunTests {
             let processed: Int
         }
         let rows = try JSONDecoder().decode([Row].self, from: Data(queues.stdout.utf8))
-        #expect(rows.first { $0.queue == "default" }?.processed == 10)
+        #expect(rows.first { $0.queue == "default" }?.processed == ids.count)
 
         host.send(SIGTERM)
         let status = await host.waitUntilExit(timeout: .seconds(3))
@@ -134,8 +169,9 @@ struct HostRunTests {
         #expect(unknownQueue.stderr.contains("unknown queue 'nope'"))
     }
 
-    @Test func sigkillLosesNothing() async throws {
-        let harness = try await HostRunHarness(concurrency: 4, lease: "2s", timeout: "1s")
+    @Test(arguments: HostRunHarness.Kind.allCases)
+    func sigkillLosesNothing(_ kind: HostRunHarness.Kind) async throws {
+        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "2s", timeout: "1s")
         let ids = try harness.enqueue(400, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
         let first = try harness.startHost()
         let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 40 }
@@ -163,17 +199,22 @@ struct HostRunTests {
         #expect(await second.waitUntilExit(timeout: .seconds(4)) == 0)
     }
 
-    @Test func aRedisRestartMidRunLosesNothing() async throws {
-        let redis = try await DurableRedisServer.start()
-        let harness = try await HostRunHarness(concurrency: 4, lease: "3s", timeout: "2s", redisURL: redis.url)
+    @Test(arguments: HostRunHarness.Kind.allCases)
+    func aServerRestartMidRunLosesNothing(_ kind: HostRunHarness.Kind) async throws {
+        // Redis with every write fsynced to its append-only file; PostgreSQL crashed with `-m immediate`.
+        let redis = kind == .redis ? try await DurableRedisServer.start() : nil
+        let postgres = kind == .postgres ? try await DurablePostgresServer.start() : nil
+        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "3s", timeout: "2s", backendURL: redis?.url ?? postgres!.url)
         let ids = try harness.enqueue(300, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
         let host = try harness.startHost()
         let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 30 }
         #expect(busy, "\(host.log)")
-        await redis.kill(SIGKILL)
+        await redis?.kill(SIGKILL)
+        await postgres?.crash()
         try await Task.sleep(for: .seconds(1))
-        #expect(host.exitStatus == nil, "the host must survive its Redis going away: \(host.log)")
-        try await redis.start()
+        #expect(host.exitStatus == nil, "the host must survive its backend going away: \(host.log)")
+        try await redis?.start()
+        try await postgres?.start()
         let finished = try await harness.waitUntil(timeout: .seconds(60)) {
             (try? harness.backend.stats(queue: "default").processed) == 300
         }
@@ -185,21 +226,22 @@ struct HostRunTests {
         #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0)
     }
 
-    @Test func threeHostsFireEachScheduleTimeOnceThroughAKillAndAPause() async throws {
-        let harness = try await HostRunHarness(extraYAML: """
+    @Test(arguments: HostRunHarness.Kind.allCases)
+    func threeHostsFireEachScheduleTimeOnceThroughAKillAndAPause(_ kind: HostRunHarness.Kind) async throws {
+        let harness = try await HostRunHarness(kind, extraYAML: """
             schedules:
               tick: { every: 1s, handler: test.noop }
             """)
         let hosts = try (0..<3).map { try harness.startHost("host\($0)") }
         try await Task.sleep(for: .seconds(2))
-        let started = try harness.backend.now()
+        let started = try harness.clock.now()
         try await Task.sleep(for: .seconds(5))
         hosts[0].send(SIGKILL)
         hosts[1].send(SIGSTOP)
         try await Task.sleep(for: .seconds(3))
         hosts[1].send(SIGCONT)
         try await Task.sleep(for: .seconds(7))
-        let ended = try harness.backend.now()
+        let ended = try harness.clock.now()
         try await Task.sleep(for: .seconds(1))  // the fire times up to `ended` are all claimed by now
         for host in hosts.dropFirst() { host.send(SIGTERM) }
         for host in hosts.dropFirst() { #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)") }
@@ -253,8 +295,9 @@ struct HostRunTests {
         #expect(unknown.status != 0 && unknown.stderr.contains("no schedule named 'nope'; the config has: nightly, paused"))
     }
 
-    @Test func jobsListsShowsRetriesAndDiscardsDeadJobs() async throws {
-        let harness = try await HostRunHarness()
+    @Test(arguments: HostRunHarness.Kind.allCases)
+    func jobsListsShowsRetriesAndDiscardsDeadJobs(_ kind: HostRunHarness.Kind) async throws {
+        let harness = try await HostRunHarness(kind)
         let ids = try harness.enqueue(3, handler: "test.noop") { #"{"n": \#($0)}"# }
         let leased = try harness.backend.fetch(queue: "default", limit: 3, lease: .seconds(30))
         _ = try harness.backend.settle(leased.map { ($0.lease, .dead(error: "broken on purpose")) })
@@ -287,8 +330,9 @@ struct HostRunTests {
         #expect(both.status != 0 && both.stderr.contains("give a job id, or --all (not both)"))
     }
 
-    @Test func sigtermUnderLoadExitsInTimeAndLosesNothing() async throws {
-        let harness = try await HostRunHarness(concurrency: 4, lease: "20s", timeout: "10s", shutdownTimeout: "1s")
+    @Test(arguments: HostRunHarness.Kind.allCases)
+    func sigtermUnderLoadExitsInTimeAndLosesNothing(_ kind: HostRunHarness.Kind) async throws {
+        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "20s", timeout: "10s", shutdownTimeout: "1s")
         let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 50}"# }
         let first = try harness.startHost()
         let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 20 }

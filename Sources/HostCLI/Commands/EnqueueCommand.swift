@@ -57,7 +57,9 @@ struct EnqueueCommand: ParsableCommand {
             uniqueKey: uniqueKey)
         do {
             let (job, backend) = try submitter.prepare(request)
-            let id = try backend.enqueue([job])[0]
+            guard let id = try backend.enqueue([job]).first else {
+                throw BackendError(.server, "the backend returned no id for job \(job.id)")
+            }
             if json {
                 print(#"{"id": "\#(id)", "queue": "\#(job.queue)"}"#)
             } else {

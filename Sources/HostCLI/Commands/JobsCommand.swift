@@ -130,15 +130,15 @@ struct JobsCommand: ParsableCommand {
                     }
                     continue
                 }
-                // Page through the dead set; each change removes a job from it, so always read the first page.
-                while case let page = try call({ try store.list(queue: entry.name, state: .dead, offset: 0, limit: 500) }), !page.isEmpty {
-                    var progressed = false
-                    for job in page where try call({ try change(store, entry.name, job.id) }) {
-                        changed += 1
-                        progressed = true
-                        if changed % 500 == 0 { printError("… \(changed) \(verb)") }
-                    }
-                    if !progressed { break }
+                // The ids first, then one change each: jobs that fail straight back into the dead set
+                // while hosts run are not picked up again.
+                var ids: [String] = []
+                while case let page = try call({ try store.list(queue: entry.name, state: .dead, offset: ids.count, limit: 500) }), !page.isEmpty {
+                    ids += page.map(\.id)
+                }
+                for id in ids where try call({ try change(store, entry.name, id) }) {
+                    changed += 1
+                    if changed % 500 == 0 { printError("… \(changed) of \(ids.count) \(verb)") }
                 }
             }
             if let id {

@@ -64,7 +64,13 @@ struct RunCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         try await group.run()
-        inspection.loader.shutdown()
+        // A plugin's shutdown hook must not run under a handler of its own that is still running.
+        let stillRunning = runtime.abandonedHandlers
+        if stillRunning == 0 {
+            inspection.loader.shutdown()
+        } else {
+            logger.warning("plugin shutdown hooks skipped: handlers given up on are still running", metadata: ["handlers": "\(stillRunning)"])
+        }
     }
 
     /// PostgreSQL backends: migrate when `auto_migrate` is set; otherwise refuse to start on a schema

@@ -27,17 +27,23 @@ struct SchedulesCommand: ParsableCommand {
         let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
         let scheduler = Scheduler(config: config, backends: backends, logger: CommandLogging.logger(verbose: false))
         var rows: [Row] = []
+        var clocks: [String: Date] = [:]
         for schedule in config.schedules {
             let queueName = schedule.queue ?? config.route(for: schedule.handler)?.queue ?? QueueConfig.defaultName
-            let backend = config.queues.first { $0.name == queueName }.flatMap { backends[$0.backend] }
+            let backendName = config.queues.first { $0.name == queueName }?.backend ?? ""
+            let backend = backends[backendName]
             let store = backend as? any ScheduleStore
-            let now = (try? store?.now()) ?? Date()
+            // The backend's clock, read once per backend; this machine's when the backend is unreachable.
+            let backendClock = clocks[backendName] ?? (try? store?.now())
+            clocks[backendName] = backendClock
+            let now = backendClock ?? Date()
             var row = Row(
                 name: schedule.name, spec: "\(schedule.trigger)", timeZone: schedule.timeZone.identifier, handler: schedule.handler,
                 queue: queueName, enabled: schedule.enabled, catchUp: schedule.catchUp.rawValue,
                 next: schedule.enabled ? (scheduler.upcoming(after: now, count: 3)[schedule.name] ?? []) : [])
+            if backendClock == nil { row.error = "backend '\(backendName)' unreachable; next fire times use this machine's clock" }
             do {
-                if let last = try store?.lastFire(schedule: schedule.name, queue: queueName) {
+                if backendClock != nil, let last = try store?.lastFire(schedule: schedule.name, queue: queueName) {
                     row.lastFire = last.fireTime
                     row.lastJob = last.jobID
                     row.lastOutcome = try backend?.job(queue: queueName, id: last.jobID)?.state.rawValue ?? "pruned"
@@ -52,6 +58,7 @@ struct SchedulesCommand: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601
             print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
             return
         }
         guard !rows.isEmpty else {
@@ -67,6 +74,7 @@ struct SchedulesCommand: ParsableCommand {
             table.rows.append([row.name, row.spec, row.timeZone, row.handler, next, last])
         }
         print(table.rendered)
+        if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
     }
 
     struct Row: Encodable {
@@ -113,9 +121,12 @@ struct TriggerCommand: ParsableCommand {
             print(try submitter.submit(.init(
                 handler: entry.handler, payload: Data(entry.payloadJSON.utf8), queue: entry.queue,
                 origin: "manual trigger of schedule \(entry.name)")))
+        } catch let refusal as JobSubmitter.Refusal {
+            printError("trigger refused: \(refusal)")
+            throw invalidExitCode
         } catch {
             printError("trigger failed: \(error); nothing was enqueued")
-            throw invalidExitCode
+            throw ExitCode(2)
         }
     }
 }
