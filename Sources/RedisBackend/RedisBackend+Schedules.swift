@@ -19,14 +19,7 @@ extension RedisBackend: ScheduleStore {
         command.append(job.queue)
         command.append(schedule)
         command.append(Int(fireTime.timeIntervalSince1970 * 1000))
-        command.append(job.id)
-        command.append(job.handler)
-        command.append(job.payload)
-        command.append(job.maxAttempts)
-        command.append(job.delay.roundedUpMilliseconds)
-        command.append(job.timeout?.roundedUpMilliseconds ?? 0)
-        command.append(job.uniqueKey ?? "")
-        command.append(job.origin ?? "")
+        command.append(job: job)
         // The raw reply: an EARLY error is an answer here, not a failure of the connection.
         let reply = try withPooledConnection { connection throws(BackendError) in try connection.evaluate([(script, command)])[0] }
         if case .error(let message) = reply, message.hasPrefix("EARLY") {

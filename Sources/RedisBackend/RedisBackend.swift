@@ -65,15 +65,7 @@ public final class RedisBackend: JobBackend {
             command.reserve(arguments: 1 + 8 * indices.count, bytes: indices.reduce(0) { $0 + jobs[$1].payload.count + 80 })
             command.append(queue)
             for index in indices {
-                let job = jobs[index]
-                command.append(job.id)
-                command.append(job.handler)
-                command.append(job.payload)
-                command.append(job.maxAttempts)
-                command.append(job.delay.roundedUpMilliseconds)
-                command.append(job.timeout?.roundedUpMilliseconds ?? 0)
-                command.append(job.uniqueKey ?? "")
-                command.append(job.origin ?? "")
+                command.append(job: jobs[index])
             }
             calls.append((RedisScripts.enqueue, command))
         }
@@ -435,5 +427,19 @@ extension Duration {
         let (seconds, attoseconds) = components
         guard seconds >= 0, attoseconds >= 0 else { return 0 }
         return Int(seconds) * 1000 + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+    }
+}
+
+extension RedisCommand {
+    /// The 8 arguments a job takes in the enqueue and claim_fire scripts.
+    mutating func append(job: NewJob) {
+        append(job.id)
+        append(job.handler)
+        append(job.payload)
+        append(job.maxAttempts)
+        append(job.delay.roundedUpMilliseconds)
+        append(job.timeout?.roundedUpMilliseconds ?? 0)
+        append(job.uniqueKey ?? "")
+        append(job.origin ?? "")
     }
 }
