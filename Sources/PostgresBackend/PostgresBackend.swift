@@ -1,0 +1,887 @@
+import Backend
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// Jobs in PostgreSQL: one row per job in `<schema>.jobs`, changed only by single statements that
+/// are each their own short transaction, one round trip per batch. docs/postgres.md describes the
+/// tables, and the `<schema>.enqueue(…)` function with which applications enqueue jobs inside their
+/// own transactions.
+///
+/// Every time comes from the database's clock (`now()`): lease deadlines, run times, retention.
+/// Settling and extending are fenced by the lease token, a random UUID drawn by each claim: a host
+/// whose lease was rescued matches no row. Calls block their thread and are bounded by the timeouts;
+/// nothing is retried here, backoff is the caller's. The schema must have been created with
+/// ``PostgresMigrator`` (`host migrate`); ``ping()`` says when it was not.
+public final class PostgresBackend: JobBackend {
+    private let logger: Logger
+    /// The connections and statements, or why there are none (a bad URL or schema name), thrown by
+    /// every call: the initialiser cannot throw.
+    private let core: Result<Core, BackendError>
+
+    /// - Parameters:
+    ///   - url: `postgres://user:password@host:port/database` (any libpq connection string works;
+    ///     its parameters, such as `sslmode`, apply).
+    ///   - schema: the PostgreSQL schema holding jobhost's tables: 1 to 48 lowercase letters, digits
+    ///     and `_`, starting with a letter or `_`.
+    ///   - poolSize: connections shared by all calls; a call waits while all are busy.
+    ///     ``waitForWork(queue:timeout:)`` uses connections of its own, one per concurrent waiter.
+    ///   - connectTimeout: how long a connection attempt may take (libpq counts whole seconds, at
+    ///     least 2).
+    ///   - commandTimeout: how long one statement may take: the server cancels it then
+    ///     (`statement_timeout`), and the client gives up on the connection shortly after.
+    ///   - logger: connection losses and reconnections.
+    public init(
+        url: String, schema: String = "jobhost", poolSize: Int = 8, connectTimeout: Duration, commandTimeout: Duration = .seconds(30),
+        logger: Logger
+    ) {
+        self.logger = logger
+        self.core = Result { () throws(BackendError) -> Core in
+            let schema = try PGSchema(schema)
+            let endpoint = try PGEndpoint(url: url, applicationName: "jobhost", connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            let listenEndpoint = try PGEndpoint(
+                url: url, applicationName: "jobhost", role: "listen", connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            return Core(schema: schema, endpoint: endpoint, listenEndpoint: listenEndpoint, poolSize: max(1, poolSize), logger: logger)
+        }
+    }
+
+    /// One statement for the whole batch: every job checked first (id, queue and handler non-empty,
+    /// `maxAttempts` ≥ 1, payload UTF-8 JSON), so one bad job rejects the batch with `.invalid` before
+    /// anything is written. Jobs join their queues in the batch's order. An id that already exists
+    /// (ids are unique across queues: the primary key) is returned and not written again (a retried
+    /// enqueue adds no duplicate); a `uniqueKey` held by
+    /// a pending or running job of the queue returns that job's id. An empty `uniqueKey` means none.
+    public func enqueue(_ jobs: [NewJob]) throws(BackendError) -> [String] {
+        let core = try core.get()
+        guard !jobs.isEmpty else { return [] }
+        for job in jobs { try Self.validate(job) }
+        var ids = [String?](repeating: nil, count: jobs.count)
+        var remaining = Array(jobs.indices)
+        // A second round only for jobs whose key holder committed while this statement ran: the
+        // insert saw its key taken, but the statement's snapshot predates the holder. A new statement
+        // sees it.
+        for _ in 0..<3 where !remaining.isEmpty {
+            let batch = remaining.map { jobs[$0] }
+            let parameters: [String?] = [
+                PGArray.text(batch.map(\.id)), PGArray.text(batch.map(\.queue)), PGArray.text(batch.map(\.handler)),
+                PGArray.text(batch.map { String(decoding: $0.payload, as: UTF8.self) }),
+                PGArray.text(batch.map { String($0.maxAttempts) }),
+                PGArray.text(batch.map { String($0.delay.roundedUpMicroseconds) }),
+                PGArray.text(batch.map { $0.timeout.map { String(max(1, $0.roundedUpMilliseconds)) } }),
+                PGArray.text(batch.map { $0.uniqueKey.flatMap { $0.isEmpty ? nil : $0 } }),
+            ]
+            let rows: PGRows
+            do {
+                rows = try core.pool.withConnection { connection throws(BackendError) in
+                    try connection.query(core.statements.enqueue, parameters)
+                }
+            } catch {
+                // A payload PostgreSQL's JSON parser refuses, or a value a constraint refuses.
+                if let state = error.sqlState, state.hasPrefix("22") || state == "23514" {
+                    throw BackendError(.invalid, "PostgreSQL refused a job of the batch: \(error.message)")
+                }
+                throw error
+            }
+            guard rows.count == batch.count else { throw Self.malformed("enqueue") }
+            var unresolved: [Int] = []
+            for row in 0..<rows.count {
+                guard let ordinal = rows[row, 0].flatMap({ Int($0) }), (1...batch.count).contains(ordinal) else {
+                    throw Self.malformed("enqueue")
+                }
+                let index = remaining[ordinal - 1]
+                if let id = rows[row, 1] { ids[index] = id } else { unresolved.append(index) }
+            }
+            remaining = unresolved.sorted()
+        }
+        guard remaining.isEmpty else {
+            throw BackendError(.unavailable, "enqueue: the unique keys of \(remaining.count) job(s) kept changing hands; try again")
+        }
+        return ids.map { $0! }
+    }
+
+    /// One statement: locks up to `limit` due jobs (`FOR UPDATE SKIP LOCKED`, so concurrent fetchers
+    /// never wait for each other nor take the same job), oldest run time first, and leases them.
+    /// Scheduled jobs whose time has come are claimed like ready ones: no promotion step.
+    public func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob] {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard limit > 0 else { return [] }
+        let scan = core.cursors.scan(queue)
+        let started = ContinuousClock.now
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(
+                core.statements.fetch, [queue, String(limit), String(max(1, lease.roundedUpMicroseconds)), scan.from.map { String($0) }])
+        }
+        guard rows.count >= 1, let databaseNow = rows[0, 11].flatMap({ Int64($0) }) else { throw Self.malformed("fetch") }
+        var jobs: [(key: (Int64, Int64), job: LeasedJob)] = []
+        jobs.reserveCapacity(rows.count)
+        for row in 0..<rows.count where rows[row, 0] != nil {
+            guard let id = rows[row, 0], let token = rows[row, 1], let handler = rows[row, 2], let payload = rows[row, 3],
+                  let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
+                  let enqueuedAt = rows[row, 6].flatMap({ Int64($0) }), let runAt = rows[row, 9].flatMap({ Int64($0) }),
+                  let seq = rows[row, 10].flatMap({ Int64($0) })
+            else {
+                throw BackendError(.corrupt, "a job claimed from \(core.schema.qualified("jobs")) in queue \(queue) lacks a required column")
+            }
+            let timeout = rows[row, 7].flatMap { Int($0) }.map { Duration.milliseconds($0) }
+            jobs.append((
+                (runAt, seq),
+                LeasedJob(
+                    lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload.utf8),
+                    attempt: attempt, maxAttempts: maxAttempts, enqueuedAt: Self.date(microseconds: enqueuedAt), timeout: timeout,
+                    lastError: rows[row, 8])
+            ))
+        }
+        core.cursors.record(queue, scan: scan, lastClaimed: jobs.map(\.key.0).max(), databaseNow: databaseNow, took: ContinuousClock.now - started)
+        // RETURNING has no order; the claim's is run time, then enqueue order.
+        return jobs.sorted { $0.key < $1.key }.map(\.job)
+    }
+
+    /// Returns at once if a job is due; otherwise listens on the schema's channel (`LISTEN`) and
+    /// waits, on a connection of its own, for a notification naming `queue`, for the shorter of
+    /// `timeout` and the time until the earliest scheduled job is due. Enqueues, releases, retries,
+    /// rescues and retried dead jobs notify. Stops listening before it returns, so an idle connection
+    /// never holds back the server's notification queue. If the listening connection breaks while
+    /// waiting, returns early: the caller's next fetch polls, and the next wait connects again.
+    public func waitForWork(queue: String, timeout: Duration) throws(BackendError) {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard timeout > .zero else { return }
+        let deadline = ContinuousClock.now + timeout
+        let connection = core.checkOutWaiter()
+        defer { core.checkIn(waiter: connection) }
+
+        // Stale hints first, then LISTEN, then the look: a job committed after the look notifies
+        // this connection, one committed before it is seen by the look.
+        connection.discardNotifications()
+        try connection.execute("LISTEN \"\(core.schema.channel)\"")
+        defer { connection.unlisten() }
+        let from = core.cursors.scan(queue).from.map { String($0) }
+        let untilDue = try connection.query(core.statements.untilDue, [queue, from])[0, 0].flatMap { Int64($0) }
+        if let untilDue, untilDue <= 0 { return }
+        let wake = untilDue.map { min(deadline, ContinuousClock.now + .milliseconds($0)) } ?? deadline
+        _ = connection.waitForNotification(channel: core.schema.channel, payload: queue, until: wake)
+    }
+
+    /// One statement for the whole batch, whatever queues it spans. Each item is checked against the
+    /// job's row under a row lock: only a job still running under exactly this lease token (and
+    /// queue) is settled; any other item (the lease was rescued, the job settled already, an earlier
+    /// item of this batch settled it) changes nothing and answers `false`. `.done(retention:)` with a
+    /// zero retention deletes the row at once; any other retention keeps it as done until
+    /// ``prune(queue:retention:limit:)``, whose own retention decides. Retried jobs without a delay,
+    /// and released ones, keep their run time: they are first in line again.
+    public func settle(_ settlements: [(Lease, Settlement)]) throws(BackendError) -> [Bool] {
+        let core = try core.get()
+        guard !settlements.isEmpty else { return [] }
+        for (lease, _) in settlements { try Self.validate(queue: lease.queue) }
+        var operations: [String] = [], micros: [String] = [], errors: [String?] = []
+        for (_, settlement) in settlements {
+            switch settlement {
+            case .done(let retention):
+                operations.append("done")
+                micros.append(String(retention.roundedUpMicroseconds))
+                errors.append(nil)
+            case .retry(let delay, let error):
+                operations.append("retry")
+                micros.append(String(delay.roundedUpMicroseconds))
+                errors.append(Self.storable(error))
+            case .dead(let error):
+                operations.append("dead")
+                micros.append("0")
+                errors.append(Self.storable(error))
+            case .release:
+                operations.append("release")
+                micros.append("0")
+                errors.append(nil)
+            }
+        }
+        let leases = settlements.map(\.0)
+        let parameters: [String?] = [
+            PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
+            PGArray.text(leases.map { Self.storable($0.token) }), PGArray.text(operations), PGArray.text(micros), PGArray.text(errors),
+        ]
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.settle, parameters)
+        }
+        let answers = try Self.answers(rows, count: settlements.count, statement: "settle")
+        for ((lease, settlement), settled) in zip(settlements, answers) where settled && Self.putsBack(settlement) {
+            core.cursors.rewind(lease.queue)
+        }
+        return answers
+    }
+
+    /// One statement: each lease still held (the job running under exactly this token) gets the
+    /// deadline now + `lease` (database clock).
+    public func extend(_ leases: [Lease], by lease: Duration) throws(BackendError) -> [Bool] {
+        let core = try core.get()
+        guard !leases.isEmpty else { return [] }
+        for held in leases { try Self.validate(queue: held.queue) }
+        let parameters: [String?] = [
+            PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
+            PGArray.text(leases.map { Self.storable($0.token) }), String(max(1, lease.roundedUpMicroseconds)),
+        ]
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.extend, parameters)
+        }
+        return try Self.answers(rows, count: leases.count, statement: "extend")
+    }
+
+    /// One statement: up to `limit` running jobs whose lease deadline passed, earliest first, each
+    /// counted as a failed attempt, go back to ready (keeping their place in line, `lastError` saying
+    /// the lease expired) or, with their attempts used up, to dead. Rows another host is rescuing or
+    /// settling at that moment are skipped (`SKIP LOCKED`), so any number of hosts may run this at once.
+    public func rescueExpired(queue: String, limit: Int) throws(BackendError) -> (rescued: Int, dead: Int) {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard limit > 0 else { return (0, 0) }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.rescue, [queue, String(limit)])
+        }
+        guard rows.count == 1, let rescued = rows[0, 0].flatMap({ Int($0) }), let dead = rows[0, 1].flatMap({ Int($0) }) else {
+            throw Self.malformed("rescue")
+        }
+        if rescued > 0 { core.cursors.rewind(queue) }
+        return (rescued, dead)
+    }
+
+    /// One statement: deletes up to `limit` done jobs that finished before now − `retention`, oldest
+    /// first, skipping rows another host is deleting at that moment.
+    public func prune(queue: String, retention: Duration, limit: Int) throws(BackendError) -> Int {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard limit > 0 else { return 0 }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.prune, [queue, String(retention.roundedUpMicroseconds), String(limit)])
+        }
+        guard rows.count == 1, let count = rows[0, 0].flatMap({ Int($0) }) else { throw Self.malformed("prune") }
+        return count
+    }
+
+    /// One statement, reading the queue's rows through its partial indexes (so it costs a scan of the
+    /// queue's jobs; done jobs kept for a long retention count too). Scheduled jobs already due count
+    /// as ready. `oldestReadyAge` is how long the longest-waiting due job has waited since it last
+    /// became ready (enqueued, released, rescued, retried, or due).
+    public func stats(queue: String) throws(BackendError) -> QueueStats {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.stats, [queue])
+        }
+        guard rows.count == 1 else { throw Self.malformed("stats") }
+        var counts: [Int] = []
+        for column in 0..<7 {
+            guard let value = rows[0, column].flatMap({ Int($0) }) else { throw Self.malformed("stats") }
+            counts.append(value)
+        }
+        return QueueStats(
+            queue: queue, ready: counts[0], running: counts[1], scheduled: counts[2], dead: counts[3], done: counts[4],
+            processed: counts[5], failed: counts[6], oldestReadyAge: rows[0, 7].flatMap { Int64($0) }.map { .microseconds(max(0, $0)) })
+    }
+
+    /// One statement. Ready jobs come newest first in line (the reverse of the claim's order; due
+    /// scheduled jobs included); scheduled ones by due time, latest first; running ones by lease
+    /// deadline, latest first; done and dead ones by the time they got there, latest first.
+    public func list(queue: String, state: JobState, offset: Int, limit: Int) throws(BackendError) -> [JobInfo] {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard limit > 0 else { return [] }
+        let statement: String
+        switch state {
+        case .ready: statement = core.statements.listReady
+        case .scheduled: statement = core.statements.listScheduled
+        case .running: statement = core.statements.listRunning
+        case .done, .dead: statement = core.statements.listFinished
+        }
+        var parameters: [String?] = [queue, String(max(0, offset)), String(limit)]
+        if state == .done || state == .dead { parameters.append(state.rawValue) }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(statement, parameters)
+        }
+        return try (0..<rows.count).map { (row) throws(BackendError) in try Self.info(rows, row: row, queue: queue, schema: core.schema) }
+    }
+
+    /// One primary-key look-up.
+    public func job(queue: String, id: String) throws(BackendError) -> JobInfo? {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard !id.isEmpty, !id.utf8.contains(0) else { return nil }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.job, [queue, id])
+        }
+        guard rows.count == 1 else { return nil }
+        return try Self.info(rows, row: 0, queue: queue, schema: core.schema)
+    }
+
+    /// The job is ready again with `attempt` 0, keeping its place in line (its old run time: first in
+    /// line). It takes its unique key back unless a live job holds that key meanwhile; then it runs
+    /// without one.
+    public func retryDead(queue: String, id: String) throws(BackendError) -> Bool {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard !id.isEmpty, !id.utf8.contains(0) else { return false }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.retryDead, [queue, id])
+        }
+        if rows.count == 1 { core.cursors.rewind(queue) }
+        return rows.count == 1
+    }
+
+    /// Deletes the job's row.
+    public func discardDead(queue: String, id: String) throws(BackendError) -> Bool {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard !id.isEmpty, !id.utf8.contains(0) else { return false }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.discardDead, [queue, id])
+        }
+        return rows.count == 1
+    }
+
+    /// Connects (if needed) and checks that the schema has been migrated to the version this code
+    /// needs: `.server` naming the versions when it is behind.
+    public func ping() throws(BackendError) {
+        let core = try core.get()
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.schemaVersion)
+        }
+        guard rows.count == 1, let version = rows[0, 0].flatMap({ Int($0) }) else { throw Self.malformed("schema version") }
+        guard version >= Migration.latest else {
+            throw BackendError(
+                .server,
+                "the PostgreSQL schema \(core.schema.name) at \(core.endpoint.display) is at version \(version), "
+                    + "this host needs \(Migration.latest): run host migrate")
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static func validate(queue: String) throws(BackendError) {
+        // The queue name is a NOTIFY payload (at most 8000 bytes) and travels as a C string.
+        guard !queue.isEmpty, queue.utf8.count <= 1000, !queue.utf8.contains(0) else {
+            throw BackendError(.invalid, "queue name \"\(queue)\" must be 1 to 1000 bytes without NUL")
+        }
+    }
+
+    private static func validate(_ job: NewJob) throws(BackendError) {
+        try validate(queue: job.queue)
+        guard !job.id.isEmpty, !job.id.utf8.contains(0) else {
+            throw BackendError(.invalid, "a job of queue \(job.queue) has an empty id or one with a NUL byte")
+        }
+        guard !job.handler.isEmpty, !job.handler.utf8.contains(0) else {
+            throw BackendError(.invalid, "job \(job.id) names no handler")
+        }
+        guard job.maxAttempts >= 1, job.maxAttempts <= Int(Int32.max) else {
+            throw BackendError(.invalid, "job \(job.id) has maxAttempts \(job.maxAttempts); it must be from 1 to \(Int32.max)")
+        }
+        if let timeout = job.timeout, timeout.roundedUpMilliseconds > Int(Int32.max) {
+            throw BackendError(.invalid, "job \(job.id) has a timeout longer than \(Int32.max) ms")
+        }
+        if let key = job.uniqueKey, key.utf8.contains(0) {
+            throw BackendError(.invalid, "job \(job.id) has a unique key with a NUL byte")
+        }
+        // Parameters travel as UTF-8 C strings: a NUL byte would cut the payload short unnoticed.
+        guard !job.payload.contains(0), String(validating: job.payload, as: UTF8.self) != nil,
+              (try? JSONSerialization.jsonObject(with: job.payload, options: [.fragmentsAllowed])) != nil
+        else {
+            throw BackendError(.invalid, "the payload of job \(job.id) (handler \(job.handler)) is not UTF-8 JSON")
+        }
+    }
+
+    /// Text PostgreSQL can store: `text` cannot hold NUL, which a handler's error message might.
+    private static func storable(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\0", with: "\u{FFFD}") : text
+    }
+
+    /// Whether a settlement puts the job back in line at its old place, behind where claims look now.
+    private static func putsBack(_ settlement: Settlement) -> Bool {
+        switch settlement {
+        case .release: true
+        case .retry(let delay, _): delay <= .zero
+        case .done, .dead: false
+        }
+    }
+
+    /// The per-item answers of settle and extend: rows of (ordinal, boolean), one per item, in order.
+    private static func answers(_ rows: PGRows, count: Int, statement: String) throws(BackendError) -> [Bool] {
+        guard rows.count == count else { throw malformed(statement) }
+        var answers = [Bool](repeating: false, count: count)
+        for row in 0..<rows.count {
+            guard let ordinal = rows[row, 0].flatMap({ Int($0) }), (1...count).contains(ordinal) else { throw malformed(statement) }
+            answers[ordinal - 1] = rows[row, 1] == "t"
+        }
+        return answers
+    }
+
+    /// A ``JobInfo`` from the columns every listing statement selects: id, handler, state, payload,
+    /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs).
+    private static func info(_ rows: PGRows, row: Int, queue: String, schema: PGSchema) throws(BackendError) -> JobInfo {
+        guard let id = rows[row, 0], let handler = rows[row, 1], let stateText = rows[row, 2], let payload = rows[row, 3],
+              let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
+              let enqueuedAt = rows[row, 6].flatMap({ Int64($0) })
+        else {
+            throw BackendError(.corrupt, "a job row of queue \(queue) in \(schema.qualified("jobs")) lacks a required column")
+        }
+        guard let state = JobState(rawValue: stateText) else {
+            throw BackendError(.corrupt, "job \(id) of queue \(queue) has the unknown state \"\(stateText)\"")
+        }
+        return JobInfo(
+            id: id, queue: queue, handler: handler, state: state, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
+            enqueuedAt: date(microseconds: enqueuedAt), lastError: rows[row, 7],
+            updatedAt: rows[row, 8].flatMap { Int64($0) }.map(date(microseconds:)))
+    }
+
+    private static func malformed(_ statement: String) -> BackendError {
+        BackendError(.server, "the PostgreSQL \(statement) statement returned rows of an unexpected shape")
+    }
+
+    private static func date(microseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(microseconds) / 1_000_000)
+    }
+}
+
+/// What every call needs once the URL and schema are known.
+private final class Core: Sendable {
+    let schema: PGSchema
+    let endpoint: PGEndpoint
+    let statements: PGStatements
+    let pool: PGPool
+    private let listenEndpoint: PGEndpoint
+    private let logger: Logger
+    let cursors = ClaimCursors()
+    /// Idle waiting connections. A waiter blocks for seconds: on a pooled connection it would starve
+    /// ordinary calls, and sharing one among waiters would make each wait for the others.
+    private let idleWaiters = Mutex<[PGConnection]>([])
+
+    init(schema: PGSchema, endpoint: PGEndpoint, listenEndpoint: PGEndpoint, poolSize: Int, logger: Logger) {
+        self.schema = schema
+        self.endpoint = endpoint
+        self.listenEndpoint = listenEndpoint
+        self.logger = logger
+        self.statements = PGStatements(schema)
+        self.pool = PGPool(connections: (0..<poolSize).map { _ in PGConnection(endpoint: endpoint, logger: logger) })
+    }
+
+    func checkOutWaiter() -> PGConnection {
+        idleWaiters.withLock { $0.popLast() } ?? PGConnection(endpoint: listenEndpoint, logger: logger)
+    }
+
+    func checkIn(waiter: PGConnection) {
+        idleWaiters.withLock { $0.append(waiter) }
+    }
+}
+
+/// Where this process's claims of each queue start looking, so they skip the dead entries at the
+/// head of `jobs_claim`.
+///
+/// Every claim leaves the entries of the rows it took in `jobs_claim` until vacuum removes them, all
+/// at the head of the queue's range, since claims take the oldest rows. A claim that starts at the
+/// head walks them all: at 20,000 jobs/s that is thousands of index pages within seconds, and
+/// throughput falls to a fraction until the next vacuum (docs/postgres.md has the figures). So a
+/// claim starts at the run time of the newest row this process claimed (or the database's time when
+/// it found nothing), less ``slack``: everything before that was taken, or locked by another claim,
+/// when it looked.
+///
+/// Rows can still appear before that point: jobs released, retried without delay, rescued or retried
+/// from dead (they keep their place in line), and jobs whose enqueuing transaction ran longer than
+/// ``slack`` (their run time is the transaction's start). A full scan from the head every
+/// ``fullScanInterval`` finds those, first in line; more rarely when full scans are slow (they may
+/// take at most ``fullScanBudget`` of the time, a long transaction elsewhere can keep vacuum from
+/// removing dead entries for hours), but at least every ``longestPause``. When this process itself puts a
+/// job back (release, retry without delay, rescue, retry from dead), its next claim is a full scan,
+/// as soon as the budget allows. Correctness never depends on the cursor; only how soon a job put
+/// back by another host is seen does.
+final class ClaimCursors: Sendable {
+    /// Covers enqueuing transactions that commit a little after a claim passed their run time.
+    static let slack: Int64 = 100_000
+    static let fullScanInterval = Duration.seconds(1)
+    /// Full scans may take at most this share of the time…
+    static let fullScanBudget = 0.05
+    /// …unless that would leave a put-back job waiting longer than this.
+    static let longestPause = Duration.seconds(5)
+
+    struct Scan: Sendable {
+        /// The lowest run time to look at, µs since the epoch; `nil`: from the head.
+        let from: Int64?
+    }
+
+    private struct Cursor {
+        var runAt: Int64
+        var nextFullScan: ContinuousClock.Instant
+        /// The earliest the next full scan may start within the budget.
+        var earliestFullScan: ContinuousClock.Instant
+    }
+
+    private let cursors = Mutex<[String: Cursor]>([:])
+
+    func scan(_ queue: String) -> Scan {
+        cursors.withLock { cursors in
+            guard let cursor = cursors[queue], ContinuousClock.now < cursor.nextFullScan else { return Scan(from: nil) }
+            return Scan(from: cursor.runAt - Self.slack)
+        }
+    }
+
+    /// After a claim: the newest run time it took, or the database's time when it took nothing.
+    func record(_ queue: String, scan: Scan, lastClaimed: Int64?, databaseNow: Int64, took: Duration) {
+        let position = lastClaimed ?? databaseNow
+        cursors.withLock { cursors in
+            if scan.from == nil {
+                let now = ContinuousClock.now
+                let cost = min(took * (1 / Self.fullScanBudget), Self.longestPause)
+                cursors[queue] = Cursor(runAt: position, nextFullScan: now + max(Self.fullScanInterval, cost), earliestFullScan: now + cost)
+            } else if var cursor = cursors[queue] {
+                // Claims of several threads finish in any order; each position is safe, the highest skips most.
+                cursor.runAt = max(cursor.runAt, position)
+                cursors[queue] = cursor
+            }
+        }
+    }
+
+    /// After this process put jobs of `queue` back in line: the next claim looks from the head.
+    func rewind(_ queue: String) {
+        cursors.withLock { cursors in
+            guard var cursor = cursors[queue] else { return }
+            cursor.nextFullScan = min(cursor.nextFullScan, cursor.earliestFullScan)
+            cursors[queue] = cursor
+        }
+    }
+}
+
+/// A fixed set of connections; each call borrows one and blocks while all are busy (never for long:
+/// every holder is bounded by the command timeout).
+private final class PGPool: Sendable {
+    private let idle: Mutex<[PGConnection]>
+    private let available: DispatchSemaphore
+
+    init(connections: [PGConnection]) {
+        available = DispatchSemaphore(value: connections.count)
+        idle = Mutex(connections)
+    }
+
+    func withConnection<Result>(_ body: (PGConnection) throws(BackendError) -> Result) throws(BackendError) -> Result {
+        available.wait()
+        // The most recently used connection first: the one most likely connected and warm.
+        let connection = idle.withLock { $0.removeLast() }
+        defer {
+            idle.withLock { $0.append(connection) }
+            available.signal()
+        }
+        return try body(connection)
+    }
+}
+
+/// PostgreSQL array literals for text parameters: `{"a","b\"c",NULL}`. Every element is quoted, so any
+/// text (commas, braces, spaces, the word NULL) comes back as it was.
+enum PGArray {
+    static func text(_ elements: [String?]) -> String {
+        var literal = "{"
+        literal.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
+        for (index, element) in elements.enumerated() {
+            if index > 0 { literal += "," }
+            guard let element else {
+                literal += "NULL"
+                continue
+            }
+            literal += "\""
+            for character in element.unicodeScalars {
+                if character == "\"" || character == "\\" { literal.unicodeScalars.append("\\") }
+                literal.unicodeScalars.append(character)
+            }
+            literal += "\""
+        }
+        return literal + "}"
+    }
+
+    static func text(_ elements: [String]) -> String {
+        text(elements.map { Optional($0) })
+    }
+}
+
+extension Duration {
+    /// Whole microseconds, rounded up so a short lease or delay never becomes zero; negative counts as zero.
+    var roundedUpMicroseconds: Int64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0, attoseconds >= 0 else { return 0 }
+        return seconds * 1_000_000 + (attoseconds + 999_999_999_999) / 1_000_000_000_000
+    }
+
+    /// Whole milliseconds, rounded up; negative counts as zero.
+    var roundedUpMilliseconds: Int {
+        Int((roundedUpMicroseconds + 999) / 1000)
+    }
+}
+
+/// Every statement the backend runs, written out once for the schema. Conventions:
+/// - Times are the database's: `now()`, the start of the statement's own transaction. Durations
+///   arrive as whole microseconds (`$n::bigint * interval '1 microsecond'`); times leave as
+///   microseconds since the epoch.
+/// - Statements that change several rows lock them in id order (`ORDER BY id FOR UPDATE`), so two
+///   batches that share jobs (a settle and an extend of the same host) wait for each other rather
+///   than deadlock; the counters are touched after the jobs, in queue order.
+/// - Maintenance statements lock with `SKIP LOCKED`, so any number of hosts run them at once, each
+///   taking rows the others are not.
+/// - Wake-ups are `pg_notify` in the same statement, delivered only if it commits. A CTE that only
+///   reads runs only when referenced, hence the `CROSS JOIN woken` that makes it run.
+struct PGStatements: Sendable {
+    let enqueue: PGStatement
+    let fetch: PGStatement
+    let settle: PGStatement
+    let extend: PGStatement
+    let rescue: String
+    let prune: String
+    let stats: String
+    let listReady: String
+    let listScheduled: String
+    let listRunning: String
+    let listFinished: String
+    let job: String
+    let retryDead: String
+    let discardDead: String
+    let untilDue: String
+    let schemaVersion: String
+
+    init(_ schema: PGSchema) {
+        let jobs = schema.qualified("jobs")
+        let counters = schema.qualified("queue_counters")
+        let channel = schema.channelLiteral
+        let micros = { (column: String) in "(extract(epoch FROM \(column)) * 1000000)::bigint" }
+        // What every listing returns, in the order ``PostgresBackend/info`` reads: a scheduled job
+        // whose time has come is ready, and changed state when it became due.
+        let infoColumns = """
+            j.id, j.handler, CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN 'ready' ELSE j.state END,
+                j.payload, j.attempt, j.max_attempts, \(micros("j.enqueued_at")), j.last_error,
+                \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END"))
+            """
+
+        // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
+        // unique keys; arrays in batch order. Returns (ordinal, id) per job: the id it has, or NULL
+        // when its key's holder committed after this statement's snapshot (the caller asks again).
+        enqueue = PGStatement(name: "jobhost_enqueue", sql: """
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[], $8::text[])
+                    WITH ORDINALITY AS t(id, queue, handler, payload, max_attempts, delay, timeout_ms, unique_key, n)
+            ), inserted AS (
+                INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, payload)
+                SELECT i.id, i.queue, CASE WHEN i.delay > 0 THEN 'scheduled' ELSE 'ready' END, now() + i.delay * interval '1 microsecond',
+                       i.max_attempts, i.timeout_ms, i.handler, i.unique_key, i.payload::json
+                FROM input AS i ORDER BY i.n
+                ON CONFLICT DO NOTHING
+                RETURNING id, queue, unique_key
+            ), holders AS (
+                SELECT DISTINCT ON (x.queue, x.unique_key) x.queue, x.unique_key, x.id
+                FROM inserted AS x WHERE x.unique_key IS NOT NULL
+            ), woken AS (
+                SELECT count(pg_notify(\(channel), q.queue)) AS notified FROM (SELECT DISTINCT x.queue FROM inserted AS x) AS q
+            )
+            SELECT i.n, coalesce(own.id, fresh.id, live.id, known.id)
+            FROM input AS i
+            LEFT JOIN inserted AS own ON own.id = i.id
+            LEFT JOIN holders AS fresh ON own.id IS NULL AND fresh.queue = i.queue AND fresh.unique_key = i.unique_key
+            LEFT JOIN LATERAL (
+                SELECT j.id FROM \(jobs) AS j
+                WHERE own.id IS NULL AND fresh.id IS NULL AND i.unique_key IS NOT NULL
+                  AND j.queue = i.queue AND j.unique_key = i.unique_key AND j.state IN ('ready', 'scheduled', 'running')
+            ) AS live ON true
+            LEFT JOIN LATERAL (
+                SELECT j.id FROM \(jobs) AS j
+                WHERE own.id IS NULL AND fresh.id IS NULL AND live.id IS NULL AND j.id = i.id
+            ) AS known ON true
+            CROSS JOIN woken
+            """)
+
+        // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
+        // NULL: from the head, see ``ClaimCursor``). The inner SELECT walks jobs_claim from there;
+        // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. Returns the
+        // claimed jobs, each with the database's now; one row of NULLs and now when none.
+        fetch = PGStatement(name: "jobhost_fetch", sql: """
+            WITH claimed AS (
+                UPDATE \(jobs) AS j
+                SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+                    lease_until = now() + $3::bigint * interval '1 microsecond', updated_at = now()
+                WHERE j.id = ANY (ARRAY(
+                    SELECT c.id FROM \(jobs) AS c
+                    WHERE c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
+                      AND c.run_at >= coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity')
+                    ORDER BY c.run_at, c.seq
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED))
+                RETURNING j.id, j.lease_token, j.handler, j.payload, j.attempt, j.max_attempts, j.enqueued_at, j.timeout_ms,
+                    j.last_error, j.run_at, j.seq
+            )
+            SELECT c.id, c.lease_token, c.handler, c.payload, c.attempt, c.max_attempts, \(micros("c.enqueued_at")),
+                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()"))
+            FROM (SELECT) AS one LEFT JOIN claimed AS c ON true
+            """)
+
+        // Parameters: queues, ids, tokens, operations (done, retry, dead, release), µs (retention for
+        // done, delay for retry), errors; arrays in batch order. Returns (ordinal, settled) per item.
+        // Per job only the first item holding its current token wins.
+        settle = PGStatement(name: "jobhost_settle", sql: """
+            WITH item AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+                    WITH ORDINALITY AS t(queue, id, token, op, micros, error, n)
+            ), held AS (
+                SELECT j.id, j.queue, j.lease_token FROM \(jobs) AS j
+                WHERE j.id = ANY ($2::text[]) AND j.state = 'running'
+                ORDER BY j.id
+                FOR UPDATE
+            ), won AS (
+                SELECT DISTINCT ON (i.id) i.* FROM item AS i
+                JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.lease_token::text = i.token
+                ORDER BY i.id, i.n
+            ), removed AS (
+                DELETE FROM \(jobs) AS j USING won AS w
+                WHERE j.id = w.id AND w.op = 'done' AND w.micros = 0
+            ), moved AS (
+                UPDATE \(jobs) AS j SET
+                    state = CASE w.op
+                        WHEN 'retry' THEN CASE WHEN w.micros > 0 THEN 'scheduled' ELSE 'ready' END
+                        WHEN 'release' THEN 'ready'
+                        ELSE w.op END,
+                    run_at = CASE WHEN w.op = 'retry' AND w.micros > 0 THEN now() + w.micros * interval '1 microsecond' ELSE j.run_at END,
+                    attempt = CASE WHEN w.op = 'release' THEN j.attempt - 1 ELSE j.attempt END,
+                    last_error = CASE WHEN w.op IN ('retry', 'dead') THEN w.error ELSE j.last_error END,
+                    lease_token = NULL, lease_until = NULL, updated_at = now()
+                FROM won AS w
+                WHERE j.id = w.id AND NOT (w.op = 'done' AND w.micros = 0)
+            ), counted AS (
+                INSERT INTO \(counters) AS c (queue, shard, processed, failed)
+                SELECT w.queue, pg_backend_pid() % 16, count(*) FILTER (WHERE w.op = 'done'), count(*) FILTER (WHERE w.op IN ('retry', 'dead'))
+                FROM won AS w WHERE w.op <> 'release'
+                GROUP BY w.queue ORDER BY w.queue
+                ON CONFLICT (queue, shard) DO UPDATE SET processed = c.processed + excluded.processed, failed = c.failed + excluded.failed
+            ), woken AS (
+                SELECT count(pg_notify(\(channel), q.queue)) AS notified
+                FROM (SELECT DISTINCT w.queue FROM won AS w WHERE w.op IN ('retry', 'release')) AS q
+            )
+            SELECT i.n, w.n IS NOT NULL FROM item AS i LEFT JOIN won AS w ON w.n = i.n CROSS JOIN woken
+            """)
+
+        // Parameters: queues, ids, tokens (arrays), lease (µs). Returns (ordinal, held) per item.
+        extend = PGStatement(name: "jobhost_extend", sql: """
+            WITH item AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(queue, id, token, n)
+            ), held AS (
+                SELECT j.id, j.queue, j.lease_token FROM \(jobs) AS j
+                WHERE j.id = ANY ($2::text[]) AND j.state = 'running'
+                ORDER BY j.id
+                FOR UPDATE
+            ), matched AS (
+                SELECT i.n, h.id FROM item AS i JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.lease_token::text = i.token
+            ), moved AS (
+                UPDATE \(jobs) AS j SET lease_until = now() + $4::bigint * interval '1 microsecond'
+                WHERE j.id = ANY (ARRAY(SELECT m.id FROM matched AS m))
+            )
+            SELECT i.n, m.n IS NOT NULL FROM item AS i LEFT JOIN matched AS m ON m.n = i.n
+            """)
+
+        // Parameters: queue, limit. Returns (rescued, dead).
+        rescue = """
+            WITH expired AS (
+                SELECT j.id FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state = 'running' AND j.lease_until <= now()
+                ORDER BY j.lease_until
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), moved AS (
+                UPDATE \(jobs) AS j SET
+                    state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'ready' END,
+                    last_error = 'lease expired ' || CASE WHEN j.attempt >= j.max_attempts THEN 'after' ELSE 'during' END
+                        || ' attempt ' || j.attempt || ' of ' || j.max_attempts || ' (the host running it died or stalled)',
+                    lease_token = NULL, lease_until = NULL, updated_at = now()
+                WHERE j.id = ANY (ARRAY(SELECT e.id FROM expired AS e))
+                RETURNING j.state
+            ), counted AS (
+                INSERT INTO \(counters) AS c (queue, shard, failed)
+                SELECT $1, pg_backend_pid() % 16, count(*) FROM moved HAVING count(*) > 0
+                ON CONFLICT (queue, shard) DO UPDATE SET failed = c.failed + excluded.failed
+            ), woken AS (
+                SELECT count(pg_notify(\(channel), $1)) AS notified FROM (SELECT 1 FROM moved WHERE state = 'ready' LIMIT 1) AS any_ready
+            )
+            SELECT count(*) FILTER (WHERE m.state = 'ready'), count(*) FILTER (WHERE m.state = 'dead')
+            FROM moved AS m RIGHT JOIN woken ON true
+            """
+
+        // Parameters: queue, retention (µs), limit. Returns the number deleted.
+        prune = """
+            WITH old AS (
+                SELECT j.id FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state = 'done' AND j.updated_at < now() - $2::bigint * interval '1 microsecond'
+                ORDER BY j.updated_at
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ), gone AS (
+                DELETE FROM \(jobs) AS j WHERE j.id = ANY (ARRAY(SELECT o.id FROM old AS o)) RETURNING 1
+            )
+            SELECT count(*) FROM gone
+            """
+
+        // Parameter: queue. Each part reads through the partial index of its states.
+        stats = """
+            SELECT p.ready, r.running, p.scheduled, f.dead, f.done, k.processed, k.failed, p.oldest
+            FROM (
+                SELECT count(*) FILTER (WHERE j.run_at <= now()) AS ready, count(*) FILTER (WHERE j.run_at > now()) AS scheduled,
+                       \(micros("now() - min(greatest(j.run_at, j.updated_at)) FILTER (WHERE j.run_at <= now())")) AS oldest
+                FROM \(jobs) AS j WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled')
+            ) AS p, (
+                SELECT count(*) AS running FROM \(jobs) AS j WHERE j.queue = $1 AND j.state = 'running'
+            ) AS r, (
+                SELECT count(*) FILTER (WHERE j.state = 'dead') AS dead, count(*) FILTER (WHERE j.state = 'done') AS done
+                FROM \(jobs) AS j WHERE j.queue = $1 AND j.state IN ('done', 'dead')
+            ) AS f, (
+                SELECT coalesce(sum(c.processed), 0) AS processed, coalesce(sum(c.failed), 0) AS failed
+                FROM \(counters) AS c WHERE c.queue = $1
+            ) AS k
+            """
+
+        // Parameters: queue, offset, limit (and the state, for finished jobs).
+        listReady = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled') AND j.run_at <= now()
+            ORDER BY j.run_at DESC, j.seq DESC OFFSET $2 LIMIT $3
+            """
+        listScheduled = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled') AND j.run_at > now()
+            ORDER BY j.run_at DESC, j.seq DESC OFFSET $2 LIMIT $3
+            """
+        listRunning = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state = 'running'
+            ORDER BY j.lease_until DESC, j.id DESC OFFSET $2 LIMIT $3
+            """
+        listFinished = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state IN ('done', 'dead') AND j.state = $4
+            ORDER BY j.updated_at DESC, j.id DESC OFFSET $2 LIMIT $3
+            """
+        job = "SELECT \(infoColumns) FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2"
+
+        // Parameters: queue, id. A row back if the job was dead and is ready now.
+        retryDead = """
+            UPDATE \(jobs) AS j SET state = 'ready', attempt = 0, updated_at = now(),
+                unique_key = CASE WHEN EXISTS (
+                    SELECT 1 FROM \(jobs) AS o
+                    WHERE o.queue = j.queue AND o.unique_key = j.unique_key AND o.state IN ('ready', 'scheduled', 'running')
+                ) THEN NULL ELSE j.unique_key END
+            WHERE j.queue = $1 AND j.id = $2 AND j.state = 'dead'
+            RETURNING pg_notify(\(channel), j.queue)
+            """
+        discardDead = "DELETE FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2 AND j.state = 'dead' RETURNING 1"
+
+        // Parameters: queue, the lowest run time to look at (as for fetch). Milliseconds until the
+        // first job in line that a fetch could take is due (≤ 0: due now), NULL if none. SKIP
+        // LOCKED as in the claim: a due row someone else holds locked must not make an idle host
+        // return at once, fetch nothing, and spin.
+        untilDue = """
+            SELECT ceil(extract(epoch FROM (
+                SELECT j.run_at FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled')
+                  AND j.run_at >= coalesce(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', '-infinity')
+                ORDER BY j.run_at, j.seq LIMIT 1
+                FOR UPDATE SKIP LOCKED) - now()) * 1000)::bigint
+            """
+
+        schemaVersion = "SELECT coalesce(max(version), 0) FROM \(schema.qualified("schema_migrations"))"
+    }
+}

@@ -1,0 +1,15 @@
+import BackendConformance
+import JobHostTesting
+import Testing
+
+/// The backend conformance suite against a real PostgreSQL: one server for the process, a freshly
+/// migrated schema per scenario, so scenarios run in parallel without sharing anything.
+@Suite struct PostgresConformanceTests {
+    @Test(arguments: BackendConformance.allScenarios.map(\.name))
+    func scenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.allScenarios.first { $0.name == name }?.run)
+        let server = try await SharedPostgres.server
+        let backend = try await makeBackend(server, schema: freshSchema(name))
+        try await onThread { try run(backend, "conformance-\(name)") }
+    }
+}

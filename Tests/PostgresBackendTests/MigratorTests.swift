@@ -1,0 +1,80 @@
+import Backend
+import Foundation
+import JobHostTesting
+import Testing
+
+@testable import PostgresBackend
+
+/// Migrations: status, the dry-run script, concurrent migrators, and a backend on an unmigrated schema.
+@Suite struct MigratorTests {
+    private func migrator(_ server: PostgresServer, _ schema: String) -> PostgresMigrator {
+        PostgresMigrator(url: server.url, schema: schema, connectTimeout: .seconds(5), logger: testLogger)
+    }
+
+    @Test func racingMigratorsAllSucceedAndApplyEachMigrationOnce() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("race")
+        let migrators = (0..<4).map { _ in migrator(server, schema) }
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for migrator in migrators { group.addTask { try await onThread { try migrator.migrate() } } }
+            return try await group.reduce(into: [[Int]]()) { $0.append($1) }
+        }
+        #expect(applied.flatMap { $0 }.sorted() == Migration.all.map(\.version), "versions applied, across all migrators: \(applied)")
+        #expect(applied.filter(\.isEmpty).count == 3)
+        let rows = try await server.psql("SELECT version, name FROM \(schema).schema_migrations ORDER BY version")
+        #expect(rows == Migration.all.map { "\($0.version)|\($0.name)" }.joined(separator: "\n"))
+        #expect(try await onThread { try migrators[0].migrate() } == [], "a migrated schema migrates again")
+    }
+
+    @Test func statusAndDryRunShowWhatMigrateWouldDo() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("dryrun")
+        let migrator = migrator(server, schema)
+
+        let before = try await onThread { try migrator.status() }
+        #expect(before.map(\.version) == Migration.all.map(\.version))
+        #expect(before.allSatisfy { $0.appliedAt == nil })
+        let script = try await onThread { try migrator.pendingSQL() }
+        for expected in [
+            "BEGIN;", "pg_advisory_xact_lock", "CREATE SCHEMA \"\(schema)\";", "CREATE TABLE \"\(schema)\".jobs",
+            "CREATE FUNCTION \"\(schema)\".enqueue(", "INSERT INTO \"\(schema)\".schema_migrations (version, name) VALUES (1, 'jobs');",
+            "COMMIT;",
+        ] {
+            #expect(script.contains(expected), "the dry run lacks \(expected)")
+        }
+        // A dry run writes nothing.
+        #expect(try await server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = '\(schema)'") == "0")
+
+        // The script is what an operator may review and run by hand: psql applies it as it is.
+        _ = try await server.psql(script)
+        let after = try await onThread { try migrator.status() }
+        #expect(after.allSatisfy { $0.appliedAt != nil }, "\(after)")
+        #expect(try await onThread { try migrator.migrate() } == [])
+        let upToDate = try await onThread { try migrator.pendingSQL() }
+        #expect(upToDate.contains("is up to date (version \(Migration.latest))"), "\(upToDate)")
+        let backend = PostgresBackend(url: server.url, schema: schema, poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        try await onThread { try backend.ping() }
+    }
+
+    @Test func backendOnAnUnmigratedSchemaSaysToMigrate() async throws {
+        let server = try await SharedPostgres.server
+        let backend = PostgresBackend(url: server.url, schema: freshSchema("nomigration"), poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        let ping = try await failure { try backend.ping() }
+        #expect(ping?.code == .server)
+        #expect(ping?.message.contains("host migrate") == true, "\(String(describing: ping))")
+        let fetch = try await failure { _ = try backend.fetch(queue: "q", limit: 1, lease: .seconds(1)) }
+        #expect(fetch?.message.contains("host migrate") == true, "\(String(describing: fetch))")
+    }
+
+    @Test func invalidSchemaNamesAreRefused() async throws {
+        for name in ["", "Jobs", "1jobs", "pg_jobs", "job-host", "jobs; DROP TABLE x", String(repeating: "a", count: 49)] {
+            let backend = PostgresBackend(url: "postgres://127.0.0.1:1/x", schema: name, poolSize: 1, connectTimeout: .seconds(2), logger: testLogger)
+            let error = try await failure { try backend.ping() }
+            #expect(error?.code == .invalid, "schema \"\(name)\": \(String(describing: error))")
+            let migration = try await failure {
+                try PostgresMigrator(url: "postgres://127.0.0.1:1/x", schema: name, connectTimeout: .seconds(2), logger: testLogger).migrate()
+            }
+            #expect(migration?.code == .invalid, "schema \"\(name)\"")
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Backend
+import Foundation
+import JobHostTesting
+import Testing
+
+@testable import PostgresBackend
+
+/// `<schema>.enqueue(…)`: the job exists if and only if the caller's transaction commits, whatever
+/// the caller is (psql, Python), and it behaves like the backend's own enqueue.
+@Suite struct SQLEnqueueTests {
+    @Test func rolledBackEnqueueLeavesNothingAndCommittedOneIsFetched() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("txenqueue")
+        let backend = try await makeBackend(server, schema: schema)
+
+        let rolledBack = try await server.psql("""
+            BEGIN;
+            SELECT \(schema).enqueue('mailer.send', '{"to": "nobody"}', queue => 'emails');
+            ROLLBACK;
+            """)
+        #expect(rolledBack.count == 26, "the id shown inside the rolled-back transaction: \(rolledBack)")
+        try await onThread { () throws in
+            #expect(try backend.stats(queue: "emails") == QueueStats(queue: "emails"))
+            #expect(try backend.job(queue: "emails", id: rolledBack) == nil)
+            #expect(try backend.fetch(queue: "emails", limit: 10, lease: .seconds(30)).isEmpty)
+        }
+
+        let committed = try await server.psql("""
+            BEGIN;
+            SELECT \(schema).enqueue('mailer.send', '{"to": "ada@example.com", "n": 1}', queue => 'emails', max_attempts => 4, timeout_ms => 1500);
+            COMMIT;
+            """)
+        let leased = try await onThread { try backend.fetch(queue: "emails", limit: 10, lease: .seconds(30)) }
+        try #require(leased.count == 1)
+        #expect(leased[0].id == committed)
+        #expect(leased[0].handler == "mailer.send")
+        // jsonb's own rendering of what the caller passed.
+        #expect(String(decoding: leased[0].payload, as: UTF8.self) == #"{"n": 1, "to": "ada@example.com"}"#)
+        #expect(leased[0].maxAttempts == 4)
+        #expect(leased[0].timeout == .milliseconds(1500))
+        #expect(leased[0].attempt == 1)
+    }
+
+    @Test func sqlIdsLookLikeJobIDsAndSortByTime() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("ids")
+        _ = try await makeBackend(server, schema: schema)
+        let before = JobID.generate()
+        try await Task.sleep(for: .milliseconds(5))
+        let ids = try await server.psql("SELECT \(schema).new_job_id() FROM generate_series(1, 200)").split(separator: "\n").map(String.init)
+        try await Task.sleep(for: .milliseconds(5))
+        let after = JobID.generate()
+
+        let alphabet = Set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        #expect(Set(ids).count == 200, "ids repeat")
+        for id in ids {
+            #expect(id.count == 26 && id.allSatisfy(alphabet.contains), "\(id) is not 26 characters of Crockford base32")
+            #expect(before < id && id < after, "\(id) does not sort between \(before) and \(after)")
+        }
+        let milliseconds = ids[0].prefix(10).reduce(0) { $0 * 32 + Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ").firstIndex(of: $1)! }
+        let made = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        #expect(abs(made.timeIntervalSinceNow) < 60, "the id's time \(made) is far from now")
+    }
+
+    @Test func uniqueKeysAndScheduledJobsWorkAsInTheBackend() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("sqlunique")
+        let backend = try await makeBackend(server, schema: schema)
+        let first = try await onThread { try backend.enqueue([sampleJob("q", 1, uniqueKey: "sync:7")])[0] }
+        let fromSQL = try await server.psql("SELECT \(schema).enqueue('test.echo', '{}', queue => 'q', unique_key => 'sync:7')")
+        #expect(fromSQL == first, "a live key's holder")
+
+        let later = try await server.psql(
+            "SELECT \(schema).enqueue('test.echo', '{}', queue => 'q', run_at => now() + interval '1 hour', unique_key => 'sync:8')")
+        let again = try await server.psql("SELECT \(schema).enqueue('test.echo', '[1]', queue => 'q', unique_key => 'sync:8')")
+        #expect(again == later, "a scheduled holder keeps its key")
+        try await onThread { () throws in
+            #expect(try backend.job(queue: "q", id: later)?.state == .scheduled)
+            #expect(try backend.enqueue([sampleJob("q", 2, uniqueKey: "sync:8")]) == [later])
+            let stats = try backend.stats(queue: "q")
+            #expect(stats.ready == 1 && stats.scheduled == 1)
+        }
+    }
+
+    @Test func badArgumentsAreRefusedWithTheirReason() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("sqlbad")
+        _ = try await makeBackend(server, schema: schema)
+        let calls = [
+            ("'', '{}'", "handler must be a non-empty name"),
+            ("'h', '{}', queue => ''", "queue must be a non-empty name"),
+            ("'h', NULL", "payload must not be NULL"),
+            ("'h', '{}', max_attempts => 0", "max_attempts must be at least 1"),
+            ("'h', '{}', timeout_ms => 0", "timeout_ms must be positive"),
+        ]
+        for (arguments, reason) in calls {
+            do {
+                _ = try await server.psql("SELECT \(schema).enqueue(\(arguments))")
+                Issue.record("enqueue(\(arguments)) succeeded")
+            } catch let error as HarnessError {
+                #expect("\(error)".contains(reason), "\(error)")
+            }
+        }
+        #expect(try await server.psql("SELECT count(*) FROM \(schema).jobs") == "0")
+    }
+
+    /// psycopg (Python) as an application would use it: the enqueue inside its own transaction.
+    @Test func enqueueFromPythonWithPsycopg() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("python")
+        let backend = try await makeBackend(server, schema: schema)
+        let probe = try await ChildProcess.run("python3", ["-c", "import psycopg"], timeout: .seconds(30))
+        try #require(
+            probe.status == 0,
+            """
+            Python's psycopg is missing, so enqueueing from Python cannot be tested: \
+            install it with pip install "psycopg[binary]" (and add that to the install script). \(probe.stderr)
+            """)
+        let script = """
+            import sys
+            import psycopg
+            url, schema = sys.argv[1], sys.argv[2]
+            with psycopg.connect(url) as conn:
+                with conn.transaction():
+                    conn.execute("CREATE TEMP TABLE orders (id int)")
+                    conn.execute("INSERT INTO orders VALUES (42)")
+                    row = conn.execute(
+                        f"SELECT {schema}.enqueue(%s, %s::jsonb, queue => %s, max_attempts => %s)",
+                        ("orders.confirm", '{"order": 42}', "py", 5)).fetchone()
+                    print(row[0])
+                try:
+                    with conn.transaction():
+                        conn.execute(f"SELECT {schema}.enqueue(%s, %s::jsonb, queue => %s)", ("orders.never", "{}", "py"))
+                        raise RuntimeError("the application changes its mind")
+                except RuntimeError:
+                    pass
+            """
+        let result = try await ChildProcess.run("python3", ["-c", script, server.url, schema], timeout: .seconds(60))
+        try #require(result.status == 0, "python exited \(result.status): \(result.stderr)")
+        let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let leased = try await onThread { try backend.fetch(queue: "py", limit: 10, lease: .seconds(30)) }
+        #expect(leased.map(\.id) == [id], "only the committed job")
+        #expect(leased.first?.handler == "orders.confirm")
+        #expect(leased.first.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"order": 42}"#)
+        #expect(leased.first?.maxAttempts == 5)
+    }
+}

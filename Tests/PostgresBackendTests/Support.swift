@@ -1,0 +1,73 @@
+import Backend
+import Foundation
+import JobHostTesting
+import Logging
+import PostgresBackend
+
+/// One private PostgreSQL server for the whole test process, started on first use: a server costs
+/// about a second to start, and every test isolates itself in a schema (or database) of its own.
+/// The harness stops it when the process exits.
+actor SharedPostgres {
+    static let shared = SharedPostgres()
+    private var starting: Task<PostgresServer, any Error>?
+
+    func server() async throws -> PostgresServer {
+        if let starting { return try await starting.value }
+        let task = Task { try await PostgresServer.start() }
+        starting = task
+        return try await task.value
+    }
+
+    static var server: PostgresServer {
+        get async throws { try await shared.server() }
+    }
+}
+
+/// Runs blocking backend calls on a thread of their own: Swift's cooperative pool has as many threads as
+/// cores (two here), and a test parked in libpq there would stall every other test.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "PostgresBackendTests")
+    logger.logLevel = .warning
+    return logger
+}()
+
+/// A schema name unique to this test, from `name` (lowercased, other characters dropped) and a random
+/// suffix, so reruns and parallel tests never meet.
+func freshSchema(_ name: String) -> String {
+    let cleaned = name.lowercased().unicodeScalars.filter { CharacterSet.lowercaseLetters.contains($0) || CharacterSet.decimalDigits.contains($0) }
+    return "t_" + String(String.UnicodeScalarView(cleaned).prefix(30)) + "_" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+}
+
+/// Migrates `schema` on `server` and returns a backend for it, with short timeouts so failure tests
+/// finish quickly.
+func makeBackend(_ server: PostgresServer, schema: String, url: String? = nil, poolSize: Int = 4) async throws -> PostgresBackend {
+    let url = url ?? server.url
+    _ = try await onThread {
+        try PostgresMigrator(url: url, schema: schema, connectTimeout: .seconds(5), logger: testLogger).migrate()
+    }
+    return PostgresBackend(url: url, schema: schema, poolSize: poolSize, connectTimeout: .seconds(5), commandTimeout: .seconds(20), logger: testLogger)
+}
+
+/// A job with a small JSON payload.
+func sampleJob(_ queue: String, _ number: Int = 0, delay: Duration = .zero, uniqueKey: String? = nil) -> NewJob {
+    NewJob(queue: queue, handler: "test.echo", payload: Data(#"{"n":\#(number)}"#.utf8), maxAttempts: 3, delay: delay, uniqueKey: uniqueKey)
+}
+
+/// The error a blocking call threw. Any other error than a ``BackendError`` is rethrown: a backend
+/// throws nothing else.
+func failure(of body: @escaping @Sendable () throws -> Void) async throws -> BackendError? {
+    try await onThread {
+        do {
+            try body()
+            return nil
+        } catch let error as BackendError {
+            return error
+        }
+    }
+}
