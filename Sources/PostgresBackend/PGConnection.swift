@@ -90,19 +90,10 @@ struct PGEndpoint: Sendable {
         self.commandTimeout = commandTimeout
     }
 
-    /// `conninfo` with its password replaced by `****`, for a log line or a message that must show
-    /// the URL: the userinfo password of a URL, a `password=` query parameter, or a `password=`
-    /// keyword of a `key=value` string (quoted or not).
-    static func masked(_ conninfo: String) -> String {
-        var text = conninfo
-        for secret in passwords(in: conninfo) where !secret.isEmpty {
-            text = text.replacingOccurrences(of: secret, with: "****")
-        }
-        return text
-    }
-
-    /// The passwords `conninfo` holds, exactly as written: what ``masked(_:)`` replaces and what
-    /// every message is scrubbed of.
+    /// The passwords `conninfo` holds, as written and percent-decoded: what every message is
+    /// scrubbed of. Found the way libpq reads them: the userinfo password of a URL (which ends at the
+    /// first `@` before any `/`), a `password=` query parameter, or a `password=` keyword of a
+    /// `key=value` string, quoted or not.
     static func passwords(in conninfo: String) -> [String] {
         var found: [String] = []
         let trimmed = conninfo.trimmingCharacters(in: .whitespaces)
@@ -189,17 +180,6 @@ struct PGRows: Sendable {
     fileprivate mutating func append(_ value: String?) { values.append(value) }
 }
 
-/// What waiting for a notification ended with.
-enum PGWaitOutcome: Sendable, Equatable {
-    /// A notification on the channel with the payload looked for.
-    case notified
-    /// The deadline passed.
-    case timedOut
-    /// The connection broke while waiting (killed, the server gone): it is dropped and the next call
-    /// connects again.
-    case lost
-}
-
 /// One libpq connection, used by one caller at a time.
 ///
 /// It connects on first use. A call that finds the connection broken (`PQstatus` not OK, or the
@@ -268,12 +248,27 @@ final class PGConnection: Sendable {
     }
 
     /// Runs `sql`, which may hold several statements and no parameters (the simple query protocol:
-    /// migrations, `LISTEN`, `VACUUM`). The first failing statement is thrown; the rest are skipped, as
+    /// migrations, `LISTEN`). The first failing statement is thrown; the rest are skipped, as
     /// PostgreSQL does.
     func execute(_ sql: String) throws(BackendError) {
         try withConnection { (connection, _) throws(BackendError) in
             guard PQsendQuery(connection, sql) == 1 else { throw broken(connection, "cannot send a statement") }
             _ = try results(connection)
+        }
+    }
+
+    /// Rolls back the transaction the current connection is in, if any; never connects for it (a new
+    /// connection is in none). For the error path of a caller's `BEGIN`.
+    func rollback() {
+        state.withLock { state in
+            guard let connection = state.connection, PQtransactionStatus(connection) != PQTRANS_IDLE else { return }
+            guard Self.isSound(connection), PQsendQuery(connection, "ROLLBACK") == 1, (try? results(connection)) != nil,
+                  PQtransactionStatus(connection) == PQTRANS_IDLE
+            else {
+                // Whatever state it is in, it must not reach the next caller inside a transaction.
+                drop(&state)
+                return
+            }
         }
     }
 
@@ -296,11 +291,11 @@ final class PGConnection: Sendable {
     }
 
     /// Blocks until a notification on `channel` carries `payload`, until `deadline`, or until the
-    /// connection breaks. Other notifications are read and dropped. Needs an earlier `LISTEN` on this
-    /// connection.
-    func waitForNotification(channel: String, payload: String, until deadline: ContinuousClock.Instant) -> PGWaitOutcome {
-        state.withLock { state -> PGWaitOutcome in
-            guard let connection = state.connection, PQstatus(connection) == CONNECTION_OK else { return .lost }
+    /// connection breaks (it is then dropped, and the next call connects again). Other notifications
+    /// are read and dropped. Needs an earlier `LISTEN` on this connection.
+    func waitForNotification(channel: String, payload: String, until deadline: ContinuousClock.Instant) {
+        state.withLock { state in
+            guard let connection = state.connection, PQstatus(connection) == CONNECTION_OK else { return }
             while true {
                 var matched = false
                 while let notification = PQnotifies(connection) {
@@ -311,19 +306,19 @@ final class PGConnection: Sendable {
                     }
                     PQfreemem(notification)
                 }
-                if matched { return .notified }
+                if matched { return }
                 let remaining = deadline - .now
-                if remaining <= .zero { return .timedOut }
+                if remaining <= .zero { return }
                 var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
                 let ready = poll(&descriptor, 1, Self.milliseconds(remaining))
                 if ready < 0, errno == EINTR { continue }
-                if ready == 0 { return .timedOut }
+                if ready == 0 { return }
                 if ready < 0 || PQconsumeInput(connection) == 0 || PQstatus(connection) != CONNECTION_OK {
                     logger.warning(
                         "lost the PostgreSQL connection that listens for new work; polling finds work meanwhile",
                         metadata: ["postgres": "\(endpoint.display)", "reason": "\(errorText(connection))"])
                     drop(&state)
-                    return .lost
+                    return
                 }
             }
         }

@@ -15,7 +15,6 @@ import Synchronization
 /// nothing is retried here, backoff is the caller's. The schema must have been created with
 /// ``PostgresMigrator`` (`host migrate`); ``ping()`` says when it was not.
 public final class PostgresBackend: JobBackend {
-    private let logger: Logger
     /// The connections and statements, or why there are none (a bad URL or schema name), thrown by
     /// every call: the initialiser cannot throw.
     private let core: Result<Core, BackendError>
@@ -36,7 +35,6 @@ public final class PostgresBackend: JobBackend {
         url: String, schema: String = "jobhost", poolSize: Int = 8, connectTimeout: Duration, commandTimeout: Duration = .seconds(30),
         logger: Logger
     ) {
-        self.logger = logger
         self.core = Result { () throws(BackendError) -> Core in
             let schema = try PGSchema(schema)
             let endpoint = try PGEndpoint(url: url, applicationName: "jobhost", connectTimeout: connectTimeout, commandTimeout: commandTimeout)
@@ -46,36 +44,41 @@ public final class PostgresBackend: JobBackend {
         }
     }
 
-    /// One statement for the whole batch: every job checked first (id, queue and handler non-empty,
-    /// `maxAttempts` ≥ 1, payload UTF-8 JSON), so one bad job rejects the batch with `.invalid` before
-    /// anything is written. Jobs join their queues in the batch's order. An id that already exists
-    /// (ids are unique across queues: the primary key) is returned and not written again (a retried
-    /// enqueue adds no duplicate); a `uniqueKey` held by
-    /// a pending or running job of the queue returns that job's id. An empty `uniqueKey` means none.
+    /// One statement for the whole batch, plus one look-up when some jobs were not inserted. Every job
+    /// is checked first (id, queue and handler non-empty, `maxAttempts` ≥ 1, payload UTF-8 JSON), so
+    /// one bad job rejects the batch with `.invalid` before anything is written. Jobs join their
+    /// queues in the batch's order. An id that already exists (ids are unique across queues: the
+    /// primary key) is returned and not written again, so a retried enqueue adds no duplicate; a
+    /// `uniqueKey` held by a pending or running job of the queue returns that job's id. An empty
+    /// `uniqueKey` means none.
     public func enqueue(_ jobs: [NewJob]) throws(BackendError) -> [String] {
         let core = try core.get()
         guard !jobs.isEmpty else { return [] }
         for job in jobs { try Self.validate(job) }
+        return try core.pool.withConnection { connection throws(BackendError) in try Self.insert(jobs, on: connection, core.statements) }
+    }
+
+    /// Inserts validated jobs on `connection` (inside the caller's transaction, if one is open) and
+    /// returns the id each job has, as ``enqueue(_:)`` describes.
+    private static func insert(_ jobs: [NewJob], on connection: PGConnection, _ statements: PGStatements) throws(BackendError) -> [String] {
         var ids = [String?](repeating: nil, count: jobs.count)
-        var remaining = Array(jobs.indices)
-        // A second round only for jobs whose key holder committed while this statement ran: the
-        // insert saw its key taken, but the statement's snapshot predates the holder. A new statement
-        // sees it.
-        for _ in 0..<3 where !remaining.isEmpty {
-            let batch = remaining.map { jobs[$0] }
+        var pending = Array(jobs.indices)
+        // Normally one round: every job inserted. A job not inserted is resolved to the holder of its
+        // key or the job with its id; one whose holder finished in between is enqueued again.
+        for _ in 0..<3 where !pending.isEmpty {
+            let batch = pending.map { jobs[$0] }
             let parameters: [String?] = [
                 PGArray.text(batch.map(\.id)), PGArray.text(batch.map(\.queue)), PGArray.text(batch.map(\.handler)),
                 PGArray.text(batch.map { String(decoding: $0.payload, as: UTF8.self) }),
                 PGArray.text(batch.map { String($0.maxAttempts) }),
                 PGArray.text(batch.map { String($0.delay.roundedUpMicroseconds) }),
                 PGArray.text(batch.map { $0.timeout.map { String(max(1, $0.roundedUpMilliseconds)) } }),
-                PGArray.text(batch.map { $0.uniqueKey.flatMap { $0.isEmpty ? nil : $0 } }),
+                PGArray.text(batch.map { uniqueKey($0) }), PGArray.text(batch.map { $0.origin.map(storable) }),
             ]
-            let rows: PGRows
+            let inserted: Set<String>
             do {
-                rows = try core.pool.withConnection { connection throws(BackendError) in
-                    try connection.query(core.statements.enqueue, parameters)
-                }
+                let rows = try connection.query(statements.enqueue, parameters)
+                inserted = Set((0..<rows.count).compactMap { rows[$0, 0] })
             } catch {
                 // A payload PostgreSQL's JSON parser refuses, or a value a constraint refuses.
                 if let state = error.sqlState, state.hasPrefix("22") || state == "23514" {
@@ -83,19 +86,39 @@ public final class PostgresBackend: JobBackend {
                 }
                 throw error
             }
-            guard rows.count == batch.count else { throw Self.malformed("enqueue") }
-            var unresolved: [Int] = []
-            for row in 0..<rows.count {
-                guard let ordinal = rows[row, 0].flatMap({ Int($0) }), (1...batch.count).contains(ordinal) else {
-                    throw Self.malformed("enqueue")
-                }
-                let index = remaining[ordinal - 1]
-                if let id = rows[row, 1] { ids[index] = id } else { unresolved.append(index) }
+            // Keys taken by a job inserted earlier in this batch.
+            var holders: [String: String] = [:]
+            for job in batch where inserted.contains(job.id) {
+                if let key = uniqueKey(job) { holders[job.queue + "\u{0}" + key] = holders[job.queue + "\u{0}" + key] ?? job.id }
             }
-            remaining = unresolved.sorted()
+            var unresolved: [Int] = []
+            for index in pending {
+                let job = jobs[index]
+                if inserted.contains(job.id) {
+                    ids[index] = job.id
+                } else if let key = uniqueKey(job), let holder = holders[job.queue + "\u{0}" + key] {
+                    ids[index] = holder
+                } else {
+                    unresolved.append(index)
+                }
+            }
+            pending = []
+            guard !unresolved.isEmpty else { break }
+            let rows = try connection.query(statements.resolve, [
+                PGArray.text(unresolved.map { jobs[$0].id }), PGArray.text(unresolved.map { jobs[$0].queue }),
+                PGArray.text(unresolved.map { uniqueKey(jobs[$0]) }),
+            ])
+            guard rows.count == unresolved.count else { throw malformed("resolve") }
+            for row in 0..<rows.count {
+                guard let ordinal = rows[row, 0].flatMap({ Int($0) }), (1...unresolved.count).contains(ordinal) else {
+                    throw malformed("resolve")
+                }
+                if let id = rows[row, 1] { ids[unresolved[ordinal - 1]] = id } else { pending.append(unresolved[ordinal - 1]) }
+            }
+            pending.sort()
         }
-        guard remaining.isEmpty else {
-            throw BackendError(.unavailable, "enqueue: the unique keys of \(remaining.count) job(s) kept changing hands; try again")
+        guard pending.isEmpty else {
+            throw BackendError(.unavailable, "enqueue: the unique keys of \(pending.count) job(s) kept changing hands; try again")
         }
         return ids.map { $0! }
     }
@@ -161,7 +184,7 @@ public final class PostgresBackend: JobBackend {
         let untilDue = try connection.query(core.statements.untilDue, [queue, from])[0, 0].flatMap { Int64($0) }
         if let untilDue, untilDue <= 0 { return }
         let wake = untilDue.map { min(deadline, ContinuousClock.now + .milliseconds($0)) } ?? deadline
-        _ = connection.waitForNotification(channel: core.schema.channel, payload: queue, until: wake)
+        connection.waitForNotification(channel: core.schema.channel, payload: queue, until: wake)
     }
 
     /// One statement for the whole batch, whatever queues it spans. Each item is checked against the
@@ -388,6 +411,11 @@ public final class PostgresBackend: JobBackend {
         }
     }
 
+    /// The job's unique key; an empty one means none.
+    private static func uniqueKey(_ job: NewJob) -> String? {
+        job.uniqueKey.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// Text PostgreSQL can store: `text` cannot hold NUL, which a handler's error message might.
     private static func storable(_ text: String) -> String {
         text.utf8.contains(0) ? text.replacingOccurrences(of: "\0", with: "\u{FFFD}") : text
@@ -414,7 +442,7 @@ public final class PostgresBackend: JobBackend {
     }
 
     /// A ``JobInfo`` from the columns every listing statement selects: id, handler, state, payload,
-    /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs).
+    /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin.
     private static func info(_ rows: PGRows, row: Int, queue: String, schema: PGSchema) throws(BackendError) -> JobInfo {
         guard let id = rows[row, 0], let handler = rows[row, 1], let stateText = rows[row, 2], let payload = rows[row, 3],
               let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
@@ -428,7 +456,7 @@ public final class PostgresBackend: JobBackend {
         return JobInfo(
             id: id, queue: queue, handler: handler, state: state, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
             enqueuedAt: date(microseconds: enqueuedAt), lastError: rows[row, 7],
-            updatedAt: rows[row, 8].flatMap { Int64($0) }.map(date(microseconds:)))
+            updatedAt: rows[row, 8].flatMap { Int64($0) }.map(date(microseconds:)), origin: rows[row, 9])
     }
 
     private static func malformed(_ statement: String) -> BackendError {
@@ -437,6 +465,67 @@ public final class PostgresBackend: JobBackend {
 
     private static func date(microseconds: Int64) -> Date {
         Date(timeIntervalSince1970: Double(microseconds) / 1_000_000)
+    }
+}
+
+/// Schedule fires: the last fire of each schedule, per queue, is a row of `<schema>.schedule_fires`,
+/// written in the transaction that enqueues the fire's job.
+extension PostgresBackend: ScheduleStore {
+    /// The database's clock (`clock_timestamp()`).
+    public func now() throws(BackendError) -> Date {
+        let core = try core.get()
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+        }
+        guard rows.count == 1, let micros = rows[0, 0].flatMap({ Int64($0) }) else { throw Self.malformed("clock") }
+        return Self.date(microseconds: micros)
+    }
+
+    /// One transaction: records the fire if it is later than the one recorded (the row lock makes
+    /// hosts that fire the same time take turns, and the later ones find it recorded), enqueues the
+    /// job as ``enqueue(_:)`` does (a live holder of its unique key is the fire's job then), records
+    /// the job's id, and commits. Nothing is written when the fire was recorded already or is ahead of
+    /// the database's clock.
+    public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
+        let core = try core.get()
+        try Self.validate(job)
+        guard !schedule.isEmpty, !schedule.utf8.contains(0) else {
+            throw BackendError(.invalid, "a schedule name must be non-empty, without NUL")
+        }
+        let fire = String(Int64((fireTime.timeIntervalSince1970 * 1_000_000).rounded()))
+        return try core.pool.withConnection { connection throws(BackendError) -> String? in
+            try connection.execute("BEGIN")
+            do throws(BackendError) {
+                let claim = try connection.query(core.statements.claimFire, [job.queue, schedule, fire])
+                guard claim.count == 1 else { throw Self.malformed("claim fire") }
+                guard claim[0, 1] == "t" else {
+                    connection.rollback()
+                    if claim[0, 0] != "t" {
+                        throw BackendError(.invalid, "schedule \(schedule): fire time \(fireTime) is ahead of the PostgreSQL clock")
+                    }
+                    return nil
+                }
+                let id = try Self.insert([job], on: connection, core.statements)[0]
+                _ = try connection.query(core.statements.recordFire, [job.queue, schedule, id])
+                try connection.execute("COMMIT")
+                return id
+            } catch {
+                connection.rollback()
+                throw error
+            }
+        }
+    }
+
+    public func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)? {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard !schedule.utf8.contains(0) else { return nil }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.lastFire, [queue, schedule])
+        }
+        guard rows.count == 1 else { return nil }
+        guard let micros = rows[0, 0].flatMap({ Int64($0) }), let id = rows[0, 1] else { throw Self.malformed("last fire") }
+        return (Self.date(microseconds: micros), id)
     }
 }
 
@@ -484,15 +573,17 @@ private final class Core: Sendable {
 ///
 /// Rows can still appear before that point: jobs released, retried without delay, rescued or retried
 /// from dead (they keep their place in line), and jobs whose enqueuing transaction ran longer than
-/// ``slack`` (their run time is the transaction's start). A full scan from the head every
-/// ``fullScanInterval`` finds those, first in line; more rarely when full scans are slow (they may
-/// take at most ``fullScanBudget`` of the time, a long transaction elsewhere can keep vacuum from
-/// removing dead entries for hours), but at least every ``longestPause``. When this process itself puts a
-/// job back (release, retry without delay, rescue, retry from dead), its next claim is a full scan,
-/// as soon as the budget allows. Correctness never depends on the cursor; only how soon a job put
-/// back by another host is seen does.
+/// ``slack`` (their run time is the transaction's start), or rows another claim had locked and then
+/// rolled back. A full scan from the head every ``fullScanInterval`` finds those, first in line; more
+/// rarely when full scans are slow (they may take at most ``fullScanBudget`` of the time: a long
+/// transaction elsewhere can keep vacuum from removing dead entries for hours), but at least every
+/// ``longestPause``. When this process itself puts a job back (release, retry without delay, rescue,
+/// retry from dead), its next claim is a full scan, as soon as the budget allows. Correctness never
+/// depends on the cursor; only how soon such a job is seen does.
 final class ClaimCursors: Sendable {
-    /// Covers enqueuing transactions that commit a little after a claim passed their run time.
+    /// In µs. Covers enqueuing transactions that commit shortly after a claim passed their run time
+    /// (a batch enqueue of a thousand jobs takes about 20 ms); the dead entries within it cost a claim
+    /// a few index pages at 30,000 jobs/s.
     static let slack: Int64 = 100_000
     static let fullScanInterval = Duration.seconds(1)
     /// Full scans may take at most this share of the time…
@@ -618,12 +709,20 @@ extension Duration {
 /// - Statements that change several rows lock them in id order (`ORDER BY id FOR UPDATE`), so two
 ///   batches that share jobs (a settle and an extend of the same host) wait for each other rather
 ///   than deadlock; the counters are touched after the jobs, in queue order.
+/// - Jobs named by id are found by primary key only, and conditions on their state are checked after
+///   the lock: a `state = 'running'` next to `id = ANY(…)` lets the planner AND in the partial index
+///   of running jobs, which holds an entry for every claim since the last vacuum. Look-ups per item
+///   are correlated subqueries, which a generic plan cannot turn into a scan of the table.
 /// - Maintenance statements lock with `SKIP LOCKED`, so any number of hosts run them at once, each
 ///   taking rows the others are not.
 /// - Wake-ups are `pg_notify` in the same statement, delivered only if it commits. A CTE that only
 ///   reads runs only when referenced, hence the `CROSS JOIN woken` that makes it run.
+/// - Statements that may be planned generically (prepared, or run often) never join the jobs table
+///   to a list of items: they look rows up by id (`= ANY(…)`) or through correlated subqueries, so no
+///   plan can become a scan of the table.
 struct PGStatements: Sendable {
     let enqueue: PGStatement
+    let resolve: PGStatement
     let fetch: PGStatement
     let settle: PGStatement
     let extend: PGStatement
@@ -639,6 +738,9 @@ struct PGStatements: Sendable {
     let discardDead: String
     let untilDue: String
     let schemaVersion: String
+    let claimFire: String
+    let recordFire: String
+    let lastFire: String
 
     init(_ schema: PGSchema) {
         let jobs = schema.qualified("jobs")
@@ -650,43 +752,37 @@ struct PGStatements: Sendable {
         let infoColumns = """
             j.id, j.handler, CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN 'ready' ELSE j.state END,
                 j.payload, j.attempt, j.max_attempts, \(micros("j.enqueued_at")), j.last_error,
-                \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END"))
+                \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END")), j.origin
             """
 
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
-        // unique keys; arrays in batch order. Returns (ordinal, id) per job: the id it has, or NULL
-        // when its key's holder committed after this statement's snapshot (the caller asks again).
+        // unique keys, origins; arrays in batch order. Returns the ids inserted; jobs whose id exists
+        // or whose unique key is held are not. Idle hosts are woken once per queue.
         enqueue = PGStatement(name: "jobhost_enqueue", sql: """
-            WITH input AS (
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[], $8::text[])
-                    WITH ORDINALITY AS t(id, queue, handler, payload, max_attempts, delay, timeout_ms, unique_key, n)
-            ), inserted AS (
-                INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, payload)
+            WITH inserted AS (
+                INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload)
                 SELECT i.id, i.queue, CASE WHEN i.delay > 0 THEN 'scheduled' ELSE 'ready' END, now() + i.delay * interval '1 microsecond',
-                       i.max_attempts, i.timeout_ms, i.handler, i.unique_key, i.payload::json
-                FROM input AS i ORDER BY i.n
+                       i.max_attempts, i.timeout_ms, i.handler, i.unique_key, i.origin, i.payload::json
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[], $8::text[], $9::text[])
+                    WITH ORDINALITY AS i(id, queue, handler, payload, max_attempts, delay, timeout_ms, unique_key, origin, n)
+                ORDER BY i.n
                 ON CONFLICT DO NOTHING
-                RETURNING id, queue, unique_key
-            ), holders AS (
-                SELECT DISTINCT ON (x.queue, x.unique_key) x.queue, x.unique_key, x.id
-                FROM inserted AS x WHERE x.unique_key IS NOT NULL
-            ), woken AS (
-                SELECT count(pg_notify(\(channel), q.queue)) AS notified FROM (SELECT DISTINCT x.queue FROM inserted AS x) AS q
+                RETURNING id, queue
             )
-            SELECT i.n, coalesce(own.id, fresh.id, live.id, known.id)
-            FROM input AS i
-            LEFT JOIN inserted AS own ON own.id = i.id
-            LEFT JOIN holders AS fresh ON own.id IS NULL AND fresh.queue = i.queue AND fresh.unique_key = i.unique_key
-            LEFT JOIN LATERAL (
-                SELECT j.id FROM \(jobs) AS j
-                WHERE own.id IS NULL AND fresh.id IS NULL AND i.unique_key IS NOT NULL
-                  AND j.queue = i.queue AND j.unique_key = i.unique_key AND j.state IN ('ready', 'scheduled', 'running')
-            ) AS live ON true
-            LEFT JOIN LATERAL (
-                SELECT j.id FROM \(jobs) AS j
-                WHERE own.id IS NULL AND fresh.id IS NULL AND live.id IS NULL AND j.id = i.id
-            ) AS known ON true
-            CROSS JOIN woken
+            SELECT x.id, (SELECT count(pg_notify(\(channel), q.queue)) FROM (SELECT DISTINCT y.queue FROM inserted AS y) AS q)
+            FROM inserted AS x
+            """)
+
+        // Parameters: ids, queues, unique keys of jobs an enqueue did not insert. Returns (ordinal,
+        // id) per job: the live holder of its key, else the job with its id, else NULL (the holder
+        // finished meanwhile: enqueue again).
+        resolve = PGStatement(name: "jobhost_resolve", sql: """
+            SELECT t.n, coalesce(
+                (SELECT j.id FROM \(jobs) AS j
+                 WHERE t.unique_key IS NOT NULL AND j.queue = t.queue AND j.unique_key = t.unique_key
+                   AND j.state IN ('ready', 'scheduled', 'running')),
+                (SELECT j.id FROM \(jobs) AS j WHERE j.id = t.id))
+            FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(id, queue, unique_key, n)
             """)
 
         // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
@@ -721,13 +817,13 @@ struct PGStatements: Sendable {
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
                     WITH ORDINALITY AS t(queue, id, token, op, micros, error, n)
             ), held AS (
-                SELECT j.id, j.queue, j.lease_token FROM \(jobs) AS j
-                WHERE j.id = ANY ($2::text[]) AND j.state = 'running'
+                SELECT j.id, j.queue, j.state, j.lease_token FROM \(jobs) AS j
+                WHERE j.id = ANY ($2::text[])
                 ORDER BY j.id
                 FOR UPDATE
             ), won AS (
                 SELECT DISTINCT ON (i.id) i.* FROM item AS i
-                JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.lease_token::text = i.token
+                JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.state = 'running' AND h.lease_token::text = i.token
                 ORDER BY i.id, i.n
             ), removed AS (
                 DELETE FROM \(jobs) AS j USING won AS w
@@ -762,12 +858,13 @@ struct PGStatements: Sendable {
             WITH item AS (
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(queue, id, token, n)
             ), held AS (
-                SELECT j.id, j.queue, j.lease_token FROM \(jobs) AS j
-                WHERE j.id = ANY ($2::text[]) AND j.state = 'running'
+                SELECT j.id, j.queue, j.state, j.lease_token FROM \(jobs) AS j
+                WHERE j.id = ANY ($2::text[])
                 ORDER BY j.id
                 FOR UPDATE
             ), matched AS (
-                SELECT i.n, h.id FROM item AS i JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.lease_token::text = i.token
+                SELECT i.n, h.id FROM item AS i
+                JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.state = 'running' AND h.lease_token::text = i.token
             ), moved AS (
                 UPDATE \(jobs) AS j SET lease_until = now() + $4::bigint * interval '1 microsecond'
                 WHERE j.id = ANY (ARRAY(SELECT m.id FROM matched AS m))
@@ -883,5 +980,25 @@ struct PGStatements: Sendable {
             """
 
         schemaVersion = "SELECT coalesce(max(version), 0) FROM \(schema.qualified("schema_migrations"))"
+
+        let fires = schema.qualified("schedule_fires")
+        let fireTime = "timestamptz 'epoch' + $3::bigint * interval '1 microsecond'"
+        // Parameters: queue, schedule, fire time (µs). Returns (not ahead of the clock, recorded now).
+        // Inside the caller's transaction: the upsert's row lock holds other hosts firing the same
+        // schedule until it ends; they then see this fire and record nothing.
+        claimFire = """
+            WITH claimed AS (
+                INSERT INTO \(fires) AS f (queue, schedule, fire_time, job_id)
+                SELECT $1, $2, \(fireTime), '' WHERE \(fireTime) <= now()
+                ON CONFLICT (queue, schedule) DO UPDATE SET fire_time = excluded.fire_time
+                WHERE f.fire_time < excluded.fire_time
+                RETURNING 1
+            )
+            SELECT \(fireTime) <= now(), EXISTS (SELECT 1 FROM claimed)
+            """
+        // Parameters: queue, schedule, job id.
+        recordFire = "UPDATE \(fires) SET job_id = $3 WHERE queue = $1 AND schedule = $2"
+        // Parameters: queue, schedule. Returns (fire time µs, job id).
+        lastFire = "SELECT \(micros("fire_time")), job_id FROM \(fires) WHERE queue = $1 AND schedule = $2"
     }
 }

@@ -226,8 +226,7 @@ struct HostRunTests {
         #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0)
     }
 
-    // PostgreSQL does not record schedule fires yet: its schedules are not fired (the host logs why).
-    @Test(arguments: [HostRunHarness.Kind.redis])
+    @Test(arguments: HostRunHarness.Kind.allCases)
     func threeHostsFireEachScheduleTimeOnceThroughAKillAndAPause(_ kind: HostRunHarness.Kind) async throws {
         let harness = try await HostRunHarness(kind, extraYAML: """
             schedules:

@@ -9,8 +9,8 @@ extension Migration {
             -- keeps alignment padding out of rows that are written three times in their short lives.
             --
             -- fillfactor 70: inserts leave 30% of each page free, so the new row version a claim or a
-            -- settlement writes usually lands on the same page as the old one (no extra page dirtied,
-            -- and lease extensions, which change no indexed column, stay heap-only).
+            -- settlement writes usually lands on the same page as the old one: one page dirtied, not
+            -- two, and the next access to the page prunes the old version without waiting for vacuum.
             -- Autovacuum by count, not by fraction: this table's size swings between empty and
             -- millions, and the dead rows every claim leaves at the head of jobs_claim slow the next
             -- claims down until they are vacuumed (see docs/postgres.md); cost_delay 0 so vacuum is

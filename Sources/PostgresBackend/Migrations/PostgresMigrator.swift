@@ -121,7 +121,7 @@ public struct PostgresMigrator: Sendable {
                     metadata: ["postgres": "\(endpoint.display)", "schema": "\(schema.name)", "version": "\(next.version)", "name": "\(next.name)"])
             } catch {
                 // Nothing of the failed migration stays; on a broken connection there is nothing to roll back.
-                try? connection.execute("ROLLBACK")
+                connection.rollback()
                 throw error
             }
         }
