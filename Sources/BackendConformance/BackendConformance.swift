@@ -7,8 +7,8 @@ import Foundation
 /// throws ``ConformanceFailure`` when the backend misbehaves (or the backend's own error when a call
 /// fails). Scenarios block: run them on a thread of their own, not Swift's cooperative pool. Some wait
 /// for leases and delays of a few hundred milliseconds; they poll with generous limits, so a slow
-/// machine makes them slower rather than flaky. The waiting scenarios are the exception: they check
-/// that ``JobBackend/waitForWork(queue:timeout:)`` wakes within 100 ms.
+/// machine makes them slower rather than flaky. The waiting scenarios check that
+/// ``JobBackend/waitForWork(queue:timeout:)`` wakes within a second, far inside its timeout.
 public enum BackendConformance {
     /// Every scenario with its name, for a test that runs them all (one test per name).
     public static let allScenarios: [(name: String, run: @Sendable (any JobBackend, String) throws -> Void)] = [
@@ -469,7 +469,8 @@ public enum BackendConformance {
         try expectEqual(try backend.job(queue: queue, id: JobID.generate()), nil, "an unknown id")
     }
 
-    /// A host waiting for work wakes within 100 ms of an enqueue from another thread.
+    /// A host waiting for work wakes soon after an enqueue from another thread, long before its
+    /// 10 s timeout (the bound is loose: tests run in parallel on a loaded machine).
     public static func waitForWorkWakesOnEnqueue(_ backend: any JobBackend, queue: String) throws {
         let enqueueStarted = ContinuousClock.now + .milliseconds(300)
         let results = try onThreads(2) { index -> ContinuousClock.Instant in
@@ -484,7 +485,7 @@ public enum BackendConformance {
         }
         let (woke, enqueued) = (results[0], results[1])
         try expect(woke >= enqueueStarted, "waitForWork returned \((enqueueStarted - woke).millisecondsText) before anything was enqueued")
-        try expect(woke - enqueued < .milliseconds(100), "waitForWork returned \((woke - enqueued).millisecondsText) after the enqueue")
+        try expect(woke - enqueued < .seconds(1), "waitForWork returned \((woke - enqueued).millisecondsText) after the enqueue")
         try expectEqual(try backend.fetch(queue: queue, limit: 10, lease: .seconds(60)).count, 1, "jobs fetched after waking")
     }
 
@@ -520,7 +521,8 @@ public enum BackendConformance {
         let elapsed = ContinuousClock.now - start
         try expectEqual(found, job.id, "the scheduled job, fetched after waiting")
         try expect(
-            elapsed < .milliseconds(100) + delay + .milliseconds(500),
+            // Well under the 30 s wait: the waiter woke for the due job, not at its timeout.
+            elapsed < .milliseconds(100) + delay + .seconds(2),
             "a job due \(delay.millisecondsText) after its enqueue was found \(elapsed.millisecondsText) after the wait began")
     }
 
