@@ -534,7 +534,7 @@ private final class Core: Sendable {
     let schema: PGSchema
     let endpoint: PGEndpoint
     let statements: PGStatements
-    let pool: PGPool
+    let pool: ConnectionPool<PGConnection>
     private let listenEndpoint: PGEndpoint
     private let logger: Logger
     let cursors = ClaimCursors()
@@ -548,7 +548,7 @@ private final class Core: Sendable {
         self.listenEndpoint = listenEndpoint
         self.logger = logger
         self.statements = PGStatements(schema)
-        self.pool = PGPool(connections: (0..<poolSize).map { _ in PGConnection(endpoint: endpoint, logger: logger) })
+        self.pool = ConnectionPool<PGConnection>(connections: (0..<poolSize).map { _ in PGConnection(endpoint: endpoint, logger: logger) })
     }
 
     func checkOutWaiter() -> PGConnection {
@@ -638,28 +638,6 @@ final class ClaimCursors: Sendable {
     }
 }
 
-/// A fixed set of connections; each call borrows one and blocks while all are busy (never for long:
-/// every holder is bounded by the command timeout).
-private final class PGPool: Sendable {
-    private let idle: Mutex<[PGConnection]>
-    private let available: DispatchSemaphore
-
-    init(connections: [PGConnection]) {
-        available = DispatchSemaphore(value: connections.count)
-        idle = Mutex(connections)
-    }
-
-    func withConnection<Result>(_ body: (PGConnection) throws(BackendError) -> Result) throws(BackendError) -> Result {
-        available.wait()
-        // The most recently used connection first: the one most likely connected and warm.
-        let connection = idle.withLock { $0.removeLast() }
-        defer {
-            idle.withLock { $0.append(connection) }
-            available.signal()
-        }
-        return try body(connection)
-    }
-}
 
 /// PostgreSQL array literals for text parameters: `{"a","b\"c",NULL}`. Every element is quoted, so any
 /// text (commas, braces, spaces, the word NULL) comes back as it was.

@@ -376,7 +376,7 @@ public final class RedisBackend: JobBackend {
 
 /// The pool for ordinary calls and the connections reserved for ``RedisBackend/waitForWork(queue:timeout:)``.
 private final class Connections: Sendable {
-    let pool: ConnectionPool
+    let pool: ConnectionPool<RedisConnection>
     private let endpoint: RedisEndpoint
     private let logger: Logger
     /// Idle waiting connections. A waiter blocks for seconds; on a pooled connection it would starve
@@ -386,7 +386,7 @@ private final class Connections: Sendable {
     init(endpoint: RedisEndpoint, poolSize: Int, logger: Logger) {
         self.endpoint = endpoint
         self.logger = logger
-        self.pool = ConnectionPool(connections: (0..<poolSize).map { _ in RedisConnection(endpoint: endpoint, logger: logger) })
+        self.pool = ConnectionPool<RedisConnection>(connections: (0..<poolSize).map { _ in RedisConnection(endpoint: endpoint, logger: logger) })
     }
 
     func checkOutWaiter() -> RedisConnection {
@@ -398,28 +398,6 @@ private final class Connections: Sendable {
     }
 }
 
-/// A fixed set of connections; each call borrows one and blocks while all are busy (never for long:
-/// every holder is bounded by the command timeout).
-private final class ConnectionPool: Sendable {
-    private let idle: Mutex<[RedisConnection]>
-    private let available: DispatchSemaphore
-
-    init(connections: [RedisConnection]) {
-        available = DispatchSemaphore(value: connections.count)
-        idle = Mutex(connections)
-    }
-
-    func withConnection<Result>(_ body: (RedisConnection) throws(BackendError) -> Result) throws(BackendError) -> Result {
-        available.wait()
-        // The most recently used connection first: it is the one most likely still connected.
-        let connection = idle.withLock { $0.removeLast() }
-        defer {
-            idle.withLock { $0.append(connection) }
-            available.signal()
-        }
-        return try body(connection)
-    }
-}
 
 extension Duration {
     /// Whole milliseconds, rounded up so a short lease or delay never becomes zero; negative counts as zero.
