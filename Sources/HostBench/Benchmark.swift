@@ -141,7 +141,3 @@ struct Benchmark: AsyncParsableCommand {
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

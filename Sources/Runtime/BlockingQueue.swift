@@ -82,7 +82,3 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
         return element
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

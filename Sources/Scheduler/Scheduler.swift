@@ -91,7 +91,7 @@ public final class Scheduler: Sendable {
         let thread = Thread { [self] in
             while !stopped.load(ordering: .acquiring) {
                 runOnce()
-                Thread.sleep(forTimeInterval: Double(tick.components.seconds) + Double(tick.components.attoseconds) / 1e18)
+                Thread.sleep(forTimeInterval: tick.seconds)
             }
             finished.signal()
         }
@@ -196,10 +196,6 @@ public final class Scheduler: Sendable {
         }
         return result
     }
-}
-
-private extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 func iso(_ date: Date) -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backend
 import Foundation
 import HostConfig
 import PluginHost
@@ -78,7 +79,7 @@ struct ListPluginsCommand: ParsableCommand {
                     name: plugin.name, declaredName: plugin.declaredName, version: plugin.version, abi: plugin.abiVersion,
                     description: plugin.description, path: plugin.path, status: "ok", check: nil, reason: nil,
                     handlers: plugin.handlers.map {
-                        .init(name: $0.name, description: $0.description, defaultTimeoutMs: $0.defaultTimeout.map(milliseconds))
+                        .init(name: $0.name, description: $0.description, defaultTimeoutMs: $0.defaultTimeout?.inMilliseconds)
                     })
             case .refused(let refusal):
                 PluginEntry(
@@ -90,10 +91,6 @@ struct ListPluginsCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         print(String(decoding: try encoder.encode(ListReport(plugins: entries, searchPaths: inspection.loader.searchPaths.map(\.path))), as: UTF8.self))
     }
-}
-
-private func milliseconds(_ duration: Duration) -> Int64 {
-    duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
 }
 
 /// `host list-plugins --json`.

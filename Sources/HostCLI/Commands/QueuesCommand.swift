@@ -79,7 +79,7 @@ struct QueuesCommand: ParsableCommand {
             try container.encode(stats.done, forKey: .done)
             try container.encode(stats.processed, forKey: .processed)
             try container.encode(stats.failed, forKey: .failed)
-            try container.encodeIfPresent(stats.oldestReadyAge.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 }, forKey: .oldestReadyMs)
+            try container.encodeIfPresent(stats.oldestReadyAge?.inMilliseconds, forKey: .oldestReadyMs)
         }
     }
 }
