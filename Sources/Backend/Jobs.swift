@@ -64,10 +64,13 @@ public struct LeasedJob: Sendable {
     public var timeout: Duration?
     /// The error of the previous attempt, if any.
     public var lastError: String?
+    /// How many times this job crashed (or hung) the worker process running it, before this fetch: a
+    /// supervisor sends a job that keeps crashing workers to dead as poison.
+    public var crashes: Int
 
     public init(
         lease: Lease, handler: String, payload: Data, attempt: Int, maxAttempts: Int, enqueuedAt: Date,
-        timeout: Duration?, lastError: String?
+        timeout: Duration?, lastError: String?, crashes: Int = 0
     ) {
         self.lease = lease
         self.handler = handler
@@ -77,6 +80,7 @@ public struct LeasedJob: Sendable {
         self.enqueuedAt = enqueuedAt
         self.timeout = timeout
         self.lastError = lastError
+        self.crashes = crashes
     }
 
     public var id: String { lease.jobID }
@@ -93,6 +97,9 @@ public enum Settlement: Sendable, Equatable {
     case dead(error: String)
     /// Handed back untouched: ready again at once, the attempt not counted.
     case release
+    /// Failed this attempt by crashing (or hanging) the worker process that ran it: counts one crash
+    /// on the job, then like ``retry(after:error:)`` — or like ``dead(error:)`` when `retryAfter` is nil.
+    case crashed(retryAfter: Duration?, error: String)
 }
 
 /// The states a job passes through.
@@ -124,10 +131,12 @@ public struct JobInfo: Sendable, Codable, Equatable {
     public var updatedAt: Date?
     /// Where it came from when not a plain enqueue (see ``NewJob/origin``).
     public var origin: String?
+    /// Worker processes it crashed, ever (see ``LeasedJob/crashes``).
+    public var crashes: Int
 
     public init(
         id: String, queue: String, handler: String, state: JobState, payload: String, attempt: Int, maxAttempts: Int,
-        enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil
+        enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil, crashes: Int = 0
     ) {
         self.id = id
         self.queue = queue
@@ -140,6 +149,7 @@ public struct JobInfo: Sendable, Codable, Equatable {
         self.lastError = lastError
         self.updatedAt = updatedAt
         self.origin = origin
+        self.crashes = crashes
     }
 }
 

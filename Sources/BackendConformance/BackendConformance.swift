@@ -20,6 +20,7 @@ public enum BackendConformance {
         ("settleRetry", settleRetry),
         ("settleDeadThenRetryAndDiscard", settleDeadThenRetryAndDiscard),
         ("settleRelease", settleRelease),
+        ("crashedSettlementCountsCrashes", crashedSettlementCountsCrashes),
         ("staleLeaseIsFenced", staleLeaseIsFenced),
         ("extendKeepsJobFromRescue", extendKeepsJobFromRescue),
         ("rescueWithAttemptsUsedUpGoesDead", rescueWithAttemptsUsedUpGoesDead),
@@ -248,6 +249,65 @@ public enum BackendConformance {
         try expectEqual(try backend.settle([(again.lease, .done(retention: .seconds(60)))]), [true], "settling with the new lease")
     }
 
+    /// Crashed: counts one crash on the job, kept across fetches, then fails the attempt like a retry
+    /// (ready at once, or scheduled after a delay) or, without a retry, like dead. Other settlements
+    /// leave the count alone, and a spent lease cannot add a crash.
+    public static func crashedSettlementCountsCrashes(_ backend: any JobBackend, queue: String) throws {
+        let job = sampleJob(queue, maxAttempts: 5)
+        _ = try backend.enqueue([job])
+        let first = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "no job fetched")
+        try expectEqual(first.crashes, 0, "crashes of a new job")
+        let segfault = "worker crashed: SIGSEGV"
+        try expectEqual(try backend.settle([(first.lease, .crashed(retryAfter: .zero, error: segfault))]), [true], "settle crashed")
+        let afterCrash = try require(try backend.job(queue: queue, id: job.id), "the crashed job is gone")
+        try expectEqual(afterCrash.state, .ready, "state after a crash with a retry and no delay")
+        try expectEqual(afterCrash.crashes, 1, "crashes after a crash")
+        try expectEqual(try backend.stats(queue: queue).failed, 1, "failed after a crash")
+
+        let second = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "the crashed job is not ready")
+        try expectEqual(second.id, job.id, "the crashed job")
+        try expectEqual(second.crashes, 1, "crashes handed to the next attempt")
+        try expectEqual(second.lastError, segfault, "lastError handed to the next attempt")
+        try expectEqual(second.attempt, 2, "attempt after a crash")
+        try expectEqual(try backend.settle([(second.lease, .retry(after: .zero, error: "plain failure"))]), [true], "settle retry")
+        try expectEqual(try backend.job(queue: queue, id: job.id)?.crashes, 1, "crashes after a plain retry")
+
+        let third = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "the retried job is not ready")
+        try expectEqual(third.crashes, 1, "crashes fetched after a plain retry")
+        try expectEqual(third.attempt, 3, "attempt")
+        // The second lease is spent: settled already.
+        let statsBefore = try backend.stats(queue: queue)
+        for late in [Settlement.crashed(retryAfter: .zero, error: "late"), .crashed(retryAfter: nil, error: "late")] {
+            try expectEqual(try backend.settle([(second.lease, late)]), [false], "settling a spent lease as \(late)")
+        }
+        let running = try require(try backend.job(queue: queue, id: job.id), "the running job is gone")
+        try expectEqual(running.state, .running, "state after crashes with a spent lease")
+        try expectEqual(running.crashes, 1, "crashes after crashes with a spent lease")
+        try expectEqual(running.lastError, "plain failure", "lastError after crashes with a spent lease")
+        try expectEqual(try backend.stats(queue: queue).failed, statsBefore.failed, "failed after crashes with a spent lease")
+
+        let poison = "poison: crashed 2 worker processes"
+        try expectEqual(try backend.settle([(third.lease, .crashed(retryAfter: nil, error: poison))]), [true], "settle crashed without retry")
+        let dead = try require(try backend.job(queue: queue, id: job.id), "the poison job is gone")
+        try expectEqual(dead.state, .dead, "state after a crash without retry")
+        try expectEqual(dead.crashes, 2, "crashes of the poison job")
+        try expectEqual(dead.lastError, poison, "lastError of the poison job")
+        try expectEqual(try backend.list(queue: queue, state: .dead, offset: 0, limit: 10).map(\.crashes), [2], "crashes in the dead list")
+        let stats = try backend.stats(queue: queue)
+        try expectEqual(stats.dead, 1, "dead")
+        try expectEqual(stats.failed, 3, "failed")
+
+        // A crash with a delay waits it out like a retry.
+        let delayed = sampleJob(queue, 2)
+        _ = try backend.enqueue([delayed])
+        let leased = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "no job fetched")
+        try expectEqual(leased.id, delayed.id, "the second job")
+        try expectEqual(try backend.settle([(leased.lease, .crashed(retryAfter: .seconds(3600), error: segfault))]), [true], "settle crashed")
+        let scheduled = try require(try backend.job(queue: queue, id: delayed.id), "the second job is gone")
+        try expectEqual(scheduled.state, .scheduled, "state after a crash with a delay")
+        try expectEqual(scheduled.crashes, 1, "crashes")
+    }
+
     /// Once a lease expired and was rescued, its holder can neither settle nor extend it; nothing changes.
     public static func staleLeaseIsFenced(_ backend: any JobBackend, queue: String) throws {
         let job = sampleJob(queue, maxAttempts: 3)
@@ -262,7 +322,11 @@ public enum BackendConformance {
         var afterRescue = try backend.stats(queue: queue)
         afterRescue.oldestReadyAge = nil
 
-        for settlement in [Settlement.done(retention: .seconds(60)), .retry(after: .zero, error: "late"), .dead(error: "late"), .release] {
+        let settlements: [Settlement] = [
+            .done(retention: .seconds(60)), .retry(after: .zero, error: "late"), .dead(error: "late"), .release,
+            .crashed(retryAfter: .zero, error: "late"), .crashed(retryAfter: nil, error: "late"),
+        ]
+        for settlement in settlements {
             try expectEqual(try backend.settle([(stale.lease, settlement)]), [false], "settling with a rescued lease (\(settlement))")
         }
         try expectEqual(try backend.extend([stale.lease], by: .seconds(60)), [false], "extending a rescued lease")

@@ -143,7 +143,7 @@ public final class PostgresBackend: JobBackend {
             guard let id = rows[row, 0], let token = rows[row, 1], let handler = rows[row, 2], let payload = rows[row, 3],
                   let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
                   let enqueuedAt = rows[row, 6].flatMap({ Int64($0) }), let runAt = rows[row, 9].flatMap({ Int64($0) }),
-                  let seq = rows[row, 10].flatMap({ Int64($0) })
+                  let seq = rows[row, 10].flatMap({ Int64($0) }), let crashes = rows[row, 12].flatMap({ Int($0) })
             else {
                 throw BackendError(.corrupt, "a job claimed from \(core.schema.qualified("jobs")) in queue \(queue) lacks a required column")
             }
@@ -153,7 +153,7 @@ public final class PostgresBackend: JobBackend {
                 LeasedJob(
                     lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload.utf8),
                     attempt: attempt, maxAttempts: maxAttempts, enqueuedAt: Self.date(microseconds: enqueuedAt), timeout: timeout,
-                    lastError: rows[row, 8])
+                    lastError: rows[row, 8], crashes: crashes)
             ))
         }
         core.cursors.record(queue, scan: scan, lastClaimed: jobs.map(\.key.0).max(), databaseNow: databaseNow, took: ContinuousClock.now - started)
@@ -198,7 +198,7 @@ public final class PostgresBackend: JobBackend {
         let core = try core.get()
         guard !settlements.isEmpty else { return [] }
         for (lease, _) in settlements { try Self.validate(queue: lease.queue) }
-        var operations: [String] = [], micros: [String] = [], errors: [String?] = []
+        var operations: [String] = [], micros: [String?] = [], errors: [String?] = []
         for (_, settlement) in settlements {
             switch settlement {
             case .done(let retention):
@@ -217,6 +217,11 @@ public final class PostgresBackend: JobBackend {
                 operations.append("release")
                 micros.append("0")
                 errors.append(nil)
+            case .crashed(let delay, let error):
+                operations.append("crashed")
+                // NULL: no retry; the statement sends the job to dead.
+                micros.append(delay.map { String($0.roundedUpMicroseconds) })
+                errors.append(Self.storable(error))
             }
         }
         let leases = settlements.map(\.0)
@@ -426,6 +431,7 @@ public final class PostgresBackend: JobBackend {
         switch settlement {
         case .release: true
         case .retry(let delay, _): delay <= .zero
+        case .crashed(let delay, _): delay.map { $0 <= .zero } ?? false
         case .done, .dead: false
         }
     }
@@ -442,7 +448,7 @@ public final class PostgresBackend: JobBackend {
     }
 
     /// A ``JobInfo`` from the columns every listing statement selects: id, handler, state, payload,
-    /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin.
+    /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes.
     private static func info(_ rows: PGRows, row: Int, queue: String, schema: PGSchema) throws(BackendError) -> JobInfo {
         guard let id = rows[row, 0], let handler = rows[row, 1], let stateText = rows[row, 2], let payload = rows[row, 3],
               let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
@@ -456,7 +462,8 @@ public final class PostgresBackend: JobBackend {
         return JobInfo(
             id: id, queue: queue, handler: handler, state: state, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
             enqueuedAt: date(microseconds: enqueuedAt), lastError: rows[row, 7],
-            updatedAt: rows[row, 8].flatMap { Int64($0) }.map(date(microseconds:)), origin: rows[row, 9])
+            updatedAt: rows[row, 8].flatMap { Int64($0) }.map(date(microseconds:)), origin: rows[row, 9],
+            crashes: rows[row, 10].flatMap { Int($0) } ?? 0)
     }
 
     private static func malformed(_ statement: String) -> BackendError {
@@ -730,7 +737,8 @@ struct PGStatements: Sendable {
         let infoColumns = """
             j.id, j.handler, CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN 'ready' ELSE j.state END,
                 j.payload, j.attempt, j.max_attempts, \(micros("j.enqueued_at")), j.last_error,
-                \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END")), j.origin
+                \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END")), j.origin,
+                j.crashes
             """
 
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
@@ -766,7 +774,7 @@ struct PGStatements: Sendable {
         // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
         // NULL: from the head, see ``ClaimCursor``). The inner SELECT walks jobs_claim from there;
         // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. Returns the
-        // claimed jobs, each with the database's now; one row of NULLs and now when none.
+        // claimed jobs, each with the database's now and then its crashes; one row of NULLs and now when none.
         fetch = PGStatement(name: "jobhost_fetch", sql: """
             WITH claimed AS (
                 UPDATE \(jobs) AS j
@@ -780,19 +788,23 @@ struct PGStatements: Sendable {
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED))
                 RETURNING j.id, j.lease_token, j.handler, j.payload, j.attempt, j.max_attempts, j.enqueued_at, j.timeout_ms,
-                    j.last_error, j.run_at, j.seq
+                    j.last_error, j.run_at, j.seq, j.crashes
             )
             SELECT c.id, c.lease_token, c.handler, c.payload, c.attempt, c.max_attempts, \(micros("c.enqueued_at")),
-                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()"))
+                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()")), c.crashes
             FROM (SELECT) AS one LEFT JOIN claimed AS c ON true
             """)
 
-        // Parameters: queues, ids, tokens, operations (done, retry, dead, release), µs (retention for
-        // done, delay for retry), errors; arrays in batch order. Returns (ordinal, settled) per item.
-        // Per job only the first item holding its current token wins.
+        // Parameters: queues, ids, tokens, operations (done, retry, dead, release, crashed), µs
+        // (retention for done, delay for retry and crashed; NULL for crashed: no retry), errors;
+        // arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
+        // holding its current token wins. A crash becomes a retry (or a death, without a delay) that
+        // also counts one crash, so the rest of the statement knows four operations only.
         settle = PGStatement(name: "jobhost_settle", sql: """
             WITH item AS (
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+                SELECT t.queue, t.id, t.token, t.micros, t.error, t.n, t.op = 'crashed' AS crashed,
+                    CASE WHEN t.op <> 'crashed' THEN t.op WHEN t.micros IS NULL THEN 'dead' ELSE 'retry' END AS op
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
                     WITH ORDINALITY AS t(queue, id, token, op, micros, error, n)
             ), held AS (
                 SELECT j.id, j.queue, j.state, j.lease_token FROM \(jobs) AS j
@@ -814,6 +826,7 @@ struct PGStatements: Sendable {
                         ELSE w.op END,
                     run_at = CASE WHEN w.op = 'retry' AND w.micros > 0 THEN now() + w.micros * interval '1 microsecond' ELSE j.run_at END,
                     attempt = CASE WHEN w.op = 'release' THEN j.attempt - 1 ELSE j.attempt END,
+                    crashes = CASE WHEN w.crashed THEN j.crashes + 1 ELSE j.crashes END,
                     last_error = CASE WHEN w.op IN ('retry', 'dead') THEN w.error ELSE j.last_error END,
                     lease_token = NULL, lease_until = NULL, updated_at = now()
                 FROM won AS w

@@ -97,7 +97,7 @@ public final class RedisBackend: JobBackend {
         command.append(Self.promoteLimit)
         let reply = try run(script, command)
         guard let parts = reply.array, parts.count == 2, let flat = parts[0].array, let buried = parts[1].array,
-              flat.count % 9 == 0, buried.count % 2 == 0
+              flat.count % 10 == 0, buried.count % 2 == 0
         else { throw Self.malformed(script) }
 
         for index in stride(from: 0, to: buried.count, by: 2) {
@@ -107,17 +107,18 @@ public final class RedisBackend: JobBackend {
         }
 
         var jobs: [LeasedJob] = []
-        jobs.reserveCapacity(flat.count / 9)
-        for index in stride(from: 0, to: flat.count, by: 9) {
+        jobs.reserveCapacity(flat.count / 10)
+        for index in stride(from: 0, to: flat.count, by: 10) {
             guard let id = flat[index].text, let token = flat[index + 1].text, let handler = flat[index + 2].text,
                   case .string(let payload) = flat[index + 3], let attempt = flat[index + 4].int,
-                  let maxAttempts = flat[index + 5].int, let enqueuedAt = flat[index + 6].int, let timeout = flat[index + 7].int
+                  let maxAttempts = flat[index + 5].int, let enqueuedAt = flat[index + 6].int, let timeout = flat[index + 7].int,
+                  let crashes = flat[index + 9].int
             else { throw Self.malformed(script) }
             jobs.append(
                 LeasedJob(
                     lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload),
                     attempt: attempt, maxAttempts: maxAttempts, enqueuedAt: Self.date(milliseconds: enqueuedAt),
-                    timeout: timeout > 0 ? .milliseconds(timeout) : nil, lastError: Self.nonEmpty(flat[index + 8])))
+                    timeout: timeout > 0 ? .milliseconds(timeout) : nil, lastError: Self.nonEmpty(flat[index + 8]), crashes: crashes))
         }
         return jobs
     }
@@ -149,17 +150,19 @@ public final class RedisBackend: JobBackend {
         let script = RedisScripts.settle
         return try perQueue(settlements, queue: \.0.queue, script: script) { command, item in
             let (lease, settlement) = item
-            let (op, milliseconds, text): (String, Int, String) =
+            let (op, milliseconds, text): (String, Int?, String) =
                 switch settlement {
                 case .done(let retention): ("done", retention.roundedUpMilliseconds, "")
                 case .retry(let delay, let error): ("retry", delay.roundedUpMilliseconds, error)
                 case .dead(let error): ("dead", 0, error)
                 case .release: ("release", 0, "")
+                case .crashed(let delay, let error): ("crashed", delay?.roundedUpMilliseconds, error)
                 }
             command.append(op)
             command.append(lease.jobID)
             command.append(lease.token)
-            command.append(milliseconds)
+            // No delay is sent as "": for a crash it means no retry, straight to dead.
+            if let milliseconds { command.append(milliseconds) } else { command.append("") }
             command.append(text)
         }
     }
@@ -222,12 +225,12 @@ public final class RedisBackend: JobBackend {
         command.append(max(0, offset))
         command.append(limit)
         let reply = try run(script, command)
-        guard let flat = reply.array, flat.count % 10 == 0 else { throw Self.malformed(script) }
+        guard let flat = reply.array, flat.count % 11 == 0 else { throw Self.malformed(script) }
         var jobs: [JobInfo] = []
-        jobs.reserveCapacity(flat.count / 10)
-        for index in stride(from: 0, to: flat.count, by: 10) {
+        jobs.reserveCapacity(flat.count / 11)
+        for index in stride(from: 0, to: flat.count, by: 11) {
             guard let id = flat[index].text else { throw Self.malformed(script) }
-            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 10)]))
+            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 11)]))
         }
         return jobs
     }
@@ -235,11 +238,11 @@ public final class RedisBackend: JobBackend {
     /// One `HMGET` of the job's hash.
     public func job(queue: String, id: String) throws(BackendError) -> JobInfo? {
         var command: RedisCommand = ["HMGET", try key(queue) + ":job:" + id]
-        for field in ["handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin"] {
+        for field in ["handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin", "crashes"] {
             command.append(field)
         }
         let reply = try connections.get().pool.withConnection { connection throws(BackendError) in try connection.command(command) }
-        guard let fields = reply.array, fields.count == 9 else {
+        guard let fields = reply.array, fields.count == 10 else {
             throw BackendError(.server, "Redis answered HMGET for job \(id) of queue \(queue) with an unexpected reply")
         }
         if fields.allSatisfy({ $0 == .null }) { return nil }
@@ -334,8 +337,8 @@ public final class RedisBackend: JobBackend {
         }
     }
 
-    /// A ``JobInfo`` from the 9 fields the list script and ``job(queue:id:)`` read: handler, state,
-    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin.
+    /// A ``JobInfo`` from the 10 fields the list script and ``job(queue:id:)`` read: handler, state,
+    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin, crashes.
     private static func info(queue: String, id: String, fields: ArraySlice<RESPValue>) throws(BackendError) -> JobInfo {
         let f = Array(fields)
         // A plain producer may leave the state out: such a job is ready.
@@ -346,7 +349,7 @@ public final class RedisBackend: JobBackend {
         return JobInfo(
             id: id, queue: queue, handler: f[0].text ?? "", state: state, payload: f[2].text ?? "", attempt: f[3].int ?? 0,
             maxAttempts: f[4].int ?? 0, enqueuedAt: date(milliseconds: f[5].int ?? 0), lastError: nonEmpty(f[6]),
-            updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]))
+            updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]), crashes: f[9].int ?? 0)
     }
 
     static func checked(_ reply: RESPValue, _ script: RedisScript) throws(BackendError) -> RESPValue {

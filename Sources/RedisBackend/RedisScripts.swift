@@ -57,9 +57,9 @@ enum RedisScripts {
             return ids
             """)
 
-    /// Leases jobs. ARGV: limit, lease_ms, promote_max. Returns `{jobs, buried}`: jobs flat, 9 per
+    /// Leases jobs. ARGV: limit, lease_ms, promote_max. Returns `{jobs, buried}`: jobs flat, 10 per
     /// job (id, lease_seq, handler, payload, attempt, max_attempts, enqueued_at, timeout_ms,
-    /// last_error); buried flat, 2 per id moved to dead instead (id, reason).
+    /// last_error, crashes); buried flat, 2 per id moved to dead instead (id, reason).
     ///
     /// Guarantees: due scheduled jobs (at most promote_max, earliest first) join the front of the
     /// line before anything is popped; each job is leased by one caller only; only a job whose state
@@ -96,7 +96,7 @@ enum RedisScripts {
                 local key = job_key(id)
                 -- pcall: one foreign key must not stop a batch whose other jobs are popped already.
                 local f = redis.pcall('HMGET', key, 'state', 'handler', 'payload', 'attempt', 'max_attempts',
-                  'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq')
+                  'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq', 'crashes')
                 if f.err then
                   -- Not a hash: left as it is for an operator, its id recorded in dead.
                   redis.call('ZADD', base .. ':dead', now, id)
@@ -131,6 +131,7 @@ enum RedisScripts {
                     jobs[n + 7] = enqueued_at
                     jobs[n + 8] = tonumber(f[7]) or 0
                     jobs[n + 9] = f[8]
+                    jobs[n + 10] = tonumber(f[10]) or 0
                     leased = leased + 1
                   end
                 end
@@ -140,8 +141,9 @@ enum RedisScripts {
             return {jobs, buried}
             """)
 
-    /// Settles leased jobs. ARGV: 5 per item: op (done, retry, dead, release), id, token, ms
-    /// (retention for done, delay for retry), error text. Returns 1 or 0 per item.
+    /// Settles leased jobs. ARGV: 5 per item: op (done, retry, dead, release, crashed), id, token, ms
+    /// (retention for done, delay for retry and crashed; "" for crashed: no retry), error text.
+    /// Returns 1 or 0 per item.
     ///
     /// Guarantees: an item whose job is not running under exactly this token (the lease was
     /// rescued, the job settled already, an earlier item of this batch settled it) changes nothing
@@ -149,7 +151,8 @@ enum RedisScripts {
     /// processed; kept in the done set, or deleted at once for retention 0; unique key freed),
     /// retry (counted in failed; scheduled after the delay, or ready at once for no delay), dead
     /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
-    /// not counted). The whole batch is one atomic step.
+    /// not counted), crashed (the job's crashes field + 1, then as retry with the delay, or as dead
+    /// without one). The whole batch is one atomic step.
     static let settle = RedisScript(
         name: "settle",
         source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + """
@@ -170,6 +173,11 @@ enum RedisScripts {
               else
                 results[#results + 1] = 1
                 settled[#settled + 1] = id
+                if op == 'crashed' then
+                  -- A crash is a failed attempt that also counts against the job as possible poison.
+                  redis.call('HINCRBY', key, 'crashes', 1)
+                  op = ms and 'retry' or 'dead'
+                end
                 if op == 'done' then
                   processed = processed + 1
                   free_unique(id, f[3])
@@ -331,8 +339,8 @@ enum RedisScripts {
             """)
 
     /// Lists jobs in one state, newest first. ARGV: state (ready, running, scheduled, dead, done),
-    /// offset, limit (at least 1). Returns 9 per job: id, handler, state, payload, attempt,
-    /// max_attempts, enqueued_at, last_error, updated_at. Read-only.
+    /// offset, limit (at least 1). Returns 11 per job: id, handler, state, payload, attempt,
+    /// max_attempts, enqueued_at, last_error, updated_at, origin, crashes. Read-only.
     ///
     /// Guarantees: one consistent snapshot; ids whose hash is gone are left out; an id whose key is
     /// not a hash is listed with that as its last error.
@@ -351,15 +359,15 @@ enum RedisScripts {
             local out = {}
             for _, id in ipairs(ids) do
               local f = redis.pcall('HMGET', job_key(id), 'handler', 'state', 'payload', 'attempt', 'max_attempts',
-                'enqueued_at', 'last_error', 'updated_at', 'origin')
+                'enqueued_at', 'last_error', 'updated_at', 'origin', 'crashes')
               if f.err then
                 -- A foreign key where the job's hash should be: shown, not hidden, and not fatal to the listing.
                 out[#out + 1] = id
-                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false, false}
-                for j = 1, 9 do out[#out + 1] = row[j] end
+                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false, false, 0}
+                for j = 1, 10 do out[#out + 1] = row[j] end
               elseif f[1] or f[2] then
                 out[#out + 1] = id
-                for j = 1, 9 do out[#out + 1] = f[j] end
+                for j = 1, 10 do out[#out + 1] = f[j] end
               end
             end
             return out
