@@ -60,6 +60,19 @@ let package = Package(
             ]
         ),
 
+        // Worker processes: what must be C (prctl, the crash reporter that runs in signal handlers).
+        .target(name: "CWorkerSupport", path: "Sources/CWorkerSupport"),
+
+        // Handlers in supervised worker processes: hard timeouts, crash accounting, restarts.
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "Backend", "HostConfig", "PluginHost", "Runtime", "CWorkerSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // Fires schedules: one job per fire time across every host sharing a backend.
         .target(
             name: "Scheduler",
@@ -74,7 +87,7 @@ let package = Package(
         .target(
             name: "HostCLI",
             dependencies: [
-                "HostConfig", "PluginHost", "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling",
+                "HostConfig", "PluginHost", "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -18,7 +18,19 @@ struct Instructions: Decodable {
     var nextPayload: String?
     /// test.retry_in: the retry delay to ask for.
     var delayMs: Int?
+    /// test.exit: the exit status.
+    var status: Int32?
+    /// test.segfault and friends: misbehave only on attempts up to this one (default: every attempt).
+    var untilAttempt: Int?
 }
+
+/// For the handlers that end their process: whether this attempt is one that misbehaves.
+func misbehaves(_ job: Job, _ options: Instructions) -> Bool {
+    job.attempt <= (options.untilAttempt ?? Int.max)
+}
+
+/// Keeps what `test.hog` allocates reachable, so nothing frees it.
+let hoard = Mutex<[UInt]>([])
 
 let pluginConfig = Mutex<[String: String]>([:])
 
@@ -95,9 +107,51 @@ let plugin = Plugin(
             host.log(.info, "greeting=\(greeting) payload=\(String(decoding: job.payload, as: UTF8.self))")
             return .success
         },
+        Handler("test.segfault", description: "Writes through a null pointer (SIGSEGV)") { job, host in
+            let options = try instructions(job)
+            guard misbehaves(job, options) else { return .success }
+            // Address 8: never mapped, and not nil, so Swift's own checks do not trap first.
+            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+            return .success
+        },
+        Handler("test.abort", description: "Calls abort() (SIGABRT)") { job, host in
+            let options = try instructions(job)
+            guard misbehaves(job, options) else { return .success }
+            abort()
+        },
+        Handler("test.exit", description: "Calls exit(status), 3 unless `status` says otherwise") { job, host in
+            let options = try instructions(job)
+            guard misbehaves(job, options) else { return .success }
+            exit(options.status ?? 3)
+        },
+        Handler("test.spin", description: "Loops forever, ignoring the cancel flag") { job, host in
+            let options = try instructions(job)
+            guard misbehaves(job, options) else { return .success }
+            var counter: UInt64 = 0
+            while true {
+                counter &+= 1
+                if counter == 0 { host.log(.debug, "wrapped") }
+            }
+        },
+        Handler("test.hog", description: "Allocates and touches memory without bound") { job, host in
+            let options = try instructions(job)
+            guard misbehaves(job, options) else { return .success }
+            while true {
+                let chunk = 16 << 20
+                guard let block = malloc(chunk) else {
+                    // The allocator refused: crash as a Swift allocation failure would.
+                    fatalError("out of memory after \(hoard.withLock { $0.count } * 16) MiB")
+                }
+                memset(block, 1, chunk)
+                hoard.withLock { $0.append(UInt(bitPattern: block)) }
+            }
+        },
     ],
     onInit: { config, host in
         let values = try config.decode([String: String].self)
+        if values["crash_in_init"] == "true" {
+            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+        }
         if let reason = values["refuse"] { throw PluginConfigurationError(description: reason) }
         // Merged, not replaced: tests in one process load this library several times, each with its own config.
         pluginConfig.withLock { $0.merge(values) { $1 } }

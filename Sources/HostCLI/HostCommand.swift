@@ -15,7 +15,7 @@ public struct HostCommand: AsyncParsableCommand {
             Add a job:                            host enqueue greeter.hello '{"name": "Ada"}'
             See the queues:                       host queues
             """,
-        subcommands: [RunCommand.self, EnqueueCommand.self, QueuesCommand.self, JobsCommand.self, SchedulesCommand.self, TriggerCommand.self, MigrateCommand.self, CheckConfigCommand.self, ListPluginsCommand.self]
+        subcommands: [RunCommand.self, EnqueueCommand.self, QueuesCommand.self, JobsCommand.self, SchedulesCommand.self, TriggerCommand.self, MigrateCommand.self, CheckConfigCommand.self, ListPluginsCommand.self, WorkerCommand.self]
     )
 
     public init() {}

@@ -13,21 +13,30 @@ public struct ConfigLoader: Sendable {
     /// The config in `path`.
     /// - Throws: ``ConfigError`` with every problem found, each with file, line, column and key path.
     public func load(path: String) throws(ConfigError) -> HostConfiguration {
-        let text: String
+        try load(text: Self.readText(path: path), path: path)
+    }
+
+    /// The config in `text`, read from the file at `path` (relative paths resolve against its directory).
+    public func load(text: String, path: String) throws(ConfigError) -> HostConfiguration {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL
+        return try load(text: text, file: path, directory: directory)
+    }
+
+    /// The text of the config file at `path`.
+    /// - Throws: ``ConfigError`` saying why it cannot be read.
+    public static func readText(path: String) throws(ConfigError) -> String {
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             guard let decoded = String(data: data, encoding: .utf8) else {
                 throw ConfigError([.init(location: .init(file: path, line: 1, column: 1), keyPath: "", message: "not UTF-8 text")])
             }
-            text = decoded
+            return decoded
         } catch let error as ConfigError {
             throw error
         } catch {
             let reason = (error as NSError).localizedFailureReason ?? "cannot read it (\(error.localizedDescription))"
             throw ConfigError([.init(location: .init(file: path, line: 1, column: 1), keyPath: "", message: reason)])
         }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL
-        return try load(text: text, file: path, directory: directory)
     }
 
     /// The config in `text`, as if read from `file`.

@@ -15,11 +15,15 @@ public final class HostRuntime: Sendable {
 
     /// - Parameters:
     ///   - backends: by backend name; every queue's backend must be there.
-    ///   - grace: how long a handler may run past its deadline (cancel flag up) before it is written off.
-    ///   - sweepInterval: how often expired leases are rescued and finished jobs pruned.
+    ///   - grace: how long a handler may run past its deadline (cancel flag up) before it is written
+    ///     off; nil when a supervisor kills the process instead.
+    ///   - sweepInterval: how often expired leases are rescued and finished jobs pruned; nil for none
+    ///     (a supervisor runs the chores).
+    ///   - observer: told of every job's whereabouts (a worker process reports them to its supervisor).
     public init(
         config: HostConfiguration, backends: [String: any JobBackend], registry: HandlerRegistry, logger: Logger,
-        grace: Duration = .seconds(5), sweepInterval: Duration = .seconds(1), queues: [String]? = nil
+        grace: Duration? = .seconds(5), sweepInterval: Duration? = .seconds(1), queues: [String]? = nil,
+        observer: (any JobObserver)? = nil
     ) {
         self.config = config
         self.logger = logger
@@ -28,11 +32,14 @@ public final class HostRuntime: Sendable {
         runners = selected.compactMap { queue in
             guard let backend = backends[queue.backend] else { return nil }
             return QueueRunner(
-                queue: queue, config: config, backend: backend, registry: registry, enqueuer: enqueuer, logger: logger, grace: grace)
+                queue: queue, config: config, backend: backend, registry: registry, enqueuer: enqueuer, logger: logger,
+                grace: grace, observer: observer)
         }
-        maintenance = Dictionary(grouping: selected, by: \.backend).compactMap { name, queues in
-            backends[name].map { Maintenance(queues: queues, backend: $0, interval: sweepInterval, logger: logger) }
-        }
+        maintenance = sweepInterval.map { interval in
+            Dictionary(grouping: selected, by: \.backend).compactMap { name, queues in
+                backends[name].map { Maintenance(queues: queues, backend: $0, interval: interval, logger: logger) }
+            }
+        } ?? []
     }
 
     public func start() {

@@ -7,7 +7,7 @@ import Synchronization
 /// The chores that keep a backend's queues healthy: rescuing jobs whose lease expired (their host
 /// died or stalled) and pruning finished jobs past their retention. Every host runs them; each chore
 /// is safe to run on many hosts at once, because each step is one atomic backend call.
-final class Maintenance: Sendable {
+public final class Maintenance: Sendable {
     private let queues: [QueueConfig]
     private let backend: any JobBackend
     private let logger: Logger
@@ -15,14 +15,14 @@ final class Maintenance: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let done = Completion()
 
-    init(queues: [QueueConfig], backend: any JobBackend, interval: Duration, logger: Logger) {
+    public init(queues: [QueueConfig], backend: any JobBackend, interval: Duration, logger: Logger) {
         self.queues = queues
         self.backend = backend
         self.interval = interval
         self.logger = logger
     }
 
-    func start(name: String) {
+    public func start(name: String) {
         startThread(name: "jobhost.maintenance.\(name)") { [self] in
             while !stopped.load(ordering: .acquiring) {
                 runOnce()
@@ -38,7 +38,7 @@ final class Maintenance: Sendable {
 
     /// One pass over every queue; tests call it directly.
     @discardableResult
-    func runOnce() -> (rescued: Int, dead: Int, pruned: Int) {
+    public func runOnce() -> (rescued: Int, dead: Int, pruned: Int) {
         var totals = (rescued: 0, dead: 0, pruned: 0)
         for queue in queues {
             do {
@@ -56,7 +56,7 @@ final class Maintenance: Sendable {
         return totals
     }
 
-    func stop() {
+    public func stop() {
         stopped.store(true, ordering: .releasing)
         _ = done.wait(until: .now + .seconds(2))
     }

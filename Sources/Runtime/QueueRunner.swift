@@ -20,7 +20,9 @@ final class QueueRunner: Sendable {
     private let registry: HandlerRegistry
     private let enqueuer: any JobEnqueuer
     private let logger: Logger
-    private let grace: Duration
+    /// nil: handlers that overrun are never written off here (a supervisor kills their process instead).
+    private let grace: Duration?
+    private let observer: (any JobObserver)?
     private let tick: Duration
 
     private let buffer = BlockingQueue<LeasedJob>()
@@ -55,7 +57,8 @@ final class QueueRunner: Sendable {
 
     init(
         queue: QueueConfig, config: HostConfiguration, backend: any JobBackend, registry: HandlerRegistry,
-        enqueuer: any JobEnqueuer, logger: Logger, grace: Duration, tick: Duration = .milliseconds(50)
+        enqueuer: any JobEnqueuer, logger: Logger, grace: Duration?, observer: (any JobObserver)? = nil,
+        tick: Duration = .milliseconds(50)
     ) {
         self.queue = queue
         self.config = config
@@ -66,6 +69,7 @@ final class QueueRunner: Sendable {
         logger[metadataKey: "queue"] = "\(queue.name)"
         self.logger = logger
         self.grace = grace
+        self.observer = observer
         self.tick = tick
         // Fetch ahead by as many jobs as there are slots, so a batch is ready when slots free up.
         gate = CapacityGate(limit: queue.concurrency * 2)
@@ -99,6 +103,7 @@ final class QueueRunner: Sendable {
                 }
                 gate.take(jobs.count)
                 counters.fetched.add(jobs.count, ordering: .relaxed)
+                observer?.held(jobs)
                 // A fetch that returns after shutdown began hands its jobs straight back.
                 let stopping = state.withLock { state -> Bool in
                     for job in jobs { state.held[job.lease] = (job, state.stopping ? .settling : .buffered) }
@@ -123,6 +128,7 @@ final class QueueRunner: Sendable {
             return state.nextSlot
         }
         startThread(name: "jobhost.slot.\(queue.name).\(slot)") { [self] in
+            observer?.threadWillRunHandlers()
             while let job = buffer.pop() {
                 if !run(job) { return }
             }
@@ -148,7 +154,9 @@ final class QueueRunner: Sendable {
             return true
         }
         guard start else { return true }
+        observer?.willRun(job, timeout: timeout)
         let outcome = handler.invoke(context)
+        observer?.didRun(job)
         let ours = state.withLock { state -> Bool? in
             if state.abandoned.remove(job.lease) != nil { return nil }
             guard let entry = state.held[job.lease], case .running = entry.phase else { return false }
@@ -227,6 +235,7 @@ final class QueueRunner: Sendable {
                     }
                 }
                 gate.give(pending.count)
+                observer?.letGo(pending.map(\.0))
                 for id in lost {
                     logger.warning("lease lost before the outcome was recorded; another host will run the job again", metadata: ["job.id": "\(id)"])
                 }
@@ -264,7 +273,7 @@ final class QueueRunner: Sendable {
         state.withLock { state in
             for (lease, entry) in state.held {
                 guard case .running(let context, let deadline) = entry.phase else { continue }
-                if now >= deadline + grace {
+                if let grace, now >= deadline + grace {
                     writeOffs.append(entry.job)
                     state.abandoned.insert(lease)
                     // A thread per handler that never returns: cap them, or hung handlers would
@@ -278,7 +287,7 @@ final class QueueRunner: Sendable {
         for job in writeOffs {
             counters.timedOut.add(1, ordering: .relaxed)
             logger.error("handler overran its timeout and ignored the cancel flag; written off", metadata: jobMetadata(job))
-            settle(job.lease, as: .retry(reason: "timeout: the handler did not stop within \(grace.configText) of its deadline", delay: nil), job: job)
+            settle(job.lease, as: .retry(reason: "timeout: the handler did not stop within \((grace ?? .zero).configText) of its deadline", delay: nil), job: job)
         }
         for _ in 0..<replace { startSlot() }
         if writeOffs.count > replace {
@@ -332,6 +341,7 @@ final class QueueRunner: Sendable {
             }
         }
         gate.give(released)
+        observer?.letGo(lost)
         for lease in lost {
             logger.warning("lease lost; another host may run the job now", metadata: ["job.id": "\(lease.jobID)"])
         }

@@ -32,7 +32,6 @@ struct CheckConfigCommand: ParsableCommand {
 
     func run() throws {
         let path = file ?? options.resolvedPath()
-        let logger = CommandLogging.logger(verbose: verbose)
         let config: HostConfiguration
         do {
             config = try ConfigLoader().load(path: path)
@@ -44,9 +43,15 @@ struct CheckConfigCommand: ParsableCommand {
             try finish(path: path, problems: [], config: config, plugins: nil)
             return
         }
-        let inspection = PluginInspection(config: config, logger: logger)
+        let inspection: PluginInspection
+        do {
+            inspection = try PluginInspection.inWorker(config: config, configText: ConfigLoader.readText(path: path), verbose: verbose)
+        } catch {
+            printError("cannot load the plugins: \(error)")
+            throw invalidExitCode
+        }
         var problems = inspection.diagnostics(config: config)
-        if inspection.refusals.isEmpty {
+        if inspection.refused.isEmpty {
             problems += inspection.handlerDiagnostics(config: config)
         }
         try finish(path: path, problems: ConfigError(problems).diagnostics, config: config, plugins: inspection)

@@ -28,104 +28,59 @@ struct ListPluginsCommand: ParsableCommand {
     var verbose = false
 
     func run() throws {
+        let path = options.resolvedPath()
         let config = try loadConfig(options)
-        let inspection = PluginInspection(config: config, logger: CommandLogging.logger(verbose: verbose))
+        let inspection: PluginInspection
+        do {
+            // In a worker process: a plugin that crashes while loading is listed as refused, not fatal here.
+            inspection = try PluginInspection.inWorker(config: config, configText: ConfigLoader.readText(path: path), verbose: verbose)
+        } catch {
+            printError("cannot load the plugins: \(error)")
+            throw invalidExitCode
+        }
         if json {
             try printJSON(inspection)
         } else {
             printTable(inspection, config: config)
         }
-        if !inspection.refusals.isEmpty { throw invalidExitCode }
+        if !inspection.refused.isEmpty { throw invalidExitCode }
     }
 
     private func printTable(_ inspection: PluginInspection, config: HostConfiguration) {
-        guard !inspection.results.isEmpty else {
+        guard !inspection.entries.isEmpty else {
             print("No plugins are configured in \(config.file); add them under 'plugins:'.")
             return
         }
         var table = TextTable(headers: ["NAME", "VERSION", "ABI", "HANDLERS", "PATH", "STATUS"])
-        for result in inspection.results {
-            switch result {
-            case .loaded(let plugin):
-                table.rows.append([plugin.name, plugin.version, plugin.abiVersion, "\(plugin.handlers.count)", plugin.path, "ok"])
-            case .refused(let refusal):
-                table.rows.append([refusal.plugin, "-", "-", "-", refusal.path ?? "-", "\(refusal.check.rawValue): \(refusal.reason)"])
+        for entry in inspection.entries {
+            if entry.status == "ok" {
+                table.rows.append([entry.name, entry.version ?? "-", entry.abi ?? "-", "\(entry.handlers.count)", entry.path ?? "-", "ok"])
+            } else {
+                table.rows.append([entry.name, "-", "-", "-", entry.path ?? "-", "\(entry.check ?? "load"): \(entry.reason ?? "refused")"])
             }
         }
         print(table.rendered)
         if handlers {
             for plugin in inspection.loaded {
-                print("\n\(plugin.name) \(plugin.version): \(plugin.description)")
+                print("\n\(plugin.name) \(plugin.version ?? ""): \(plugin.description ?? "")")
                 var list = TextTable(headers: ["  HANDLER", "TIMEOUT", "QUEUE", "DESCRIPTION"])
                 for handler in plugin.handlers {
                     list.rows.append([
-                        "  " + handler.name, handler.defaultTimeout?.configText ?? "-",
+                        "  " + handler.name, handler.defaultTimeoutMs.map { Duration.milliseconds($0).configText } ?? "-",
                         config.queue(for: handler.name)?.name ?? "(none)", handler.description,
                     ])
                 }
                 print(list.rendered)
             }
         }
-        if !inspection.refusals.isEmpty {
-            printError("\(inspection.refusals.count) of \(inspection.results.count) plugins refused; `host run` would not start")
+        if !inspection.refused.isEmpty {
+            printError("\(inspection.refused.count) of \(inspection.entries.count) plugins refused; `host run` would not start")
         }
     }
 
     private func printJSON(_ inspection: PluginInspection) throws {
-        let entries = inspection.results.map { result -> PluginEntry in
-            switch result {
-            case .loaded(let plugin):
-                PluginEntry(
-                    name: plugin.name, declaredName: plugin.declaredName, version: plugin.version, abi: plugin.abiVersion,
-                    description: plugin.description, path: plugin.path, status: "ok", check: nil, reason: nil,
-                    handlers: plugin.handlers.map {
-                        .init(name: $0.name, description: $0.description, defaultTimeoutMs: $0.defaultTimeout?.inMilliseconds)
-                    })
-            case .refused(let refusal):
-                PluginEntry(
-                    name: refusal.plugin, declaredName: nil, version: nil, abi: nil, description: nil, path: refusal.path,
-                    status: "refused", check: refusal.check.rawValue, reason: refusal.reason, handlers: [])
-            }
-        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try encoder.encode(ListReport(plugins: entries, searchPaths: inspection.loader.searchPaths.map(\.path))), as: UTF8.self))
-    }
-}
-
-/// `host list-plugins --json`.
-struct ListReport: Encodable {
-    let plugins: [PluginEntry]
-    let searchPaths: [String]
-
-    enum CodingKeys: String, CodingKey {
-        case plugins, searchPaths = "search_paths"
-    }
-}
-
-struct PluginEntry: Encodable {
-    struct Handler: Encodable {
-        let name: String
-        let description: String
-        let defaultTimeoutMs: Int64?
-
-        enum CodingKeys: String, CodingKey {
-            case name, description, defaultTimeoutMs = "default_timeout_ms"
-        }
-    }
-
-    let name: String
-    let declaredName: String?
-    let version: String?
-    let abi: String?
-    let description: String?
-    let path: String?
-    let status: String
-    let check: String?
-    let reason: String?
-    let handlers: [Handler]
-
-    enum CodingKeys: String, CodingKey {
-        case name, declaredName = "declared_name", version, abi, description, path, status, check, reason, handlers
+        print(String(decoding: try encoder.encode(ListReport(plugins: inspection.entries, searchPaths: inspection.searchPaths)), as: UTF8.self))
     }
 }

@@ -7,6 +7,7 @@ import PluginHost
 import PostgresBackend
 import Runtime
 import Scheduler
+import Supervisor
 import ServiceLifecycle
 
 /// `host run`: the host itself.
@@ -30,46 +31,76 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let path = options.resolvedPath()
+        let text: String
         let config: HostConfiguration
         do {
-            config = try ConfigLoader().load(path: path)
+            text = try ConfigLoader.readText(path: path)
+            config = try ConfigLoader().load(text: text, path: path)
         } catch {
             for problem in error.diagnostics { printError("\(problem)") }
             printError("\(path): the host does not start with this config")
             throw invalidExitCode
         }
         let logger = HostLogging.bootstrap(config.host)
-        let inspection = PluginInspection(config: config, logger: logger)
-        var problems = inspection.diagnostics(config: config)
-        if problems.isEmpty {
-            problems = inspection.handlerDiagnostics(config: config)
-        }
-        guard problems.isEmpty else {
-            for problem in ConfigError(problems).diagnostics { printError("\(problem)") }
-            printError("\(path): the host does not start until these are fixed")
-            throw invalidExitCode
-        }
         let selected = queues.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         if let selected, let unknown = selected.first(where: { name in !config.queues.contains { $0.name == name } }) {
             printError("unknown queue '\(unknown)'; the config defines \(config.queues.map(\.name).joined(separator: ", "))")
             throw ExitCode.validationFailure
         }
+        let running = config.queues.filter { selected?.contains($0.name) ?? true }
+        let inWorkers = running.filter { $0.isolation == .process }
+        let inThreads = running.filter { $0.isolation == .thread }
+
+        // The plugins are first loaded in a throwaway worker: one that crashes while loading is refused
+        // with its name instead of crashing the host, or every worker in turn.
+        let survey: PluginInspection
+        do {
+            survey = try PluginInspection.inWorker(config: config, configText: text)
+        } catch {
+            printError("cannot load the plugins: \(error)")
+            throw invalidExitCode
+        }
+        var problems = survey.diagnostics(config: config)
+        if problems.isEmpty { problems = survey.handlerDiagnostics(config: config) }
+        guard problems.isEmpty else {
+            for problem in ConfigError(problems).diagnostics { printError("\(problem)") }
+            printError("\(path): the host does not start until these are fixed")
+            throw invalidExitCode
+        }
         let backends = Backends.make(config, logger: logger)
         try prepareSchemas(config, logger: logger)
-        let runtime = HostRuntime(
-            config: config, backends: backends, registry: inspection.loader.registry, logger: logger, queues: selected)
-        let scheduler = Scheduler(config: config, backends: backends, logger: logger)
-        let group = ServiceGroup(
-            services: [RuntimeService(runtime: runtime), SchedulerService(scheduler: scheduler)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
+
+        var services: [any Service] = []
+        if !inWorkers.isEmpty {
+            let supervisor = Supervisor(
+                config: config, configText: text, queues: inWorkers, backends: backends, executable: HostExecutable.path, logger: logger)
+            services.append(SupervisorService(supervisor: supervisor, host: config.host))
+        }
+        // Queues that trust their plugins run them on threads of this process.
+        var local: (runtime: HostRuntime, loader: PluginLoader)?
+        if !inThreads.isEmpty {
+            let loader = PluginLoader(config: config, logger: logger)
+            for case .refused(let refusal) in loader.load(config.plugins) {
+                printError("\(refusal)")
+                throw invalidExitCode
+            }
+            let runtime = HostRuntime(
+                config: config, backends: backends, registry: loader.registry, logger: logger, grace: config.host.timeoutGrace,
+                queues: inThreads.map(\.name))
+            services.append(RuntimeService(runtime: runtime))
+            local = (runtime, loader)
+        }
+        services.append(SchedulerService(scheduler: Scheduler(config: config, backends: backends, logger: logger)))
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         // A plugin's shutdown hook must not run under a handler of its own that is still running.
-        let stillRunning = runtime.abandonedHandlers
-        if stillRunning == 0 {
-            inspection.loader.shutdown()
-        } else {
-            logger.warning("plugin shutdown hooks skipped: handlers given up on are still running", metadata: ["handlers": "\(stillRunning)"])
+        if let local {
+            let stillRunning = local.runtime.abandonedHandlers
+            if stillRunning == 0 {
+                local.loader.shutdown()
+            } else {
+                logger.warning("plugin shutdown hooks skipped: handlers given up on are still running", metadata: ["handlers": "\(stillRunning)"])
+            }
         }
     }
 

@@ -41,6 +41,11 @@ public struct HostSettings: Sendable {
     public var shutdownTimeout: Duration
     public var logLevel: LogLevel
     public var logFormat: LogFormat
+    /// How long a handler may run past its deadline, cancel flag up, before the worker running it is
+    /// killed (threads: before it is written off).
+    public var timeoutGrace: Duration
+    /// Crashes of its worker after which a job is dead as a poison job, whatever attempts it has left.
+    public var crashLimit: Int
 
     public enum LogLevel: String, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
@@ -112,12 +117,28 @@ public struct QueueConfig: Sendable {
     public var retry: RetryPolicy
     /// How long finished jobs are kept before they are pruned.
     public var retention: Duration
+    /// Where its handlers run.
+    public var isolation: Isolation
+    /// Worker processes serving the queue (process isolation); its concurrency is split among them.
+    public var workers: Int
+    /// A worker whose resident memory passes this is recycled (jobs finished or handed back first);
+    /// allocations past twice this fail in the worker, crashing the job that made them.
+    public var workerMemoryLimit: Int?
+    /// A worker is recycled after finishing this many jobs.
+    public var workerMaxJobs: Int?
     public var location: SourceLocation
     /// Where each key of the entry was written, for errors about it.
     public var fieldLocations: [String: SourceLocation] = [:]
 
     /// Where `field` was written, or the entry itself when it was not.
     public func location(of field: String) -> SourceLocation { fieldLocations[field] ?? location }
+
+    public enum Isolation: String, Sendable, CaseIterable {
+        /// In worker processes the host supervises: a crash or a hang costs only the jobs of that worker.
+        case process
+        /// On threads of the host process itself: a little faster, but a crashing plugin takes the host down.
+        case thread
+    }
 }
 
 /// How failed attempts are retried.

@@ -247,6 +247,23 @@ struct Fields {
         }
     }
 
+    func byteSize(_ key: String, minimum: Int = 1 << 20) -> Int? {
+        guard let entry = entries[key],
+            let text = reader.text(entry.value, at: entry.path, expecting: "a size like 512MiB")
+        else { return nil }
+        do {
+            let value = try ByteSizeParser.parse(text)
+            if value < minimum {
+                reader.report(entry.value, entry.path, "must be at least \(minimum >> 20)MiB, found \(text)")
+                return nil
+            }
+            return value
+        } catch {
+            reader.report(entry.value, entry.path, error.message)
+            return nil
+        }
+    }
+
     func choice<Choice: RawRepresentable & CaseIterable>(_ key: String, _ type: Choice.Type) -> Choice?
     where Choice.RawValue == String {
         guard let entry = entries[key],

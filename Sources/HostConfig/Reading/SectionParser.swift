@@ -45,11 +45,11 @@ struct SectionParser {
     private func parseHost(_ entry: NodeReader.Entry?) -> HostSettings {
         var settings = HostSettings(
             name: ProcessInfo.processInfo.hostName, pluginPaths: [], shutdownTimeout: .seconds(30),
-            logLevel: .info, logFormat: .auto)
+            logLevel: .info, logFormat: .auto, timeoutGrace: .seconds(5), crashLimit: 3)
         guard let entry,
             let fields = reader.fields(
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
-                allowed: ["name", "plugin_paths", "shutdown_timeout", "log_level", "log_format"])
+                allowed: ["name", "plugin_paths", "shutdown_timeout", "log_level", "log_format", "timeout_grace", "crash_limit"])
         else { return settings }
         if let name = fields.string("name") { settings.name = name }
         if let paths = fields.stringList("plugin_paths") {
@@ -58,6 +58,8 @@ struct SectionParser {
         if let timeout = fields.duration("shutdown_timeout", minimum: .zero) { settings.shutdownTimeout = timeout }
         if let level = fields.choice("log_level", HostSettings.LogLevel.self) { settings.logLevel = level }
         if let format = fields.choice("log_format", HostSettings.LogFormat.self) { settings.logFormat = format }
+        if let grace = fields.duration("timeout_grace", minimum: .milliseconds(100)) { settings.timeoutGrace = grace }
+        if let limit = fields.int("crash_limit", minimum: 1, maximum: 100) { settings.crashLimit = limit }
         return settings
     }
 
@@ -114,7 +116,10 @@ struct SectionParser {
         guard checkName(entry, what: "queue"),
             let fields = reader.fields(
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
-                allowed: ["backend", "concurrency", "weight", "timeout", "lease", "retry", "retention"],
+                allowed: [
+                    "backend", "concurrency", "weight", "timeout", "lease", "retry", "retention", "isolation", "workers",
+                    "worker_memory_limit", "worker_max_jobs",
+                ],
                 section: "queues.\(entry.key)")
         else { return nil }
         var backend = fields.string("backend")
@@ -135,6 +140,10 @@ struct SectionParser {
             lease: fields.duration("lease", minimum: .seconds(1)) ?? .zero,
             retry: parseRetry(fields.entry("retry"), base: .standard) ?? .standard,
             retention: fields.duration("retention", minimum: .zero) ?? .seconds(86_400),
+            isolation: fields.choice("isolation", QueueConfig.Isolation.self) ?? .process,
+            workers: fields.int("workers", minimum: 1, maximum: 64) ?? 1,
+            workerMemoryLimit: fields.byteSize("worker_memory_limit", minimum: 64 << 20),
+            workerMaxJobs: fields.int("worker_max_jobs", minimum: 1),
             location: reader.location(entry.keyNode),
             fieldLocations: fields.valueLocations)
     }

@@ -14,6 +14,8 @@ public struct PluginRefusal: Error, Sendable, Equatable, CustomStringConvertible
         case duplicateHandler = "duplicate handler"
         case duplicatePlugin = "duplicate plugin"
         case initFailed = "init"
+        /// The process loading it died or exited (a crash in a constructor or in `init`).
+        case crashed = "crash"
     }
 
     /// The name the config gives the plugin.

@@ -1,0 +1,41 @@
+import Backend
+import HostConfig
+import Runtime
+
+/// What happens to the jobs a worker held when it ends.
+struct CrashSettlement {
+    let config: HostConfiguration
+
+    /// - Parameters:
+    ///   - clean: the worker exited 0 after a drain: whatever it still holds goes back untouched.
+    ///   - exit: how it ended, for the reason of jobs that share the blame.
+    func settlements(for ledger: WorkerLedger, exit: WorkerExit, shuttingDown: Bool) -> [(Lease, Settlement)] {
+        ledger.held.values.map { entry in
+            let job = entry.job
+            if let reason = ledger.culprits[job.lease.jobID] {
+                return (job.lease, crashed(job, reason: reason, retryAtOnce: false))
+            }
+            // Nobody named: a kill from outside (an operator, the kernel's OOM killer) or an exit from a
+            // thread that runs no handler. Every job a handler was running is a suspect; it is ready again
+            // at once, but the crash counts, so a job that keeps killing workers still ends in dead.
+            if ledger.culprits.isEmpty, !exit.isClean, !shuttingDown, entry.killAt != nil {
+                return (job.lease, crashed(job, reason: "worker died (\(exit.description)) while running it", retryAtOnce: true))
+            }
+            return (job.lease, .release)
+        }
+    }
+
+    func crashed(_ job: WorkerReport.HeldJob, reason: String, retryAtOnce: Bool) -> Settlement {
+        let crashes = job.crashes + 1
+        if crashes >= config.host.crashLimit {
+            return .crashed(retryAfter: nil, error: "poison job: its worker ended \(crashes) times while running it; last: \(reason)")
+        }
+        if job.attempt >= job.maxAttempts {
+            return .crashed(retryAfter: nil, error: reason)
+        }
+        if retryAtOnce { return .crashed(retryAfter: .zero, error: reason) }
+        let queue = config.queues.first { $0.name == job.lease.queue }
+        let policy = config.route(for: job.handler)?.retry ?? queue?.retry ?? .standard
+        return .crashed(retryAfter: policy.delay(afterAttempt: job.attempt), error: reason)
+    }
+}

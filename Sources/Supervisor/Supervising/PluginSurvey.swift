@@ -1,0 +1,52 @@
+import Foundation
+import Glibc
+
+/// Loads the config's plugins in a throwaway worker process and returns what it found, so that a
+/// plugin which crashes or exits while loading (its constructors and `init` run inside `dlopen`)
+/// is reported by name instead of taking the asking process down.
+public enum PluginSurvey {
+    public struct Failure: Error, CustomStringConvertible {
+        /// The plugin being loaded when the worker died, if it got that far.
+        public var plugin: String?
+        public var exit: String
+        public var description: String {
+            if let plugin {
+                "plugin '\(plugin)' ended the process loading it (\(exit)); the host refuses it"
+            } else {
+                "the process loading the plugins ended (\(exit)) before loading any"
+            }
+        }
+    }
+
+    /// - Returns: the JSON line the worker wrote (see the `worker` command).
+    /// - Parameters:
+    ///   - skipping: plugins not to load (found to crash by an earlier survey).
+    ///   - verbose: the worker logs what the loader does (on the inherited stderr).
+    public static func run(
+        executable: String, configFile: String, configText: String, skipping: [String] = [], verbose: Bool = false
+    ) throws -> String {
+        let process = try WorkerProcess(
+            executable: executable,
+            arguments: ["worker", "--config", configFile, "--survey", "--supervisor", "\(getpid())"]
+                + skipping.flatMap { ["--skip", $0] } + (verbose ? ["--verbose"] : []),
+            configText: configText)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var received: [UInt8] = []
+        while true {
+            let count = process.readReports(into: &buffer)
+            if count == 0 { break }
+            received.append(contentsOf: buffer[0..<count])
+        }
+        let exit = WorkerExit(waitStatus: process.waitForExit())
+        process.closePipes()
+        var loading: String?
+        for line in received.split(separator: UInt8(ascii: "\n")) {
+            switch WorkerReport(line: Substring(String(decoding: line, as: UTF8.self))) {
+            case .loading(let plugin): loading = plugin
+            case .survey(let json) where exit.isClean: return json
+            default: continue
+            }
+        }
+        throw Failure(plugin: loading, exit: exit.description)
+    }
+}

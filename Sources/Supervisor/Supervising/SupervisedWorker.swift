@@ -1,0 +1,293 @@
+import Backend
+import Foundation
+import Glibc
+import HostConfig
+import Logging
+import Synchronization
+
+/// One worker process kept alive by the supervisor: started, watched through its reports, settled
+/// for when it ends, and started again (at once after a clean recycle, with backoff after crashes).
+final class SupervisedWorker: Sendable {
+    let name: String
+    private let launch: WorkerLaunch
+    private let arguments: [String]
+    private let settlement: CrashSettlement
+    private let backends: [String: any JobBackend]
+    private let grace: Duration
+    private let logger: Logger
+    private let memoryLimit: Int?
+    private let state = Mutex(State())
+    private let finished = DispatchSemaphore(value: 0)
+    let restarts = Atomic<Int>(0)
+
+    private struct State {
+        var process: WorkerProcess?
+        var ledger = WorkerLedger()
+        var stopping = false
+        var exited = false
+    }
+
+    init(
+        name: String, launch: WorkerLaunch, arguments: [String], settlement: CrashSettlement, backends: [String: any JobBackend],
+        memoryLimit: Int?, logger: Logger
+    ) {
+        self.name = name
+        self.launch = launch
+        self.arguments = arguments
+        self.settlement = settlement
+        self.backends = backends
+        self.grace = settlement.config.host.timeoutGrace
+        self.memoryLimit = memoryLimit
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(name)"
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            superviseLoop()
+            finished.signal()
+        }
+        thread.name = "jobhost.supervise.\(name)"
+        thread.start()
+    }
+
+    var pid: pid_t? { state.withLock { $0.process?.pid } }
+
+    /// Jobs the worker holds now, and how many of them a handler is running.
+    var holding: (held: Int, running: Int) {
+        state.withLock { state in
+            (state.ledger.held.count, state.ledger.held.values.count { $0.killAt != nil })
+        }
+    }
+
+    // MARK: Life cycle
+
+    private func superviseLoop() {
+        var failures = 0
+        while !state.withLock({ $0.stopping }) {
+            let startedAt = ContinuousClock.now
+            let outcome = runOnce()
+            guard let outcome else {
+                failures += 1
+                pause(failures: failures)
+                continue
+            }
+            if state.withLock({ $0.stopping }) { break }
+            restarts.add(1, ordering: .relaxed)
+            // A worker a job ended (or that was recycled) is sound: start the next one at once. Back off
+            // only from workers that die on their own, again and again.
+            if outcome.exit.isClean || outcome.blamedJob || ContinuousClock.now - startedAt > .seconds(30) {
+                failures = 0
+            } else {
+                failures += 1
+            }
+            pause(failures: failures)
+        }
+    }
+
+    /// The first restart after a crash is immediate: the jobs the worker held are already back and
+    /// its queue should be served again within the second. Repeated crashes back off up to 30 s.
+    private func pause(failures: Int) {
+        guard failures > 1 else { return }
+        let delay = min(0.25 * pow(2, Double(failures - 2)), 30)
+        var waited = 0.0
+        while waited < delay, !state.withLock({ $0.stopping }) {
+            Thread.sleep(forTimeInterval: 0.05)
+            waited += 0.05
+        }
+    }
+
+    /// Starts the worker and returns how it ended (and whether a job was to blame), once its jobs are
+    /// settled; nil if it could not start.
+    private func runOnce() -> (exit: WorkerExit, blamedJob: Bool)? {
+        let process: WorkerProcess
+        do {
+            process = try WorkerProcess(executable: launch.executable, arguments: arguments, configText: launch.configText)
+        } catch {
+            logger.error("cannot start a worker process", metadata: ["error": "\(error)"])
+            return nil
+        }
+        let lateStop = state.withLock { state -> Bool in
+            state.process = process
+            state.ledger = WorkerLedger()
+            state.exited = false
+            return state.stopping
+        }
+        if lateStop { process.drain() }
+        logger.info("worker started", metadata: ["pid": "\(process.pid)"])
+
+        let readerDone = DispatchSemaphore(value: 0)
+        let reader = Thread { [self] in
+            readReports(from: process)
+            readerDone.signal()
+        }
+        reader.name = "jobhost.reports.\(name)"
+        reader.start()
+
+        let exit = WorkerExit(waitStatus: process.waitForExit())
+        state.withLock { $0.exited = true }
+        readerDone.wait()
+        process.closePipes()
+        let (ledger, stopping) = state.withLock { state in
+            defer {
+                state.process = nil
+                state.ledger = WorkerLedger()
+            }
+            return (state.ledger, state.stopping)
+        }
+        report(exit, ledger: ledger, pid: process.pid)
+        settle(settlement.settlements(for: ledger, exit: exit, shuttingDown: stopping && ledger.culprits.isEmpty))
+        return (exit, !ledger.culprits.isEmpty)
+    }
+
+    private func report(_ exit: WorkerExit, ledger: WorkerLedger, pid: pid_t) {
+        var metadata: Logger.Metadata = ["pid": "\(pid)", "exit": "\(exit.description)", "held": "\(ledger.held.count)"]
+        if exit.isClean {
+            logger.info("worker exited", metadata: metadata)
+        } else if !ledger.ready {
+            if let plugin = ledger.loading { metadata["plugin"] = "\(plugin)" }
+            logger.critical(
+                "worker died before it was ready\(ledger.loading.map { ": plugin '\($0)' crashed while loading" } ?? "")",
+                metadata: metadata)
+        } else {
+            for (id, reason) in ledger.culprits.sorted(by: { $0.key < $1.key }) {
+                let handler = ledger.held[id]?.job.handler ?? "?"
+                logger.error("worker ended by a job; the job counts a failed attempt", metadata: [
+                    "job.id": "\(id)", "job.handler": "\(handler)", "reason": "\(reason)", "pid": "\(pid)",
+                ])
+            }
+            logger.error("worker died; the jobs it held are back in their queue", metadata: metadata)
+        }
+    }
+
+    /// Records the outcome of every job the dead worker held. Retried until the backend takes them:
+    /// these jobs are leased, and nothing else would free them before their lease runs out.
+    private func settle(_ settlements: [(Lease, Settlement)]) {
+        let byQueue = Dictionary(grouping: settlements) { $0.0.queue }
+        for (queueName, items) in byQueue {
+            guard let queue = settlement.config.queues.first(where: { $0.name == queueName }), let backend = backends[queue.backend]
+            else { continue }
+            var failures = 0
+            while true {
+                do {
+                    _ = try backend.settle(items)
+                    break
+                } catch {
+                    failures += 1
+                    if failures == 1 || failures % 20 == 0 {
+                        logger.error("cannot record the jobs of a dead worker; retrying", metadata: ["error": "\(error)", "jobs": "\(items.count)"])
+                    }
+                    // At shutdown, give up after a while: the leases expire and the jobs are rescued.
+                    if failures > 20, state.withLock({ $0.stopping }) { break }
+                    Thread.sleep(forTimeInterval: min(0.05 * Double(failures), 2))
+                }
+            }
+        }
+    }
+
+    // MARK: Reports
+
+    private func readReports(from process: WorkerProcess) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var partial: [UInt8] = []
+        while true {
+            var poller = pollfd(fd: process.reports, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, 100)
+            if ready == 0 {
+                // The worker is gone but something it started keeps the pipe open: stop listening.
+                if state.withLock({ $0.exited }) { return }
+                continue
+            }
+            if ready < 0 { if errno == EINTR { continue } else { return } }
+            let count = process.readReports(into: &buffer)
+            if count == 0 { return }
+            partial.append(contentsOf: buffer[0..<count])
+            guard let lastNewline = partial.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+            let complete = partial[...lastNewline]
+            let now = ContinuousClock.now
+            state.withLock { state in
+                for line in complete.split(separator: UInt8(ascii: "\n")) {
+                    let text = String(decoding: line, as: UTF8.self)
+                    guard let report = WorkerReport(line: Substring(text)) else {
+                        logger.warning("unreadable report line from a worker", metadata: ["line": "\(text.prefix(200))"])
+                        continue
+                    }
+                    state.ledger.apply(report, grace: grace, now: now)
+                }
+            }
+            partial.removeSubrange(...lastNewline)
+        }
+    }
+
+    // MARK: Watching
+
+    /// Kills the worker if a handler overran its deadline plus grace, and recycles it past its memory limit.
+    func enforceLimits(now: ContinuousClock.Instant) {
+        let (overdue, process) = state.withLock { state -> ([WorkerLedger.Entry], WorkerProcess?) in
+            let ids = state.ledger.overdue(at: now)
+            for id in ids {
+                state.ledger.culprits[id] = "timeout: the handler did not stop within \(grace.configText) of its deadline; its worker was killed"
+            }
+            return (ids.compactMap { state.ledger.held[$0] }, state.process)
+        }
+        guard let process else { return }
+        if !overdue.isEmpty {
+            for entry in overdue {
+                logger.error("handler overran its timeout; killing its worker", metadata: [
+                    "job.id": "\(entry.job.lease.jobID)", "job.handler": "\(entry.job.handler)", "pid": "\(process.pid)",
+                ])
+            }
+            process.kill()
+        }
+    }
+
+    /// Reads the worker's resident memory and drains it (a recycle) once past the limit.
+    func checkMemory() {
+        guard let memoryLimit, let process = state.withLock({ $0.ledger.draining ? nil : $0.process }) else { return }
+        guard let resident = residentBytes(of: process.pid), resident > memoryLimit else { return }
+        state.withLock { $0.ledger.draining = true }
+        logger.warning("worker past its memory limit; recycling it", metadata: [
+            "pid": "\(process.pid)", "resident_mib": "\(resident >> 20)", "limit_mib": "\(memoryLimit >> 20)",
+        ])
+        process.drain()
+    }
+
+    // MARK: Shutdown
+
+    /// Asks the worker to finish or hand back its jobs and exit, and stops restarting it.
+    func beginShutdown() {
+        let process = state.withLock { state -> WorkerProcess? in
+            state.stopping = true
+            state.ledger.draining = true
+            return state.process
+        }
+        process?.drain()
+    }
+
+    /// Waits for the worker to be gone and its jobs settled; kills it at `deadline` if it is not.
+    func finishShutdown(by deadline: ContinuousClock.Instant) {
+        if finished.wait(timeout: .now() + max(0, (deadline - .now).seconds)) == .timedOut {
+            logger.error("worker did not stop in time; killing it (its jobs go back to their queue)")
+            state.withLock { $0.process }?.kill()
+            finished.wait()
+        }
+    }
+}
+
+/// What every worker is started with.
+struct WorkerLaunch: Sendable {
+    /// The host executable; workers run its hidden `worker` command.
+    var executable: String
+    /// The config exactly as the supervisor read it: a worker restarted after an edit of the file
+    /// still runs what the supervisor validated.
+    var configText: String
+}
+
+/// Resident memory of `pid`, from `/proc/<pid>/statm`.
+func residentBytes(of pid: pid_t) -> Int? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return nil }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}

@@ -1,0 +1,99 @@
+import Backend
+import Foundation
+import Glibc
+import HostConfig
+import Logging
+import Runtime
+import Synchronization
+
+/// Runs the process-isolated queues of a host in worker processes it supervises: starts them,
+/// knows from their reports which jobs each holds and runs, kills a worker whose handler overran
+/// its deadline plus grace, recycles one past its memory limit, and when a worker ends settles
+/// every job it held — the guilty job a failed attempt (dead as poison after `crash_limit` crashes),
+/// the others back to ready at once — then starts it again. It also runs the maintenance chores
+/// (lease rescue, pruning) for those queues.
+public final class Supervisor: Sendable {
+    private let workers: [SupervisedWorker]
+    private let maintenance: [Maintenance]
+    private let logger: Logger
+    private let stopWatching = Atomic<Bool>(false)
+    private let watcherDone = DispatchSemaphore(value: 0)
+
+    /// - Parameters:
+    ///   - queues: the queues to run in workers (their `isolation` is `process`).
+    ///   - executable: the host executable (workers run its hidden `worker` command).
+    ///   - configText: the config file's text, handed to every worker.
+    public init(
+        config: HostConfiguration, configText: String, queues: [QueueConfig], backends: [String: any JobBackend],
+        executable: String, logger: Logger, sweepInterval: Duration = .seconds(1)
+    ) {
+        // A write to the pipe of a worker that just died must fail with EPIPE, not kill the host.
+        signal(SIGPIPE, SIG_IGN)
+        self.logger = logger
+        let launch = WorkerLaunch(executable: executable, configText: configText)
+        let settlement = CrashSettlement(config: config)
+        workers = queues.flatMap { queue in
+            Self.shares(of: queue).enumerated().map { index, slots in
+                let name = "\(queue.name).\(index + 1)"
+                var arguments = [
+                    "worker", "--config", config.file, "--queue", "\(queue.name)=\(slots)", "--supervisor", "\(getpid())", "--name", name,
+                ]
+                if let limit = queue.workerMemoryLimit { arguments += ["--memory-limit", "\(limit)"] }
+                if let maxJobs = queue.workerMaxJobs { arguments += ["--max-jobs", "\(maxJobs)"] }
+                return SupervisedWorker(
+                    name: name, launch: launch, arguments: arguments, settlement: settlement,
+                    backends: backends, memoryLimit: queue.workerMemoryLimit, logger: logger)
+            }
+        }
+        maintenance = Dictionary(grouping: queues, by: \.backend).compactMap { name, queues in
+            backends[name].map { Maintenance(queues: queues, backend: $0, interval: sweepInterval, logger: logger) }
+        }
+    }
+
+    /// A queue's concurrency split among its workers, as evenly as it goes (no worker without a slot).
+    static func shares(of queue: QueueConfig) -> [Int] {
+        let count = min(queue.workers, queue.concurrency)
+        return (0..<count).map { index in queue.concurrency / count + (index < queue.concurrency % count ? 1 : 0) }
+    }
+
+    public func start() {
+        for worker in workers { worker.start() }
+        for (index, chore) in maintenance.enumerated() { chore.start(name: "supervisor.\(index)") }
+        let watcher = Thread { [self] in
+            var lastMemoryCheck = ContinuousClock.now
+            while !stopWatching.load(ordering: .acquiring) {
+                Thread.sleep(forTimeInterval: 0.05)
+                let now = ContinuousClock.now
+                for worker in workers { worker.enforceLimits(now: now) }
+                if now - lastMemoryCheck >= .milliseconds(250) {
+                    lastMemoryCheck = now
+                    for worker in workers { worker.checkMemory() }
+                }
+            }
+            watcherDone.signal()
+        }
+        watcher.name = "jobhost.supervisor.watch"
+        watcher.start()
+        logger.info("supervising workers", metadata: ["workers": "\(workers.map(\.name).joined(separator: ", "))"])
+    }
+
+    /// Drains every worker (each finishes its running jobs within `timeout`, hands back the rest, and
+    /// exits), kills those still there after `timeout` plus grace, and settles what they held.
+    /// Blocks: call it from a thread of your own.
+    public func shutdown(timeout: Duration, grace: Duration) {
+        for worker in workers { worker.beginShutdown() }
+        let deadline = ContinuousClock.now + timeout + grace + .seconds(2)
+        for worker in workers { worker.finishShutdown(by: deadline) }
+        stopWatching.store(true, ordering: .releasing)
+        watcherDone.wait()
+        for chore in maintenance { chore.stop() }
+    }
+
+    /// By worker name: its PID (nil between two lives), jobs held, jobs running, restarts so far.
+    public var status: [(name: String, pid: pid_t?, held: Int, running: Int, restarts: Int)] {
+        workers.map { worker in
+            let holding = worker.holding
+            return (worker.name, worker.pid, holding.held, holding.running, worker.restarts.load(ordering: .relaxed))
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Backend
+
+/// What one worker holds, as its reports say: every job it leased and not yet let go of, which of them
+/// a handler is running and until when, and the jobs already found guilty of ending it.
+struct WorkerLedger {
+    struct Entry {
+        var job: WorkerReport.HeldJob
+        /// While a handler runs it: when the supervisor kills the worker.
+        var killAt: ContinuousClock.Instant?
+    }
+
+    var held: [String: Entry] = [:]
+    /// Job id → why the worker's end is that job's fault.
+    var culprits: [String: String] = [:]
+    var ready = false
+    /// The plugin being loaded, until the worker is ready.
+    var loading: String?
+    /// Asked to drain (recycling or shutdown): a clean exit is expected.
+    var draining = false
+
+    /// Applies one report. `grace`: how long past its deadline a handler may run before the kill.
+    mutating func apply(_ report: WorkerReport, grace: Duration, now: ContinuousClock.Instant) {
+        switch report {
+        case .loading(let plugin): loading = plugin
+        case .ready:
+            ready = true
+            loading = nil
+        case .survey: break
+        case .held(let job): held[job.lease.jobID] = Entry(job: job)
+        case .started(let id, let timeout): held[id]?.killAt = now + .milliseconds(timeout) + grace
+        case .returned(let id): held[id]?.killAt = nil
+        case .letGo(let id): held.removeValue(forKey: id)
+        case .crashedBySignal(let signal, let id): culprits[id] = "worker crashed: \(signalName(signal))"
+        case .exitedInHandler(let status, let id): culprits[id] = "worker exited: the handler called exit(\(status))"
+        }
+    }
+
+    /// Running jobs whose time is up, not yet blamed.
+    func overdue(at now: ContinuousClock.Instant) -> [String] {
+        held.compactMap { id, entry in
+            guard let killAt = entry.killAt, now >= killAt, culprits[id] == nil else { return nil }
+            return id
+        }
+    }
+}

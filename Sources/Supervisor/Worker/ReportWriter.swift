@@ -1,0 +1,75 @@
+import CWorkerSupport
+import Foundation
+import Glibc
+import Synchronization
+
+/// Writes a worker's reports to the supervisor's pipe. Lines about held jobs go out at once (a job
+/// the supervisor does not know of waits for its lease to expire if the worker dies); lines about
+/// starts, returns and settlements are gathered for a millisecond and written together, so the
+/// pipe costs one write per batch rather than three per job.
+final class ReportWriter: Sendable {
+    private let fd: Int32
+    /// Held while writing, so a batch and an immediate line never interleave.
+    private let writing = Mutex(())
+    private let pending = Mutex<[UInt8]>([])
+    private let wake = DispatchSemaphore(value: 0)
+
+    init(fd: Int32) {
+        self.fd = fd
+        let thread = Thread { [self] in flushLoop() }
+        thread.name = "jobhost.worker.report"
+        thread.start()
+    }
+
+    /// Writes `reports` now, after anything gathered before them.
+    func send(_ reports: [WorkerReport]) {
+        var bytes = takePending()
+        for report in reports { bytes.append(contentsOf: report.line.utf8) }
+        write(bytes)
+    }
+
+    /// Gathers `report` for the next batch.
+    func gather(_ report: WorkerReport) {
+        let wasEmpty = pending.withLock { buffer -> Bool in
+            let empty = buffer.isEmpty
+            buffer.append(contentsOf: report.line.utf8)
+            return empty
+        }
+        if wasEmpty { wake.signal() }
+    }
+
+    /// Writes whatever is gathered; call before the process exits.
+    func flush() { write(takePending()) }
+
+    private func flushLoop() {
+        while true {
+            wake.wait()
+            usleep(1000)
+            flush()
+        }
+    }
+
+    private func takePending() -> [UInt8] {
+        pending.withLock { buffer in
+            defer { buffer.removeAll(keepingCapacity: true) }
+            return buffer
+        }
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        writing.withLock { _ in
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return  // the supervisor is gone; this process dies with it
+                    }
+                    offset += written
+                }
+            }
+        }
+    }
+}

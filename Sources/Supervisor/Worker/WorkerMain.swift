@@ -1,0 +1,171 @@
+import Backend
+import CWorkerSupport
+import Foundation
+import Glibc
+import HostConfig
+import Logging
+import PluginHost
+import Runtime
+
+/// The descriptors a worker process finds open, set up by ``WorkerProcess``.
+enum WorkerDescriptors {
+    /// Supervisor → worker: the config text first ("<byte count>\n<text>"), then commands, one per line.
+    static let control: Int32 = 3
+    /// Worker → supervisor: ``WorkerReport`` lines.
+    static let report: Int32 = 4
+}
+
+/// What a worker process is asked to do, from its command line.
+public struct WorkerAssignment: Sendable {
+    /// The config file the supervisor read (for messages and relative paths; the text comes on the pipe).
+    public var configFile: String
+    /// Queue name → handler slots this worker runs for it.
+    public var slots: [String: Int]
+    /// Survey the plugins and exit, instead of running jobs.
+    public var surveyOnly: Bool
+    public var supervisorPID: pid_t
+    public var memoryLimit: Int?
+    public var maxJobs: Int?
+    /// How the supervisor's logs call this worker (`<queue>.<n>`).
+    public var name = "worker"
+    /// Plugins a survey leaves out.
+    public var skipped: [String]
+    /// A survey logs what the loader does; otherwise it logs only critical problems.
+    public var verbose = false
+
+    public init(
+        configFile: String, slots: [String: Int], surveyOnly: Bool, supervisorPID: pid_t, memoryLimit: Int?, maxJobs: Int?,
+        skipped: [String] = []
+    ) {
+        self.skipped = skipped
+        self.configFile = configFile
+        self.slots = slots
+        self.surveyOnly = surveyOnly
+        self.supervisorPID = supervisorPID
+        self.memoryLimit = memoryLimit
+        self.maxJobs = maxJobs
+    }
+}
+
+/// The body of a worker process: loads the plugins, runs its queues' handlers, reports every job to
+/// the supervisor, and stops when told to (a `drain` line, SIGTERM or SIGINT, the supervisor gone,
+/// or its job limit reached).
+public enum WorkerMain {
+    /// Never returns.
+    public static func run(
+        _ assignment: WorkerAssignment,
+        logging: (HostSettings) -> Logger,
+        makeBackends: (HostConfiguration, Logger) -> [String: any JobBackend],
+        survey: (PluginLoader, [PluginLoadResult]) -> String
+    ) -> Never {
+        // The supervisor may have died between the spawn and here; then nobody will ever kill us.
+        if jobhost_die_with_parent() != 0 || getppid() != assignment.supervisorPID { exit(0) }
+        // Processes a plugin starts must not keep the supervisor's pipes open.
+        _ = fcntl(WorkerDescriptors.control, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(WorkerDescriptors.report, F_SETFD, FD_CLOEXEC)
+        let writer = ReportWriter(fd: WorkerDescriptors.report)
+        jobhost_crash_report_install(WorkerDescriptors.report)
+        if let limit = assignment.memoryLimit {
+            // Past twice the recycling limit, allocations fail: the job that made them crashes and is blamed.
+            var cap = rlimit(rlim_cur: rlim_t(limit * 2), rlim_max: rlim_t(limit * 2))
+            setrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &cap)
+        }
+
+        let control = FileHandle(fileDescriptor: WorkerDescriptors.control, closeOnDealloc: false)
+        guard let text = readConfigText(control) else { exit(70) }
+        let config: HostConfiguration
+        do {
+            config = try ConfigLoader().load(text: text, path: assignment.configFile)
+        } catch {
+            for problem in error.diagnostics { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            exit(78)
+        }
+        var logger = logging(config.host)
+        logger[metadataKey: "worker"] = "\(assignment.name)"
+        logger[metadataKey: "pid"] = "\(getpid())"
+        if assignment.surveyOnly { logger.logLevel = assignment.verbose ? .debug : .critical }
+
+        let loader = PluginLoader(config: config, logger: logger)
+        var results: [PluginLoadResult] = []
+        for plugin in config.plugins where !assignment.skipped.contains(plugin.name) {
+            writer.send([.loading(plugin: plugin.name)])
+            results.append(loader.load(plugin))
+        }
+        if assignment.surveyOnly {
+            writer.send([.survey(json: survey(loader, results))])
+            exit(0)
+        }
+        for case .refused(let refusal) in results {
+            logger.critical("plugin refused in a worker; the worker stops", metadata: ["plugin": "\(refusal.plugin)", "reason": "\(refusal.reason)"])
+            exit(78)
+        }
+
+        var workerConfig = config
+        workerConfig.queues = config.queues.compactMap { queue in
+            guard let slots = assignment.slots[queue.name] else { return nil }
+            var assigned = queue
+            assigned.concurrency = slots
+            return assigned
+        }
+        let stop = DispatchSemaphore(value: 0)
+        let runLogger = logger
+        let observer = WorkerObserver(writer: writer, maxJobs: assignment.maxJobs) {
+            runLogger.info("recycling: job limit reached", metadata: ["max_jobs": "\(assignment.maxJobs ?? 0)"])
+            stop.signal()
+        }
+        let runtime = HostRuntime(
+            config: workerConfig, backends: makeBackends(workerConfig, logger), registry: loader.registry, logger: logger,
+            grace: nil, sweepInterval: nil, observer: observer)
+        let signals = watchStopSignals { stop.signal() }
+        watchControl(control) { stop.signal() }
+        runtime.start()
+        writer.send([.ready])
+
+        stop.wait()
+        runtime.shutdown(timeout: config.host.shutdownTimeout)
+        writer.flush()
+        withExtendedLifetime(signals) {}
+        if runtime.abandonedHandlers == 0 { loader.shutdown() }
+        writer.flush()
+        exit(0)
+    }
+
+    private static func readConfigText(_ control: FileHandle) -> String? {
+        var header = Data()
+        while true {
+            guard let byte = try? control.read(upToCount: 1), let first = byte.first else { return nil }
+            if first == UInt8(ascii: "\n") { break }
+            header.append(first)
+        }
+        guard let count = Int(String(decoding: header, as: UTF8.self)),
+            let body = try? control.read(upToCount: count), body.count == count
+        else { return nil }
+        return String(data: body, encoding: .utf8)
+    }
+
+    /// A `drain` line, or end of file (the supervisor closed its end or died), asks the worker to stop.
+    private static func watchControl(_ control: FileHandle, stop: @escaping @Sendable () -> Void) {
+        let thread = Thread {
+            // Plain read(2): FileHandle's reads wait for the whole count they ask for.
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(control.fileDescriptor, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 || String(decoding: buffer[0..<count], as: UTF8.self).contains("drain") { break }
+            }
+            stop()
+        }
+        thread.name = "jobhost.worker.control"
+        thread.start()
+    }
+
+    private static func watchStopSignals(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: stop)
+            source.resume()
+            return source
+        }
+    }
+}
