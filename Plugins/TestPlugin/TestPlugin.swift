@@ -18,6 +18,8 @@ struct Instructions: Decodable {
     var nextPayload: String?
     /// test.retry_in: the retry delay to ask for.
     var delayMs: Int?
+    /// test.leak: MiB to allocate, touch and never free.
+    var mb: Int?
     /// test.exit: the exit status.
     var status: Int32?
     /// test.segfault and friends: misbehave only on attempts up to this one (default: every attempt).
@@ -132,6 +134,15 @@ let plugin = Plugin(
                 counter &+= 1
                 if counter == 0 { host.log(.debug, "wrapped") }
             }
+        },
+        Handler("test.leak", description: "Allocates `mb` MiB it never frees, sleeps `ms`, then succeeds") { job, host in
+            let options = try instructions(job)
+            let size = (options.mb ?? 10) << 20
+            guard let block = malloc(size) else { return .retry("out of memory") }
+            memset(block, 1, size)
+            hoard.withLock { $0.append(UInt(bitPattern: block)) }
+            Thread.sleep(forTimeInterval: Double(options.ms ?? 0) / 1000)
+            return .success
         },
         Handler("test.hog", description: "Allocates and touches memory without bound") { job, host in
             let options = try instructions(job)

@@ -54,6 +54,21 @@ public final class BackgroundProcess: Sendable {
         return exitStatus
     }
 
+    /// The PIDs of its living children (worker processes, say), from `/proc`.
+    public var children: [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let candidate = Int32(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let afterName = stat.lastIndex(of: ")")
+            else { return nil }
+            // After the name: state, then the parent's PID.
+            let fields = stat[stat.index(after: afterName)...].split(separator: " ")
+            guard fields.count > 1, fields[0] != "Z", Int32(fields[1]) == pid else { return nil }
+            return candidate
+        }
+    }
+
     /// What it has written so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 }

@@ -27,7 +27,7 @@ final class HostRunHarness {
     /// - Parameter backendURL: a server the test manages itself; nil starts a private one of `kind`.
     init(
         _ kind: Kind = .redis, concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s",
-        backendURL: String? = nil, extraYAML: String = ""
+        backendURL: String? = nil, hostYAML: String = "", queuesYAML: String = "", extraYAML: String = ""
     ) async throws {
         self.kind = kind
         switch (kind, backendURL) {
@@ -48,13 +48,14 @@ final class HostRunHarness {
             ? "{ type: redis, url: \"\(self.backendURL)\", key_prefix: run, connect_timeout: 500ms }"
             : "{ type: postgres, url: \"\(self.backendURL)\", auto_migrate: true, connect_timeout: 2s }"
         try """
-            host: { shutdown_timeout: \(shutdownTimeout), log_level: info }
+            host: { shutdown_timeout: \(shutdownTimeout), log_level: info\(hostYAML) }
             backends:
               main: \(backendYAML)
             plugins:
               TestPlugin: {}
             queues:
               default: { concurrency: \(concurrency), timeout: \(timeout), lease: \(lease), retention: 1h }
+            \(queuesYAML)
             \(extraYAML)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         var logger = Logger(label: "test")
@@ -95,11 +96,11 @@ final class HostRunHarness {
         try ChildProcess.run(BuildProducts.host.path, arguments + ["--config", configPath], timeout: .seconds(30))
     }
 
-    func enqueue(_ count: Int, handler: String, payload: (Int) -> String) throws -> [String] {
+    func enqueue(_ count: Int, handler: String, queue: String = "default", maxAttempts: Int = 5, payload: (Int) -> String) throws -> [String] {
         var ids: [String] = []
         for start in stride(from: 0, to: count, by: 500) {
             let jobs = (start..<min(start + 500, count)).map {
-                NewJob(queue: "default", handler: handler, payload: Data(payload($0).utf8), maxAttempts: 5)
+                NewJob(queue: queue, handler: handler, payload: Data(payload($0).utf8), maxAttempts: maxAttempts)
             }
             ids += try backend.enqueue(jobs)
         }

@@ -246,7 +246,10 @@ final class SupervisedWorker: Sendable {
     func checkMemory() {
         guard let memoryLimit, let process = state.withLock({ $0.ledger.draining ? nil : $0.process }) else { return }
         guard let resident = residentBytes(of: process.pid), resident > memoryLimit else { return }
-        state.withLock { $0.ledger.draining = true }
+        state.withLock { state in
+            state.ledger.draining = true
+            state.ledger.residentPastLimit = resident
+        }
         logger.warning("worker past its memory limit; recycling it", metadata: [
             "pid": "\(process.pid)", "resident_mib": "\(resident >> 20)", "limit_mib": "\(memoryLimit >> 20)",
         ])

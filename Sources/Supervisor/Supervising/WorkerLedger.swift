@@ -17,6 +17,8 @@ struct WorkerLedger {
     var loading: String?
     /// Asked to drain (recycling or shutdown): a clean exit is expected.
     var draining = false
+    /// Resident memory past the queue's limit, when last measured.
+    var residentPastLimit: Int?
 
     /// Applies one report. `grace`: how long past its deadline a handler may run before the kill.
     mutating func apply(_ report: WorkerReport, grace: Duration, now: ContinuousClock.Instant) {
@@ -30,9 +32,14 @@ struct WorkerLedger {
         case .started(let id, let timeout): held[id]?.killAt = now + .milliseconds(timeout) + grace
         case .returned(let id): held[id]?.killAt = nil
         case .letGo(let id): held.removeValue(forKey: id)
-        case .crashedBySignal(let signal, let id): culprits[id] = "worker crashed: \(signalName(signal))"
-        case .exitedInHandler(let status, let id): culprits[id] = "worker exited: the handler called exit(\(status))"
+        case .crashedBySignal(let signal, let id): culprits[id] = "worker crashed: \(signalName(signal))" + memoryNote
+        case .exitedInHandler(let status, let id): culprits[id] = "worker exited: the handler called exit(\(status))" + memoryNote
         }
+    }
+
+    /// A crash of a worker past its memory limit is most likely an allocation that failed.
+    private var memoryNote: String {
+        residentPastLimit.map { " (the worker was past its memory limit, at \($0 >> 20) MiB resident)" } ?? ""
     }
 
     /// Running jobs whose time is up, not yet blamed.
