@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "host-bench",
             dependencies: [
-                "Backend", "RedisBackend", "PostgresBackend", "Runtime", "PluginHost", "HostConfig", "JobHostTesting",
+                "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

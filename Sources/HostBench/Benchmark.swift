@@ -8,6 +8,7 @@ import PluginHost
 import PostgresBackend
 import RedisBackend
 import Runtime
+import Supervisor
 
 /// Measures the runtime end to end on a private Redis: bulk enqueue, drain of no-op jobs, host memory,
 /// and enqueue→start latency of spaced-out jobs. Prints the figures; asserts nothing.
@@ -33,6 +34,9 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "redis or postgres: which private server to start and run against.")
     var backend = "redis"
 
+    @Option(help: "process (handlers in a supervised worker process, the default) or thread (in this process).")
+    var isolation = "process"
+
     func run() async throws {
         let scratch = try TemporaryDirectory.create()
         defer { try? scratch.remove() }
@@ -55,17 +59,20 @@ struct Benchmark: AsyncParsableCommand {
         default:
             throw ValidationError("--backend must be redis or postgres")
         }
+        guard ["process", "thread"].contains(isolation) else { throw ValidationError("--isolation must be process or thread") }
         defer { server.stop() }
 
-        let config = try ConfigLoader(environment: [:]).load(
-            text: """
-                backends:
-                  main: \(server.backendYAML)
-                plugins:
-                  TestPlugin: {}
-                queues:
-                  default: { concurrency: \(concurrency), retention: \(retention), timeout: 30s }
-                """, file: "bench.yaml", directory: scratch.url)
+        let configText = """
+            host: { log_level: error }
+            backends:
+              main: \(server.backendYAML)
+            plugins:
+              TestPlugin: {}
+            queues:
+              default: { concurrency: \(concurrency), retention: \(retention), timeout: 30s, isolation: \(isolation) }
+            """
+        let configFile = scratch.url.appendingPathComponent("bench.yaml").path
+        let config = try ConfigLoader(environment: [:]).load(text: configText, path: configFile)
         let loader = PluginLoader(searchPaths: [BuildProducts.binDirectory], logger: logger)
         guard case .loaded = loader.load(config.plugins[0]) else {
             throw ValidationError("the test plugin did not load from \(BuildProducts.binDirectory.path): \(loader.results)")
@@ -74,7 +81,7 @@ struct Benchmark: AsyncParsableCommand {
         let submitter = JobSubmitter(config: config, backends: ["main": backend])
         let (template, _) = try submitter.prepare(.init(handler: "test.noop", payload: Data("{}".utf8)))
 
-        print("jobhost benchmark: \(jobs) no-op jobs, concurrency \(concurrency), retention \(retention), \(self.backend) at \(server.url)")
+        print("jobhost benchmark: \(jobs) no-op jobs, concurrency \(concurrency), retention \(retention), isolation \(isolation), \(self.backend) at \(server.url)")
 
         // Bulk enqueue.
         let enqueueStart = ContinuousClock.now
@@ -89,17 +96,25 @@ struct Benchmark: AsyncParsableCommand {
         let enqueueTime = ContinuousClock.now - enqueueStart
         print(String(format: "bulk enqueue:   %8.0f jobs/s  (%.2f s, batches of 1000)", Double(jobs) / enqueueTime.seconds, enqueueTime.seconds))
 
-        // Drain through the real runtime.
-        let runtime = HostRuntime(config: config, backends: ["main": backend], registry: loader.registry, logger: logger)
+        // Drain through the real runtime: in a supervised worker process, or on threads of this one.
+        let host: BenchHost
+        if isolation == "process" {
+            host = BenchHost(supervisor: Supervisor(
+                config: config, configText: configText, queues: config.queues, backends: ["main": backend],
+                executable: BuildProducts.binDirectory.appendingPathComponent("host").path, logger: logger), backend: backend)
+        } else {
+            host = BenchHost(runtime: HostRuntime(config: config, backends: ["main": backend], registry: loader.registry, logger: logger))
+        }
         let drainStart = ContinuousClock.now
-        runtime.start()
+        host.start()
         // The first and last tenth separately: a queue that slows as finished jobs pile up shows here.
         var tenth: ContinuousClock.Instant?
         var ninetieth: ContinuousClock.Instant?
-        while runtime.succeeded < jobs {
-            try await Task.sleep(for: .milliseconds(2))
-            if tenth == nil, runtime.succeeded >= jobs / 10 { tenth = .now }
-            if ninetieth == nil, runtime.succeeded >= jobs - jobs / 10 { ninetieth = .now }
+        while try host.succeeded() < jobs {
+            // A worker's progress is read from the backend: poll it gently.
+            try await Task.sleep(for: .milliseconds(isolation == "process" ? 10 : 2))
+            if tenth == nil, try host.succeeded() >= jobs / 10 { tenth = .now }
+            if ninetieth == nil, try host.succeeded() >= jobs - jobs / 10 { ninetieth = .now }
         }
         let drainEnd = ContinuousClock.now
         let drainTime = drainEnd - drainStart
@@ -108,7 +123,8 @@ struct Benchmark: AsyncParsableCommand {
             print(String(format: "  first 10%%:    %8.0f jobs/s", Double(jobs / 10) / (tenth - drainStart).seconds))
             print(String(format: "  last 10%%:     %8.0f jobs/s", Double(jobs / 10) / (drainEnd - ninetieth).seconds))
         }
-        print(String(format: "host RSS:       %8.1f MiB after the drain", Double(residentKiB()) / 1024))
+        print(String(format: "host RSS:       %8.1f MiB after the drain%@", Double(residentKiB(of: "self")) / 1024,
+                     host.workerRSS().map { String(format: " (+ worker %.1f MiB)", Double($0) / 1024) } ?? ""))
 
         // Latency: enqueue one job every 20 ms, measure until its handler starts.
         let record = scratch.url.appendingPathComponent("latency.txt").path
@@ -123,8 +139,8 @@ struct Benchmark: AsyncParsableCommand {
             _ = try backend.enqueue([job])
             try await Task.sleep(for: .milliseconds(20))
         }
-        while runtime.succeeded < jobs + latencyJobs { try await Task.sleep(for: .milliseconds(5)) }
-        runtime.shutdown(timeout: .seconds(5))
+        while try host.succeeded() < jobs + latencyJobs { try await Task.sleep(for: .milliseconds(5)) }
+        host.shutdown()
         let latencies = try String(contentsOfFile: record, encoding: .utf8).split(separator: "\n").compactMap { line -> Double? in
             let fields = line.split(separator: " ")
             guard let sent = enqueuedAt[String(fields[0])], let started = Double(fields[3]) else { return nil }
@@ -135,9 +151,45 @@ struct Benchmark: AsyncParsableCommand {
                      percentile(0.5), percentile(0.99), latencies.last ?? 0, latencies.count))
     }
 
-    private func residentKiB() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+/// Resident memory of a process (`self` or a PID), from `/proc`.
+func residentKiB(of process: String) -> Int {
+    let status = (try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+/// The host under measurement: a supervisor with its worker, or a runtime on threads of this process.
+struct BenchHost {
+    private var supervisor: Supervisor?
+    private var backend: (any JobBackend)?
+    private var runtime: HostRuntime?
+
+    init(supervisor: Supervisor, backend: any JobBackend) {
+        self.supervisor = supervisor
+        self.backend = backend
+    }
+
+    init(runtime: HostRuntime) { self.runtime = runtime }
+
+    func start() {
+        supervisor?.start()
+        runtime?.start()
+    }
+
+    /// Jobs finished so far: counted by the runtime, or (for a worker) by the backend.
+    func succeeded() throws -> Int {
+        if let runtime { return runtime.succeeded }
+        return try backend!.stats(queue: "default").processed
+    }
+
+    func workerRSS() -> Int? {
+        supervisor.map { $0.status.compactMap(\.pid).reduce(0) { $0 + residentKiB(of: "\($1)") } }
+    }
+
+    func shutdown() {
+        supervisor?.shutdown(timeout: .seconds(5), grace: .seconds(1))
+        runtime?.shutdown(timeout: .seconds(5))
     }
 }

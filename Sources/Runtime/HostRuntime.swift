@@ -72,6 +72,11 @@ public final class HostRuntime: Sendable {
         return handedBack.value
     }
 
+    /// Every job a handler runs now, across queues, with its deadline (the cancel flag goes up then).
+    public func runningJobs() -> [(id: String, deadline: ContinuousClock.Instant)] {
+        runners.flatMap(\.runningJobs)
+    }
+
     /// Handlers given up on (written off, or handed back at shutdown) still running plugin code.
     public var abandonedHandlers: Int { runners.reduce(0) { $0 + $1.abandonedHandlers } }
 

@@ -7,8 +7,9 @@ public protocol JobObserver: Sendable {
     func threadWillRunHandlers()
     /// Jobs just leased by this runtime.
     func held(_ jobs: [LeasedJob])
-    /// On the slot thread, right before the handler runs `job`, which must end within `timeout`.
-    func willRun(_ job: LeasedJob, timeout: Duration)
+    /// On the slot thread, right before the handler runs `job`. (Which jobs run, and until when, is
+    /// ``HostRuntime/runningJobs()``: asked for now and then, rather than told for every job.)
+    func willRun(_ job: LeasedJob)
     /// On the slot thread, right after the handler returned.
     func didRun(_ job: LeasedJob)
     /// Jobs no longer held here: their outcome recorded, handed back, or their lease lost.

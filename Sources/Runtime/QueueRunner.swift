@@ -154,12 +154,16 @@ final class QueueRunner: Sendable {
             return true
         }
         guard start else { return true }
-        observer?.willRun(job, timeout: timeout)
+        observer?.willRun(job)
         let outcome = handler.invoke(context)
         observer?.didRun(job)
+        let settlement = self.settlement(for: outcome, job: job)
+        // One lock for the check and the hand-over: ten slot threads meet on this mutex per job.
         let ours = state.withLock { state -> Bool? in
             if state.abandoned.remove(job.lease) != nil { return nil }
             guard let entry = state.held[job.lease], case .running = entry.phase else { return false }
+            state.held[job.lease]?.phase = .settling
+            outcomes.push((job.lease, settlement))
             return true
         }
         switch ours {
@@ -169,45 +173,53 @@ final class QueueRunner: Sendable {
         case false:
             return true  // lease lost meanwhile: another host owns the job now
         case true:
-            settle(job.lease, as: outcome, job: job)
+            count(settlement, job: job)
             return true
         }
     }
 
     /// Queues the settlement an outcome calls for, unless the job already has one.
     private func settle(_ lease: Lease, as outcome: HandlerOutcome, job: LeasedJob) {
-        let settlement: Settlement
-        switch outcome {
-        case .success:
-            settlement = .done(retention: queue.retention)
-            counters.succeeded.add(1, ordering: .relaxed)
-        case .retry(let reason, let delay):
-            settlement = failure(job, reason: reason, delay: delay)
-        case .discard(let reason):
-            settlement = .dead(error: reason)
-            counters.died.add(1, ordering: .relaxed)
-            logger.warning("job discarded", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
-        }
-        state.withLock { state in
-            guard state.held[lease] != nil else { return }
-            if case .settling = state.held[lease]!.phase { return }
+        let settlement = settlement(for: outcome, job: job)
+        let queued = state.withLock { state -> Bool in
+            guard let entry = state.held[lease] else { return false }
+            if case .settling = entry.phase { return false }
             state.held[lease]?.phase = .settling
             outcomes.push((lease, settlement))
+            return true
+        }
+        if queued { count(settlement, job: job) }
+    }
+
+    private func settlement(for outcome: HandlerOutcome, job: LeasedJob) -> Settlement {
+        switch outcome {
+        case .success: .done(retention: queue.retention)
+        case .retry(let reason, let delay): failure(job, reason: reason, delay: delay)
+        case .discard(let reason): .dead(error: reason)
+        }
+    }
+
+    /// Counts and logs a settlement once it is queued.
+    private func count(_ settlement: Settlement, job: LeasedJob) {
+        switch settlement {
+        case .done:
+            counters.succeeded.add(1, ordering: .relaxed)
+        case .retry(let wait, let reason):
+            counters.retried.add(1, ordering: .relaxed)
+            logger.info("job failed; will retry", metadata: jobMetadata(job).merging(["error": "\(reason)", "retry_in": "\(wait.configText)"]) { $1 })
+        case .dead(let reason), .crashed(nil, let reason):
+            counters.died.add(1, ordering: .relaxed)
+            logger.error("job failed for good", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
+        case .crashed, .release:
+            break
         }
     }
 
     /// A failed attempt: retried after backoff, or dead once its attempts are used up.
     private func failure(_ job: LeasedJob, reason: String, delay: Duration?) -> Settlement {
-        if job.attempt >= job.maxAttempts {
-            counters.died.add(1, ordering: .relaxed)
-            logger.error("job failed for good", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
-            return .dead(error: reason)
-        }
+        if job.attempt >= job.maxAttempts { return .dead(error: reason) }
         let policy = config.route(for: job.handler)?.retry ?? queue.retry
-        let wait = delay ?? policy.delay(afterAttempt: job.attempt)
-        counters.retried.add(1, ordering: .relaxed)
-        logger.info("job failed; will retry", metadata: jobMetadata(job).merging(["error": "\(reason)", "retry_in": "\(wait.configText)"]) { $1 })
-        return .retry(after: wait, error: reason)
+        return .retry(after: delay ?? policy.delay(afterAttempt: job.attempt), error: reason)
     }
 
     // MARK: Settling
@@ -397,6 +409,15 @@ final class QueueRunner: Sendable {
         keeperStop.store(true, ordering: .releasing)
         renewerStop.store(true, ordering: .releasing)
         return unfinished
+    }
+
+    /// The jobs whose handlers run now, with their deadlines.
+    var runningJobs: [(id: String, deadline: ContinuousClock.Instant)] {
+        state.withLock { state in
+            state.held.compactMap { lease, entry in
+                if case .running(_, let deadline) = entry.phase { (lease.jobID, deadline) } else { nil }
+            }
+        }
     }
 
     /// Handler threads given up on that have not returned yet: plugin code still running.

@@ -1,8 +1,11 @@
 import Backend
 
 /// One line a worker writes to its supervisor on the report pipe. Text, tab-separated, one message per
-/// line: cheap to write in batches, readable in a hex dump, and the crash lines can be written by a
-/// signal handler in C (see `worker_support.h`).
+/// line, so the crash lines can be written by a signal handler in C (see `worker_support.h`).
+///
+/// A worker numbers the jobs it holds; the lines about a job after the first carry only its number,
+/// so the supervisor reads them without making a string (they come four to a job, at tens of
+/// thousands of jobs a second).
 ///
 /// Queue and handler names never hold tabs or newlines (the config refuses them); job ids and lease
 /// tokens are the backend's own, without either.
@@ -17,11 +20,11 @@ enum WorkerReport: Equatable {
     /// Leased by the worker.
     case held(HeldJob)
     /// Its handler started; it must end within `timeoutMilliseconds` of now.
-    case started(jobID: String, timeoutMilliseconds: Int64)
+    case started(number: Int, timeoutMilliseconds: Int)
     /// Its handler returned.
-    case returned(jobID: String)
+    case returned(number: Int)
     /// No longer held by the worker.
-    case letGo(jobID: String)
+    case letGo(number: Int)
     /// Written by the crash reporter: the handler of `jobID` raised this fatal signal.
     case crashedBySignal(signal: Int32, jobID: String)
     /// Written by the crash reporter: the handler of `jobID` called `exit(status)`.
@@ -29,6 +32,8 @@ enum WorkerReport: Equatable {
 
     /// What the supervisor keeps of a held job: enough to settle it if the worker dies.
     struct HeldJob: Equatable {
+        /// The worker's number for the job, used by the lines that follow.
+        var number: Int
         var lease: Lease
         var handler: String
         var attempt: Int
@@ -36,39 +41,71 @@ enum WorkerReport: Equatable {
         var crashes: Int
     }
 
-    var line: String {
+    /// Appends the line, newline included.
+    func write(to buffer: inout [UInt8]) {
+        switch self {
+        case .started(let number, let timeout):
+            buffer.append(UInt8(ascii: "S"))
+            Self.appendField(number, to: &buffer)
+            Self.appendField(timeout, to: &buffer)
+        case .returned(let number):
+            buffer.append(UInt8(ascii: "D"))
+            Self.appendField(number, to: &buffer)
+        case .letGo(let number):
+            buffer.append(UInt8(ascii: "E"))
+            Self.appendField(number, to: &buffer)
+        default:
+            buffer.append(contentsOf: textLine.utf8)
+            return
+        }
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    private var textLine: String {
         switch self {
         case .loading(let plugin): "L\t\(plugin)\n"
         case .ready: "R\n"
         case .survey(let json): "P\t\(json.replacing("\n", with: " "))\n"
         case .held(let job):
-            "H\t\(job.lease.queue)\t\(job.lease.jobID)\t\(job.lease.token)\t\(job.handler)\t\(job.attempt)\t\(job.maxAttempts)\t\(job.crashes)\n"
-        case .started(let id, let timeout): "S\t\(id)\t\(timeout)\n"
-        case .returned(let id): "D\t\(id)\n"
-        case .letGo(let id): "E\t\(id)\n"
+            "H\t\(job.number)\t\(job.lease.queue)\t\(job.lease.jobID)\t\(job.lease.token)\t\(job.handler)\t\(job.attempt)\t\(job.maxAttempts)\t\(job.crashes)\n"
         case .crashedBySignal(let signal, let id): "C\t\(signal)\t\(id)\n"
         case .exitedInHandler(let status, let id): "X\t\(status)\t\(id)\n"
+        case .started, .returned, .letGo: ""  // written byte by byte in write(to:)
         }
     }
 
     /// Parses one line (without its newline); nil for a line that is not a report.
-    init?(line: Substring) {
-        let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+    init?(line: ArraySlice<UInt8>) {
+        guard let tag = line.first else { return nil }
+        switch tag {
+        case UInt8(ascii: "S"), UInt8(ascii: "D"), UInt8(ascii: "E"):
+            let numbers = line.dropFirst().split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false).dropFirst()
+            let values = numbers.compactMap(Self.integer)
+            guard values.count == numbers.count else { return nil }
+            switch (tag, values.count) {
+            case (UInt8(ascii: "S"), 2): self = .started(number: values[0], timeoutMilliseconds: values[1])
+            case (UInt8(ascii: "D"), 1): self = .returned(number: values[0])
+            case (UInt8(ascii: "E"), 1): self = .letGo(number: values[0])
+            default: return nil
+            }
+        default:
+            self.init(text: String(decoding: line, as: UTF8.self))
+        }
+    }
+
+    private init?(text: String) {
+        let fields = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
         guard let tag = fields.first else { return nil }
         switch (tag, fields.count) {
         case ("L", 2): self = .loading(plugin: fields[1])
         case ("R", 1): self = .ready
         case ("P", 2): self = .survey(json: fields[1])
-        case ("H", 8):
-            guard let attempt = Int(fields[5]), let maxAttempts = Int(fields[6]), let crashes = Int(fields[7]) else { return nil }
+        case ("H", 9):
+            guard let number = Int(fields[1]), let attempt = Int(fields[6]), let maxAttempts = Int(fields[7]), let crashes = Int(fields[8])
+            else { return nil }
             self = .held(HeldJob(
-                lease: Lease(queue: fields[1], jobID: fields[2], token: fields[3]), handler: fields[4], attempt: attempt,
-                maxAttempts: maxAttempts, crashes: crashes))
-        case ("S", 3):
-            guard let timeout = Int64(fields[2]) else { return nil }
-            self = .started(jobID: fields[1], timeoutMilliseconds: timeout)
-        case ("D", 2): self = .returned(jobID: fields[1])
-        case ("E", 2): self = .letGo(jobID: fields[1])
+                number: number, lease: Lease(queue: fields[2], jobID: fields[3], token: fields[4]), handler: fields[5],
+                attempt: attempt, maxAttempts: maxAttempts, crashes: crashes))
         case ("C", 3):
             guard let signal = Int32(fields[1]) else { return nil }
             self = .crashedBySignal(signal: signal, jobID: fields[2])
@@ -77,5 +114,37 @@ enum WorkerReport: Equatable {
             self = .exitedInHandler(status: status, jobID: fields[2])
         default: return nil
         }
+    }
+
+    private static func appendField(_ value: Int, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\t"))
+        if value < 0 { buffer.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let first = buffer.count
+        repeat {
+            buffer.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        buffer[first...].reverse()
+    }
+
+    private static func integer(_ bytes: ArraySlice<UInt8>) -> Int? {
+        var value = 0
+        var negative = false
+        var sawDigit = false
+        for (offset, byte) in bytes.enumerated() {
+            if offset == 0, byte == UInt8(ascii: "-") {
+                negative = true
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+            sawDigit = true
+        }
+        guard sawDigit else { return nil }
+        return negative ? -value : value
     }
 }

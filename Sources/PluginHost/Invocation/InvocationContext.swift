@@ -7,7 +7,7 @@ import Synchronization
 public final class InvocationContext: Sendable {
     public let job: JobInvocation
     public let plugin: String
-    let logger: Logger
+    private let baseLogger: Logger
     let enqueuer: any JobEnqueuer
     private let cancelled = Atomic<Bool>(false)
     private let reported = Mutex(Reported())
@@ -23,14 +23,20 @@ public final class InvocationContext: Sendable {
     public init(job: JobInvocation, plugin: String, logger: Logger, enqueuer: any JobEnqueuer) {
         self.job = job
         self.plugin = plugin
-        var logger = logger
+        baseLogger = logger
+        self.enqueuer = enqueuer
+    }
+
+    /// The logger for what the handler logs, tagged with the plugin and the job. Made when asked:
+    /// setting metadata costs more than a no-op job, and most calls log nothing.
+    var logger: Logger {
+        var logger = baseLogger
         logger[metadataKey: "plugin"] = "\(plugin)"
         logger[metadataKey: "job.id"] = "\(job.id)"
         logger[metadataKey: "job.handler"] = "\(job.handler)"
         logger[metadataKey: "job.queue"] = "\(job.queue)"
         logger[metadataKey: "job.attempt"] = "\(job.attempt)"
-        self.logger = logger
-        self.enqueuer = enqueuer
+        return logger
     }
 
     /// Asks the handler to stop; it sees this through `is_cancelled`.

@@ -12,7 +12,7 @@ struct CrashSettlement {
     func settlements(for ledger: WorkerLedger, exit: WorkerExit, shuttingDown: Bool) -> [(Lease, Settlement)] {
         ledger.held.values.map { entry in
             let job = entry.job
-            if let reason = ledger.culprits[job.lease.jobID] {
+            if let reason = ledger.culprits[job.number] {
                 return (job.lease, crashed(job, reason: reason, retryAtOnce: false))
             }
             // Nobody named: a kill from outside (an operator, the kernel's OOM killer) or an exit from a

@@ -41,7 +41,7 @@ public enum PluginSurvey {
         process.closePipes()
         var loading: String?
         for line in received.split(separator: UInt8(ascii: "\n")) {
-            switch WorkerReport(line: Substring(String(decoding: line, as: UTF8.self))) {
+            switch WorkerReport(line: line) {
             case .loading(let plugin): loading = plugin
             case .survey(let json) where exit.isClean: return json
             default: continue

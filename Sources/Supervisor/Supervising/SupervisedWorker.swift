@@ -151,10 +151,10 @@ final class SupervisedWorker: Sendable {
                 "worker died before it was ready\(ledger.loading.map { ": plugin '\($0)' crashed while loading" } ?? "")",
                 metadata: metadata)
         } else {
-            for (id, reason) in ledger.culprits.sorted(by: { $0.key < $1.key }) {
-                let handler = ledger.held[id]?.job.handler ?? "?"
+            for (number, reason) in ledger.culprits.sorted(by: { $0.key < $1.key }) {
+                guard let job = ledger.held[number]?.job else { continue }
                 logger.error("worker ended by a job; the job counts a failed attempt", metadata: [
-                    "job.id": "\(id)", "job.handler": "\(handler)", "reason": "\(reason)", "pid": "\(pid)",
+                    "job.id": "\(job.lease.jobID)", "job.handler": "\(job.handler)", "reason": "\(reason)", "pid": "\(pid)",
                 ])
             }
             logger.error("worker died; the jobs it held are back in their queue", metadata: metadata)
@@ -206,15 +206,15 @@ final class SupervisedWorker: Sendable {
             guard let lastNewline = partial.lastIndex(of: UInt8(ascii: "\n")) else { continue }
             let complete = partial[...lastNewline]
             let now = ContinuousClock.now
-            state.withLock { state in
-                for line in complete.split(separator: UInt8(ascii: "\n")) {
-                    let text = String(decoding: line, as: UTF8.self)
-                    guard let report = WorkerReport(line: Substring(text)) else {
-                        logger.warning("unreadable report line from a worker", metadata: ["line": "\(text.prefix(200))"])
-                        continue
-                    }
-                    state.ledger.apply(report, grace: grace, now: now)
+            let reports = complete.split(separator: UInt8(ascii: "\n")).compactMap { line -> WorkerReport? in
+                guard let report = WorkerReport(line: line) else {
+                    logger.warning("unreadable report line from a worker", metadata: ["line": "\(String(decoding: line.prefix(200), as: UTF8.self))"])
+                    return nil
                 }
+                return report
+            }
+            state.withLock { state in
+                for report in reports { state.ledger.apply(report, grace: grace, now: now) }
             }
             partial.removeSubrange(...lastNewline)
         }
@@ -225,11 +225,11 @@ final class SupervisedWorker: Sendable {
     /// Kills the worker if a handler overran its deadline plus grace, and recycles it past its memory limit.
     func enforceLimits(now: ContinuousClock.Instant) {
         let (overdue, process) = state.withLock { state -> ([WorkerLedger.Entry], WorkerProcess?) in
-            let ids = state.ledger.overdue(at: now)
-            for id in ids {
-                state.ledger.culprits[id] = "timeout: the handler did not stop within \(grace.configText) of its deadline; its worker was killed"
+            let numbers = state.ledger.overdue(at: now)
+            for number in numbers {
+                state.ledger.culprits[number] = "timeout: the handler did not stop within \(grace.configText) of its deadline; its worker was killed"
             }
-            return (ids.compactMap { state.ledger.held[$0] }, state.process)
+            return (numbers.compactMap { state.ledger.held[$0] }, state.process)
         }
         guard let process else { return }
         if !overdue.isEmpty {

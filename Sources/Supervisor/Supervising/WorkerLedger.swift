@@ -9,9 +9,10 @@ struct WorkerLedger {
         var killAt: ContinuousClock.Instant?
     }
 
-    var held: [String: Entry] = [:]
-    /// Job id → why the worker's end is that job's fault.
-    var culprits: [String: String] = [:]
+    /// By the worker's number for the job.
+    var held: [Int: Entry] = [:]
+    /// Job number → why the worker's end is that job's fault.
+    var culprits: [Int: String] = [:]
     var ready = false
     /// The plugin being loaded, until the worker is ready.
     var loading: String?
@@ -28,12 +29,21 @@ struct WorkerLedger {
             ready = true
             loading = nil
         case .survey: break
-        case .held(let job): held[job.lease.jobID] = Entry(job: job)
-        case .started(let id, let timeout): held[id]?.killAt = now + .milliseconds(timeout) + grace
-        case .returned(let id): held[id]?.killAt = nil
-        case .letGo(let id): held.removeValue(forKey: id)
-        case .crashedBySignal(let signal, let id): culprits[id] = "worker crashed: \(signalName(signal))" + memoryNote
-        case .exitedInHandler(let status, let id): culprits[id] = "worker exited: the handler called exit(\(status))" + memoryNote
+        case .held(let job): held[job.number] = Entry(job: job)
+        case .started(let number, let timeout): held[number]?.killAt = now + .milliseconds(timeout) + grace
+        case .returned(let number): held[number]?.killAt = nil
+        case .letGo(let number): held.removeValue(forKey: number)
+        case .crashedBySignal(let signal, let id):
+            blame(id, "worker crashed: \(signalName(signal))" + memoryNote)
+        case .exitedInHandler(let status, let id):
+            blame(id, "worker exited: the handler called exit(\(status))" + memoryNote)
+        }
+    }
+
+    /// Crash lines name the job by id (the reporter knows no numbers); they come once per worker.
+    private mutating func blame(_ id: String, _ reason: String) {
+        if let number = held.first(where: { $0.value.job.lease.jobID == id })?.key {
+            culprits[number] = reason
         }
     }
 
@@ -43,10 +53,10 @@ struct WorkerLedger {
     }
 
     /// Running jobs whose time is up, not yet blamed.
-    func overdue(at now: ContinuousClock.Instant) -> [String] {
-        held.compactMap { id, entry in
-            guard let killAt = entry.killAt, now >= killAt, culprits[id] == nil else { return nil }
-            return id
+    func overdue(at now: ContinuousClock.Instant) -> [Int] {
+        held.compactMap { number, entry in
+            guard let killAt = entry.killAt, now >= killAt, culprits[number] == nil else { return nil }
+            return number
         }
     }
 }

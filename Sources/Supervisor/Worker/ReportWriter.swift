@@ -24,15 +24,16 @@ final class ReportWriter: Sendable {
     /// Writes `reports` now, after anything gathered before them.
     func send(_ reports: [WorkerReport]) {
         var bytes = takePending()
-        for report in reports { bytes.append(contentsOf: report.line.utf8) }
+        for report in reports { report.write(to: &bytes) }
         write(bytes)
     }
 
-    /// Gathers `report` for the next batch.
-    func gather(_ report: WorkerReport) {
+    /// Gathers `reports` for the next batch.
+    func gather(_ reports: [WorkerReport]) {
+        guard !reports.isEmpty else { return }
         let wasEmpty = pending.withLock { buffer -> Bool in
             let empty = buffer.isEmpty
-            buffer.append(contentsOf: report.line.utf8)
+            for report in reports { report.write(to: &buffer) }
             return empty
         }
         if wasEmpty { wake.signal() }

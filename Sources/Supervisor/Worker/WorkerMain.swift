@@ -118,6 +118,7 @@ public enum WorkerMain {
             grace: nil, sweepInterval: nil, observer: observer)
         let signals = watchStopSignals { stop.signal() }
         watchControl(control) { stop.signal() }
+        observer.watch { runtime.runningJobs() }
         runtime.start()
         writer.send([.ready])
 

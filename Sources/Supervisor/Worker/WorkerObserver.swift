@@ -1,15 +1,34 @@
 import Backend
 import CWorkerSupport
+import Foundation
 import Runtime
 import Synchronization
 
 /// Reports every job's whereabouts in a worker to its supervisor, and marks the thread running
 /// each handler so that a crash can name its job.
+///
+/// Handlers' starts are not reported one by one: every few milliseconds the observer asks the
+/// runtime which handlers run and reports those it sees for the second time (with their deadlines),
+/// and those no longer running. The supervisor needs starts to enforce deadlines (seconds away) and
+/// to count running jobs; most jobs are over sooner, and a slot thread pays no lock for them here.
 final class WorkerObserver: JobObserver {
+    static let tick = Duration.milliseconds(5)
+
     private let writer: ReportWriter
     private let maxJobs: Int?
     private let finished = Atomic<Int>(0)
     private let onLimit: @Sendable () -> Void
+    private let jobs = Mutex(Jobs())
+
+    private struct Jobs {
+        /// The number each held job goes by in the reports.
+        var next = 1
+        var numbers: [String: Int] = [:]
+        /// Running at the last look, not yet reported.
+        var seen: Set<String> = []
+        /// Reported as running.
+        var reported: Set<String> = []
+    }
 
     /// - Parameter onLimit: called once, when `maxJobs` handlers have returned.
     init(writer: ReportWriter, maxJobs: Int?, onLimit: @escaping @Sendable () -> Void) {
@@ -18,29 +37,79 @@ final class WorkerObserver: JobObserver {
         self.onLimit = onLimit
     }
 
+    /// Starts reporting the handlers `running` lists.
+    func watch(_ running: @escaping @Sendable () -> [(id: String, deadline: ContinuousClock.Instant)]) {
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: Self.tick.seconds)
+                report(running: running())
+            }
+        }
+        thread.name = "jobhost.worker.running"
+        thread.start()
+    }
+
     func threadWillRunHandlers() {
         jobhost_crash_report_prepare_thread()
     }
 
     func held(_ jobs: [LeasedJob]) {
-        writer.send(jobs.map {
-            .held(.init(lease: $0.lease, handler: $0.handler, attempt: $0.attempt, maxAttempts: $0.maxAttempts, crashes: $0.crashes))
-        })
+        let reports = self.jobs.withLock { state in
+            jobs.map { job -> WorkerReport in
+                let number = state.next
+                state.next += 1
+                state.numbers[job.id] = number
+                return .held(.init(
+                    number: number, lease: job.lease, handler: job.handler, attempt: job.attempt, maxAttempts: job.maxAttempts,
+                    crashes: job.crashes))
+            }
+        }
+        writer.send(reports)
     }
 
-    func willRun(_ job: LeasedJob, timeout: Duration) {
+    func willRun(_ job: LeasedJob) {
         jobhost_crash_report_begin(job.id)
-        writer.gather(.started(jobID: job.id, timeoutMilliseconds: timeout.inMilliseconds))
     }
 
     func didRun(_ job: LeasedJob) {
         jobhost_crash_report_end()
-        writer.gather(.returned(jobID: job.id))
         let count = finished.add(1, ordering: .relaxed).newValue
         if let maxJobs, count == maxJobs { onLimit() }
     }
 
     func letGo(_ leases: [Lease]) {
-        for lease in leases { writer.gather(.letGo(jobID: lease.jobID)) }
+        let gone = jobs.withLock { state in
+            leases.compactMap { lease -> WorkerReport? in
+                state.seen.remove(lease.jobID)
+                state.reported.remove(lease.jobID)
+                return state.numbers.removeValue(forKey: lease.jobID).map { .letGo(number: $0) }
+            }
+        }
+        writer.gather(gone)
+    }
+
+    private func report(running: [(id: String, deadline: ContinuousClock.Instant)]) {
+        let now = ContinuousClock.now
+        let reports = jobs.withLock { state -> [WorkerReport] in
+            var reports: [WorkerReport] = []
+            var seenNow: Set<String> = []
+            for (id, deadline) in running {
+                guard let number = state.numbers[id], !state.reported.contains(id) else { continue }
+                if state.seen.contains(id) {
+                    state.reported.insert(id)
+                    reports.append(.started(number: number, timeoutMilliseconds: Int((deadline - now).inMilliseconds)))
+                } else {
+                    seenNow.insert(id)
+                }
+            }
+            let stillRunning = Set(running.map(\.id))
+            for id in state.reported where !stillRunning.contains(id) {
+                state.reported.remove(id)
+                if let number = state.numbers[id] { reports.append(.returned(number: number)) }
+            }
+            state.seen = seenNow
+            return reports
+        }
+        writer.gather(reports)
     }
 }
