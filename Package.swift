@@ -119,6 +119,7 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "RedisBackend", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "HostCLITests", dependencies: ["JobHostTesting", "Backend", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Backend", "HostConfig"]),
         .testTarget(name: "JobHostTestingTests", dependencies: ["JobHostTesting"]),
         .testTarget(name: "BackendTests", dependencies: ["Backend"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),

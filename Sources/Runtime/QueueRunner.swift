@@ -173,7 +173,7 @@ final class QueueRunner: Sendable {
         case false:
             return true  // lease lost meanwhile: another host owns the job now
         case true:
-            count(settlement, job: job)
+            count(settlement, job: job, discarded: outcome.isDiscard)
             return true
         }
     }
@@ -188,7 +188,7 @@ final class QueueRunner: Sendable {
             outcomes.push((lease, settlement))
             return true
         }
-        if queued { count(settlement, job: job) }
+        if queued { count(settlement, job: job, discarded: outcome.isDiscard) }
     }
 
     private func settlement(for outcome: HandlerOutcome, job: LeasedJob) -> Settlement {
@@ -200,13 +200,16 @@ final class QueueRunner: Sendable {
     }
 
     /// Counts and logs a settlement once it is queued.
-    private func count(_ settlement: Settlement, job: LeasedJob) {
+    private func count(_ settlement: Settlement, job: LeasedJob, discarded: Bool) {
         switch settlement {
         case .done:
             counters.succeeded.add(1, ordering: .relaxed)
         case .retry(let wait, let reason):
             counters.retried.add(1, ordering: .relaxed)
             logger.info("job failed; will retry", metadata: jobMetadata(job).merging(["error": "\(reason)", "retry_in": "\(wait.configText)"]) { $1 })
+        case .dead(let reason) where discarded:
+            counters.died.add(1, ordering: .relaxed)
+            logger.warning("job discarded", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
         case .dead(let reason), .crashed(nil, let reason):
             counters.died.add(1, ordering: .relaxed)
             logger.error("job failed for good", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
@@ -436,6 +439,10 @@ final class QueueRunner: Sendable {
     private func jobMetadata(_ job: LeasedJob) -> Logger.Metadata {
         ["job.id": "\(job.id)", "job.handler": "\(job.handler)", "job.attempt": "\(job.attempt)"]
     }
+}
+
+private extension HandlerOutcome {
+    var isDiscard: Bool { if case .discard = self { true } else { false } }
 }
 
 /// What a queue runner has done, for logs, benchmarks and (later) metrics.

@@ -1,0 +1,139 @@
+import Backend
+import Foundation
+import HostConfig
+import Testing
+@testable import Supervisor
+
+struct WorkerReportTests {
+    static let held = WorkerReport.HeldJob(
+        number: 7, lease: Lease(queue: "default", jobID: "01JOB", token: "t-9"), handler: "test.noop", attempt: 2, maxAttempts: 5,
+        crashes: 1)
+
+    @Test(arguments: [
+        WorkerReport.loading(plugin: "TestPlugin"), .ready, .survey(json: #"{"plugins":[]}"#), .held(held),
+        .started(number: 7, timeoutMilliseconds: 29_995), .started(number: 8, timeoutMilliseconds: -3), .returned(number: 7),
+        .letGo(number: 123_456_789), .crashedBySignal(signal: 11, jobID: "01JOB"), .exitedInHandler(status: 3, jobID: "01JOB"),
+    ])
+    func everyReportReadsBackAsWritten(_ report: WorkerReport) {
+        var bytes: [UInt8] = []
+        report.write(to: &bytes)
+        #expect(bytes.last == UInt8(ascii: "\n"))
+        #expect(WorkerReport(line: bytes.dropLast()) == report)
+    }
+
+    @Test(arguments: ["", "S\t1", "S\tx\t5", "E\t", "D\t1\t2", "H\t1\tq", "Q\tnothing", "C\tSIGSEGV\tid", "E\t99999999999999999999999"])
+    func aLineThatIsNotAReportIsRefused(_ line: String) {
+        #expect(WorkerReport(line: ArraySlice(line.utf8)) == nil)
+    }
+
+    /// The line the C crash reporter writes: "C\t<signal>\t<job id>\n".
+    @Test func theCrashReportersLineNamesTheJob() {
+        #expect(WorkerReport(line: ArraySlice("C\t11\t01ABC".utf8)) == .crashedBySignal(signal: 11, jobID: "01ABC"))
+    }
+}
+
+struct WorkerLedgerTests {
+    let now = ContinuousClock.now
+
+    func ledger() -> WorkerLedger {
+        var ledger = WorkerLedger()
+        for number in 1...3 {
+            var job = WorkerReportTests.held
+            job.number = number
+            job.lease.jobID = "job\(number)"
+            ledger.apply(.held(job), grace: .seconds(1), now: now)
+        }
+        return ledger
+    }
+
+    @Test func aJobIsOverdueOnlyPastItsDeadlinePlusGraceWhileItsHandlerRuns() {
+        var ledger = ledger()
+        ledger.apply(.started(number: 1, timeoutMilliseconds: 2000), grace: .seconds(1), now: now)
+        ledger.apply(.started(number: 2, timeoutMilliseconds: 2000), grace: .seconds(1), now: now)
+        ledger.apply(.returned(number: 2), grace: .seconds(1), now: now)
+        #expect(ledger.overdue(at: now + .milliseconds(2999)).isEmpty)
+        #expect(ledger.overdue(at: now + .seconds(3)) == [1])
+        ledger.culprits[1] = "timeout"
+        #expect(ledger.overdue(at: now + .seconds(4)).isEmpty, "blamed once")
+        ledger.apply(.letGo(number: 3), grace: .seconds(1), now: now)
+        #expect(Set(ledger.held.keys) == [1, 2])
+    }
+
+    @Test func aCrashLineBlamesTheJobItNames() {
+        var ledger = ledger()
+        ledger.apply(.crashedBySignal(signal: 11, jobID: "job2"), grace: .seconds(1), now: now)
+        ledger.apply(.exitedInHandler(status: 3, jobID: "unknown"), grace: .seconds(1), now: now)
+        #expect(ledger.culprits == [2: "worker crashed: SIGSEGV"])
+    }
+}
+
+struct CrashSettlementTests {
+    func config(crashLimit: Int = 3) throws -> HostConfiguration {
+        try ConfigLoader(environment: [:]).load(
+            text: """
+                host: { crash_limit: \(crashLimit) }
+                backends: { main: { type: redis, url: "redis://127.0.0.1:1" } }
+                queues:
+                  default: { concurrency: 5, workers: 2, retry: { base: 10s, jitter: 0 } }
+                """, path: "/tmp/host.yaml")
+    }
+
+    func ledger(running: [Int], crashes: Int = 0, attempt: Int = 1) -> WorkerLedger {
+        var ledger = WorkerLedger()
+        for number in 1...3 {
+            var job = WorkerReportTests.held
+            job.number = number
+            job.lease.jobID = "job\(number)"
+            job.crashes = crashes
+            job.attempt = attempt
+            ledger.apply(.held(job), grace: .seconds(1), now: .now)
+            if running.contains(number) { ledger.apply(.started(number: number, timeoutMilliseconds: 1000), grace: .zero, now: .now) }
+        }
+        return ledger
+    }
+
+    func byJob(_ items: [(Lease, Settlement)]) -> [String: Settlement] {
+        Dictionary(uniqueKeysWithValues: items.map { ($0.0.jobID, $0.1) })
+    }
+
+    @Test func theJobToBlameFailsItsAttemptAndTheOthersGoBackUntouched() throws {
+        var ledger = ledger(running: [1, 2])
+        ledger.culprits[1] = "worker crashed: SIGSEGV"
+        let result = byJob(CrashSettlement(config: try config()).settlements(for: ledger, exit: .signalled(11), shuttingDown: false))
+        #expect(result["job1"] == .crashed(retryAfter: .seconds(10), error: "worker crashed: SIGSEGV"))
+        #expect(result["job2"] == .release && result["job3"] == .release)
+    }
+
+    @Test func aJobAtTheCrashLimitIsDeadAsPoisonAndOneOutOfAttemptsIsDead() throws {
+        var poison = ledger(running: [1], crashes: 2)
+        poison.culprits[1] = "worker crashed: SIGABRT"
+        let dead = byJob(CrashSettlement(config: try config()).settlements(for: poison, exit: .signalled(6), shuttingDown: false))
+        #expect(dead["job1"] == .crashed(retryAfter: nil, error: "poison job: its worker ended 3 times while running it; last: worker crashed: SIGABRT"))
+        var last = ledger(running: [1], attempt: 5)
+        last.culprits[1] = "timeout"
+        let lastAttempt = byJob(CrashSettlement(config: try config()).settlements(for: last, exit: .signalled(9), shuttingDown: false))
+        #expect(lastAttempt["job1"] == .crashed(retryAfter: nil, error: "timeout"))
+    }
+
+    @Test func whenNobodyIsNamedEveryRunningJobIsASuspectReadyAgainAtOnce() throws {
+        let ledger = ledger(running: [1, 3])
+        let result = byJob(CrashSettlement(config: try config()).settlements(for: ledger, exit: .signalled(9), shuttingDown: false))
+        #expect(result["job1"] == .crashed(retryAfter: .zero, error: "worker died (SIGKILL) while running it"))
+        #expect(result["job3"] == .crashed(retryAfter: .zero, error: "worker died (SIGKILL) while running it"))
+        #expect(result["job2"] == .release)
+    }
+
+    @Test func aCleanExitOrAShutdownHandsEverythingBack() throws {
+        let ledger = ledger(running: [1])
+        let settlement = CrashSettlement(config: try config())
+        #expect(settlement.settlements(for: ledger, exit: .exited(status: 0), shuttingDown: false).allSatisfy { $0.1 == .release })
+        #expect(settlement.settlements(for: ledger, exit: .signalled(9), shuttingDown: true).allSatisfy { $0.1 == .release })
+    }
+
+    @Test func aQueuesConcurrencyIsSplitAmongItsWorkers() throws {
+        var queue = try #require(try config().queues.first)
+        #expect(Supervisor.shares(of: queue) == [3, 2])
+        queue.workers = 8
+        #expect(Supervisor.shares(of: queue) == [1, 1, 1, 1, 1], "no worker without a slot")
+    }
+}
