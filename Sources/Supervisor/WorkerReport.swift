@@ -54,6 +54,16 @@ enum WorkerReport: Equatable {
         case .letGo(let number):
             buffer.append(UInt8(ascii: "E"))
             Self.appendField(number, to: &buffer)
+        case .held(let job):
+            buffer.append(UInt8(ascii: "H"))
+            Self.appendField(job.number, to: &buffer)
+            for text in [job.lease.queue, job.lease.jobID, job.lease.token, job.handler] {
+                buffer.append(UInt8(ascii: "\t"))
+                buffer.append(contentsOf: text.utf8)
+            }
+            Self.appendField(job.attempt, to: &buffer)
+            Self.appendField(job.maxAttempts, to: &buffer)
+            Self.appendField(job.crashes, to: &buffer)
         default:
             buffer.append(contentsOf: textLine.utf8)
             return
@@ -66,11 +76,9 @@ enum WorkerReport: Equatable {
         case .loading(let plugin): "L\t\(plugin)\n"
         case .ready: "R\n"
         case .survey(let json): "P\t\(json.replacing("\n", with: " "))\n"
-        case .held(let job):
-            "H\t\(job.number)\t\(job.lease.queue)\t\(job.lease.jobID)\t\(job.lease.token)\t\(job.handler)\t\(job.attempt)\t\(job.maxAttempts)\t\(job.crashes)\n"
         case .crashedBySignal(let signal, let id): "C\t\(signal)\t\(id)\n"
         case .exitedInHandler(let status, let id): "X\t\(status)\t\(id)\n"
-        case .started, .returned, .letGo: ""  // written byte by byte in write(to:)
+        case .started, .returned, .letGo, .held: ""  // written byte by byte in write(to:)
         }
     }
 
@@ -78,19 +86,45 @@ enum WorkerReport: Equatable {
     init?(line: ArraySlice<UInt8>) {
         guard let tag = line.first else { return nil }
         switch tag {
-        case UInt8(ascii: "S"), UInt8(ascii: "D"), UInt8(ascii: "E"):
-            let numbers = line.dropFirst().split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false).dropFirst()
-            let values = numbers.compactMap(Self.integer)
-            guard values.count == numbers.count else { return nil }
-            switch (tag, values.count) {
-            case (UInt8(ascii: "S"), 2): self = .started(number: values[0], timeoutMilliseconds: values[1])
-            case (UInt8(ascii: "D"), 1): self = .returned(number: values[0])
-            case (UInt8(ascii: "E"), 1): self = .letGo(number: values[0])
+        case UInt8(ascii: "S"), UInt8(ascii: "D"), UInt8(ascii: "E"), UInt8(ascii: "H"):
+            let fields = Self.fields(of: line)
+            func number(_ index: Int) -> Int? { Self.integer(line[fields[index]]) }
+            func text(_ index: Int) -> String { String(decoding: line[fields[index]], as: UTF8.self) }
+            switch (tag, fields.count) {
+            case (UInt8(ascii: "S"), 2):
+                guard let job = number(0), let timeout = number(1) else { return nil }
+                self = .started(number: job, timeoutMilliseconds: timeout)
+            case (UInt8(ascii: "D"), 1):
+                guard let job = number(0) else { return nil }
+                self = .returned(number: job)
+            case (UInt8(ascii: "E"), 1):
+                guard let job = number(0) else { return nil }
+                self = .letGo(number: job)
+            case (UInt8(ascii: "H"), 8):
+                guard let job = number(0), let attempt = number(5), let maxAttempts = number(6), let crashes = number(7) else { return nil }
+                self = .held(HeldJob(
+                    number: job, lease: Lease(queue: text(1), jobID: text(2), token: text(3)), handler: text(4), attempt: attempt,
+                    maxAttempts: maxAttempts, crashes: crashes))
             default: return nil
             }
         default:
             self.init(text: String(decoding: line, as: UTF8.self))
         }
+    }
+
+    /// The ranges of the tab-separated fields after the tag.
+    private static func fields(of line: ArraySlice<UInt8>) -> [Range<Int>] {
+        var fields: [Range<Int>] = []
+        fields.reserveCapacity(8)
+        var start: Int?
+        for index in line.indices.dropFirst() {
+            if line[index] == UInt8(ascii: "\t") {
+                if let begun = start { fields.append(begun..<index) }
+                start = index + 1
+            }
+        }
+        if let begun = start { fields.append(begun..<line.endIndex) }
+        return fields
     }
 
     private init?(text: String) {
@@ -100,12 +134,6 @@ enum WorkerReport: Equatable {
         case ("L", 2): self = .loading(plugin: fields[1])
         case ("R", 1): self = .ready
         case ("P", 2): self = .survey(json: fields[1])
-        case ("H", 9):
-            guard let number = Int(fields[1]), let attempt = Int(fields[6]), let maxAttempts = Int(fields[7]), let crashes = Int(fields[8])
-            else { return nil }
-            self = .held(HeldJob(
-                number: number, lease: Lease(queue: fields[2], jobID: fields[3], token: fields[4]), handler: fields[5],
-                attempt: attempt, maxAttempts: maxAttempts, crashes: crashes))
         case ("C", 3):
             guard let signal = Int32(fields[1]) else { return nil }
             self = .crashedBySignal(signal: signal, jobID: fields[2])

@@ -25,6 +25,8 @@ final class SupervisedWorker: Sendable {
         var ledger = WorkerLedger()
         var stopping = false
         var exited = false
+        /// Jobs let go of by earlier workers of this slot.
+        var letGoBefore = 0
     }
 
     init(
@@ -54,10 +56,11 @@ final class SupervisedWorker: Sendable {
 
     var pid: pid_t? { state.withLock { $0.process?.pid } }
 
-    /// Jobs the worker holds now, and how many of them a handler is running.
-    var holding: (held: Int, running: Int) {
+    /// Jobs the worker holds now, how many of them a handler is running, and how many jobs workers
+    /// of this slot have let go of (finished or handed back) since the supervisor started.
+    var holding: (held: Int, running: Int, letGo: Int) {
         state.withLock { state in
-            (state.ledger.held.count, state.ledger.held.values.count { $0.killAt != nil })
+            (state.ledger.held.count, state.ledger.held.values.count { $0.killAt != nil }, state.letGoBefore + state.ledger.letGo)
         }
     }
 
@@ -132,6 +135,7 @@ final class SupervisedWorker: Sendable {
         let (ledger, stopping) = state.withLock { state in
             defer {
                 state.process = nil
+                state.letGoBefore += state.ledger.letGo
                 state.ledger = WorkerLedger()
             }
             return (state.ledger, state.stopping)

@@ -89,11 +89,12 @@ public final class Supervisor: Sendable {
         for chore in maintenance { chore.stop() }
     }
 
-    /// By worker name: its PID (nil between two lives), jobs held, jobs running, restarts so far.
-    public var status: [(name: String, pid: pid_t?, held: Int, running: Int, restarts: Int)] {
+    /// By worker name: its PID (nil between two lives), jobs held, jobs running, jobs let go of
+    /// (finished or handed back) and restarts so far.
+    public var status: [(name: String, pid: pid_t?, held: Int, running: Int, letGo: Int, restarts: Int)] {
         workers.map { worker in
             let holding = worker.holding
-            return (worker.name, worker.pid, holding.held, holding.running, worker.restarts.load(ordering: .relaxed))
+            return (worker.name, worker.pid, holding.held, holding.running, holding.letGo, worker.restarts.load(ordering: .relaxed))
         }
     }
 }

@@ -18,6 +18,8 @@ struct WorkerLedger {
     var loading: String?
     /// Asked to drain (recycling or shutdown): a clean exit is expected.
     var draining = false
+    /// Jobs let go of so far: finished, or handed back.
+    var letGo = 0
     /// Resident memory past the queue's limit, when last measured.
     var residentPastLimit: Int?
 
@@ -32,7 +34,8 @@ struct WorkerLedger {
         case .held(let job): held[job.number] = Entry(job: job)
         case .started(let number, let timeout): held[number]?.killAt = now + .milliseconds(timeout) + grace
         case .returned(let number): held[number]?.killAt = nil
-        case .letGo(let number): held.removeValue(forKey: number)
+        case .letGo(let number):
+            if held.removeValue(forKey: number) != nil { letGo += 1 }
         case .crashedBySignal(let signal, let id):
             blame(id, "worker crashed: \(signalName(signal))" + memoryNote)
         case .exitedInHandler(let status, let id):
