@@ -165,17 +165,20 @@ struct PGStatement: Sendable {
 }
 
 /// The rows of one result, as text (every value PostgreSQL sends in text format), `nil` for NULL.
-struct PGRows: Sendable {
-    let columnCount: Int
+public struct PGRows: Sendable {
+    public let columnCount: Int
     private(set) var values: [String?] = []
 
     init(columnCount: Int) {
         self.columnCount = columnCount
     }
 
-    var count: Int { columnCount == 0 ? 0 : values.count / columnCount }
+    public var count: Int { columnCount == 0 ? 0 : values.count / columnCount }
 
-    subscript(row: Int, column: Int) -> String? { values[row * columnCount + column] }
+    public subscript(row: Int, column: Int) -> String? { values[row * columnCount + column] }
+
+    /// A column as a whole number (nil for NULL or text that is not one).
+    public func int(_ row: Int, _ column: Int) -> Int? { self[row, column].flatMap { Int($0) } }
 
     fileprivate mutating func append(_ value: String?) { values.append(value) }
 }
