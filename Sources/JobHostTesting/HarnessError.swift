@@ -16,6 +16,8 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     case serverFailedToStart(server: String, reason: String, logTail: String)
     /// No PostgreSQL server binaries (`initdb`, `postgres`) were found in these directories.
     case postgresNotFound(searched: [String])
+    /// A request to a helper server the harness started (the fake AI server) failed.
+    case requestFailed(String)
 
     /// The message a test failure shows, with the tail of any output that explains the failure.
     public var description: String {
@@ -35,6 +37,8 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
             return "no PostgreSQL server binaries (initdb, postgres) found; looked in: "
                 + searched.joined(separator: ", ")
                 + ". Install the Debian package postgresql."
+        case .requestFailed(let message):
+            return message
         }
     }
 }
