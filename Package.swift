@@ -12,6 +12,9 @@ let package = Package(
         .library(name: "TestPlugin", type: .dynamic, targets: ["TestPlugin"]),
         .library(name: "Greeter", type: .dynamic, targets: ["Greeter"]),
         .library(name: "Echo", type: .dynamic, targets: ["Echo"]),
+        // The reference plugins: the seed systems' job families.
+        .library(name: "Noctua", type: .dynamic, targets: ["Noctua"]),
+        .library(name: "Voxa", type: .dynamic, targets: ["Voxa"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -113,12 +116,25 @@ let package = Package(
         .target(name: "TestPlugin", dependencies: ["PluginKit"], path: "Plugins/TestPlugin"),
         .target(name: "Greeter", dependencies: ["PluginKit"], path: "Plugins/Greeter"),
         .target(name: "Echo", dependencies: ["JobHostABI"], path: "Plugins/Echo", publicHeadersPath: "."),
+        // An OpenAI-compatible chat-completions client the reference plugins share.
+        .target(name: "AIClient"),
+        // What the reference plugins share: content plans and items in the application database.
+        .target(
+            name: "ContentStore",
+            dependencies: ["PostgresBackend", .product(name: "Logging", package: "swift-log")],
+            path: "Plugins/Shared/ContentStore"),
+        .target(name: "Noctua", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresBackend"], path: "Plugins/Noctua"),
+        .target(name: "Voxa", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresBackend"], path: "Plugins/Voxa"),
 
         .testTarget(name: "HostConfigTests", dependencies: ["HostConfig"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "RedisBackend", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "HostCLITests", dependencies: ["JobHostTesting", "Backend", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "PluginFlowTests",
+            dependencies: ["JobHostTesting", "Backend", "RedisBackend", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "AIClientTests", dependencies: ["AIClient", "JobHostTesting"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Backend", "HostConfig"]),
         .testTarget(name: "JobHostTestingTests", dependencies: ["JobHostTesting"]),
         .testTarget(name: "BackendTests", dependencies: ["Backend"]),
