@@ -40,6 +40,11 @@ final class FlowHarness {
                   ai_timeout_seconds: \(aiTimeoutSeconds)
             """
         }.joined(separator: "\n")
+        // The handler names of each plugin start with its family: Noctua → noctua.*, CompanyContext → company_context.*.
+        let routeYAML = plugins.map { name in
+            let family = name.replacing(/([a-z])([A-Z])/) { "\($0.1)_\($0.2)" }.lowercased()
+            return "  \(family).*: { queue: default, timeout: 8s }"
+        }.joined(separator: "\n")
         try """
             host: { shutdown_timeout: 3s, log_level: info, timeout_grace: 2s }
             backends:
@@ -50,10 +55,7 @@ final class FlowHarness {
               default: { concurrency: 4, timeout: 8s, lease: 10s, retry: { max_attempts: \(maxAttempts), base: 200ms, max: 1s } }
             \(queues)
             routes:
-              noctua.*: { queue: default, timeout: 8s }
-              voxa.*: { queue: default, timeout: 8s }
-              company_context.*: { queue: default, timeout: 8s }
-              worlds.*: { queue: default, timeout: 8s }
+            \(routeYAML)
             \(extraYAML)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         var logger = Logger(label: "flow-test")
@@ -98,7 +100,7 @@ final class FlowHarness {
             if (try? condition()) == true { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
-        return try condition()
+        return (try? condition()) == true
     }
 
     /// Every queue settled: nothing ready, running or scheduled.
