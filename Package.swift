@@ -15,6 +15,7 @@ let package = Package(
         // The reference plugins: the seed systems' job families.
         .library(name: "Noctua", type: .dynamic, targets: ["Noctua"]),
         .library(name: "Voxa", type: .dynamic, targets: ["Voxa"]),
+        .library(name: "CompanyContext", type: .dynamic, targets: ["CompanyContext"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -125,6 +126,10 @@ let package = Package(
             path: "Plugins/Shared/ContentStore"),
         .target(name: "Noctua", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresBackend"], path: "Plugins/Noctua"),
         .target(name: "Voxa", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresBackend"], path: "Plugins/Voxa"),
+        .target(
+            name: "CompanyContext",
+            dependencies: ["PluginKit", "AIClient", "PostgresBackend", .product(name: "Logging", package: "swift-log")],
+            path: "Plugins/CompanyContext"),
 
         .testTarget(name: "HostConfigTests", dependencies: ["HostConfig"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),

@@ -22,7 +22,12 @@ final class FlowHarness {
     ///   - queues: extra YAML under `queues:` (two-space indented entries), after the default queue.
     ///   - extraYAML: more top-level sections (routes, schedules).
     ///   - maxAttempts: of the default queue, where every family's jobs go.
-    init(plugins: [String], maxAttempts: Int = 5, queues: String = "", extraYAML: String = "", aiTimeoutSeconds: Double = 5) async throws {
+    ///   - routes: extra YAML under `routes:` (two-space indented entries), before the family routes;
+    ///     an exact handler name there wins over its family's `family.*` route.
+    init(
+        plugins: [String], maxAttempts: Int = 5, queues: String = "", routes: String = "", extraYAML: String = "",
+        aiTimeoutSeconds: Double = 5
+    ) async throws {
         let redis = try await RedisServer.start()
         let postgres = try await PostgresServer.start(database: "app")
         let ai = try await FakeAIServer.start()
@@ -55,6 +60,7 @@ final class FlowHarness {
               default: { concurrency: 4, timeout: 8s, lease: 10s, retry: { max_attempts: \(maxAttempts), base: 200ms, max: 1s } }
             \(queues)
             routes:
+            \(routes)
             \(routeYAML)
             \(extraYAML)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -101,6 +107,15 @@ final class FlowHarness {
             try await Task.sleep(for: .milliseconds(50))
         }
         return (try? condition()) == true
+    }
+
+    /// Waits until the job is finished — done or dead — and returns which (nil if it never finished).
+    func finish(_ job: String, queue: String = "default", timeout: Duration = .seconds(20)) async throws -> JobState? {
+        let finished = try await waitUntil(timeout: timeout) {
+            let state = try backend.job(queue: queue, id: job)?.state
+            return state == .done || state == .dead
+        }
+        return finished ? try backend.job(queue: queue, id: job)?.state : nil
     }
 
     /// Every queue settled: nothing ready, running or scheduled.
