@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Noctua", type: .dynamic, targets: ["Noctua"]),
         .library(name: "Voxa", type: .dynamic, targets: ["Voxa"]),
         .library(name: "CompanyContext", type: .dynamic, targets: ["CompanyContext"]),
+        .library(name: "Worlds", type: .dynamic, targets: ["Worlds"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -130,6 +131,10 @@ let package = Package(
             name: "CompanyContext",
             dependencies: ["PluginKit", "AIClient", "PostgresBackend", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/CompanyContext"),
+        .target(
+            name: "Worlds",
+            dependencies: ["PluginKit", "AIClient", "Backend", "PostgresBackend", "RedisBackend", .product(name: "Logging", package: "swift-log")],
+            path: "Plugins/Worlds"),
 
         .testTarget(name: "HostConfigTests", dependencies: ["HostConfig"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
