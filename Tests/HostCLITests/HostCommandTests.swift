@@ -37,7 +37,7 @@ struct HostCommandTests {
         let output = try host(["list-plugins", "--json"])
         #expect(output.status == 0, "\(output.stderr)")
         let report = try JSONDecoder().decode(ListReport.self, from: Data(output.stdout.utf8))
-        #expect(report.plugins.map(\.name) == ["Echo", "Greeter"])
+        #expect(report.plugins.map(\.name) == ["Echo", "Greeter", "Noctua", "Voxa", "CompanyContext", "Worlds"])
         #expect(report.plugins.allSatisfy { $0.status == "ok" && $0.abi == "1.0" && $0.version == "1.0.0" })
         #expect(report.plugins[0].handlers.map(\.name) == ["echo.log"])
         #expect(report.plugins[1].handlers.first?.default_timeout_ms == 5000)
@@ -79,7 +79,7 @@ struct HostCommandTests {
     @Test func checkConfigAcceptsTheExample() throws {
         let output = try host(["check-config"])
         #expect(output.status == 0, "\(output.stderr)")
-        #expect(output.stdout == "OK: 5 queues, 2 plugins (2 handlers), 1 schedule\n")
+        #expect(output.stdout == "OK: 5 queues, 6 plugins (13 handlers), 7 schedules\n")
     }
 
     @Test func checkConfigReportsThreePlantedMistakesWithTheirLines() throws {

@@ -267,7 +267,8 @@ struct ConfigLoaderTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let config = try ConfigLoader(environment: [:]).load(path: root.appendingPathComponent("config/host.yaml").path)
         #expect(config.queues.map(\.name) == ["default", "noctua", "voxa", "company-context", "worlds"])
-        #expect(config.plugins.map(\.name) == ["Echo", "Greeter"])
+        #expect(config.plugins.map(\.name) == ["Echo", "Greeter", "Noctua", "Voxa", "CompanyContext", "Worlds"])
+        #expect(config.schedules.filter { $0.name.hasPrefix("worlds-") }.count == 5, "the worlds family's five schedules are live")
         #expect(config.backends.map(\.kind) == [.redis, .postgres])
     }
 }
