@@ -66,19 +66,6 @@ struct Week: Codable {
 let weeksPerPlan = 4
 let postsPerWeek = 5
 
-let snakeCase: JSONDecoder = {
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
-    return decoder
-}()
-
-let snakeCaseEncoder: JSONEncoder = {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = .sortedKeys
-    return encoder
-}()
-
 func generateStrategy(_ job: Job, _ host: Host) throws -> Outcome {
     let request = try job.decode(StrategyRequest.self, decoder: snakeCase)
     guard request.month.count == 7, request.month.dropFirst(4).first == "-", (1...12).contains(Int(request.month.suffix(2)) ?? 0) else {

@@ -41,19 +41,6 @@ func ready() throws -> Services {
     return current
 }
 
-let snakeCase: JSONDecoder = {
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
-    return decoder
-}()
-
-let snakeCaseEncoder: JSONEncoder = {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = .sortedKeys
-    return encoder
-}()
-
 struct RefineRequest: Codable {
     let planId: Int
 }

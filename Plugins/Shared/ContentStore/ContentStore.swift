@@ -6,6 +6,20 @@ import Logging
 import PostgresBackend
 import Synchronization
 
+/// Payloads and stored JSON use snake_case keys, as the applications that enqueue these jobs write them.
+public let snakeCase: JSONDecoder = {
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    return decoder
+}()
+
+public let snakeCaseEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = .sortedKeys
+    return encoder
+}()
+
 /// Connection settings every content plugin reads from its `config:` block.
 public struct DatabaseSettings: Decodable, Sendable {
     /// The application database: `postgres://user:password@host:port/db`.
