@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The plugin ABI: one C header, the only contract between the host and its plugins.
@@ -88,11 +90,33 @@ let package = Package(
             ]
         ),
 
+        // What operators see of a running host: metrics, health, alerts.
+        .target(
+            name: "Monitoring",
+            dependencies: [
+                "Backend", "HostConfig", "Runtime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
+        // The admin HTTP server: health and readiness probes, Prometheus metrics, the JSON API.
+        .target(
+            name: "AdminHTTP",
+            dependencies: [
+                "Backend", "HostConfig", "Monitoring", "Runtime", "Scheduler",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // The `host` command line, kept in a library so each command stays a thin file.
         .target(
             name: "HostCLI",
             dependencies: [
                 "HostConfig", "PluginHost", "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
+                "Monitoring", "AdminHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

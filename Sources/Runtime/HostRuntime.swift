@@ -77,6 +77,11 @@ public final class HostRuntime: Sendable {
         runners.flatMap(\.runningJobs)
     }
 
+    /// How many handlers run now, by queue.
+    public func runningCounts() -> [String: Int] {
+        Dictionary(runners.map { ($0.queue.name, $0.runningJobs.count) }, uniquingKeysWith: +)
+    }
+
     /// Handlers given up on (written off, or handed back at shutdown) still running plugin code.
     public var abandonedHandlers: Int { runners.reduce(0) { $0 + $1.abandonedHandlers } }
 

@@ -12,6 +12,7 @@ public protocol JobObserver: Sendable {
     func willRun(_ job: LeasedJob)
     /// On the slot thread, right after the handler returned.
     func didRun(_ job: LeasedJob)
-    /// Jobs no longer held here: their outcome recorded, handed back, or their lease lost.
-    func letGo(_ leases: [Lease])
+    /// Jobs no longer held here: their outcome recorded (with what it was), handed back, or their
+    /// lease lost (those two without one).
+    func letGo(_ jobs: [(lease: Lease, finished: FinishedJob?)])
 }

@@ -41,8 +41,9 @@ final class QueueRunner: Sendable {
         case buffered
         /// A handler runs it.
         case running(InvocationContext, deadline: ContinuousClock.Instant)
-        /// Its outcome (or its release) is queued for the settler.
-        case settling
+        /// Its outcome (or its release) is queued for the settler. `ran`: how long its handler ran,
+        /// when it returned.
+        case settling(ran: Duration?, timedOut: Bool)
     }
 
     private struct State {
@@ -106,7 +107,7 @@ final class QueueRunner: Sendable {
                 observer?.held(jobs)
                 // A fetch that returns after shutdown began hands its jobs straight back.
                 let stopping = state.withLock { state -> Bool in
-                    for job in jobs { state.held[job.lease] = (job, state.stopping ? .settling : .buffered) }
+                    for job in jobs { state.held[job.lease] = (job, state.stopping ? .settling(ran: nil, timedOut: false) : .buffered) }
                     if state.stopping {
                         for job in jobs { outcomes.push((job.lease, .release)) }
                     }
@@ -155,14 +156,16 @@ final class QueueRunner: Sendable {
         }
         guard start else { return true }
         observer?.willRun(job)
+        let began = ContinuousClock.now
         let outcome = handler.invoke(context)
+        let ran = ContinuousClock.now - began
         observer?.didRun(job)
         let settlement = self.settlement(for: outcome, job: job)
         // One lock for the check and the hand-over: ten slot threads meet on this mutex per job.
         let ours = state.withLock { state -> Bool? in
             if state.abandoned.remove(job.lease) != nil { return nil }
             guard let entry = state.held[job.lease], case .running = entry.phase else { return false }
-            state.held[job.lease]?.phase = .settling
+            state.held[job.lease]?.phase = .settling(ran: ran, timedOut: false)
             outcomes.push((job.lease, settlement))
             return true
         }
@@ -179,12 +182,12 @@ final class QueueRunner: Sendable {
     }
 
     /// Queues the settlement an outcome calls for, unless the job already has one.
-    private func settle(_ lease: Lease, as outcome: HandlerOutcome, job: LeasedJob) {
+    private func settle(_ lease: Lease, as outcome: HandlerOutcome, job: LeasedJob, timedOut: Bool = false) {
         let settlement = settlement(for: outcome, job: job)
         let queued = state.withLock { state -> Bool in
             guard let entry = state.held[lease] else { return false }
             if case .settling = entry.phase { return false }
-            state.held[lease]?.phase = .settling
+            state.held[lease]?.phase = .settling(ran: nil, timedOut: timedOut)
             outcomes.push((lease, settlement))
             return true
         }
@@ -243,14 +246,17 @@ final class QueueRunner: Sendable {
                 let held = try backend.settle(pending)
                 failures = 0
                 var lost: [String] = []
+                var letGo: [(lease: Lease, finished: FinishedJob?)] = []
+                letGo.reserveCapacity(pending.count)
                 state.withLock { state in
-                    for ((lease, _), stillHeld) in zip(pending, held) {
-                        state.held.removeValue(forKey: lease)
+                    for ((lease, settlement), stillHeld) in zip(pending, held) {
+                        let entry = state.held.removeValue(forKey: lease)
                         if !stillHeld { lost.append(lease.jobID) }
+                        letGo.append((lease, stillHeld ? entry.flatMap { finished($0.job, settlement, phase: $0.phase) } : nil))
                     }
                 }
                 gate.give(pending.count)
-                observer?.letGo(pending.map(\.0))
+                observer?.letGo(letGo)
                 for id in lost {
                     logger.warning("lease lost before the outcome was recorded; another host will run the job again", metadata: ["job.id": "\(id)"])
                 }
@@ -302,7 +308,9 @@ final class QueueRunner: Sendable {
         for job in writeOffs {
             counters.timedOut.add(1, ordering: .relaxed)
             logger.error("handler overran its timeout and ignored the cancel flag; written off", metadata: jobMetadata(job))
-            settle(job.lease, as: .retry(reason: "timeout: the handler did not stop within \((grace ?? .zero).configText) of its deadline", delay: nil), job: job)
+            settle(
+                job.lease, as: .retry(reason: "timeout: the handler did not stop within \((grace ?? .zero).configText) of its deadline", delay: nil),
+                job: job, timedOut: true)
         }
         for _ in 0..<replace { startSlot() }
         if writeOffs.count > replace {
@@ -356,7 +364,7 @@ final class QueueRunner: Sendable {
             }
         }
         gate.give(released)
-        observer?.letGo(lost)
+        observer?.letGo(lost.map { ($0, nil) })
         for lease in lost {
             logger.warning("lease lost; another host may run the job now", metadata: ["job.id": "\(lease.jobID)"])
         }
@@ -374,7 +382,7 @@ final class QueueRunner: Sendable {
             state.stopping = true
             for (lease, entry) in state.held {
                 guard case .buffered = entry.phase else { continue }
-                state.held[lease]?.phase = .settling
+                state.held[lease]?.phase = .settling(ran: nil, timedOut: false)
                 outcomes.push((lease, .release))
             }
         }
@@ -399,7 +407,7 @@ final class QueueRunner: Sendable {
                 guard case .running(let context, _) = entry.phase else { continue }
                 context.cancel()
                 state.abandoned.insert(lease)
-                state.held[lease]?.phase = .settling
+                state.held[lease]?.phase = .settling(ran: nil, timedOut: false)
                 outcomes.push((lease, .release))
                 count += 1
             }
@@ -434,6 +442,14 @@ final class QueueRunner: Sendable {
             logger.error("cannot \(what); retrying with backoff", metadata: ["error": "\(error)", "failures": "\(failures)"])
         }
         Thread.sleep(forTimeInterval: pause)
+    }
+
+    /// What a recorded settlement tells metrics and alerts.
+    private func finished(_ job: LeasedJob, _ settlement: Settlement, phase: Phase) -> FinishedJob? {
+        guard case .settling(let ran, let timedOut) = phase, let outcome = RunOutcome(settlement, timedOut: timedOut, runTime: ran) else {
+            return nil
+        }
+        return FinishedJob(queue: job.queue, handler: job.handler, jobID: job.id, attempt: job.attempt, outcome: outcome)
     }
 
     private func jobMetadata(_ job: LeasedJob) -> Logger.Metadata {

@@ -24,6 +24,7 @@ public final class Scheduler: Sendable {
     private let logger: Logger
     private let tick: Duration
     private let grace: Duration
+    private let events: (any ScheduleEventSink)?
     private let progress = Mutex(Progress())
 
     private struct Progress {
@@ -46,15 +47,17 @@ public final class Scheduler: Sendable {
     ///   - grace: after downtime, a fire time that passed more than this long ago is missed: skipped,
     ///     or run once, as the schedule's `catch_up` says. While the host runs normally every fire time
     ///     is fired, however late the pass that sees it.
+    ///   - events: told of every pass and fire (metrics, alerts).
     public init(
         config: HostConfiguration, backends: [String: any JobBackend], logger: Logger, tick: Duration = .milliseconds(200),
-        grace: Duration = .seconds(1)
+        grace: Duration = .seconds(1), events: (any ScheduleEventSink)? = nil
     ) {
         var logger = logger
         logger[metadataKey: "component"] = "scheduler"
         self.logger = logger
         self.tick = tick
         self.grace = grace
+        self.events = events
         let submitter = JobSubmitter(config: config, backends: backends)
         var plans: [Plan] = []
         for schedule in config.schedules where schedule.enabled {
@@ -118,7 +121,9 @@ public final class Scheduler: Sendable {
             do {
                 fired += try fire(plan, now: clock.get())
                 progress.withLock { $0.failures[plan.backendName] = 0 }
+                events?.passed(schedule: plan.config.name, error: nil)
             } catch {
+                events?.passed(schedule: plan.config.name, error: "\(error)")
                 let failures = progress.withLock { progress -> Int in
                     progress.failures[plan.backendName, default: 0] += 1
                     return progress.failures[plan.backendName]!
@@ -156,20 +161,20 @@ public final class Scheduler: Sendable {
         if resuming, let missed = plan.trigger.previousFire(atOrBefore: now.addingTimeInterval(-grace.seconds)), missed > cursor {
             switch plan.config.catchUp {
             case .once:
-                if let id = try claim(plan, missed, catchUp: true) { fired.append(id) }
+                if let id = try claim(plan, missed, catchUp: true, now: now) { fired.append(id) }
             case .skip:
                 logger.notice("missed fire times skipped", metadata: ["schedule": "\(name)", "through": "\(iso(missed))"])
             }
             cursor = missed
         }
         for fireTime in plan.trigger.fireTimes(after: cursor, through: now, limit: 100) {
-            if let id = try claim(plan, fireTime, catchUp: false) { fired.append(id) }
+            if let id = try claim(plan, fireTime, catchUp: false, now: now) { fired.append(id) }
             cursor = fireTime
         }
         return fired
     }
 
-    private func claim(_ plan: Plan, _ fireTime: Date, catchUp: Bool) throws -> String? {
+    private func claim(_ plan: Plan, _ fireTime: Date, catchUp: Bool, now: Date) throws -> String? {
         var job = plan.job
         job.id = JobID.generate()
         job.origin = "schedule \(plan.config.name) \(iso(fireTime))\(catchUp ? " (catch-up)" : "")"
@@ -178,6 +183,7 @@ public final class Scheduler: Sendable {
             logger.info("fired", metadata: [
                 "schedule": "\(plan.config.name)", "fire_time": "\(iso(fireTime))", "job.id": "\(id)", "catch_up": "\(catchUp)",
             ])
+            events?.fired(schedule: plan.config.name, at: fireTime, lag: .seconds(max(0, now.timeIntervalSince(fireTime))))
         }
         return id
     }

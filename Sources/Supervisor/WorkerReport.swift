@@ -1,4 +1,5 @@
 import Backend
+import Runtime
 
 /// One line a worker writes to its supervisor on the report pipe. Text, tab-separated, one message per
 /// line, so the crash lines can be written by a signal handler in C (see `worker_support.h`).
@@ -23,8 +24,8 @@ enum WorkerReport: Equatable {
     case started(number: Int, timeoutMilliseconds: Int)
     /// Its handler returned.
     case returned(number: Int)
-    /// No longer held by the worker.
-    case letGo(number: Int)
+    /// No longer held by the worker: its outcome recorded (and what it was), or handed back.
+    case letGo(number: Int, outcome: RunOutcome?)
     /// Written by the crash reporter: the handler of `jobID` raised this fatal signal.
     case crashedBySignal(signal: Int32, jobID: String)
     /// Written by the crash reporter: the handler of `jobID` called `exit(status)`.
@@ -51,9 +52,10 @@ enum WorkerReport: Equatable {
         case .returned(let number):
             buffer.append(UInt8(ascii: "D"))
             Self.appendField(number, to: &buffer)
-        case .letGo(let number):
+        case .letGo(let number, let outcome):
             buffer.append(UInt8(ascii: "E"))
             Self.appendField(number, to: &buffer)
+            if let outcome { Self.append(outcome, to: &buffer) }
         case .held(let job):
             buffer.append(UInt8(ascii: "H"))
             Self.appendField(job.number, to: &buffer)
@@ -99,7 +101,19 @@ enum WorkerReport: Equatable {
                 self = .returned(number: job)
             case (UInt8(ascii: "E"), 1):
                 guard let job = number(0) else { return nil }
-                self = .letGo(number: job)
+                self = .letGo(number: job, outcome: nil)
+            case (UInt8(ascii: "E"), 4), (UInt8(ascii: "E"), 5):
+                guard let job = number(0), let flags = number(2), let micros = number(3) else { return nil }
+                let result: RunOutcome.Result
+                switch line[fields[1]].first {
+                case UInt8(ascii: "s"): result = .succeeded
+                case UInt8(ascii: "r"): result = .retried
+                case UInt8(ascii: "d"): result = .dead
+                default: return nil
+                }
+                self = .letGo(number: job, outcome: RunOutcome(
+                    result: result, timedOut: flags & 1 != 0, crashed: flags & 2 != 0, runTime: micros < 0 ? nil : .microseconds(micros),
+                    error: fields.count == 5 ? text(4) : nil))
             case (UInt8(ascii: "H"), 8):
                 guard let job = number(0), let attempt = number(5), let maxAttempts = number(6), let crashes = number(7) else { return nil }
                 self = .held(HeldJob(
@@ -143,6 +157,27 @@ enum WorkerReport: Equatable {
         default: return nil
         }
     }
+
+    /// Result, flags, run time in microseconds (-1: none) and, for a failure, its error (one line, cut
+    /// to a length fit for a log line or an alert).
+    private static func append(_ outcome: RunOutcome, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\t"))
+        switch outcome.result {
+        case .succeeded: buffer.append(UInt8(ascii: "s"))
+        case .retried: buffer.append(UInt8(ascii: "r"))
+        case .dead: buffer.append(UInt8(ascii: "d"))
+        }
+        appendField((outcome.timedOut ? 1 : 0) | (outcome.crashed ? 2 : 0), to: &buffer)
+        appendField(outcome.runTime.map { Int($0.inMicroseconds) } ?? -1, to: &buffer)
+        guard let error = outcome.error else { return }
+        buffer.append(UInt8(ascii: "\t"))
+        for byte in error.utf8.prefix(Self.errorLimit) {
+            buffer.append(byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") ? UInt8(ascii: " ") : byte)
+        }
+    }
+
+    /// Bytes of a job's error carried in its report; the backend keeps the whole of it.
+    static let errorLimit = 500
 
     private static func appendField(_ value: Int, to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\t"))

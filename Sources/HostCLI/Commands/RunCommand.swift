@@ -1,8 +1,10 @@
+import AdminHTTP
 import ArgumentParser
 import Backend
 import Foundation
 import HostConfig
 import Logging
+import Monitoring
 import PluginHost
 import PostgresBackend
 import Runtime
@@ -69,12 +71,17 @@ struct RunCommand: AsyncParsableCommand {
         }
         let backends = Backends.make(config, logger: logger)
         try prepareSchemas(config, logger: logger)
+        let adminToken = try config.admin.map { try Self.adminToken($0) } ?? nil
 
+        let monitor = HostMonitor()
         var services: [any Service] = []
+        var supervisor: Supervisor?
         if !inWorkers.isEmpty {
-            let supervisor = Supervisor(
-                config: config, configText: text, queues: inWorkers, backends: backends, executable: HostExecutable.path, logger: logger)
-            services.append(SupervisorService(supervisor: supervisor, host: config.host))
+            let started = Supervisor(
+                config: config, configText: text, queues: inWorkers, backends: backends, executable: HostExecutable.path, logger: logger,
+                events: monitor)
+            services.append(SupervisorService(supervisor: started, host: config.host))
+            supervisor = started
         }
         // Queues that trust their plugins run them on threads of this process.
         var local: (runtime: HostRuntime, loader: PluginLoader)?
@@ -86,11 +93,34 @@ struct RunCommand: AsyncParsableCommand {
             }
             let runtime = HostRuntime(
                 config: config, backends: backends, registry: loader.registry, logger: logger, grace: config.host.timeoutGrace,
-                queues: inThreads.map(\.name))
+                queues: inThreads.map(\.name), observer: SinkObserver(sink: monitor))
             services.append(RuntimeService(runtime: runtime))
             local = (runtime, loader)
         }
-        services.append(SchedulerService(scheduler: Scheduler(config: config, backends: backends, logger: logger)))
+        let scheduler = Scheduler(config: config, backends: backends, logger: logger, events: monitor)
+        services.append(SchedulerService(scheduler: scheduler))
+        let readiness = Readiness()
+        if let admin = config.admin {
+            let runtime = local?.runtime
+            let workers = supervisor
+            let probe = HostProbe(
+                config: config, backends: backends,
+                sources: .init(
+                    workers: {
+                        workers?.status.map {
+                            .init(name: $0.name, queue: $0.queue, pid: $0.pid, held: $0.held, running: $0.running, restarts: $0.restarts)
+                        } ?? []
+                    },
+                    runningInProcess: { runtime?.runningCounts() ?? [:] }),
+                scheduler: monitor.schedulerWatch)
+            let host = AdminHost(
+                config: config, backends: backends, probe: probe, metrics: monitor.metrics, scheduler: scheduler, readiness: readiness,
+                pluginsJSON: Array(ListReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8))
+            // First in the group, so stopped last (a group stops its services in reverse order):
+            // health answers while the host drains.
+            services.insert(AdminServer.service(host, settings: admin, token: adminToken, logger: logger), at: 0)
+        }
+        services.append(ReadinessService(readiness: readiness))
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         // A plugin's shutdown hook must not run under a handler of its own that is still running.
@@ -102,6 +132,21 @@ struct RunCommand: AsyncParsableCommand {
                 logger.warning("plugin shutdown hooks skipped: handlers given up on are still running", metadata: ["handlers": "\(stillRunning)"])
             }
         }
+    }
+
+    /// The admin token from the environment variable the config names; a name with nothing behind it
+    /// is refused rather than silently leaving the API without changes.
+    private static func adminToken(_ settings: AdminSettings) throws -> String? {
+        guard let name = settings.tokenEnv else { return nil }
+        guard let token = ProcessInfo.processInfo.environment[name], !token.isEmpty else {
+            printError("admin.token_env names \(name), but that environment variable is not set (or empty)")
+            throw invalidExitCode
+        }
+        guard token.utf8.count >= 16 else {
+            printError("the admin token in \(name) is too short: use at least 16 characters (e.g. `openssl rand -hex 32`)")
+            throw invalidExitCode
+        }
+        return token
     }
 
     /// PostgreSQL backends: migrate when `auto_migrate` is set; otherwise refuse to start on a schema

@@ -83,12 +83,15 @@ struct ListReport: Codable {
         case plugins, searchPaths = "search_paths"
     }
 
-    /// The survey line a worker writes: compact JSON, one line.
-    static func surveyJSON(loader: PluginLoader, results: [PluginLoadResult]) -> String {
-        let report = ListReport(plugins: results.map(PluginEntry.init), searchPaths: loader.searchPaths.map(\.path))
+    /// As `list-plugins --json` prints it, on one line (the survey line a worker writes).
+    var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(report)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func surveyJSON(loader: PluginLoader, results: [PluginLoadResult]) -> String {
+        ListReport(plugins: results.map(PluginEntry.init), searchPaths: loader.searchPaths.map(\.path)).json
     }
 }
 

@@ -12,6 +12,8 @@ public struct HostConfiguration: Sendable {
     public var queues: [QueueConfig]
     public var routes: [RouteConfig]
     public var schedules: [ScheduleConfig]
+    /// nil: no admin server.
+    public var admin: AdminSettings? = nil
 
     /// The queue a handler's jobs go to: an exact route, else the longest `family.*` route that
     /// matches, else the queue named `default`.

@@ -7,7 +7,7 @@ struct SectionParser {
     let reader: NodeReader
     let directory: URL
 
-    static let sections = ["host", "backends", "plugins", "queues", "routes", "schedules"]
+    static let sections = ["host", "backends", "plugins", "queues", "routes", "schedules", "admin"]
 
     /// Names written in the file, including entries too broken to parse: references to them are not
     /// reported again as unknown.
@@ -33,7 +33,7 @@ struct SectionParser {
         deriveLeases(&queues, routes: routes)
         let config = HostConfiguration(
             file: reader.file, directory: directory, host: host, backends: backends, plugins: plugins,
-            queues: queues, routes: routes, schedules: schedules)
+            queues: queues, routes: routes, schedules: schedules, admin: parseAdmin(top.entry("admin")))
         return (config, declared)
     }
 

@@ -3,12 +3,15 @@ import Foundation
 import Glibc
 import HostConfig
 import Logging
+import Runtime
 import Synchronization
 
 /// One worker process kept alive by the supervisor: started, watched through its reports, settled
 /// for when it ends, and started again (at once after a clean recycle, with backoff after crashes).
 final class SupervisedWorker: Sendable {
     let name: String
+    /// The queue it serves.
+    let queue: String
     private let launch: WorkerLaunch
     private let arguments: [String]
     private let settlement: CrashSettlement
@@ -16,6 +19,7 @@ final class SupervisedWorker: Sendable {
     private let grace: Duration
     private let logger: Logger
     private let memoryLimit: Int?
+    private let events: (any JobEventSink)?
     private let state = Mutex(State())
     private let finished = DispatchSemaphore(value: 0)
     let restarts = Atomic<Int>(0)
@@ -30,16 +34,18 @@ final class SupervisedWorker: Sendable {
     }
 
     init(
-        name: String, launch: WorkerLaunch, arguments: [String], settlement: CrashSettlement, backends: [String: any JobBackend],
-        memoryLimit: Int?, logger: Logger
+        name: String, queue: String, launch: WorkerLaunch, arguments: [String], settlement: CrashSettlement, backends: [String: any JobBackend],
+        memoryLimit: Int?, events: (any JobEventSink)?, logger: Logger
     ) {
         self.name = name
+        self.queue = queue
         self.launch = launch
         self.arguments = arguments
         self.settlement = settlement
         self.backends = backends
         self.grace = settlement.config.host.timeoutGrace
         self.memoryLimit = memoryLimit
+        self.events = events
         var logger = logger
         logger[metadataKey: "worker"] = "\(name)"
         self.logger = logger
@@ -141,7 +147,9 @@ final class SupervisedWorker: Sendable {
             return (state.ledger, state.stopping)
         }
         report(exit, ledger: ledger, pid: process.pid)
-        settle(settlement.settlements(for: ledger, exit: exit, shuttingDown: stopping && ledger.culprits.isEmpty))
+        let settlements = settlement.settlements(for: ledger, exit: exit, shuttingDown: stopping && ledger.culprits.isEmpty)
+        settle(settlements)
+        tellEvents(settlements, ledger: ledger)
         return (exit, !ledger.culprits.isEmpty)
     }
 
@@ -190,6 +198,19 @@ final class SupervisedWorker: Sendable {
         }
     }
 
+    /// The jobs of a dead worker that count an attempt, for metrics and alerts.
+    private func tellEvents(_ settlements: [(Lease, Settlement)], ledger: WorkerLedger) {
+        guard let events else { return }
+        let jobs = Dictionary(uniqueKeysWithValues: ledger.held.map { ($0.value.job.lease, $0) })
+        let finished = settlements.compactMap { lease, settlement -> FinishedJob? in
+            guard let (number, entry) = jobs[lease], let outcome = RunOutcome(settlement, timedOut: ledger.timedOut.contains(number)) else {
+                return nil
+            }
+            return FinishedJob(queue: lease.queue, handler: entry.job.handler, jobID: lease.jobID, attempt: entry.job.attempt, outcome: outcome)
+        }
+        if !finished.isEmpty { events.finished(finished) }
+    }
+
     // MARK: Reports
 
     private func readReports(from process: WorkerProcess) {
@@ -217,9 +238,10 @@ final class SupervisedWorker: Sendable {
                 }
                 return report
             }
-            state.withLock { state in
-                for report in reports { state.ledger.apply(report, grace: grace, now: now) }
+            let finished = state.withLock { state in
+                reports.compactMap { state.ledger.apply($0, grace: grace, now: now) }
             }
+            if !finished.isEmpty { events?.finished(finished) }
             partial.removeSubrange(...lastNewline)
         }
     }
@@ -232,6 +254,7 @@ final class SupervisedWorker: Sendable {
             let numbers = state.ledger.overdue(at: now)
             for number in numbers {
                 state.ledger.culprits[number] = "timeout: the handler did not stop within \(grace.configText) of its deadline; its worker was killed"
+                state.ledger.timedOut.insert(number)
             }
             return (numbers.compactMap { state.ledger.held[$0] }, state.process)
         }

@@ -23,9 +23,10 @@ public final class Supervisor: Sendable {
     ///   - queues: the queues to run in workers (their `isolation` is `process`).
     ///   - executable: the host executable (workers run its hidden `worker` command).
     ///   - configText: the config file's text, handed to every worker.
+    ///   - events: told of every job the workers finish.
     public init(
         config: HostConfiguration, configText: String, queues: [QueueConfig], backends: [String: any JobBackend],
-        executable: String, logger: Logger, sweepInterval: Duration = .seconds(1)
+        executable: String, logger: Logger, sweepInterval: Duration = .seconds(1), events: (any JobEventSink)? = nil
     ) {
         // A write to the pipe of a worker that just died must fail with EPIPE, not kill the host.
         signal(SIGPIPE, SIG_IGN)
@@ -41,8 +42,8 @@ public final class Supervisor: Sendable {
                 if let limit = queue.workerMemoryLimit { arguments += ["--memory-limit", "\(limit)"] }
                 if let maxJobs = queue.workerMaxJobs { arguments += ["--max-jobs", "\(maxJobs)"] }
                 return SupervisedWorker(
-                    name: name, launch: launch, arguments: arguments, settlement: settlement,
-                    backends: backends, memoryLimit: queue.workerMemoryLimit, logger: logger)
+                    name: name, queue: queue.name, launch: launch, arguments: arguments, settlement: settlement,
+                    backends: backends, memoryLimit: queue.workerMemoryLimit, events: events, logger: logger)
             }
         }
         maintenance = Dictionary(grouping: queues, by: \.backend).compactMap { name, queues in
@@ -89,12 +90,14 @@ public final class Supervisor: Sendable {
         for chore in maintenance { chore.stop() }
     }
 
-    /// By worker name: its PID (nil between two lives), jobs held, jobs running, jobs let go of
-    /// (finished or handed back) and restarts so far.
-    public var status: [(name: String, pid: pid_t?, held: Int, running: Int, letGo: Int, restarts: Int)] {
+    /// By worker name: its queue, its PID (nil between two lives), jobs held, jobs running, jobs let go
+    /// of (finished or handed back) and restarts so far.
+    public var status: [(name: String, queue: String, pid: pid_t?, held: Int, running: Int, letGo: Int, restarts: Int)] {
         workers.map { worker in
             let holding = worker.holding
-            return (worker.name, worker.pid, holding.held, holding.running, holding.letGo, worker.restarts.load(ordering: .relaxed))
+            return (
+                worker.name, worker.queue, worker.pid, holding.held, holding.running, holding.letGo, worker.restarts.load(ordering: .relaxed)
+            )
         }
     }
 }

@@ -1,4 +1,5 @@
 import Backend
+import Runtime
 
 /// What one worker holds, as its reports say: every job it leased and not yet let go of, which of them
 /// a handler is running and until when, and the jobs already found guilty of ending it.
@@ -13,6 +14,8 @@ struct WorkerLedger {
     var held: [Int: Entry] = [:]
     /// Job number → why the worker's end is that job's fault.
     var culprits: [Int: String] = [:]
+    /// Culprits the worker was killed for: their handler overran its deadline.
+    var timedOut: Set<Int> = []
     var ready = false
     /// The plugin being loaded, until the worker is ready.
     var loading: String?
@@ -24,7 +27,9 @@ struct WorkerLedger {
     var residentPastLimit: Int?
 
     /// Applies one report. `grace`: how long past its deadline a handler may run before the kill.
-    mutating func apply(_ report: WorkerReport, grace: Duration, now: ContinuousClock.Instant) {
+    /// - Returns: the job whose outcome the report tells, if it does.
+    @discardableResult
+    mutating func apply(_ report: WorkerReport, grace: Duration, now: ContinuousClock.Instant) -> FinishedJob? {
         switch report {
         case .loading(let plugin): loading = plugin
         case .ready:
@@ -34,13 +39,18 @@ struct WorkerLedger {
         case .held(let job): held[job.number] = Entry(job: job)
         case .started(let number, let timeout): held[number]?.killAt = now + .milliseconds(timeout) + grace
         case .returned(let number): held[number]?.killAt = nil
-        case .letGo(let number):
-            if held.removeValue(forKey: number) != nil { letGo += 1 }
+        case .letGo(let number, let outcome):
+            guard let entry = held.removeValue(forKey: number) else { return nil }
+            letGo += 1
+            guard let outcome else { return nil }
+            let job = entry.job
+            return FinishedJob(queue: job.lease.queue, handler: job.handler, jobID: job.lease.jobID, attempt: job.attempt, outcome: outcome)
         case .crashedBySignal(let signal, let id):
             blame(id, "worker crashed: \(signalName(signal))" + memoryNote)
         case .exitedInHandler(let status, let id):
             blame(id, "worker exited: the handler called exit(\(status))" + memoryNote)
         }
+        return nil
     }
 
     /// Crash lines name the job by id (the reporter knows no numbers); they come once per worker.

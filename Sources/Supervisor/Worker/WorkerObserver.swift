@@ -77,12 +77,12 @@ final class WorkerObserver: JobObserver {
         if let maxJobs, count == maxJobs { onLimit() }
     }
 
-    func letGo(_ leases: [Lease]) {
-        let gone = jobs.withLock { state in
-            leases.compactMap { lease -> WorkerReport? in
+    func letGo(_ jobs: [(lease: Lease, finished: FinishedJob?)]) {
+        let gone = self.jobs.withLock { state in
+            jobs.compactMap { lease, finished -> WorkerReport? in
                 state.seen.remove(lease.jobID)
                 state.reported.remove(lease.jobID)
-                return state.numbers.removeValue(forKey: lease.jobID).map { .letGo(number: $0) }
+                return state.numbers.removeValue(forKey: lease.jobID).map { .letGo(number: $0, outcome: finished?.outcome) }
             }
         }
         writer.gather(gone)

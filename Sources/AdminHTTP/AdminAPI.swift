@@ -1,0 +1,201 @@
+import Backend
+import Foundation
+import HostConfig
+import Hummingbird
+import Monitoring
+import Runtime
+
+/// The JSON API under `/api/v1`: queues, jobs, dead-job actions, schedules and plugins. Backend
+/// calls block, so each runs on a thread of its own (``blockingCall(timeout:_:)``).
+struct AdminAPI: Sendable {
+    let host: AdminHost
+
+    /// How long one backend call may take before the answer is a 504 (the call itself goes on).
+    static let callTimeout = Duration.seconds(30)
+    /// Bulk actions on dead jobs go one job at a time: give them longer.
+    static let bulkTimeout = Duration.seconds(600)
+
+    func register(on router: Router<BasicRequestContext>) {
+        let api = router.group("api/v1")
+        api.get("queues") { _, _ in await queues() }
+        api.get("queues/:queue/jobs") { request, context in
+            let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first }
+            return try await jobs(queue: context.parameters.require("queue"), query: query)
+        }
+        api.post("queues/:queue/dead/:action") { _, context in
+            try await allDead(queue: context.parameters.require("queue"), action: context.parameters.require("action"))
+        }
+        api.get("jobs/:id") { _, context in try await job(id: context.parameters.require("id")) }
+        api.post("jobs/:id/:action") { _, context in
+            try await deadJob(id: context.parameters.require("id"), action: context.parameters.require("action"))
+        }
+        api.get("schedules") { _, _ in await schedules() }
+        api.post("schedules/:name/trigger") { _, context in try await trigger(context.parameters.require("name")) }
+        api.get("plugins") { _, _ in Reply.bytes(host.pluginsJSON) }
+    }
+
+    // MARK: Queues and jobs
+
+    struct QueueView: Encodable {
+        var name: String
+        var backend: String
+        var concurrency: Int
+        var isolation: String
+        var paused: Bool?
+        var jobs: QueueCounts?
+        var error: String?
+    }
+
+    private func queues() async -> Response {
+        let snapshot = await host.probe.snapshot()
+        let views = host.config.queues.map { queue in
+            let health = snapshot.queues.first { $0.name == queue.name }
+            let backend = snapshot.backends.first { $0.name == queue.backend }
+            return QueueView(
+                name: queue.name, backend: queue.backend, concurrency: queue.concurrency, isolation: queue.isolation.rawValue,
+                paused: health?.paused, jobs: health?.stats.map(QueueCounts.init), error: backend?.up == false ? backend?.error : nil)
+        }
+        return Reply.json(["queues": views])
+    }
+
+    private func jobs(queue name: String, query: [String: String]) async -> Response {
+        guard let (queue, backend) = queue(named: name) else { return unknownQueue(name) }
+        let stateText = query["state"] ?? JobState.dead.rawValue
+        guard let state = JobState(rawValue: stateText) else {
+            return Reply.error(.badRequest, "unknown state '\(stateText)'; one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let offset = Int(query["offset"] ?? "0"), offset >= 0, let limit = Int(query["limit"] ?? "50"), (1...500).contains(limit)
+        else {
+            return Reply.error(.badRequest, "offset must be 0 or more and limit 1 to 500")
+        }
+        return await call { () throws(BackendError) in
+            let page = try backend.list(queue: queue.name, state: state, offset: offset, limit: limit)
+            return Reply.json(JobPage(queue: queue.name, state: state, offset: offset, limit: limit, jobs: page,
+                nextOffset: page.count == limit ? offset + limit : nil))
+        }
+    }
+
+    struct JobPage: Encodable {
+        var queue: String
+        var state: JobState
+        var offset: Int
+        var limit: Int
+        var jobs: [JobInfo]
+        /// nil on the last page.
+        var nextOffset: Int?
+    }
+
+    private func job(id: String) async -> Response {
+        await call { () throws(BackendError) in
+            guard let (job, _) = try find(id) else { return Reply.error(.notFound, "no job \(id) in any queue") }
+            return Reply.json(job)
+        }
+    }
+
+    private func deadJob(id: String, action text: String) async -> Response {
+        guard let action = DeadJobAction(rawValue: text) else { return unknownAction(text) }
+        return await call { () throws(BackendError) in
+            guard let (job, backend) = try find(id) else { return Reply.error(.notFound, "no job \(id) in any queue") }
+            guard job.state == .dead, try backend.apply(action, queue: job.queue, id: id) else {
+                return Reply.error(.conflict, "job \(id) is \(job.state.rawValue), not dead: only dead jobs are \(action.done)")
+            }
+            return Reply.json(["id": id, "queue": job.queue, "result": action.done])
+        }
+    }
+
+    private func allDead(queue name: String, action text: String) async -> Response {
+        guard let action = DeadJobAction(rawValue: text) else { return unknownAction(text) }
+        guard let (queue, backend) = queue(named: name) else { return unknownQueue(name) }
+        return await call(timeout: Self.bulkTimeout) { () throws(BackendError) in
+            let changed = try backend.applyToAllDead(action, queue: queue.name)
+            return Reply.json(DeadBulk(queue: queue.name, action: action.rawValue, changed: changed))
+        }
+    }
+
+    struct DeadBulk: Encodable {
+        var queue: String
+        var action: String
+        var changed: Int
+    }
+
+    // MARK: Schedules
+
+    struct ScheduleView: Encodable {
+        var name: String
+        var handler: String
+        var queue: String
+        var trigger: String
+        var timeZone: String
+        var enabledInConfig: Bool
+        var nextFires: [Date]
+    }
+
+    private func schedules() async -> Response {
+        let upcoming = host.scheduler.upcoming(after: Date(), count: 3)
+        let views = host.config.schedules.map { schedule in
+            ScheduleView(
+                name: schedule.name, handler: schedule.handler, queue: host.config.queue(for: schedule.handler)?.name ?? schedule.queue ?? "",
+                trigger: schedule.trigger.description, timeZone: schedule.timeZone.identifier, enabledInConfig: schedule.enabled,
+                nextFires: upcoming[schedule.name] ?? [])
+        }
+        return Reply.json(["schedules": views])
+    }
+
+    private func trigger(_ name: String) async -> Response {
+        guard let schedule = host.config.schedules.first(where: { $0.name == name }) else {
+            return Reply.error(.notFound, "no schedule named '\(name)'; the config has \(host.config.schedules.map(\.name).joined(separator: ", "))")
+        }
+        let submitter = JobSubmitter(config: host.config, backends: host.backends)
+        let result = await blockingCall(timeout: Self.callTimeout) { () -> Response in
+            do {
+                let id = try submitter.submit(.init(
+                    handler: schedule.handler, payload: Data(schedule.payloadJSON.utf8), queue: schedule.queue,
+                    origin: "manual trigger of schedule \(schedule.name)"))
+                return Reply.json(["schedule": schedule.name, "id": id], status: .created)
+            } catch let refusal as JobSubmitter.Refusal {
+                return Reply.error(.unprocessableContent, "trigger refused: \(refusal)")
+            } catch {
+                return Reply.error(.badGateway, "trigger failed: \(error); nothing was enqueued")
+            }
+        }
+        return result ?? Self.timedOut
+    }
+
+    // MARK: Helpers
+
+    private func queue(named name: String) -> (QueueConfig, any JobBackend)? {
+        guard let queue = host.config.queues.first(where: { $0.name == name }), let backend = host.backends[queue.backend] else { return nil }
+        return (queue, backend)
+    }
+
+    /// A job by id, in whichever queue holds it.
+    private func find(_ id: String) throws(BackendError) -> (JobInfo, any JobBackend)? {
+        for queue in host.config.queues {
+            guard let backend = host.backends[queue.backend] else { continue }
+            if let job = try backend.job(queue: queue.name, id: id) { return (job, backend) }
+        }
+        return nil
+    }
+
+    private func unknownQueue(_ name: String) -> Response {
+        Reply.error(.notFound, "no queue named '\(name)'; the config has \(host.config.queues.map(\.name).joined(separator: ", "))")
+    }
+
+    private func unknownAction(_ text: String) -> Response {
+        Reply.error(.notFound, "unknown action '\(text)'; one of \(DeadJobAction.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+
+    private static let timedOut = Reply.error(.gatewayTimeout, "the backend did not answer in time; a change may still complete")
+
+    /// Runs backend calls on a thread of their own; a backend error is a 502 or 503 with its reason.
+    private func call(timeout: Duration = Self.callTimeout, _ body: @escaping @Sendable () throws(BackendError) -> Response) async -> Response {
+        let result = await blockingCall(timeout: timeout) { () -> Response in
+            do throws(BackendError) {
+                return try body()
+            } catch {
+                return Reply.error(error.isTransient ? .serviceUnavailable : .badGateway, "backend: \(error)")
+            }
+        }
+        return result ?? Self.timedOut
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Who may call what. The probes answer anyone (orchestrators carry no token). Reading calls need
+/// the bearer token unless `open_reads` is set. Changing calls always need it, and are refused when
+/// a browser says the request comes from another site, so a page an operator visits cannot drive
+/// the API with credentials the browser holds.
+struct AdminAccess<Context: RequestContext>: RouterMiddleware {
+    /// nil: no token configured; nothing can be changed, and reads need `openReads`.
+    let token: [UInt8]?
+    let openReads: Bool
+
+    static var probes: Set<String> { ["/health", "/ready", "/live"] }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if Self.probes.contains(request.uri.path) { return try await next(request, context) }
+        let changes = request.method != .get && request.method != .head
+        if changes {
+            if let site = request.headers[.secFetchSite], site != "same-origin", site != "none" {
+                return Reply.error(.forbidden, "cross-site requests may not change anything (Sec-Fetch-Site: \(site))")
+            }
+            guard token != nil else {
+                return Reply.error(.forbidden, "changes over HTTP are off: set admin.token_env to the name of an environment variable holding a token")
+            }
+        } else if openReads {
+            return try await next(request, context)
+        }
+        guard let token else {
+            return Reply.error(.unauthorized, "this needs a token: set admin.token_env (or admin.open_reads: true for reading)")
+        }
+        guard let presented = Self.bearer(request.headers[.authorization]), Self.constantTimeEqual(presented, token) else {
+            var response = Reply.error(.unauthorized, "missing or wrong bearer token")
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return try await next(request, context)
+    }
+
+    static func bearer(_ header: String?) -> [UInt8]? {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+    }
+
+    /// Compares every byte whatever the first difference, so the time taken does not tell how much
+    /// of a guess was right.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<max(a.count, b.count) {
+            let x = index < a.count ? a[index] : 0
+            let y = index < b.count ? b[index] : 0
+            difference |= x ^ y
+        }
+        return difference == 0 && a.count == b.count
+    }
+}
+
+extension HTTPField.Name {
+    static let secFetchSite = Self("Sec-Fetch-Site")!
+}

@@ -1,0 +1,48 @@
+import Backend
+import Foundation
+import HostConfig
+import Monitoring
+import Runtime
+import Scheduler
+import Synchronization
+
+/// Everything of a running host the admin server shows or acts on.
+public struct AdminHost: Sendable {
+    public var config: HostConfiguration
+    public var backends: [String: any JobBackend]
+    public var probe: HostProbe
+    public var metrics: HostMetrics
+    public var scheduler: Scheduler
+    public var readiness: Readiness
+    /// What loading the plugins found, as `host list-plugins --json` prints it.
+    public var pluginsJSON: [UInt8]
+
+    public init(
+        config: HostConfiguration, backends: [String: any JobBackend], probe: HostProbe, metrics: HostMetrics, scheduler: Scheduler,
+        readiness: Readiness, pluginsJSON: [UInt8]
+    ) {
+        self.config = config
+        self.backends = backends
+        self.probe = probe
+        self.metrics = metrics
+        self.scheduler = scheduler
+        self.readiness = readiness
+        self.pluginsJSON = pluginsJSON
+    }
+}
+
+/// Whether the host takes work: false until its services run, false again once it drains.
+public final class Readiness: Sendable {
+    private let state = Mutex<State>(.starting)
+
+    public enum State: String, Sendable, Encodable {
+        case starting, serving, draining
+    }
+
+    public init() {}
+
+    public var current: State { state.withLock { $0 } }
+
+    public func serving() { state.withLock { if $0 == .starting { $0 = .serving } } }
+    public func draining() { state.withLock { $0 = .draining } }
+}

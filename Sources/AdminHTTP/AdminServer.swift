@@ -1,0 +1,28 @@
+import Hummingbird
+import HostConfig
+import Logging
+import ServiceLifecycle
+
+/// The admin HTTP server of `host run`: probes, Prometheus metrics and the JSON API (see
+/// `docs/admin-api.yaml`), on the address of the config's `admin:` block.
+public enum AdminServer {
+    /// The server as a service of the host's group. Fails at once when the address is taken.
+    public static func service(
+        _ host: AdminHost, settings: AdminSettings, token: String?, logger: Logger
+    ) -> some Service {
+        let router = Router()
+        router.add(middleware: AdminAccess(token: token.map { Array($0.utf8) }, openReads: settings.openReads))
+        Probes(host: host).register(on: router)
+        AdminAPI(host: host).register(on: router)
+        var serverLogger = logger
+        // Each request would be logged at info by the server itself; the API logs what it changes.
+        serverLogger.logLevel = max(logger.logLevel, .warning)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
+            onServerRunning: { channel in
+                logger.notice("admin server listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            },
+            logger: serverLogger)
+    }
+}
