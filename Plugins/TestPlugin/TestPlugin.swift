@@ -24,6 +24,8 @@ struct Instructions: Decodable {
     var status: Int32?
     /// test.segfault and friends: misbehave only on attempts up to this one (default: every attempt).
     var untilAttempt: Int?
+    /// test.fail_while: fail while a file exists at this path.
+    var path: String?
 }
 
 /// For the handlers that end their process: whether this attempt is one that misbehaves.
@@ -71,6 +73,13 @@ let plugin = Plugin(
             let options = try instructions(job)
             if job.attempt <= options.failures ?? 1 {
                 return .retry("planned failure \(job.attempt) of \(options.failures ?? 1)")
+            }
+            return .success
+        },
+        Handler("test.fail_while", description: "Fails while a file exists at `path`, then succeeds") { job, host in
+            let options = try instructions(job)
+            if let path = options.path, FileManager.default.fileExists(atPath: path) {
+                return .retry("planned failure: \(path) exists")
             }
             return .success
         },

@@ -2,7 +2,7 @@ import Glibc
 import Synchronization
 
 /// Ports and plain TCP on 127.0.0.1, the only address the harness's servers listen on.
-enum Loopback {
+public enum Loopback {
     /// Ports already given to a server in this process. The kernel may hand a just-closed port to
     /// the next `bind(0)`; with tests starting servers in parallel, two of them would then race
     /// for one port. Remembering them avoids that within the process; the retry on
@@ -13,7 +13,7 @@ enum Loopback {
     ///
     /// Binding port 0 makes the kernel choose a free one; the socket is closed again so the server
     /// can bind it. Someone else may take it in between, which is why starting a server retries.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         for _ in 0..<100 {
             let port = try kernelChosenPort()
             if handedOut.withLock({ $0.insert(port).inserted }) { return port }

@@ -83,10 +83,11 @@ final class HostRunHarness {
         try? directory.remove()
     }
 
-    /// Starts `host run` on the config.
-    func startHost(_ name: String = "host") throws -> BackgroundProcess {
+    /// Starts `host run` on the config, with `environment` added to this process's.
+    func startHost(_ name: String = "host", environment: [String: String] = [:]) throws -> BackgroundProcess {
         let process = try BackgroundProcess(
             BuildProducts.host.path, ["run", "--config", configPath],
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
             logPath: directory.url.appendingPathComponent("\(name)-\(hosts.count).log").path)
         hosts.append(process)
         return process
@@ -112,13 +113,13 @@ final class HostRunHarness {
         try String(contentsOfFile: recordFile, encoding: .utf8).split(separator: "\n").map { String($0.split(separator: " ")[0]) }
     }
 
-    func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws -> Bool {
+    func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if try condition() { return true }
+            if try await condition() { return true }
             try await Task.sleep(for: .milliseconds(25))
         }
-        return try condition()
+        return try await condition()
     }
 }
 
