@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "host-bench",
             dependencies: [
-                "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting",
+                "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting", "Monitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -4,6 +4,7 @@ import Foundation
 import HostConfig
 import JobHostTesting
 import Logging
+import Monitoring
 import PluginHost
 import PostgresBackend
 import RedisBackend
@@ -96,14 +97,17 @@ struct Benchmark: AsyncParsableCommand {
         let enqueueTime = ContinuousClock.now - enqueueStart
         print(String(format: "bulk enqueue:   %8.0f jobs/s  (%.2f s, batches of 1000)", Double(jobs) / enqueueTime.seconds, enqueueTime.seconds))
 
-        // Drain through the real runtime: in a supervised worker process, or on threads of this one.
+        // Drain through the real runtime: in a supervised worker process, or on threads of this one,
+        // with every finished job counted in the metrics as `host run` does.
+        let monitor = HostMonitor()
         let host: BenchHost
         if isolation == "process" {
             host = BenchHost(supervisor: Supervisor(
                 config: config, configText: configText, queues: config.queues, backends: ["main": backend],
-                executable: BuildProducts.binDirectory.appendingPathComponent("host").path, logger: logger))
+                executable: BuildProducts.binDirectory.appendingPathComponent("host").path, logger: logger, events: monitor))
         } else {
-            host = BenchHost(runtime: HostRuntime(config: config, backends: ["main": backend], registry: loader.registry, logger: logger))
+            host = BenchHost(runtime: HostRuntime(
+                config: config, backends: ["main": backend], registry: loader.registry, logger: logger, observer: SinkObserver(sink: monitor)))
         }
         let drainStart = ContinuousClock.now
         host.start()
