@@ -35,6 +35,14 @@ public protocol JobBackend: Sendable {
 
     func stats(queue: String) throws(BackendError) -> QueueStats
 
+    /// Pauses or resumes `queue` for every host on this backend; the state persists until changed.
+    /// While a queue is paused, ``fetch(queue:limit:lease:)`` returns no jobs (from the next call of
+    /// any host on) and ``waitForWork(queue:timeout:)`` does not count its jobs as work, so an idle
+    /// host sleeps rather than polls. Everything else goes on: enqueues land and jobs pile up as
+    /// ready, leased jobs run to the end and settle, leases are extended and expired ones rescued.
+    /// Setting the state the queue already has changes nothing. ``QueueStats/paused`` shows it.
+    func setPaused(queue: String, _ paused: Bool) throws(BackendError)
+
     /// Jobs of `queue` in `state`, newest first.
     func list(queue: String, state: JobState, offset: Int, limit: Int) throws(BackendError) -> [JobInfo]
 
@@ -95,4 +103,28 @@ public protocol ScheduleStore: Sendable {
 
     /// The latest fire of `schedule` recorded with `queue` (the queue its jobs go to), and its job's id.
     func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)?
+
+    /// Switches `schedule` (whose jobs go to `queue`) off or on for every host on this backend; the
+    /// switch persists until changed. While it is off, ``claimFire(schedule:at:job:)`` fires nothing
+    /// (returns nil). Fire times that passed while it was off are never fired, not even as a
+    /// catch-up: once it is on again, a fire time not later than that moment is refused as if fired.
+    /// Setting the state it already has changes nothing, not even ``ScheduleSwitch/changedAt``.
+    func setDisabled(schedule: String, queue: String, _ disabled: Bool) throws(BackendError)
+
+    /// Whether an operator switched `schedule` (whose jobs go to `queue`) off, and when it last changed.
+    func scheduleSwitch(schedule: String, queue: String) throws(BackendError) -> ScheduleSwitch
+}
+
+/// An operator's switch on one schedule, kept in the backend beside its fires (the config's
+/// `enabled: false` is another matter: such a schedule is not run at all).
+public struct ScheduleSwitch: Sendable, Equatable {
+    /// Off: the schedule fires nothing.
+    public var disabled: Bool
+    /// When it was last switched off or on (the backend's clock); nil if it never was.
+    public var changedAt: Date?
+
+    public init(disabled: Bool = false, changedAt: Date? = nil) {
+        self.disabled = disabled
+        self.changedAt = changedAt
+    }
 }

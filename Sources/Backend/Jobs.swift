@@ -168,10 +168,12 @@ public struct QueueStats: Sendable, Codable, Equatable {
     public var failed: Int
     /// How long the oldest ready job has waited, if any is waiting.
     public var oldestReadyAge: Duration?
+    /// Hosts take none of its jobs (see ``JobBackend/setPaused(queue:_:)``).
+    public var paused: Bool
 
     public init(
         queue: String, ready: Int = 0, running: Int = 0, scheduled: Int = 0, dead: Int = 0, done: Int = 0, processed: Int = 0,
-        failed: Int = 0, oldestReadyAge: Duration? = nil
+        failed: Int = 0, oldestReadyAge: Duration? = nil, paused: Bool = false
     ) {
         self.queue = queue
         self.ready = ready
@@ -182,6 +184,7 @@ public struct QueueStats: Sendable, Codable, Equatable {
         self.processed = processed
         self.failed = failed
         self.oldestReadyAge = oldestReadyAge
+        self.paused = paused
     }
 }
 

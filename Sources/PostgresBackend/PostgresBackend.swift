@@ -125,7 +125,8 @@ public final class PostgresBackend: JobBackend {
 
     /// One statement: locks up to `limit` due jobs (`FOR UPDATE SKIP LOCKED`, so concurrent fetchers
     /// never wait for each other nor take the same job), oldest run time first, and leases them.
-    /// Scheduled jobs whose time has come are claimed like ready ones: no promotion step.
+    /// Scheduled jobs whose time has come are claimed like ready ones: no promotion step. The same
+    /// statement checks `queue_pauses` and claims nothing from a paused queue.
     public func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob] {
         let core = try core.get()
         try Self.validate(queue: queue)
@@ -136,7 +137,12 @@ public final class PostgresBackend: JobBackend {
             try connection.query(
                 core.statements.fetch, [queue, String(limit), String(max(1, lease.roundedUpMicroseconds)), scan.from.map { String($0) }])
         }
-        guard rows.count >= 1, let databaseNow = rows[0, 11].flatMap({ Int64($0) }) else { throw Self.malformed("fetch") }
+        guard rows.count >= 1, let databaseNow = rows[0, 11].flatMap({ Int64($0) }), let paused = rows[0, 13] else {
+            throw Self.malformed("fetch")
+        }
+        // A paused queue's claim looked at nothing: moving the cursor to now would skip the jobs
+        // enqueued meanwhile until the next full scan once it is resumed.
+        guard paused != "t" else { return [] }
         var jobs: [(key: (Int64, Int64), job: LeasedJob)] = []
         jobs.reserveCapacity(rows.count)
         for row in 0..<rows.count where rows[row, 0] != nil {
@@ -164,9 +170,11 @@ public final class PostgresBackend: JobBackend {
     /// Returns at once if a job is due; otherwise listens on the schema's channel (`LISTEN`) and
     /// waits, on a connection of its own, for a notification naming `queue`, for the shorter of
     /// `timeout` and the time until the earliest scheduled job is due. Enqueues, releases, retries,
-    /// rescues and retried dead jobs notify. Stops listening before it returns, so an idle connection
-    /// never holds back the server's notification queue. If the listening connection breaks while
-    /// waiting, returns early: the caller's next fetch polls, and the next wait connects again.
+    /// rescues and retried dead jobs notify. On a paused queue it waits for all of `timeout`, for a
+    /// notification on the resume channel only: enqueues do not wake it, resuming does. Stops
+    /// listening before it returns, so an idle connection never holds back the server's notification
+    /// queue. If the listening connection breaks while waiting, returns early: the caller's next
+    /// fetch polls, and the next wait connects again.
     public func waitForWork(queue: String, timeout: Duration) throws(BackendError) {
         let core = try core.get()
         try Self.validate(queue: queue)
@@ -178,10 +186,16 @@ public final class PostgresBackend: JobBackend {
         // Stale hints first, then LISTEN, then the look: a job committed after the look notifies
         // this connection, one committed before it is seen by the look.
         connection.discardNotifications()
-        try connection.execute("LISTEN \"\(core.schema.channel)\"")
+        try connection.execute("LISTEN \"\(core.schema.channel)\"; LISTEN \"\(core.schema.resumeChannel)\"")
         defer { connection.unlisten() }
         let from = core.cursors.scan(queue).from.map { String($0) }
-        let untilDue = try connection.query(core.statements.untilDue, [queue, from])[0, 0].flatMap { Int64($0) }
+        let look = try connection.query(core.statements.untilDue, [queue, from])
+        guard look.count == 1 else { throw Self.malformed("until due") }
+        if look[0, 1] == "t" {
+            connection.waitForNotification(channel: core.schema.resumeChannel, payload: queue, until: deadline)
+            return
+        }
+        let untilDue = look[0, 0].flatMap { Int64($0) }
         if let untilDue, untilDue <= 0 { return }
         let wake = untilDue.map { min(deadline, ContinuousClock.now + .milliseconds($0)) } ?? deadline
         connection.waitForNotification(channel: core.schema.channel, payload: queue, until: wake)
@@ -296,7 +310,7 @@ public final class PostgresBackend: JobBackend {
         let rows = try core.pool.withConnection { connection throws(BackendError) in
             try connection.query(core.statements.stats, [queue])
         }
-        guard rows.count == 1 else { throw Self.malformed("stats") }
+        guard rows.count == 1, let paused = rows[0, 8] else { throw Self.malformed("stats") }
         var counts: [Int] = []
         for column in 0..<7 {
             guard let value = rows[0, column].flatMap({ Int($0) }) else { throw Self.malformed("stats") }
@@ -304,7 +318,18 @@ public final class PostgresBackend: JobBackend {
         }
         return QueueStats(
             queue: queue, ready: counts[0], running: counts[1], scheduled: counts[2], dead: counts[3], done: counts[4],
-            processed: counts[5], failed: counts[6], oldestReadyAge: rows[0, 7].flatMap { Int64($0) }.map { .microseconds(max(0, $0)) })
+            processed: counts[5], failed: counts[6], oldestReadyAge: rows[0, 7].flatMap { Int64($0) }.map { .microseconds(max(0, $0)) },
+            paused: paused == "t")
+    }
+
+    /// One statement on `queue_pauses`: pausing inserts the queue's row (keeping the first pause's
+    /// time), resuming deletes it and notifies, so hosts waiting on the queue fetch at once.
+    public func setPaused(queue: String, _ paused: Bool) throws(BackendError) {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        _ = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(paused ? core.statements.pause : core.statements.resume, [queue])
+        }
     }
 
     /// One statement. Ready jobs come newest first in line (the reverse of the claim's order; due
@@ -496,9 +521,7 @@ extension PostgresBackend: ScheduleStore {
     public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
         let core = try core.get()
         try Self.validate(job)
-        guard !schedule.isEmpty, !schedule.utf8.contains(0) else {
-            throw BackendError(.invalid, "a schedule name must be non-empty, without NUL")
-        }
+        try Self.validate(schedule: schedule)
         let fire = String(Int64((fireTime.timeIntervalSince1970 * 1_000_000).rounded()))
         return try core.pool.withConnection { connection throws(BackendError) -> String? in
             try connection.execute("BEGIN")
@@ -533,6 +556,35 @@ extension PostgresBackend: ScheduleStore {
         guard rows.count == 1 else { return nil }
         guard let micros = rows[0, 0].flatMap({ Int64($0) }), let id = rows[0, 1] else { throw Self.malformed("last fire") }
         return (Self.date(microseconds: micros), id)
+    }
+
+    /// One statement on `schedule_switches`, which ``claimFire(schedule:at:job:)`` reads in its
+    /// transaction.
+    public func setDisabled(schedule: String, queue: String, _ disabled: Bool) throws(BackendError) {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        try Self.validate(schedule: schedule)
+        _ = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.setScheduleSwitch, [queue, schedule, disabled ? "true" : "false"])
+        }
+    }
+
+    public func scheduleSwitch(schedule: String, queue: String) throws(BackendError) -> ScheduleSwitch {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard !schedule.utf8.contains(0) else { return ScheduleSwitch() }
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.scheduleSwitch, [queue, schedule])
+        }
+        guard rows.count == 1 else { return ScheduleSwitch() }
+        guard let disabled = rows[0, 0], let micros = rows[0, 1].flatMap({ Int64($0) }) else { throw Self.malformed("schedule switch") }
+        return ScheduleSwitch(disabled: disabled == "t", changedAt: Self.date(microseconds: micros))
+    }
+
+    private static func validate(schedule: String) throws(BackendError) {
+        guard !schedule.isEmpty, !schedule.utf8.contains(0) else {
+            throw BackendError(.invalid, "a schedule name must be non-empty, without NUL")
+        }
     }
 }
 
@@ -726,10 +778,15 @@ struct PGStatements: Sendable {
     let claimFire: String
     let recordFire: String
     let lastFire: String
+    let pause: String
+    let resume: String
+    let setScheduleSwitch: String
+    let scheduleSwitch: String
 
     init(_ schema: PGSchema) {
         let jobs = schema.qualified("jobs")
         let counters = schema.qualified("queue_counters")
+        let pauses = schema.qualified("queue_pauses")
         let channel = schema.channelLiteral
         let micros = { (column: String) in "(extract(epoch FROM \(column)) * 1000000)::bigint" }
         // What every listing returns, in the order ``PostgresBackend/info`` reads: a scheduled job
@@ -774,15 +831,20 @@ struct PGStatements: Sendable {
         // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
         // NULL: from the head, see ``ClaimCursor``). The inner SELECT walks jobs_claim from there;
         // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. Returns the
-        // claimed jobs, each with the database's now and then its crashes; one row of NULLs and now when none.
+        // claimed jobs, each with the database's now, its crashes and whether the queue is paused;
+        // one row of NULLs, now and the pause when none. The pause is an uncorrelated subquery: the
+        // planner makes it a one-time filter, so a paused queue's claim reads no job at all.
         fetch = PGStatement(name: "jobhost_fetch", sql: """
-            WITH claimed AS (
+            WITH pause AS (
+                SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
+            ), claimed AS (
                 UPDATE \(jobs) AS j
                 SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
                     lease_until = now() + $3::bigint * interval '1 microsecond', updated_at = now()
                 WHERE j.id = ANY (ARRAY(
                     SELECT c.id FROM \(jobs) AS c
-                    WHERE c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
+                    WHERE NOT (SELECT paused FROM pause)
+                      AND c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
                       AND c.run_at >= coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity')
                     ORDER BY c.run_at, c.seq
                     LIMIT $2
@@ -791,8 +853,8 @@ struct PGStatements: Sendable {
                     j.last_error, j.run_at, j.seq, j.crashes
             )
             SELECT c.id, c.lease_token, c.handler, c.payload, c.attempt, c.max_attempts, \(micros("c.enqueued_at")),
-                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()")), c.crashes
-            FROM (SELECT) AS one LEFT JOIN claimed AS c ON true
+                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()")), c.crashes, p.paused
+            FROM pause AS p LEFT JOIN claimed AS c ON true
             """)
 
         // Parameters: queues, ids, tokens, operations (done, retry, dead, release, crashed), µs
@@ -906,7 +968,8 @@ struct PGStatements: Sendable {
 
         // Parameter: queue. Each part reads through the partial index of its states.
         stats = """
-            SELECT p.ready, r.running, p.scheduled, f.dead, f.done, k.processed, k.failed, p.oldest
+            SELECT p.ready, r.running, p.scheduled, f.dead, f.done, k.processed, k.failed, p.oldest,
+                EXISTS (SELECT 1 FROM \(pauses) AS q WHERE q.queue = $1)
             FROM (
                 SELECT count(*) FILTER (WHERE j.run_at <= now()) AS ready, count(*) FILTER (WHERE j.run_at > now()) AS scheduled,
                        \(micros("now() - min(greatest(j.run_at, j.updated_at)) FILTER (WHERE j.run_at <= now())")) AS oldest
@@ -957,30 +1020,41 @@ struct PGStatements: Sendable {
             """
         discardDead = "DELETE FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2 AND j.state = 'dead' RETURNING 1"
 
-        // Parameters: queue, the lowest run time to look at (as for fetch). Milliseconds until the
-        // first job in line that a fetch could take is due (≤ 0: due now), NULL if none. SKIP
-        // LOCKED as in the claim: a due row someone else holds locked must not make an idle host
-        // return at once, fetch nothing, and spin.
+        // Parameters: queue, the lowest run time to look at (as for fetch). Returns milliseconds
+        // until the first job in line that a fetch could take is due (≤ 0: due now; NULL if none),
+        // and whether the queue is paused (its jobs are then no work: the first column is NULL).
+        // SKIP LOCKED as in the claim: a due row someone else holds locked must not make an idle
+        // host return at once, fetch nothing, and spin.
         untilDue = """
+            WITH pause AS (
+                SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
+            )
             SELECT ceil(extract(epoch FROM (
                 SELECT j.run_at FROM \(jobs) AS j
-                WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled')
+                WHERE NOT (SELECT paused FROM pause)
+                  AND j.queue = $1 AND j.state IN ('ready', 'scheduled')
                   AND j.run_at >= coalesce(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', '-infinity')
                 ORDER BY j.run_at, j.seq LIMIT 1
-                FOR UPDATE SKIP LOCKED) - now()) * 1000)::bigint
+                FOR UPDATE SKIP LOCKED) - now()) * 1000)::bigint,
+                (SELECT paused FROM pause)
             """
 
         schemaVersion = "SELECT coalesce(max(version), 0) FROM \(schema.qualified("schema_migrations"))"
 
         let fires = schema.qualified("schedule_fires")
+        let switches = schema.qualified("schedule_switches")
         let fireTime = "timestamptz 'epoch' + $3::bigint * interval '1 microsecond'"
         // Parameters: queue, schedule, fire time (µs). Returns (not ahead of the clock, recorded now).
         // Inside the caller's transaction: the upsert's row lock holds other hosts firing the same
-        // schedule until it ends; they then see this fire and record nothing.
+        // schedule until it ends; they then see this fire and record nothing. A schedule switched
+        // off records nothing, nor one switched on again after the fire time.
         claimFire = """
             WITH claimed AS (
                 INSERT INTO \(fires) AS f (queue, schedule, fire_time, job_id)
                 SELECT $1, $2, \(fireTime), '' WHERE \(fireTime) <= now()
+                  AND NOT EXISTS (
+                    SELECT 1 FROM \(switches) AS w
+                    WHERE w.queue = $1 AND w.schedule = $2 AND (w.disabled OR \(fireTime) <= w.changed_at))
                 ON CONFLICT (queue, schedule) DO UPDATE SET fire_time = excluded.fire_time
                 WHERE f.fire_time < excluded.fire_time
                 RETURNING 1
@@ -991,5 +1065,24 @@ struct PGStatements: Sendable {
         recordFire = "UPDATE \(fires) SET job_id = $3 WHERE queue = $1 AND schedule = $2"
         // Parameters: queue, schedule. Returns (fire time µs, job id).
         lastFire = "SELECT \(micros("fire_time")), job_id FROM \(fires) WHERE queue = $1 AND schedule = $2"
+
+        // Parameter: queue. Pausing keeps the first pause's time.
+        pause = "INSERT INTO \(pauses) (queue) VALUES ($1) ON CONFLICT (queue) DO NOTHING"
+        // Parameter: queue. Hosts waiting on the paused queue are woken (on the resume channel).
+        resume = """
+            WITH resumed AS (DELETE FROM \(pauses) AS p WHERE p.queue = $1 RETURNING p.queue)
+            SELECT count(pg_notify('\(schema.resumeChannel)', r.queue)) FROM resumed AS r
+            """
+        // Parameters: queue, schedule, disabled. Writes only a change of state; "on" for a schedule
+        // never switched writes nothing.
+        setScheduleSwitch = """
+            INSERT INTO \(switches) AS w (queue, schedule, disabled, changed_at)
+            SELECT $1, $2, $3::boolean, now()
+            WHERE $3::boolean OR EXISTS (SELECT 1 FROM \(switches) AS o WHERE o.queue = $1 AND o.schedule = $2)
+            ON CONFLICT (queue, schedule) DO UPDATE SET disabled = excluded.disabled, changed_at = excluded.changed_at
+            WHERE w.disabled <> excluded.disabled
+            """
+        // Parameters: queue, schedule. Returns (disabled, changed at µs), no row if never switched.
+        scheduleSwitch = "SELECT disabled, \(micros("changed_at")) FROM \(switches) WHERE queue = $1 AND schedule = $2"
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 
 /// Schedule fires: the last fire of each schedule lives in the `{prefix:queue}:schedules` hash of
 /// the queue its jobs go to (`<fire ms> <job id>`), written by the same script that enqueues the job.
+/// An operator's switch lives beside it in `{prefix:queue}:schedule_switches` (`off <ms>` or
+/// `on <ms>`), which that script reads in the same atomic step.
 extension RedisBackend: ScheduleStore {
     public func now() throws(BackendError) -> Date {
         let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["TIME"]) }
@@ -38,5 +40,29 @@ extension RedisBackend: ScheduleStore {
             throw BackendError(.corrupt, "\(hash) field \(schedule) holds \"\(text)\", not \"<fire ms> <job id>\"")
         }
         return (Self.date(milliseconds: milliseconds), String(parts[1]))
+    }
+
+    public func setDisabled(schedule: String, queue: String, _ disabled: Bool) throws(BackendError) {
+        try Self.validate(schedule: schedule)
+        let script = RedisScripts.setScheduleSwitch
+        var command = script.call(key: try key(queue))
+        command.append(schedule)
+        command.append(disabled ? 1 : 0)
+        guard try run(script, command).int != nil else { throw Self.malformed(script) }
+    }
+
+    public func scheduleSwitch(schedule: String, queue: String) throws(BackendError) -> ScheduleSwitch {
+        let hash = "\(try key(queue)):schedule_switches"
+        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["HGET", hash, schedule]) }
+        guard let text = reply.text else { return ScheduleSwitch() }
+        let parts = text.split(separator: " ")
+        guard parts.count == 2, parts[0] == "off" || parts[0] == "on", let milliseconds = Int(parts[1]) else {
+            throw BackendError(.corrupt, "\(hash) field \(schedule) holds \"\(text)\", not \"off <ms>\" or \"on <ms>\"")
+        }
+        return ScheduleSwitch(disabled: parts[0] == "off", changedAt: Self.date(milliseconds: milliseconds))
+    }
+
+    private static func validate(schedule: String) throws(BackendError) {
+        guard !schedule.isEmpty else { throw BackendError(.invalid, "a schedule name must be non-empty") }
     }
 }

@@ -126,6 +126,8 @@ public final class RedisBackend: JobBackend {
     /// Returns at once if jobs are ready or a scheduled one is due; otherwise blocks in `BRPOP` on the
     /// queue's wake list for the shorter of `timeout` and the time until the earliest scheduled job is
     /// due, on a connection of its own. Enqueues, releases, retries and rescues push wake-up hints.
+    /// On a paused queue it blocks on the `resumed` list instead, for all of `timeout`: enqueues do
+    /// not wake it, resuming does.
     public func waitForWork(queue: String, timeout: Duration) throws(BackendError) {
         let key = try key(queue)
         let connections = try connections.get()
@@ -136,7 +138,7 @@ public final class RedisBackend: JobBackend {
         let untilDue = try connection.evaluate(RedisScripts.waitInfo, RedisScripts.waitInfo.call(key: key)).int ?? -1
         if untilDue == 0 { return }
         let wait = untilDue > 0 ? min(timeout, .milliseconds(untilDue)) : timeout
-        var command: RedisCommand = ["BRPOP", key + ":wake"]
+        var command: RedisCommand = ["BRPOP", key + (untilDue == -2 ? ":resumed" : ":wake")]
         command.append(Self.seconds(wait))
         // The socket must outwait the server: a read timeout shorter than the BRPOP would count a
         // quiet queue as a broken connection.
@@ -208,10 +210,20 @@ public final class RedisBackend: JobBackend {
         let script = RedisScripts.stats
         let command = script.call(key: try key(queue))
         let reply = try run(script, command)
-        guard let values = reply.array?.compactMap(\.int), values.count == 8 else { throw Self.malformed(script) }
+        guard let values = reply.array?.compactMap(\.int), values.count == 9 else { throw Self.malformed(script) }
         return QueueStats(
             queue: queue, ready: values[0], running: values[1], scheduled: values[2], dead: values[3], done: values[4],
-            processed: values[5], failed: values[6], oldestReadyAge: values[7] >= 0 ? .milliseconds(values[7]) : nil)
+            processed: values[5], failed: values[6], oldestReadyAge: values[7] >= 0 ? .milliseconds(values[7]) : nil,
+            paused: values[8] == 1)
+    }
+
+    /// One script call: the queue's `paused` key (holding when it was paused) is set or deleted; the
+    /// fetch script checks it in the same atomic step that pops jobs. Resuming wakes waiting hosts.
+    public func setPaused(queue: String, _ paused: Bool) throws(BackendError) {
+        let script = RedisScripts.setPaused
+        var command = script.call(key: try key(queue))
+        command.append(paused ? 1 : 0)
+        guard try run(script, command).int != nil else { throw Self.malformed(script) }
     }
 
     /// One read-only script call. Ready jobs are listed by their place in line (the last to join

@@ -38,17 +38,26 @@ enum RedisScripts {
     ///
     /// Guarantees: fire times per schedule only move forward, so however many hosts race to fire
     /// the same time (or a paused host wakes up with old ones) exactly one job is enqueued for it;
-    /// a fire time ahead of Redis's clock is refused, so a host whose clock runs fast cannot fire early.
+    /// a fire time ahead of Redis's clock is refused, so a host whose clock runs fast cannot fire early;
+    /// a schedule switched off (`schedule_switches`: `off <ms>`) fires nothing, and one switched on
+    /// again (`on <ms>`) fires nothing due at or before that moment.
     static let claimFire = RedisScript(
         name: "claim_fire",
         source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.isLive + Lua.expectTypes + """
-            expect_types({schedules = 'hash', unique = 'hash', scheduled = 'zset', ready = 'list', wake = 'list'})
+            expect_types({schedules = 'hash', schedule_switches = 'hash', unique = 'hash', scheduled = 'zset', ready = 'list',
+              wake = 'list'})
             local queue, schedule, fire = ARGV[1], ARGV[2], tonumber(ARGV[3])
             if fire > now_ms() then
               return redis.error_reply('EARLY fire time ' .. ARGV[3] .. ' is ahead of the server clock')
             end
             local last = redis.call('HGET', base .. ':schedules', schedule)
             if last and tonumber(string.match(last, '^(%d+)')) >= fire then return {} end
+            -- Switched off: nothing fires. Switched on again: what fell due while off stays unfired.
+            local switch = redis.call('HGET', base .. ':schedule_switches', schedule)
+            if switch then
+              local state, since = string.match(switch, '^(%a+) (%d+)$')
+              if state == 'off' or (state == 'on' and fire <= tonumber(since)) then return {} end
+            end
             local first_job = 4
 
             """ + Lua.enqueueJobs + """
@@ -67,7 +76,7 @@ enum RedisScripts {
     /// the list is dropped; a job missing handler, payload or a valid max_attempts goes to dead with
     /// a reason naming the fields, never returned half-filled and never lost (a job key that is not
     /// a hash is left alone and its id recorded in dead); every lease bumps lease_seq, the fencing
-    /// token.
+    /// token; a paused queue (its `paused` key exists) leases nothing.
     static let fetch = RedisScript(
         name: "fetch",
         source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + """
@@ -86,6 +95,8 @@ enum RedisScripts {
               end
               bulk('RPUSH', ready, promoted)
             end
+            -- After the promotion, so listings of a paused queue agree with its stats.
+            if redis.call('EXISTS', base .. ':paused') == 1 then return {{}, {}} end
 
             local jobs, buried, leases = {}, {}, {}
             local leased = 0
@@ -310,7 +321,7 @@ enum RedisScripts {
             """)
 
     /// Counts. Returns ready, running, scheduled, dead, done, processed, failed, oldest ready age in
-    /// ms (-1 for none). Read-only.
+    /// ms (-1 for none), paused (1 or 0). Read-only.
     ///
     /// Guarantees: scheduled jobs already due count as ready (they are, for the next fetch); the
     /// oldest age is the longer of the wait of the job at the front of the line (since it last
@@ -335,7 +346,8 @@ enum RedisScripts {
             end
             return {redis.call('LLEN', ready) + due, redis.call('ZCARD', base .. ':leases'),
               redis.call('ZCARD', scheduled) - due, redis.call('ZCARD', base .. ':dead'),
-              redis.call('ZCARD', base .. ':done'), tonumber(counts[1]) or 0, tonumber(counts[2]) or 0, oldest}
+              redis.call('ZCARD', base .. ':done'), tonumber(counts[1]) or 0, tonumber(counts[2]) or 0, oldest,
+              redis.call('EXISTS', base .. ':paused')}
             """)
 
     /// Lists jobs in one state, newest first. ARGV: state (ready, running, scheduled, dead, done),
@@ -419,18 +431,63 @@ enum RedisScripts {
             """)
 
     /// What an idle host may sleep for. Returns 0 if jobs are ready (or scheduled ones due), the ms
-    /// until the earliest scheduled job is due, or -1 if nothing is ready or scheduled. Read-only.
+    /// until the earliest scheduled job is due, -1 if nothing is ready or scheduled, or -2 if the
+    /// queue is paused (its ready jobs are no work: a host must not return at once and poll).
+    /// Read-only.
     static let waitInfo = RedisScript(
         name: "wait_info",
         source: Lua.base + Lua.now + """
+            if redis.call('EXISTS', base .. ':paused') == 1 then return -2 end
             if redis.call('LLEN', base .. ':ready') > 0 then return 0 end
             local first = redis.call('ZRANGE', base .. ':scheduled', 0, 0, 'WITHSCORES')
             if #first == 0 then return -1 end
             return math.max(0, tonumber(first[2]) - now_ms())
             """)
 
+    /// Pauses or resumes the queue. ARGV: 1 to pause, 0 to resume. Returns 1 if the state changed.
+    ///
+    /// Guarantees: `paused` holds the time of the pause (ms), kept when pausing again; resuming
+    /// deletes it and pushes 10 hints onto `resumed`, where hosts waiting on a paused queue block
+    /// (not on `wake`, which every enqueue pushes to), so they fetch at once. The hints expire after
+    /// a second: nobody heard them then, and stale ones would wake hosts during the next pause.
+    static let setPaused = RedisScript(
+        name: "set_paused",
+        source: Lua.base + Lua.now + Lua.expectTypes + """
+            expect_types({paused = 'string', resumed = 'list'})
+            local paused, resumed = base .. ':paused', base .. ':resumed'
+            if ARGV[1] == '1' then
+              return redis.call('SET', paused, now_ms(), 'NX') and 1 or 0
+            end
+            if redis.call('DEL', paused) == 0 then return 0 end
+            redis.call('LPUSH', resumed, '1', '1', '1', '1', '1', '1', '1', '1', '1', '1')
+            redis.call('LTRIM', resumed, 0, 9)
+            redis.call('PEXPIRE', resumed, 1000)
+            return 1
+            """)
+
+    /// Switches a schedule off or on. ARGV: schedule name, 1 for off, 0 for on. Returns 1 if the
+    /// state changed.
+    ///
+    /// Guarantees: `schedule_switches` maps the name to `off <ms>` or `on <ms>`, the time of the last
+    /// change; switching to the state it has (on, for a schedule never switched) writes nothing.
+    static let setScheduleSwitch = RedisScript(
+        name: "set_schedule_switch",
+        source: Lua.base + Lua.now + Lua.expectTypes + """
+            expect_types({schedule_switches = 'hash'})
+            local switches, schedule = base .. ':schedule_switches', ARGV[1]
+            local wanted = ARGV[2] == '1' and 'off' or 'on'
+            local current = redis.call('HGET', switches, schedule)
+            local state = current and string.match(current, '^(%a+) ') or 'on'
+            if state == wanted then return 0 end
+            redis.call('HSET', switches, schedule, wanted .. ' ' .. now_ms())
+            return 1
+            """)
+
     /// Every script, for tests that check them all.
-    static let all = [enqueue, claimFire, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo]
+    static let all = [
+        enqueue, claimFire, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo, setPaused,
+        setScheduleSwitch,
+    ]
 }
 
 /// Pieces of Lua the scripts share; each script includes only those it uses.

@@ -33,6 +33,10 @@ struct PGSchema: Sendable, Equatable {
 
     /// ``channel`` as an SQL string literal (the name holds no quote, as validated).
     var channelLiteral: String { "'\(channel)'" }
+
+    /// The channel resumed queues are announced on, the queue's name as the payload: hosts waiting
+    /// on a paused queue listen here, where enqueues do not wake them.
+    var resumeChannel: String { "\(name).resume" }
 }
 
 /// One step of the schema: applied once, in version order, inside a transaction, and recorded in
@@ -45,7 +49,7 @@ struct Migration: Sendable {
     let sql: @Sendable (PGSchema) -> String
 
     /// Every migration, in version order.
-    static let all: [Migration] = [.jobs, .scheduleFires, .crashes]
+    static let all: [Migration] = [.jobs, .scheduleFires, .crashes, .switches]
 
     /// The version this code needs: the backend refuses to run against an older schema.
     static var latest: Int { all.last?.version ?? 0 }
