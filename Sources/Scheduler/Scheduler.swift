@@ -10,6 +10,13 @@ import Synchronization
 /// the fire time in the backend (``ScheduleStore/claimFire(schedule:at:job:)``), where fire times
 /// only move forward, so each fire time gives one job however many hosts race for it, and a host that
 /// was paused cannot fire again what the others already did. Time is the backend's clock.
+///
+/// An operator may switch a schedule off in the backend (`host schedules disable`,
+/// ``ScheduleStore/setDisabled(schedule:queue:_:)``): the backend then refuses its fire times, in the
+/// same atomic step that would record them, and this scheduler moves past them as it does past fire
+/// times another host claimed. Fire times that passed while it was off are never fired, not even
+/// as a catch-up once it is on again: switching a schedule off is a decision, not an outage.
+/// `catch_up` still applies to downtime after it is switched on.
 public final class Scheduler: Sendable {
     /// One schedule, resolved: its trigger, its job, and the store that records its fires.
     struct Plan: Sendable {
@@ -34,6 +41,8 @@ public final class Scheduler: Sendable {
         var lastPass: [String: Date] = [:]
         /// Consecutive failed passes per backend, to log an outage once rather than every tick.
         var failures: [String: Int] = [:]
+        /// Schedules last seen switched off, to log each switch once.
+        var switchedOff: Set<String> = []
     }
 
     /// A gap between passes longer than this is downtime (this host was stopped or paused, or its
@@ -184,8 +193,26 @@ public final class Scheduler: Sendable {
                 "schedule": "\(plan.config.name)", "fire_time": "\(iso(fireTime))", "job.id": "\(id)", "catch_up": "\(catchUp)",
             ])
             events?.fired(schedule: plan.config.name, at: fireTime, lag: .seconds(max(0, now.timeIntervalSince(fireTime))))
+            noteSwitch(plan, off: false)
+        } else {
+            // Another host fired it, or the schedule is switched off: only the log tells them apart.
+            noteSwitch(plan, off: try plan.store.scheduleSwitch(schedule: plan.config.name, queue: plan.job.queue).disabled)
         }
         return id
+    }
+
+    /// Logs when a schedule is first seen switched off, and on again.
+    private func noteSwitch(_ plan: Plan, off: Bool) {
+        let name = plan.config.name
+        let changed = progress.withLock { progress in
+            off ? progress.switchedOff.insert(name).inserted : progress.switchedOff.remove(name) != nil
+        }
+        guard changed else { return }
+        if off {
+            logger.notice("schedule switched off: its fire times are skipped until `host schedules enable \(name)`", metadata: ["schedule": "\(name)"])
+        } else {
+            logger.notice("schedule switched on again: fires from here on", metadata: ["schedule": "\(name)"])
+        }
     }
 
     /// The next `count` fire times of each enabled schedule after `date`, for `host schedules`.

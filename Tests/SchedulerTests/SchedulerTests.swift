@@ -98,6 +98,41 @@ struct SchedulerTests {
         #expect(afterRestart.count - beforeOutage <= 1, "\(afterRestart.map(\.time))")
     }
 
+    /// Switched off, a schedule fires nothing; switched on again it fires from then on, and neither
+    /// the scheduler that ran through it nor one started afterwards (with `catch_up: once`) fires a
+    /// time that fell while it was off.
+    @Test func aSwitchedOffScheduleFiresNothingAndCatchesNothingUpWhenOnAgain() async throws {
+        let redis = try await RedisServer.start()
+        let config = try Self.config(redis: redis, catchUp: "once")
+        let backend = Self.backend(redis)
+        let running = Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50))
+        running.start()
+        try await Task.sleep(for: .milliseconds(1_500))
+        try backend.setDisabled(schedule: "tick", queue: "default", true)
+        let offAt = try #require(try backend.scheduleSwitch(schedule: "tick", queue: "default").changedAt)
+        let beforeOff = try Self.fires(backend).count
+        #expect(beforeOff >= 1)
+        try await Task.sleep(for: .milliseconds(3_200))
+        #expect(try Self.fires(backend).count == beforeOff, "fires while switched off")
+
+        try backend.setDisabled(schedule: "tick", queue: "default", false)
+        let onAt = try #require(try backend.scheduleSwitch(schedule: "tick", queue: "default").changedAt)
+        let fresh = Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50))
+        fresh.start()
+        try await Task.sleep(for: .milliseconds(2_500))
+        running.stop()
+        fresh.stop()
+
+        let formatter = ISO8601DateFormatter()
+        let fires = try Self.fires(backend)
+        let times = fires.compactMap { formatter.date(from: $0.time) }
+        #expect(times.count == fires.count)
+        #expect(Set(fires.map(\.time)).count == fires.count, "a fire time enqueued twice: \(fires.map(\.time).sorted())")
+        #expect(!times.contains { $0 > offAt && $0 <= onAt }, "fired while switched off: \(fires.map(\.time).sorted())")
+        #expect(fires.allSatisfy { !$0.catchUp }, "a catch-up for the time switched off: \(fires)")
+        #expect(times.filter { $0 > onAt }.count >= 2, "fires after switching on again: \(fires.map(\.time).sorted())")
+    }
+
     @Test func aFireTimeAheadOfTheBackendClockIsRefused() async throws {
         let redis = try await RedisServer.start()
         let backend = Self.backend(redis)
