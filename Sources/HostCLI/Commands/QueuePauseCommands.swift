@@ -1,0 +1,102 @@
+import ArgumentParser
+import Backend
+import Foundation
+import HostConfig
+
+/// `host queues pause Q…`: hosts stop starting the queue's jobs, without a restart.
+struct QueuePauseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause",
+        abstract: "Pauses queues: no host starts any more of their jobs until they are resumed.",
+        discussion: """
+            The pause is kept in the queue's backend, so it holds for every host on that backend and \
+            across restarts. Hosts stop fetching the queue's jobs from their next fetch, within about a \
+            second. Jobs already fetched run to the end and are settled as usual; jobs whose host died are \
+            still rescued; producers can still enqueue: the jobs wait as ready. \
+            Undo with: host queues resume QUEUE
+            """)
+
+    @OptionGroup var target: QueueSwitchTarget
+
+    func run() throws {
+        try target.apply(paused: true)
+    }
+}
+
+/// `host queues resume Q…`: hosts start the queue's jobs again.
+struct QueueResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Resumes paused queues: hosts start their jobs again at once.",
+        discussion: "Resuming a queue that is not paused changes nothing.")
+
+    @OptionGroup var target: QueueSwitchTarget
+
+    func run() throws {
+        try target.apply(paused: false)
+    }
+}
+
+/// The queues a pause or resume names, and how it reports.
+struct QueueSwitchTarget: ParsableArguments {
+    @OptionGroup var options: ConfigOptions
+
+    @Argument(help: "The queues, as under `queues:` in the config.")
+    var queues: [String]
+
+    @Flag(help: "Print the result as JSON on stdout: [{\"queue\", \"backend\", \"paused\"}].")
+    var json = false
+
+    func validate() throws {
+        guard !queues.isEmpty else { throw ValidationError("name at least one queue") }
+    }
+
+    func apply(paused: Bool) throws {
+        let config = try loadConfig(options)
+        // Every name is checked before anything changes: a typo must not leave half the queues switched.
+        let unknown = queues.filter { name in !config.queues.contains { $0.name == name } }
+        guard unknown.isEmpty else {
+            let names = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            printError(
+                "unknown queue\(unknown.count == 1 ? "" : "s") \(names): \(config.file) defines "
+                    + config.queues.map(\.name).joined(separator: ", "))
+            throw ExitCode.validationFailure
+        }
+        let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
+        var results: [Result] = []
+        var failed = false
+        for name in queues {
+            let queue = config.queues.first { $0.name == name }!
+            do {
+                guard let backend = backends[queue.backend] else {
+                    throw BackendError(.invalid, "backend '\(queue.backend)' is not configured")
+                }
+                try backend.setPaused(queue: queue.name, paused)
+                results.append(Result(queue: queue.name, backend: queue.backend, paused: paused, error: nil))
+                if !json {
+                    print(paused
+                        ? "\(queue.name): paused; hosts start none of its jobs until `host queues resume \(queue.name)`"
+                        : "\(queue.name): resumed")
+                }
+            } catch {
+                failed = true
+                results.append(Result(queue: queue.name, backend: queue.backend, paused: nil, error: "\(error)"))
+                printError("\(queue.name): not \(paused ? "paused" : "resumed"): \(error)")
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+        }
+        if failed { throw ExitCode(2) }
+    }
+
+    /// One queue's outcome; `paused` is its state now, absent when the change failed.
+    struct Result: Encodable {
+        let queue: String
+        let backend: String
+        let paused: Bool?
+        let error: String?
+    }
+}
