@@ -5,95 +5,144 @@ import HostConfig
 import Runtime
 import Scheduler
 
-/// `host schedules`: what fires when, and how the last fire went.
+/// `host schedules`: what fires when, and how the last fire went; switching schedules off and on.
 struct SchedulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedules",
-        abstract: "Lists the schedules: spec, time zone, next three fire times, last fire and its job's outcome.",
+        abstract: "Lists the schedules; switches them off and on.",
         discussion: """
-            Fire times are computed from the backend's clock (the one the scheduler uses), falling back to \
-            this machine's when the backend cannot be reached. LAST shows the last recorded fire and the \
-            state of the job it enqueued (ready, running, scheduled, done, dead, or pruned once its \
-            retention passed).
-            """)
+            Without a subcommand, lists the schedules (host schedules list). A schedule switched off \
+            (host schedules disable) fires nothing until it is switched on again; the switch is kept in \
+            the backend, for every host.
+            """,
+        subcommands: [List.self, ScheduleDisableCommand.self, ScheduleEnableCommand.self],
+        defaultSubcommand: List.self)
+}
 
-    @OptionGroup var options: ConfigOptions
+extension SchedulesCommand {
+    /// `host schedules [list]`.
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lists the schedules: state, spec, time zone, next three fire times, last fire and its job's outcome.",
+            discussion: """
+                STATE is enabled; disabled since a time (switched off with host schedules disable, kept in the \
+                backend); or disabled in config (enabled: false in the file: host schedules enable cannot \
+                override that). Fire times are computed from the backend's clock (the one the scheduler \
+                uses), falling back to this machine's when the backend cannot be reached. LAST shows the last \
+                recorded fire and the state of the job it enqueued (ready, running, scheduled, done, dead, or \
+                pruned once its retention passed).
+                """)
 
-    @Flag(help: "Print the result as JSON on stdout.")
-    var json = false
+        @OptionGroup var options: ConfigOptions
 
-    func run() throws {
-        let config = try loadConfig(options)
-        let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
-        let scheduler = Scheduler(config: config, backends: backends, logger: CommandLogging.logger(verbose: false))
-        var rows: [Row] = []
-        var clocks: [String: Date] = [:]
-        for schedule in config.schedules {
-            let queueName = schedule.queue ?? config.route(for: schedule.handler)?.queue ?? QueueConfig.defaultName
-            let backendName = config.queues.first { $0.name == queueName }?.backend ?? ""
-            let backend = backends[backendName]
-            let store = backend as? any ScheduleStore
-            // The backend's clock, read once per backend; this machine's when the backend is unreachable.
-            let backendClock = clocks[backendName] ?? (try? store?.now())
-            clocks[backendName] = backendClock
-            let now = backendClock ?? Date()
-            var row = Row(
-                name: schedule.name, spec: "\(schedule.trigger)", timeZone: schedule.timeZone.identifier, handler: schedule.handler,
-                queue: queueName, enabled: schedule.enabled, catchUp: schedule.catchUp.rawValue,
-                next: schedule.enabled ? (scheduler.upcoming(after: now, count: 3)[schedule.name] ?? []) : [])
-            if backendClock == nil { row.error = "backend '\(backendName)' unreachable; next fire times use this machine's clock" }
-            do {
-                if backendClock != nil, let last = try store?.lastFire(schedule: schedule.name, queue: queueName) {
-                    row.lastFire = last.fireTime
-                    row.lastJob = last.jobID
-                    row.lastOutcome = try backend?.job(queue: queueName, id: last.jobID)?.state.rawValue ?? "pruned"
+        @Flag(help: "Print the result as JSON on stdout.")
+        var json = false
+
+        func run() throws {
+            let config = try loadConfig(options)
+            let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
+            let scheduler = Scheduler(config: config, backends: backends, logger: CommandLogging.logger(verbose: false))
+            var rows: [Row] = []
+            var clocks: [String: Date] = [:]
+            for schedule in config.schedules {
+                let target = ScheduleTarget(schedule, config: config)
+                let backend = backends[target.backendName]
+                let store = backend as? any ScheduleStore
+                // The backend's clock, read once per backend; this machine's when the backend is unreachable.
+                let backendClock = clocks[target.backendName] ?? (try? store?.now())
+                clocks[target.backendName] = backendClock
+                let now = backendClock ?? Date()
+                var row = Row(
+                    name: schedule.name, spec: "\(schedule.trigger)", timeZone: schedule.timeZone.identifier, handler: schedule.handler,
+                    queue: target.queue, enabled: schedule.enabled, catchUp: schedule.catchUp.rawValue)
+                if backendClock == nil { row.error = "backend '\(target.backendName)' unreachable; next fire times use this machine's clock" }
+                do {
+                    if backendClock != nil, let store {
+                        let switched = try store.scheduleSwitch(schedule: schedule.name, queue: target.queue)
+                        row.disabled = switched.disabled
+                        row.disabledSince = switched.disabled ? switched.changedAt : nil
+                        if let last = try store.lastFire(schedule: schedule.name, queue: target.queue) {
+                            row.lastFire = last.fireTime
+                            row.lastJob = last.jobID
+                            row.lastOutcome = try backend?.job(queue: target.queue, id: last.jobID)?.state.rawValue ?? "pruned"
+                        }
+                    }
+                } catch {
+                    row.error = "\(error)"
                 }
-            } catch {
-                row.error = "\(error)"
+                if row.active { row.next = scheduler.upcoming(after: now, count: 3)[schedule.name] ?? [] }
+                rows.append(row)
             }
-            rows.append(row)
-        }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
+                return
+            }
+            guard !rows.isEmpty else {
+                print("No schedules in \(config.file).")
+                return
+            }
+            let formatter = ISO8601DateFormatter()
+            var table = TextTable(headers: ["NAME", "STATE", "SPEC", "TIME ZONE", "HANDLER", "NEXT", "LAST"])
+            for row in rows {
+                let state = !row.enabled ? "disabled in config"
+                    : row.disabled == true ? "disabled since \(row.disabledSince.map { formatter.string(from: $0) } ?? "?")" : "enabled"
+                let next = row.active ? row.next.map { formatter.string(from: $0) }.joined(separator: ", ") : "-"
+                let last = row.error.map { "error: \($0)" }
+                    ?? row.lastFire.map { "\(formatter.string(from: $0)) \(row.lastOutcome ?? "")" } ?? "never"
+                table.rows.append([row.name, state, row.spec, row.timeZone, row.handler, next, last])
+            }
+            print(table.rendered)
             if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
-            return
         }
-        guard !rows.isEmpty else {
-            print("No schedules in \(config.file).")
-            return
-        }
-        let formatter = ISO8601DateFormatter()
-        var table = TextTable(headers: ["NAME", "SPEC", "TIME ZONE", "HANDLER", "NEXT", "LAST"])
-        for row in rows {
-            let next = row.enabled ? row.next.map { formatter.string(from: $0) }.joined(separator: ", ") : "disabled"
-            let last = row.error.map { "error: \($0)" }
-                ?? row.lastFire.map { "\(formatter.string(from: $0)) \(row.lastOutcome ?? "")" } ?? "never"
-            table.rows.append([row.name, row.spec, row.timeZone, row.handler, next, last])
-        }
-        print(table.rendered)
-        if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
-    }
 
-    struct Row: Encodable {
-        let name: String
-        let spec: String
-        let timeZone: String
-        let handler: String
-        let queue: String
-        let enabled: Bool
-        let catchUp: String
-        let next: [Date]
-        var lastFire: Date?
-        var lastJob: String?
-        var lastOutcome: String?
-        var error: String?
+        struct Row: Encodable {
+            let name: String
+            let spec: String
+            let timeZone: String
+            let handler: String
+            let queue: String
+            /// The config's `enabled`.
+            let enabled: Bool
+            let catchUp: String
+            var next: [Date] = []
+            /// The backend's switch (`host schedules disable`); nil when it could not be read.
+            var disabled: Bool?
+            var disabledSince: Date?
+            var lastFire: Date?
+            var lastJob: String?
+            var lastOutcome: String?
+            var error: String?
 
-        enum CodingKeys: String, CodingKey {
-            case name, spec, timeZone = "time_zone", handler, queue, enabled, catchUp = "catch_up", next, lastFire = "last_fire"
-            case lastJob = "last_job", lastOutcome = "last_outcome", error
+            /// Whether the scheduler fires it: enabled in the config and not switched off.
+            var active: Bool { enabled && disabled != true }
+
+            enum CodingKeys: String, CodingKey {
+                case name, spec, timeZone = "time_zone", handler, queue, enabled, disabled, disabledSince = "disabled_since", active
+                case catchUp = "catch_up", next, lastFire = "last_fire", lastJob = "last_job", lastOutcome = "last_outcome", error
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(name, forKey: .name)
+                try container.encode(spec, forKey: .spec)
+                try container.encode(timeZone, forKey: .timeZone)
+                try container.encode(handler, forKey: .handler)
+                try container.encode(queue, forKey: .queue)
+                try container.encode(enabled, forKey: .enabled)
+                try container.encodeIfPresent(disabled, forKey: .disabled)
+                try container.encodeIfPresent(disabledSince, forKey: .disabledSince)
+                try container.encode(active, forKey: .active)
+                try container.encode(catchUp, forKey: .catchUp)
+                try container.encode(next, forKey: .next)
+                try container.encodeIfPresent(lastFire, forKey: .lastFire)
+                try container.encodeIfPresent(lastJob, forKey: .lastJob)
+                try container.encodeIfPresent(lastOutcome, forKey: .lastOutcome)
+                try container.encodeIfPresent(error, forKey: .error)
+            }
         }
     }
 }
