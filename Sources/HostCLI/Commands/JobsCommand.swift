@@ -121,6 +121,7 @@ struct JobsCommand: ParsableCommand {
         func apply(verb: String, _ change: (any JobBackend, String, String) throws -> Bool) throws {
             let (config, backends) = try open(options)
             var changed = 0
+            var progress = ProgressLine()
             for entry in try queues(config, named: queue) {
                 let store = try backend(entry, backends)
                 if let id {
@@ -136,11 +137,20 @@ struct JobsCommand: ParsableCommand {
                 while case let page = try call({ try store.list(queue: entry.name, state: .dead, offset: ids.count, limit: 500) }), !page.isEmpty {
                     ids += page.map(\.id)
                 }
-                for id in ids where try call({ try change(store, entry.name, id) }) {
-                    changed += 1
-                    if changed % 500 == 0 { printError("… \(changed) of \(ids.count) \(verb)") }
+                for (index, id) in ids.enumerated() {
+                    let done = try call { () throws -> Bool in
+                        do {
+                            return try change(store, entry.name, id)
+                        } catch {
+                            progress.clear()  // the error goes on a line of its own
+                            throw error
+                        }
+                    }
+                    if done { changed += 1 }
+                    progress.update("\(verb) \(index + 1)/\(ids.count) dead jobs of queue \(entry.name)", final: index == ids.count - 1)
                 }
             }
+            progress.clear()
             if let id {
                 printError("no dead job \(id) in \(queue.map { "queue \($0)" } ?? "any queue")")
                 throw invalidExitCode
