@@ -25,12 +25,23 @@ struct AdminAPI: Sendable {
         api.post("queues/:queue/dead/:action") { _, context in
             try await allDead(queue: context.parameters.require("queue"), action: context.parameters.require("action"))
         }
+        api.post("queues/:queue/:action") { _, context in
+            try await pause(queue: context.parameters.require("queue"), action: context.parameters.require("action"))
+        }
         api.get("jobs/:id") { _, context in try await job(id: context.parameters.require("id")) }
         api.post("jobs/:id/:action") { _, context in
             try await deadJob(id: context.parameters.require("id"), action: context.parameters.require("action"))
         }
         api.get("schedules") { _, _ in await schedules() }
-        api.post("schedules/:name/trigger") { _, context in try await trigger(context.parameters.require("name")) }
+        api.post("schedules/:name/:action") { _, context in
+            let name = try context.parameters.require("name")
+            switch try context.parameters.require("action") {
+            case "trigger": return await trigger(name)
+            case "enable": return await switchSchedule(name, off: false)
+            case "disable": return await switchSchedule(name, off: true)
+            case let other: return Reply.error(.notFound, "unknown action '\(other)'; one of trigger, enable, disable")
+            }
+        }
         api.get("plugins") { _, _ in Reply.bytes(host.pluginsJSON) }
     }
 
@@ -112,6 +123,24 @@ struct AdminAPI: Sendable {
         }
     }
 
+    private func pause(queue name: String, action: String) async -> Response {
+        guard action == "pause" || action == "resume" else {
+            return Reply.error(.notFound, "unknown action '\(action)'; one of pause, resume, dead/retry, dead/discard")
+        }
+        guard let (queue, backend) = queue(named: name) else { return unknownQueue(name) }
+        let paused = action == "pause"
+        return await call { () throws(BackendError) in
+            try backend.setPaused(queue: queue.name, paused)
+            host.logger.notice(paused ? "queue paused over HTTP" : "queue resumed over HTTP", metadata: ["queue": "\(queue.name)"])
+            return Reply.json(PauseState(queue: queue.name, paused: paused))
+        }
+    }
+
+    struct PauseState: Encodable {
+        var queue: String
+        var paused: Bool
+    }
+
     struct DeadBulk: Encodable {
         var queue: String
         var action: String
@@ -127,24 +156,56 @@ struct AdminAPI: Sendable {
         var trigger: String
         var timeZone: String
         var enabledInConfig: Bool
+        /// Switched off by an operator; nil when its backend did not answer.
+        var disabled: Bool?
         var nextFires: [Date]
     }
 
     private func schedules() async -> Response {
         let upcoming = host.scheduler.upcoming(after: Date(), count: 3)
-        let views = host.config.schedules.map { schedule in
-            ScheduleView(
-                name: schedule.name, handler: schedule.handler, queue: host.config.queue(for: schedule.handler)?.name ?? schedule.queue ?? "",
-                trigger: schedule.trigger.description, timeZone: schedule.timeZone.identifier, enabledInConfig: schedule.enabled,
-                nextFires: upcoming[schedule.name] ?? [])
+        let host = self.host
+        let views = await blockingCall(timeout: Self.callTimeout) {
+            host.config.schedules.map { schedule in
+                let store = scheduleStore(for: schedule)
+                return ScheduleView(
+                    name: schedule.name, handler: schedule.handler, queue: store?.queue ?? "", trigger: schedule.trigger.description,
+                    timeZone: schedule.timeZone.identifier, enabledInConfig: schedule.enabled,
+                    disabled: store.flatMap { try? $0.store.scheduleSwitch(schedule: schedule.name, queue: $0.queue).disabled },
+                    nextFires: upcoming[schedule.name] ?? [])
+            }
         }
+        guard let views else { return Self.timedOut }
         return Reply.json(["schedules": views])
     }
 
-    private func trigger(_ name: String) async -> Response {
-        guard let schedule = host.config.schedules.first(where: { $0.name == name }) else {
-            return Reply.error(.notFound, "no schedule named '\(name)'; the config has \(host.config.schedules.map(\.name).joined(separator: ", "))")
+    /// Where a schedule's fires and switch are kept: with the queue its jobs go to.
+    private func scheduleStore(for schedule: ScheduleConfig) -> (store: any ScheduleStore, queue: String)? {
+        let queueName = schedule.queue ?? host.config.queue(for: schedule.handler)?.name
+        guard let queue = host.config.queues.first(where: { $0.name == queueName }),
+            let store = host.backends[queue.backend] as? any ScheduleStore
+        else { return nil }
+        return (store, queue.name)
+    }
+
+    private func switchSchedule(_ name: String, off: Bool) async -> Response {
+        guard let schedule = host.config.schedules.first(where: { $0.name == name }) else { return unknownSchedule(name) }
+        guard let (store, queue) = scheduleStore(for: schedule) else {
+            return Reply.error(.unprocessableContent, "schedule '\(name)': its queue's backend keeps no schedule state")
         }
+        return await call { () throws(BackendError) in
+            try store.setDisabled(schedule: name, queue: queue, off)
+            host.logger.notice(off ? "schedule disabled over HTTP" : "schedule enabled over HTTP", metadata: ["schedule": "\(name)"])
+            return Reply.json(SwitchState(schedule: name, disabled: off))
+        }
+    }
+
+    struct SwitchState: Encodable {
+        var schedule: String
+        var disabled: Bool
+    }
+
+    private func trigger(_ name: String) async -> Response {
+        guard let schedule = host.config.schedules.first(where: { $0.name == name }) else { return unknownSchedule(name) }
         let submitter = JobSubmitter(config: host.config, backends: host.backends)
         let result = await blockingCall(timeout: Self.callTimeout) { () -> Response in
             do {
@@ -179,6 +240,10 @@ struct AdminAPI: Sendable {
 
     private func unknownQueue(_ name: String) -> Response {
         Reply.error(.notFound, "no queue named '\(name)'; the config has \(host.config.queues.map(\.name).joined(separator: ", "))")
+    }
+
+    private func unknownSchedule(_ name: String) -> Response {
+        Reply.error(.notFound, "no schedule named '\(name)'; the config has \(host.config.schedules.map(\.name).joined(separator: ", "))")
     }
 
     private func unknownAction(_ text: String) -> Response {

@@ -1,6 +1,7 @@
 import Backend
 import Foundation
 import HostConfig
+import Logging
 import Monitoring
 import Runtime
 import Scheduler
@@ -16,10 +17,12 @@ public struct AdminHost: Sendable {
     public var readiness: Readiness
     /// What loading the plugins found, as `host list-plugins --json` prints it.
     public var pluginsJSON: [UInt8]
+    /// Where the API logs what it changes.
+    public var logger: Logger
 
     public init(
         config: HostConfiguration, backends: [String: any JobBackend], probe: HostProbe, metrics: HostMetrics, scheduler: Scheduler,
-        readiness: Readiness, pluginsJSON: [UInt8]
+        readiness: Readiness, pluginsJSON: [UInt8], logger: Logger
     ) {
         self.config = config
         self.backends = backends
@@ -28,6 +31,7 @@ public struct AdminHost: Sendable {
         self.scheduler = scheduler
         self.readiness = readiness
         self.pluginsJSON = pluginsJSON
+        self.logger = logger
     }
 }
 

@@ -20,19 +20,19 @@ extension JobBackend {
 
     /// Applies `action` to every dead job of `queue`. The ids are listed first, then changed one by one,
     /// so jobs that fail straight back into the dead set while hosts run are not taken again.
-    /// - Parameter progress: after each job, with how many were changed and how many were listed.
-    /// - Returns: how many were changed.
+    /// - Parameter progress: after each job, with how many were handled and how many were listed.
+    /// - Returns: how many were changed (a job retried or discarded meanwhile by someone else is not).
     public func applyToAllDead(
-        _ action: DeadJobAction, queue: String, progress: (_ changed: Int, _ total: Int) -> Void = { _, _ in }
+        _ action: DeadJobAction, queue: String, progress: (_ handled: Int, _ total: Int) -> Void = { _, _ in }
     ) throws(BackendError) -> Int {
         var ids: [String] = []
         while case let page = try list(queue: queue, state: .dead, offset: ids.count, limit: 500), !page.isEmpty {
             ids += page.map(\.id)
         }
         var changed = 0
-        for id in ids where try apply(action, queue: queue, id: id) {
-            changed += 1
-            progress(changed, ids.count)
+        for (index, id) in ids.enumerated() {
+            if try apply(action, queue: queue, id: id) { changed += 1 }
+            progress(index + 1, ids.count)
         }
         return changed
     }

@@ -43,6 +43,9 @@ public protocol JobBackend: Sendable {
     /// Setting the state the queue already has changes nothing. ``QueueStats/paused`` shows it.
     func setPaused(queue: String, _ paused: Bool) throws(BackendError)
 
+    /// Whether `queue` is paused: one cheap read, for runners holding fetched jobs to hand them back.
+    func isPaused(queue: String) throws(BackendError) -> Bool
+
     /// Jobs of `queue` in `state`, newest first.
     func list(queue: String, state: JobState, offset: Int, limit: Int) throws(BackendError) -> [JobInfo]
 

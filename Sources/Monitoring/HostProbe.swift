@@ -50,7 +50,7 @@ public final class HostProbe: Sendable {
         let queues = config.queues.map { queue in
             let stats = checks[queue.backend]?.stats[queue.name]
             return HostSnapshot.QueueHealth(
-                name: queue.name, backend: queue.backend, stats: stats, paused: nil, runningHere: running[queue.name, default: 0])
+                name: queue.name, backend: queue.backend, stats: stats, paused: stats?.paused, runningHere: running[queue.name, default: 0])
         }
         let backendHealth = config.backends.compactMap { checks[$0.name]?.health }
         let schedulerHealth = scheduler.health(schedules: config.schedules.count { $0.enabled })

@@ -332,6 +332,17 @@ public final class PostgresBackend: JobBackend {
         }
     }
 
+    /// One indexed lookup in `queue_pauses`.
+    public func isPaused(queue: String) throws(BackendError) -> Bool {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        let rows = try core.pool.withConnection { connection throws(BackendError) in
+            try connection.query(core.statements.isPaused, [queue])
+        }
+        guard rows.count == 1, let paused = rows[0, 0] else { throw Self.malformed("pause") }
+        return paused == "t"
+    }
+
     /// One statement. Ready jobs come newest first in line (the reverse of the claim's order; due
     /// scheduled jobs included); scheduled ones by due time, latest first; running ones by lease
     /// deadline, latest first; done and dead ones by the time they got there, latest first.
@@ -779,6 +790,7 @@ struct PGStatements: Sendable {
     let recordFire: String
     let lastFire: String
     let pause: String
+    let isPaused: String
     let resume: String
     let setScheduleSwitch: String
     let scheduleSwitch: String
@@ -1068,6 +1080,7 @@ struct PGStatements: Sendable {
 
         // Parameter: queue. Pausing keeps the first pause's time.
         pause = "INSERT INTO \(pauses) (queue) VALUES ($1) ON CONFLICT (queue) DO NOTHING"
+        isPaused = "SELECT EXISTS (SELECT 1 FROM \(pauses) WHERE queue = $1)"
         // Parameter: queue. Hosts waiting on the paused queue are woken (on the resume channel).
         resume = """
             WITH resumed AS (DELETE FROM \(pauses) AS p WHERE p.queue = $1 RETURNING p.queue)

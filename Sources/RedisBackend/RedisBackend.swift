@@ -226,6 +226,14 @@ public final class RedisBackend: JobBackend {
         guard try run(script, command).int != nil else { throw Self.malformed(script) }
     }
 
+    /// One EXISTS on the queue's `paused` key.
+    public func isPaused(queue: String) throws(BackendError) -> Bool {
+        let key = try key(queue) + ":paused"
+        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["EXISTS", key]) }
+        guard let exists = reply.int else { throw BackendError(.corrupt, "EXISTS answered \(reply)") }
+        return exists == 1
+    }
+
     /// One read-only script call. Ready jobs are listed by their place in line (the last to join
     /// first; released and rescued jobs, which go to the front, come last); running jobs by lease
     /// deadline, scheduled ones by due time, dead and done ones by the time they got there.

@@ -15,10 +15,12 @@ struct AdminHarness {
     let failFlag: String
 
     /// - Parameter extraYAML: more config (queues, schedules) after the admin block.
-    init(_ kind: HostRunHarness.Kind = .redis, backendURL: String? = nil, openReads: Bool = false, extraYAML: String = "") async throws {
+    init(
+        _ kind: HostRunHarness.Kind = .redis, concurrency: Int = 4, backendURL: String? = nil, openReads: Bool = false, extraYAML: String = ""
+    ) async throws {
         let port = try Loopback.freePort()
         run = try await HostRunHarness(
-            kind, backendURL: backendURL,
+            kind, concurrency: concurrency, backendURL: backendURL,
             extraYAML: """
                 admin: { listen: "127.0.0.1:\(port)", token_env: JOBHOST_TEST_ADMIN_TOKEN, open_reads: \(openReads) }
                 \(extraYAML)
@@ -177,6 +179,69 @@ struct AdminHTTPTests {
         #expect(output.stdout.contains("50 dead jobs retried"), "\(output.stdout)")
         finished = try await admin.run.waitUntil(timeout: .seconds(20)) { try admin.run.backend.stats(queue: "default").processed == 100 }
         #expect(finished)
+        host.send(SIGTERM)
+        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+    }
+
+    /// Jobs fetched before the pause but not started go back: a pause holds within a second even
+    /// when the running jobs take longer than that.
+    @Test(arguments: HostRunHarness.Kind.allCases)
+    func pauseOverHTTPHoldsWithinASecondThoughJobsRunLonger(_ kind: HostRunHarness.Kind) async throws {
+        let admin = try await AdminHarness(kind, concurrency: 2)
+        let host = try await admin.startHost()
+        let ids = try admin.run.enqueue(10, handler: "test.sleep") { _ in #"{"record": "\#(admin.run.recordFile)", "ms": 1500}"# }
+        let busy = try await admin.run.waitUntil(timeout: .seconds(20)) { try admin.run.recordedIDs().count >= 2 }
+        #expect(busy, "\(host.log)")
+        let answer = try await admin.post("/api/v1/queues/default/pause")
+        let pausedAt = Date()
+        #expect(answer.status == 200, "\(answer.text)")
+        #expect(try answer.json()["paused"] as? Bool == true)
+
+        try await Task.sleep(for: .milliseconds(2500))
+        let late = try SwitchTests.starts(admin.run).filter { $0.at > pausedAt.addingTimeInterval(1) }
+        #expect(late.isEmpty, "\(late.count) jobs started more than 1 s after the pause")
+        let stats = try admin.run.backend.stats(queue: "default")
+        let started = try admin.run.recordedIDs().count
+        #expect(stats.running == 0 && stats.ready == ids.count - started, "\(stats)")
+        let queues = try await admin.get("/api/v1/queues")
+        #expect((try queues.json()["queues"] as? [[String: Any]])?.first?["paused"] as? Bool == true, "\(queues.text)")
+        let metrics = try await admin.get("/metrics")
+        #expect(sample(metrics.text, #"jobhost_queue_paused{queue="default"}"#) == 1)
+
+        #expect(try await admin.post("/api/v1/queues/default/resume").status == 200)
+        let finished = try await admin.run.waitUntil(timeout: .seconds(30)) { try admin.run.backend.stats(queue: "default").processed == ids.count }
+        #expect(finished, "\(host.log)")
+        #expect(try await admin.post("/api/v1/queues/nope/pause").status == 404)
+        host.send(SIGTERM)
+        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+    }
+
+    @Test func schedulesAreSwitchedAndTriggeredOverHTTP() async throws {
+        let admin = try await AdminHarness(extraYAML: "schedules:\n  tick: { every: 1s, handler: test.noop }")
+        let host = try await admin.startHost()
+        var answer = try await admin.post("/api/v1/schedules/tick/disable")
+        #expect(answer.status == 200, "\(answer.text)")
+        answer = try await admin.get("/api/v1/schedules")
+        let tick = try #require((try answer.json()["schedules"] as? [[String: Any]])?.first)
+        #expect(tick["disabled"] as? Bool == true, "\(answer.text)")
+        #expect((tick["next_fires"] as? [String])?.count == 3)
+        try await Task.sleep(for: .milliseconds(300))
+        let before = try admin.run.backend.stats(queue: "default").processed
+        try await Task.sleep(for: .seconds(2))
+        #expect(try admin.run.backend.stats(queue: "default").processed == before, "a disabled schedule fires nothing")
+
+        answer = try await admin.post("/api/v1/schedules/tick/trigger")
+        #expect(answer.status == 201, "\(answer.text)")
+        let id = try #require(try answer.json()["id"] as? String)
+        let triggered = try await admin.run.waitUntil(timeout: .seconds(10)) { try admin.run.backend.job(queue: "default", id: id)?.state == .done }
+        #expect(triggered)
+        #expect(try admin.run.backend.job(queue: "default", id: id)?.origin == "manual trigger of schedule tick")
+
+        #expect(try await admin.post("/api/v1/schedules/tick/enable").status == 200)
+        let fires = try await admin.run.waitUntil(timeout: .seconds(5)) { try admin.run.backend.stats(queue: "default").processed >= before + 2 }
+        #expect(fires, "fires again once enabled")
+        #expect(try await admin.post("/api/v1/schedules/nope/enable").status == 404)
+        #expect(try await admin.post("/api/v1/schedules/tick/explode").status == 404)
         host.send(SIGTERM)
         #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
     }

@@ -85,7 +85,7 @@ struct JobsCommand: ParsableCommand {
         @OptionGroup var target: DeadTarget
 
         func run() throws {
-            try target.apply(verb: "retried") { backend, queue, id in try backend.retryDead(queue: queue, id: id) }
+            try target.apply(.retry)
         }
     }
 
@@ -97,7 +97,7 @@ struct JobsCommand: ParsableCommand {
         @OptionGroup var target: DeadTarget
 
         func run() throws {
-            try target.apply(verb: "discarded") { backend, queue, id in try backend.discardDead(queue: queue, id: id) }
+            try target.apply(.discard)
         }
     }
 
@@ -118,36 +118,28 @@ struct JobsCommand: ParsableCommand {
             guard (id == nil) != !all else { throw ValidationError("give a job id, or --all (not both)") }
         }
 
-        func apply(verb: String, _ change: (any JobBackend, String, String) throws -> Bool) throws {
+        func apply(_ action: DeadJobAction) throws {
             let (config, backends) = try open(options)
             var changed = 0
             var progress = ProgressLine()
             for entry in try queues(config, named: queue) {
                 let store = try backend(entry, backends)
                 if let id {
-                    if try call({ try change(store, entry.name, id) }) {
-                        print("\(id): \(verb)")
+                    if try call({ try store.apply(action, queue: entry.name, id: id) }) {
+                        print("\(id): \(action.done)")
                         return
                     }
                     continue
                 }
-                // The ids first, then one change each: jobs that fail straight back into the dead set
-                // while hosts run are not picked up again.
-                var ids: [String] = []
-                while case let page = try call({ try store.list(queue: entry.name, state: .dead, offset: ids.count, limit: 500) }), !page.isEmpty {
-                    ids += page.map(\.id)
-                }
-                for (index, id) in ids.enumerated() {
-                    let done = try call { () throws -> Bool in
-                        do {
-                            return try change(store, entry.name, id)
-                        } catch {
-                            progress.clear()  // the error goes on a line of its own
-                            throw error
+                changed += try call { () throws -> Int in
+                    do {
+                        return try store.applyToAllDead(action, queue: entry.name) { handled, total in
+                            progress.update("\(action.done) \(handled)/\(total) dead jobs of queue \(entry.name)", final: handled == total)
                         }
+                    } catch {
+                        progress.clear()  // the error goes on a line of its own
+                        throw error
                     }
-                    if done { changed += 1 }
-                    progress.update("\(verb) \(index + 1)/\(ids.count) dead jobs of queue \(entry.name)", final: index == ids.count - 1)
                 }
             }
             progress.clear()
@@ -155,7 +147,7 @@ struct JobsCommand: ParsableCommand {
                 printError("no dead job \(id) in \(queue.map { "queue \($0)" } ?? "any queue")")
                 throw invalidExitCode
             }
-            print("\(changed) dead \(changed == 1 ? "job" : "jobs") \(verb)")
+            print("\(changed) dead \(changed == 1 ? "job" : "jobs") \(action.done)")
         }
     }
 }

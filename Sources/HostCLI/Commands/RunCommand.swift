@@ -115,7 +115,7 @@ struct RunCommand: AsyncParsableCommand {
                 scheduler: monitor.schedulerWatch)
             let host = AdminHost(
                 config: config, backends: backends, probe: probe, metrics: monitor.metrics, scheduler: scheduler, readiness: readiness,
-                pluginsJSON: Array(ListReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8))
+                pluginsJSON: Array(ListReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8), logger: logger)
             // First in the group, so stopped last (a group stops its services in reverse order):
             // health answers while the host drains.
             services.insert(AdminServer.service(host, settings: admin, token: adminToken, logger: logger), at: 0)
