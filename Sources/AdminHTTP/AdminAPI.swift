@@ -110,6 +110,7 @@ struct AdminAPI: Sendable {
             guard job.state == .dead, try backend.apply(action, queue: job.queue, id: id) else {
                 return Reply.error(.conflict, "job \(id) is \(job.state.rawValue), not dead: only dead jobs are \(action.done)")
             }
+            host.logger.notice("dead job \(action.done) over HTTP", metadata: ["job.id": "\(id)", "job.queue": "\(job.queue)"])
             return Reply.json(["id": id, "queue": job.queue, "result": action.done])
         }
     }
@@ -119,6 +120,7 @@ struct AdminAPI: Sendable {
         guard let (queue, backend) = queue(named: name) else { return unknownQueue(name) }
         return await call(timeout: Self.bulkTimeout) { () throws(BackendError) in
             let changed = try backend.applyToAllDead(action, queue: queue.name)
+            host.logger.notice("dead jobs \(action.done) over HTTP", metadata: ["queue": "\(queue.name)", "jobs": "\(changed)"])
             return Reply.json(DeadBulk(queue: queue.name, action: action.rawValue, changed: changed))
         }
     }
