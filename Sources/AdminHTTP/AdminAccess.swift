@@ -11,6 +11,7 @@ struct AdminAccess<Context: RequestContext>: RouterMiddleware {
     let token: [UInt8]?
     let openReads: Bool
 
+    /// Exactly these paths: `/health/tasks` is reading (job errors may quote payloads).
     static var probes: Set<String> { ["/health", "/ready", "/live"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -13,6 +13,7 @@ public struct AdminHost: Sendable {
     public var backends: [String: any JobBackend]
     public var probe: HostProbe
     public var metrics: HostMetrics
+    public var tasks: TaskHealth
     public var scheduler: Scheduler
     public var readiness: Readiness
     /// What loading the plugins found, as `host list-plugins --json` prints it.
@@ -21,13 +22,14 @@ public struct AdminHost: Sendable {
     public var logger: Logger
 
     public init(
-        config: HostConfiguration, backends: [String: any JobBackend], probe: HostProbe, metrics: HostMetrics, scheduler: Scheduler,
+        config: HostConfiguration, backends: [String: any JobBackend], probe: HostProbe, metrics: HostMetrics, tasks: TaskHealth, scheduler: Scheduler,
         readiness: Readiness, pluginsJSON: [UInt8], logger: Logger
     ) {
         self.config = config
         self.backends = backends
         self.probe = probe
         self.metrics = metrics
+        self.tasks = tasks
         self.scheduler = scheduler
         self.readiness = readiness
         self.pluginsJSON = pluginsJSON

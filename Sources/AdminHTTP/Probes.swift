@@ -10,6 +10,10 @@ struct Probes: Sendable {
             let snapshot = await host.probe.snapshot()
             return Reply.json(Health(snapshot: snapshot), status: snapshot.status == .ok ? .ok : .serviceUnavailable)
         }
+        // Each handler's last success and failure, and its failures in a row: what an alert is about.
+        router.get("health/tasks") { _, _ in
+            Reply.json(["tasks": host.tasks.all])
+        }
         // Ready: serving, and every backend answers. An orchestrator sends no traffic otherwise; the
         // host itself keeps retrying its backends.
         router.get("ready") { _, _ in

@@ -5,6 +5,7 @@ import Runtime
 public final class HostMonitor: JobEventSink, ScheduleEventSink {
     public let metrics: HostMetrics
     public let schedulerWatch: SchedulerWatch
+    public let tasks = TaskHealth()
 
     public init(metrics: HostMetrics = HostMetrics(), schedulerWatch: SchedulerWatch = SchedulerWatch()) {
         self.metrics = metrics
@@ -13,6 +14,7 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
 
     public func finished(_ jobs: [FinishedJob]) {
         metrics.record(jobs)
+        tasks.record(jobs)
     }
 
     public func passed(schedule: String, error: String?) {

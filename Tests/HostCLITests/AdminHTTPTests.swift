@@ -137,6 +137,15 @@ struct AdminHTTPTests {
         #expect(fires >= 1)
         #expect(noop == 20 + fires, "each fire ran one job")
         #expect(try #require(value(#"schedule_lag_seconds{schedule="tick"}"#)) < 1)
+
+        let tasks = try await admin.get("/health/tasks")
+        let byHandler = Dictionary(
+            uniqueKeysWithValues: (try tasks.json()["tasks"] as? [[String: Any]] ?? []).map { ($0["handler"] as? String ?? "", $0) })
+        #expect(byHandler["test.throw"]?["consecutive_failures"] as? Int == 3, "\(tasks.text)")
+        #expect(byHandler["test.throw"]?["last_error"] as? String == "planned error")
+        #expect(byHandler["test.flaky"]?["consecutive_failures"] as? Int == 0)
+        #expect(byHandler["test.flaky"]?["succeeded"] as? Int == 2)
+        #expect(try await admin.get("/health/tasks", token: nil).status == 401, "errors may quote payloads: reading needs the token")
         host.send(SIGTERM)
         #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
     }

@@ -114,7 +114,7 @@ struct RunCommand: AsyncParsableCommand {
                     runningInProcess: { runtime?.runningCounts() ?? [:] }),
                 scheduler: monitor.schedulerWatch)
             let host = AdminHost(
-                config: config, backends: backends, probe: probe, metrics: monitor.metrics, scheduler: scheduler, readiness: readiness,
+                config: config, backends: backends, probe: probe, metrics: monitor.metrics, tasks: monitor.tasks, scheduler: scheduler, readiness: readiness,
                 pluginsJSON: Array(ListReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8), logger: logger)
             // First in the group, so stopped last (a group stops its services in reverse order):
             // health answers while the host drains.
