@@ -252,6 +252,48 @@ struct ConfigLoaderTests {
         #expect(found[1].location.line == 10)
     }
 
+    @Test func alertsDefaultWhenAbsent() throws {
+        let alerts = try load(Self.minimal).alerts
+        #expect(alerts.afterFailures == 3)
+        #expect(alerts.webhookURLEnvironmentVariable == nil)
+        #expect(alerts.webhookTimeout == .seconds(5))
+        #expect(alerts.location == nil)
+    }
+
+    @Test func readsTheAlertsSection() throws {
+        let alerts = try load(Self.minimal + """
+
+            alerts:
+              after_failures: ${ALERT_AFTER:-5}
+              webhook_url_env: JOBHOST_ALERT_WEBHOOK
+              webhook_timeout: 1500ms
+            """).alerts
+        #expect(alerts.afterFailures == 5)
+        #expect(alerts.webhookURLEnvironmentVariable == "JOBHOST_ALERT_WEBHOOK")
+        #expect(alerts.webhookTimeout == .milliseconds(1500))
+        #expect(alerts.location?.line == 5)
+        #expect(alerts.location(of: "webhook_url_env")?.line == 7)
+    }
+
+    @Test func aWebhookURLWrittenInPlaceOfTheVariableIsNeverEchoed() {
+        let found = problems(Self.minimal + """
+
+            alerts:
+              webhook_url_env: "https://hooks.slack.com/services/T000/B000/canary-webhook-secret"
+            """)
+        #expect(found.count == 1)
+        #expect(found.first?.keyPath == "alerts.webhook_url_env")
+        #expect(found.first?.location.line == 6)
+        #expect(!found.description.contains("canary-webhook-secret"))
+        #expect(!found.description.contains("hooks.slack.com"))
+    }
+
+    @Test func aSecretURLPrintsOnlyItsSchemeAndHost() throws {
+        let url = SecretURL(try #require(URL(string: "https://hooks.slack.com:8443/services/T000/B000/canary?x=1")))
+        #expect(url.description == "https://hooks.slack.com:8443/***")
+        #expect("\(url)" == "https://hooks.slack.com:8443/***")
+    }
+
     @Test func aMissingFileSaysSo() {
         do {
             _ = try ConfigLoader(environment: [:]).load(path: "/nonexistent/host.yaml")

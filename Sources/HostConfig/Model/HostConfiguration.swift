@@ -14,6 +14,8 @@ public struct HostConfiguration: Sendable {
     public var schedules: [ScheduleConfig]
     /// nil: no admin server.
     public var admin: AdminSettings? = nil
+    /// The `alerts:` block; its defaults when the file has none.
+    public var alerts = AlertSettings()
 
     /// The queue a handler's jobs go to: an exact route, else the longest `family.*` route that
     /// matches, else the queue named `default`.
@@ -57,6 +59,35 @@ public struct HostSettings: Sendable {
         /// Text on a terminal, JSON lines otherwise.
         case auto, text, json
     }
+}
+
+/// The `alerts:` block: when repeated failures of a handler or schedule raise an alert, and where it goes.
+public struct AlertSettings: Sendable, Equatable {
+    /// Failures in a row of one handler or schedule that raise an alert.
+    public var afterFailures: Int
+    /// The environment variable holding the webhook URL (a secret, so never written in the file
+    /// itself); nil: alerts are only logged.
+    public var webhookURLEnvironmentVariable: String?
+    /// How long one webhook POST may take.
+    public var webhookTimeout: Duration
+    /// Where the block was written; nil when the file has none.
+    public var location: SourceLocation?
+    /// Where each key of the block was written, for errors about it.
+    public var fieldLocations: [String: SourceLocation]
+
+    public init(
+        afterFailures: Int = 3, webhookURLEnvironmentVariable: String? = nil, webhookTimeout: Duration = .seconds(5),
+        location: SourceLocation? = nil, fieldLocations: [String: SourceLocation] = [:]
+    ) {
+        self.afterFailures = afterFailures
+        self.webhookURLEnvironmentVariable = webhookURLEnvironmentVariable
+        self.webhookTimeout = webhookTimeout
+        self.location = location
+        self.fieldLocations = fieldLocations
+    }
+
+    /// Where `field` was written, else the block, else nil.
+    public func location(of field: String) -> SourceLocation? { fieldLocations[field] ?? location }
 }
 
 /// One entry of `backends:`.

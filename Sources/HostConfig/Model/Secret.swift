@@ -59,3 +59,18 @@ public enum Redaction {
         return ranges.sorted { $0.lowerBound < $1.lowerBound }
     }
 }
+
+/// A URL that is a credential as a whole, as a Slack incoming-webhook URL is: whoever has it may post.
+/// It prints as its scheme and host only, so no message or log line built from it can leak the rest.
+public struct SecretURL: Sendable, Hashable, CustomStringConvertible {
+    /// The full URL: hand it to the HTTP client and nowhere else.
+    public let revealed: URL
+
+    public init(_ url: URL) { self.revealed = url }
+
+    /// `https://hooks.example.com/***`.
+    public var description: String {
+        let port = revealed.port.map { ":\($0)" } ?? ""
+        return "\(revealed.scheme ?? "?")://\(revealed.host ?? "?")\(port)/\(Redaction.mask)"
+    }
+}

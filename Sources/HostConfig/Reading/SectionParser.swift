@@ -7,7 +7,7 @@ struct SectionParser {
     let reader: NodeReader
     let directory: URL
 
-    static let sections = ["host", "backends", "plugins", "queues", "routes", "schedules", "admin"]
+    static let sections = ["host", "backends", "plugins", "queues", "routes", "schedules", "admin", "alerts"]
 
     /// Names written in the file, including entries too broken to parse: references to them are not
     /// reported again as unknown.
@@ -27,13 +27,14 @@ struct SectionParser {
         var queues = queueEntries.compactMap { parseQueue($0, declaredBackends: declared.backends) }
         let routes = namedEntries(top, "routes").compactMap { parseRoute($0, queues: queues) }
         let schedules = namedEntries(top, "schedules").compactMap(parseSchedule)
+        let alerts = parseAlerts(top.entry("alerts"))
         if top.entry("queues") == nil {
             reader.report(root, KeyPath.root.appending("queues"), "no queues are defined: add at least one, e.g. queues: { default: { backend: main } }")
         }
         deriveLeases(&queues, routes: routes)
         let config = HostConfiguration(
             file: reader.file, directory: directory, host: host, backends: backends, plugins: plugins,
-            queues: queues, routes: routes, schedules: schedules, admin: parseAdmin(top.entry("admin")))
+            queues: queues, routes: routes, schedules: schedules, admin: parseAdmin(top.entry("admin")), alerts: alerts)
         return (config, declared)
     }
 
@@ -60,6 +61,37 @@ struct SectionParser {
         if let format = fields.choice("log_format", HostSettings.LogFormat.self) { settings.logFormat = format }
         if let grace = fields.duration("timeout_grace", minimum: .milliseconds(100)) { settings.timeoutGrace = grace }
         if let limit = fields.int("crash_limit", minimum: 1, maximum: 100) { settings.crashLimit = limit }
+        return settings
+    }
+
+    private func parseAlerts(_ entry: NodeReader.Entry?) -> AlertSettings {
+        var settings = AlertSettings()
+        guard let entry,
+            let fields = reader.fields(
+                of: entry.value, at: entry.path, anchor: entry.keyNode,
+                allowed: ["after_failures", "webhook_url_env", "webhook_timeout"])
+        else { return settings }
+        settings.location = reader.location(entry.keyNode)
+        settings.fieldLocations = fields.valueLocations
+        if let count = fields.int("after_failures", minimum: 1, maximum: 1000) { settings.afterFailures = count }
+        if let timeout = fields.duration("webhook_timeout", minimum: .milliseconds(100)) { settings.webhookTimeout = timeout }
+        if let name = fields.string("webhook_url_env") {
+            // The value is never echoed: someone who pasted the URL itself here has just put a secret in the file.
+            let problem: String? =
+                if name.contains("/") || name.contains(":") {
+                    "expected the name of an environment variable that holds the webhook URL, not the URL itself; "
+                        + "keep the URL (a secret) out of the config file, e.g. webhook_url_env: JOBHOST_ALERT_WEBHOOK"
+                } else if !EnvironmentVariableName.isValid(name) {
+                    "'\(name)' is not an environment variable name; use letters, digits and _, not starting with a digit"
+                } else {
+                    nil
+                }
+            if let problem {
+                reader.report(fields.entry("webhook_url_env")?.value, entry.path.appending("webhook_url_env"), problem)
+            } else {
+                settings.webhookURLEnvironmentVariable = name
+            }
+        }
         return settings
     }
 
@@ -280,6 +312,14 @@ public enum HandlerName {
 
     private static func isValidFamily(_ family: String) -> Bool {
         !family.isEmpty && family.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+}
+
+/// What a `*_env` key may name: a shell-style variable name.
+enum EnvironmentVariableName {
+    static func isValid(_ name: String) -> Bool {
+        guard let first = name.first, !first.isNumber else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
     }
 }
 
