@@ -90,11 +90,14 @@ let package = Package(
             ]
         ),
 
+        // Alerts when a handler or schedule keeps failing: log lines and a Slack-compatible webhook.
+        .target(name: "Alerting", dependencies: ["HostConfig", .product(name: "Logging", package: "swift-log")]),
+
         // What operators see of a running host: metrics, health, alerts.
         .target(
             name: "Monitoring",
             dependencies: [
-                "Backend", "HostConfig", "Runtime",
+                "Alerting", "Backend", "HostConfig", "Runtime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -168,6 +171,8 @@ let package = Package(
         .testTarget(
             name: "PluginFlowTests",
             dependencies: ["JobHostTesting", "Backend", "RedisBackend", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "AlertingTests", dependencies: ["Alerting", "HostConfig", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AIClientTests", dependencies: ["AIClient", "JobHostTesting"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Backend", "HostConfig"]),
         .testTarget(name: "JobHostTestingTests", dependencies: ["JobHostTesting"]),
