@@ -119,7 +119,7 @@ let package = Package(
             name: "HostCLI",
             dependencies: [
                 "HostConfig", "PluginHost", "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
-                "Monitoring", "AdminHTTP",
+                "Monitoring", "AdminHTTP", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

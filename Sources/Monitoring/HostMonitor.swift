@@ -1,28 +1,61 @@
+import Alerting
 import Foundation
 import Runtime
+import Synchronization
 
-/// Where the host's job and schedule events go: the metrics, the scheduler's liveness, and alerts.
+/// Where the host's job and schedule events go: the metrics, each handler's health, the
+/// scheduler's liveness, and the alerts.
 public final class HostMonitor: JobEventSink, ScheduleEventSink {
     public let metrics: HostMetrics
     public let schedulerWatch: SchedulerWatch
     public let tasks = TaskHealth()
+    private let alerts: FailureAlerts?
+    /// When each schedule's last failed pass counted toward its alert streak.
+    private let scheduleFailureCounted = Mutex<[String: ContinuousClock.Instant]>([:])
 
-    public init(metrics: HostMetrics = HostMetrics(), schedulerWatch: SchedulerWatch = SchedulerWatch()) {
+    /// A scheduler passes five times a second; a backend blip must not look like three failures in a
+    /// row. Failed passes of a schedule count at most once in this window, so with `after_failures: 3`
+    /// a schedule alerts after about half a minute of not being able to fire.
+    static let scheduleFailureWindow = Duration.seconds(10)
+
+    public init(metrics: HostMetrics = HostMetrics(), schedulerWatch: SchedulerWatch = SchedulerWatch(), alerts: FailureAlerts? = nil) {
         self.metrics = metrics
         self.schedulerWatch = schedulerWatch
+        self.alerts = alerts
     }
 
     public func finished(_ jobs: [FinishedJob]) {
         metrics.record(jobs)
         tasks.record(jobs)
+        guard let alerts else { return }
+        for job in jobs {
+            alerts.record(
+                subject: .handler(job.handler, queue: job.queue), succeeded: job.outcome.result == .succeeded, detail: job.outcome.error ?? "")
+        }
     }
 
     public func passed(schedule: String, error: String?) {
         schedulerWatch.passed()
-        if error != nil { metrics.passFailed(schedule: schedule) }
+        guard let error else {
+            alerts?.record(subject: .schedule(schedule), succeeded: true)
+            return
+        }
+        metrics.passFailed(schedule: schedule)
+        let now = ContinuousClock.now
+        let counts = scheduleFailureCounted.withLock { counted in
+            if let last = counted[schedule], now - last < Self.scheduleFailureWindow { return false }
+            counted[schedule] = now
+            return true
+        }
+        if counts { alerts?.record(subject: .schedule(schedule), succeeded: false, detail: "cannot fire: \(error)") }
     }
 
     public func fired(schedule: String, at fireTime: Date, lag: Duration) {
         metrics.fired(schedule: schedule, lag: lag)
+    }
+
+    /// Sends the alerts still queued, waiting at most `timeout`.
+    public func shutdown(timeout: Duration) {
+        alerts?.shutdown(timeout: timeout)
     }
 }

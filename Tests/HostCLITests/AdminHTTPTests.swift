@@ -255,6 +255,36 @@ struct AdminHTTPTests {
         #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
     }
 
+    /// Three failures in a row of one handler: one alert, in the log and at the webhook; more
+    /// failures add none; a success sends one recovery.
+    @Test func aHandlerFailingThreeTimesInARowAlertsOnceAndRecovers() async throws {
+        let webhook = try WebhookReceiver.start()
+        defer { webhook.stop() }
+        let admin = try await AdminHarness(
+            concurrency: 1, extraYAML: "alerts: { after_failures: 3, webhook_url_env: JOBHOST_TEST_WEBHOOK, webhook_timeout: 2s }")
+        let host = try admin.run.startHost(environment: ["JOBHOST_TEST_ADMIN_TOKEN": AdminHarness.token, "JOBHOST_TEST_WEBHOOK": webhook.url])
+        _ = try admin.enqueueFailing(5)
+        let dead = try await admin.run.waitUntil(timeout: .seconds(20)) { try admin.run.backend.stats(queue: "default").dead == 5 }
+        #expect(dead, "\(host.log)")
+        let alerts = await webhook.requests(atLeast: 1)
+        try await Task.sleep(for: .milliseconds(500))  // time for a second alert, were one sent
+        #expect(webhook.requests.count == 1, "one alert per streak: \(webhook.requests.map(\.body))")
+        let text = try #require(alerts.first?.json?["text"] as? String)
+        #expect(text.contains("test.fail_while") && text.contains("failed 3 times in a row") && text.contains("planned failure"), "\(text)")
+        #expect(host.log.contains("critical") && host.log.contains("handler test.fail_while failed 3 times in a row"), "\(host.log)")
+        #expect(!host.log.contains(webhook.url), "the webhook URL is a secret")
+
+        try FileManager.default.removeItem(atPath: admin.failFlag)
+        _ = try admin.run.enqueue(1, handler: "test.fail_while") { _ in #"{"path": "\#(admin.failFlag)"}"# }
+        let recovered = await webhook.requests(atLeast: 2)
+        #expect(recovered.count == 2)
+        let recovery = try #require(recovered.last?.json?["text"] as? String)
+        #expect(recovery.contains("test.fail_while") && recovery.contains("succeeded again after 5 failures in a row"), "\(recovery)")
+        host.send(SIGTERM)
+        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(webhook.requests.count == 2)
+    }
+
     @Test func changesNeedTheTokenAndRefuseCrossSiteRequests() async throws {
         let admin = try await AdminHarness()
         let host = try await admin.startHost()

@@ -1,4 +1,5 @@
 import AdminHTTP
+import Alerting
 import ArgumentParser
 import Backend
 import Foundation
@@ -73,7 +74,14 @@ struct RunCommand: AsyncParsableCommand {
         try prepareSchemas(config, logger: logger)
         let adminToken = try config.admin.map { try Self.adminToken($0) } ?? nil
 
-        let monitor = HostMonitor()
+        let alerts: FailureAlerts
+        do {
+            alerts = try FailureAlerts(settings: config.alerts, hostName: config.host.name, logger: logger)
+        } catch {
+            printError(error.message)
+            throw invalidExitCode
+        }
+        let monitor = HostMonitor(alerts: alerts)
         var services: [any Service] = []
         var supervisor: Supervisor?
         if !inWorkers.isEmpty {
@@ -123,6 +131,7 @@ struct RunCommand: AsyncParsableCommand {
         services.append(ReadinessService(readiness: readiness))
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+        monitor.shutdown(timeout: .seconds(5))
         // A plugin's shutdown hook must not run under a handler of its own that is still running.
         if let local {
             let stillRunning = local.runtime.abandonedHandlers
