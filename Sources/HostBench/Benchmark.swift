@@ -3,6 +3,7 @@ import Backend
 import Foundation
 import HostConfig
 import JobHostTesting
+import Alerting
 import Logging
 import Monitoring
 import PluginHost
@@ -34,6 +35,9 @@ struct Benchmark: AsyncParsableCommand {
 
     @Option(help: "redis or postgres: which private server to start and run against.")
     var backend = "redis"
+
+    @Flag(help: "Drain without the monitoring (metrics, task health, alerts) host run feeds, to measure what it costs.")
+    var withoutMonitoring = false
 
     @Option(help: "process (handlers in a supervised worker process, the default) or thread (in this process).")
     var isolation = "process"
@@ -98,8 +102,9 @@ struct Benchmark: AsyncParsableCommand {
         print(String(format: "bulk enqueue:   %8.0f jobs/s  (%.2f s, batches of 1000)", Double(jobs) / enqueueTime.seconds, enqueueTime.seconds))
 
         // Drain through the real runtime: in a supervised worker process, or on threads of this one,
-        // with every finished job counted in the metrics as `host run` does.
-        let monitor = HostMonitor()
+        // with every finished job counted in the metrics and watched for alerts as `host run` does.
+        let monitor = withoutMonitoring
+            ? nil : HostMonitor(alerts: FailureAlerts(streaks: FailureStreaks(threshold: 3), dispatcher: AlertDispatcher(hostName: "bench", webhook: nil, logger: logger)))
         let host: BenchHost
         if isolation == "process" {
             host = BenchHost(supervisor: Supervisor(
@@ -107,7 +112,8 @@ struct Benchmark: AsyncParsableCommand {
                 executable: BuildProducts.binDirectory.appendingPathComponent("host").path, logger: logger, events: monitor))
         } else {
             host = BenchHost(runtime: HostRuntime(
-                config: config, backends: ["main": backend], registry: loader.registry, logger: logger, observer: SinkObserver(sink: monitor)))
+                config: config, backends: ["main": backend], registry: loader.registry, logger: logger,
+                observer: monitor.map { SinkObserver(sink: $0) }))
         }
         let drainStart = ContinuousClock.now
         host.start()
