@@ -28,6 +28,7 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ConfigOptions
+    @OptionGroup var logging: LogFormatOption
 
     @Option(help: ArgumentHelp("Run only these queues (comma-separated).", valueName: "names"))
     var queues: String?
@@ -38,7 +39,7 @@ struct RunCommand: AsyncParsableCommand {
         let config: HostConfiguration
         do {
             text = try ConfigLoader.readText(path: path)
-            config = try ConfigLoader().load(text: text, path: path)
+            config = logging.apply(to: try ConfigLoader().load(text: text, path: path))
         } catch {
             for problem in error.diagnostics { printError("\(problem)") }
             printError("\(path): the host does not start with this config")

@@ -38,6 +38,10 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Handler calls after which the worker recycles itself.")
     var maxJobs: Int?
 
+    /// The supervisor passes the format it resolved, so that `host run --log-format` and `auto` reach
+    /// every worker's lines too.
+    @OptionGroup var format: LogFormatOption
+
     func validate() throws {
         guard fcntl(3, F_GETFD) >= 0, fcntl(4, F_GETFD) >= 0 else {
             throw ValidationError("`host worker` is started by `host run`; run that instead")
@@ -58,8 +62,9 @@ struct WorkerCommand: ParsableCommand {
             maxJobs: maxJobs, skipped: skip)
         assignment.verbose = verbose
         assignment.name = name
+        let format = self.format
         WorkerMain.run(
-            assignment, logging: HostLogging.bootstrap, makeBackends: Backends.make,
+            assignment, logging: { HostLogging.bootstrap(format.apply(to: $0)) }, makeBackends: Backends.make,
             survey: ListReport.surveyJSON)
     }
 }

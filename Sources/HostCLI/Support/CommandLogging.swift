@@ -1,3 +1,4 @@
+import HostConfig
 import Logging
 import Synchronization
 
@@ -5,12 +6,22 @@ import Synchronization
 enum CommandLogging {
     private static let bootstrapped = Mutex(false)
 
-    static func logger(verbose: Bool) -> Logger {
+    /// Installs the process's log handler; only the first call counts (swift-log allows one bootstrap).
+    /// - Parameter format: `text` or `json`; `auto` is resolved by ``HostLogging/resolve(_:)`` first.
+    static func bootstrap(_ format: HostSettings.LogFormat) {
         bootstrapped.withLock { done in
             guard !done else { return }
-            LoggingSystem.bootstrap(StreamLogHandler.standardError)
+            if format == .json {
+                LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+            } else {
+                LoggingSystem.bootstrap(StreamLogHandler.standardError)
+            }
             done = true
         }
+    }
+
+    static func logger(verbose: Bool) -> Logger {
+        bootstrap(.text)
         var logger = Logger(label: "jobhost")
         logger.logLevel = verbose ? .debug : .critical
         return logger

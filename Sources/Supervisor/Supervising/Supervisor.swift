@@ -38,6 +38,7 @@ public final class Supervisor: Sendable {
                 let name = "\(queue.name).\(index + 1)"
                 var arguments = [
                     "worker", "--config", config.file, "--queue", "\(queue.name)=\(slots)", "--supervisor", "\(getpid())", "--name", name,
+                    "--log-format", config.host.logFormat.rawValue,
                 ]
                 if let limit = queue.workerMemoryLimit { arguments += ["--memory-limit", "\(limit)"] }
                 if let maxJobs = queue.workerMaxJobs { arguments += ["--max-jobs", "\(maxJobs)"] }
