@@ -453,7 +453,7 @@ final class QueueRunner: Sendable {
     }
 
     private func jobMetadata(_ job: LeasedJob) -> Logger.Metadata {
-        ["job.id": "\(job.id)", "job.handler": "\(job.handler)", "job.attempt": "\(job.attempt)"]
+        ["job.id": "\(job.id)", "job.handler": "\(job.handler)", "job.queue": "\(job.queue)", "job.attempt": "\(job.attempt)"]
     }
 }
 
