@@ -130,6 +130,10 @@ struct RunCommand: AsyncParsableCommand {
             services.insert(AdminServer.service(host, settings: admin, token: adminToken, logger: logger), at: 0)
         }
         services.append(ReadinessService(readiness: readiness))
+        // Last in the group, so the first to hear of shutdown: STOPPING=1 goes out as draining begins.
+        if let systemd = SystemdNotifyService(status: "running queues \(running.map(\.name).joined(separator: ", "))", logger: logger) {
+            services.append(systemd)
+        }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         monitor.shutdown(timeout: .seconds(5))
