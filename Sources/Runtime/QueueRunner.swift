@@ -325,8 +325,13 @@ final class QueueRunner: Sendable {
         let every = queue.lease / 3
         var failures = 0
         var next = ContinuousClock.now + every
+        var nextPauseCheck = ContinuousClock.now + Self.pauseCheck
         while !(renewerStop.load(ordering: .acquiring)) {
             Thread.sleep(forTimeInterval: tick.seconds)
+            if ContinuousClock.now >= nextPauseCheck {
+                nextPauseCheck = .now + Self.pauseCheck
+                handBackIfPaused()
+            }
             guard ContinuousClock.now >= next else { continue }
             let leases = state.withLock { Array($0.held.keys) }
             guard !leases.isEmpty else {
@@ -351,6 +356,35 @@ final class QueueRunner: Sendable {
     }
 
     private let renewerStop = Atomic<Bool>(false)
+
+    // MARK: Pause
+
+    /// How often a runner holding fetched jobs asks whether its queue was paused.
+    static let pauseCheck = Duration.seconds(1)
+
+    /// A paused queue starts no more jobs here: the fetched ones not started yet go back, untouched,
+    /// so a pause takes effect within a second however long the running jobs take.
+    private func handBackIfPaused() {
+        guard state.withLock({ state in state.held.values.contains { if case .buffered = $0.phase { true } else { false } } }),
+            (try? backend.isPaused(queue: queue.name)) == true
+        else { return }
+        let handedBack = state.withLock { state -> Int in
+            var count = 0
+            for (lease, entry) in state.held {
+                guard case .buffered = entry.phase else { continue }
+                state.held[lease]?.phase = .settling(ran: nil, timedOut: false)
+                outcomes.push((lease, .release))
+                count += 1
+            }
+            // Under the lock, so no job is left in the buffer marked as waiting; a fetch pushing jobs
+            // it marked before this lock pushes jobs no slot will start.
+            _ = buffer.drain()
+            return count
+        }
+        if handedBack > 0 {
+            logger.notice("queue paused: fetched jobs handed back", metadata: ["jobs": "\(handedBack)"])
+        }
+    }
 
     /// Another host rescued these jobs: stop working on them and let go of them here.
     private func forget(_ lost: [Lease]) {
