@@ -25,9 +25,12 @@ struct WorldsFlowTests {
         return (job, Array(metrics(handler, in: host.log).dropFirst(before)))
     }
 
-    /// The JSON object that ends each `<handler>: …` log line.
+    /// The JSON object that ends each `<handler>: …` log message (the host logs JSON lines here: its
+    /// stderr is not a terminal).
     func metrics(_ handler: String, in log: String) -> [[String: Int]] {
-        log.split(separator: "\n").compactMap { line -> [String: Int]? in
+        log.split(separator: "\n").compactMap { raw -> [String: Int]? in
+            let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any]
+            let line = (object?["message"] as? String).map { Substring($0) } ?? raw
             guard let tag = line.range(of: "\(handler): "), let open = line[tag.upperBound...].firstIndex(of: "{"),
                   let close = line[open...].firstIndex(of: "}")
             else { return nil }
