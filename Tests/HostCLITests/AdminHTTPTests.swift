@@ -104,6 +104,25 @@ struct AdminHTTPTests {
         #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
     }
 
+    /// A draining host is not ready, yet still alive and answering.
+    @Test func readinessTurnsOffAsDrainingBegins() async throws {
+        let admin = try await AdminHarness()
+        let host = try await admin.startHost()
+        #expect(try await admin.get("/ready", token: nil).status == 200)
+        _ = try admin.run.enqueue(1, handler: "test.sleep") { _ in #"{"record": "\#(admin.run.recordFile)", "ms": 1500}"# }
+        let started = try await admin.run.waitUntil(timeout: .seconds(10)) { try admin.run.recordedIDs().count == 1 }
+        #expect(started)
+        host.send(SIGTERM)
+        let draining = try await admin.run.waitUntil(timeout: .seconds(2)) {
+            (try? await admin.get("/ready", token: nil))?.text.contains("draining") == true
+        }
+        #expect(draining, "\(host.log)")
+        #expect(try await admin.get("/ready", token: nil).status == 503)
+        #expect(try await admin.get("/live", token: nil).status == 200)
+        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(try admin.run.backend.stats(queue: "default").processed == 1, "the running job finished")
+    }
+
     @Test func metricsCountAKnownWorkload() async throws {
         let admin = try await AdminHarness(extraYAML: "schedules:\n  tick: { every: 1s, handler: test.noop }")
         let host = try await admin.startHost()
