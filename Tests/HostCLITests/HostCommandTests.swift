@@ -80,6 +80,10 @@ struct HostCommandTests {
         let output = try host(["check-config"])
         #expect(output.status == 0, "\(output.stderr)")
         #expect(output.stdout == "OK: 5 queues, 6 plugins (13 handlers), 7 schedules\n")
+        // The example's admin token comes from the environment: without it, a warning, not a failure.
+        #expect(output.stderr.contains("warning: admin.token_env names JOBHOST_ADMIN_TOKEN, which is not set here"), "\(output.stderr)")
+        let withToken = try host(["check-config", "--no-plugins"], environment: ["JOBHOST_ADMIN_TOKEN": "a-token-of-sixteen-chars"])
+        #expect(withToken.status == 0 && !withToken.stderr.contains("warning"), "\(withToken.stderr)")
     }
 
     @Test func checkConfigReportsThreePlantedMistakesWithTheirLines() throws {

@@ -78,11 +78,23 @@ struct CheckConfigCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else if problems.isEmpty {
             print("OK: \(summary ?? path)")
+            if let config { for warning in environmentWarnings(config) { printError("warning: \(warning)") } }
         } else {
             for problem in problems { printError("\(problem)") }
             printError("\(path): \(problems.count) \(plural(problems.count, "problem")) found; the host would refuse to start with this file")
         }
         if !problems.isEmpty { throw invalidExitCode }
+    }
+}
+
+/// Variables the config names that are not set here. `host run` refuses to start without them; a
+/// service manager may set them where this command does not run, so they only warn.
+private func environmentWarnings(_ config: HostConfiguration) -> [String] {
+    let environment = ProcessInfo.processInfo.environment
+    let named = [("admin.token_env", config.admin?.tokenEnv), ("alerts.webhook_url_env", config.alerts.webhookURLEnvironmentVariable)]
+    return named.compactMap { key, variable in
+        guard let variable, (environment[variable] ?? "").isEmpty else { return nil }
+        return "\(key) names \(variable), which is not set here; host run refuses to start without it"
     }
 }
 
