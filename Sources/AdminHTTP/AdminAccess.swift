@@ -8,7 +8,7 @@ import Hummingbird
 /// the API with credentials the browser holds.
 struct AdminAccess<Context: RequestContext>: RouterMiddleware {
     /// nil: no token configured; nothing can be changed, and reads need `openReads`.
-    let token: [UInt8]?
+    let token: BearerToken?
     let openReads: Bool
 
     /// Exactly these paths: `/health/tasks` is reading (job errors may quote payloads).
@@ -30,7 +30,7 @@ struct AdminAccess<Context: RequestContext>: RouterMiddleware {
         guard let token else {
             return Reply.error(.unauthorized, "this needs a token: set admin.token_env (or admin.open_reads: true for reading)")
         }
-        guard let presented = Self.bearer(request.headers[.authorization]), Self.constantTimeEqual(presented, token) else {
+        guard let presented = Self.bearer(request.headers[.authorization]), Self.constantTimeEqual(presented, token.bytes) else {
             var response = Reply.error(.unauthorized, "missing or wrong bearer token")
             response.headers[.wwwAuthenticate] = "Bearer"
             return response
@@ -54,6 +54,16 @@ struct AdminAccess<Context: RequestContext>: RouterMiddleware {
         }
         return difference == 0 && a.count == b.count
     }
+}
+
+/// The admin token, printed as stars: services are described in debug logs, fields and all.
+struct BearerToken: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    let bytes: [UInt8]
+
+    init(_ text: String) { bytes = Array(text.utf8) }
+
+    var description: String { "***" }
+    var debugDescription: String { "***" }
 }
 
 extension HTTPField.Name {

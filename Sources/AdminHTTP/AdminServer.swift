@@ -11,7 +11,7 @@ public enum AdminServer {
         _ host: AdminHost, settings: AdminSettings, token: String?, logger: Logger
     ) -> some Service {
         let router = Router()
-        router.add(middleware: AdminAccess(token: token.map { Array($0.utf8) }, openReads: settings.openReads))
+        router.add(middleware: AdminAccess(token: token.map(BearerToken.init), openReads: settings.openReads))
         Probes(host: host).register(on: router)
         AdminAPI(host: host).register(on: router)
         var serverLogger = logger

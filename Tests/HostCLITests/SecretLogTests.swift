@@ -1,12 +1,16 @@
 import Backend
 import Foundation
 import Glibc
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import JobHostTesting
 import Logging
 import PostgresBackend
 import Testing
 
-/// No secret in any output: a canary password in the backend URLs and the plugin config, through
+/// No secret in any output: a canary password in the backend URLs, the plugin config, the admin
+/// token and the alert webhook's URL, through
 /// `host run` at trace level (startup, jobs that succeed, retry and die, a broken connection, a
 /// backend that refuses the password, one that is not there, shutdown) and the inspection commands.
 @Suite(.serialized)
@@ -32,7 +36,14 @@ struct SecretLogTests {
         #expect(auth.status == 0, "\(auth.stderr)")
 
         let databaseURL = "postgres://jh_canary:\(Self.canary)@127.0.0.1:\(postgres.port)/jobhost_test"
-        let environment = ProcessInfo.processInfo.environment.merging(["CANARY_DATABASE_URL": databaseURL]) { $1 }
+        let webhook = try WebhookReceiver.start()
+        defer { webhook.stop() }
+        let adminPort = try Loopback.freePort()
+        let adminToken = "\(Self.canary)-admin-token"
+        let environment = ProcessInfo.processInfo.environment.merging([
+            "CANARY_DATABASE_URL": databaseURL, "CANARY_ADMIN_TOKEN": adminToken,
+            "CANARY_WEBHOOK": "http://127.0.0.1:\(webhook.port)/hooks/\(Self.canary)",
+        ]) { $1 }
         let backendsYAML = """
             backends:
               db: { type: postgres, url: "${CANARY_DATABASE_URL}", auto_migrate: true, connect_timeout: 2s }
@@ -49,6 +60,8 @@ struct SecretLogTests {
               default: { backend: db, concurrency: 2, timeout: 5s, lease: 30s, retry: { max_attempts: 2, base: 100ms, max: 200ms } }
               cached: { backend: cache }
               lost: { backend: gone, isolation: thread }
+            admin: { listen: "127.0.0.1:\(adminPort)", token_env: CANARY_ADMIN_TOKEN }
+            alerts: { after_failures: 1, webhook_url_env: CANARY_WEBHOOK }
             """.write(toFile: config, atomically: true, encoding: .utf8)
         // The same with a PostgreSQL backend whose password is wrong, as a keyword string: `host run` refuses it.
         let wrongConfig = directory.url.appendingPathComponent("wrong.yaml").path
@@ -91,6 +104,22 @@ struct SecretLogTests {
         }
         let finished = try await waitUntil(timeout: .seconds(30)) { settled(ids.count) }
         #expect(finished, "\(run.log.suffix(3000))")
+        #expect(await !webhook.requests(atLeast: 1).isEmpty, "an alert went to the webhook")
+
+        // The admin API, with the token, a wrong one that contains the canary, and none.
+        func admin(_ method: String, _ path: String, token: String?) async throws -> Int {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(adminPort)\(path)")!)
+            request.httpMethod = method
+            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            let (body, response) = try await URLSession.shared.data(for: request)
+            outputs.append(("\(method) \(path)", String(decoding: body, as: UTF8.self)))
+            return (response as? HTTPURLResponse)?.statusCode ?? 0
+        }
+        #expect(try await admin("GET", "/metrics", token: adminToken) == 200)
+        #expect(try await admin("GET", "/health", token: nil) == 503, "the Redis backends are refused or gone")
+        #expect(try await admin("GET", "/api/v1/queues", token: adminToken) == 200)
+        #expect(try await admin("GET", "/api/v1/plugins", token: adminToken) == 200)
+        #expect(try await admin("POST", "/api/v1/queues/default/dead/retry", token: Self.canary + "-wrong-token") == 401)
 
         // The server drops the host's connections: the host reconnects and goes on.
         _ = try await postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'jh_canary'")
