@@ -14,6 +14,9 @@ public final class Maintenance: Sendable {
     let interval: Duration
     private let stopped = Atomic<Bool>(false)
     private let done = Completion()
+    /// Failed passes in a row, by queue: an outage is logged when it starts and now and then, not
+    /// every second.
+    private let failures = Mutex<[String: Int]>([:])
 
     public init(queues: [QueueConfig], backend: any JobBackend, interval: Duration, logger: Logger) {
         self.queues = queues
@@ -49,8 +52,18 @@ public final class Maintenance: Sendable {
                     logger.warning("rescued jobs whose lease expired", metadata: ["queue": "\(queue.name)", "ready_again": "\(rescued)", "dead": "\(dead)"])
                 }
                 totals.pruned += try backend.prune(queue: queue.name, retention: queue.retention, limit: 1000)
+                if let ended = failures.withLock({ $0.removeValue(forKey: queue.name) }), ended > 1 {
+                    logger.notice("maintenance passes succeed again", metadata: ["queue": "\(queue.name)", "failed_passes": "\(ended)"])
+                }
             } catch {
-                logger.warning("maintenance pass failed; will try again", metadata: ["queue": "\(queue.name)", "error": "\(error)"])
+                let count = failures.withLock { failures -> Int in
+                    failures[queue.name, default: 0] += 1
+                    return failures[queue.name]!
+                }
+                if count == 1 || count % 60 == 0 {
+                    logger.warning(
+                        "maintenance pass failed; will try again", metadata: ["queue": "\(queue.name)", "error": "\(error)", "failed_passes": "\(count)"])
+                }
             }
         }
         return totals
