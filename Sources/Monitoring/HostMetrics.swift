@@ -89,6 +89,16 @@ public final class HostMetrics: Sendable {
         ).set(to: lag.seconds)
     }
 
+    /// An alert raised or a recovery sent, for a handler or a schedule of that name.
+    public func alerted(_ kind: String, about subject: (type: String, name: String)) {
+        registry.makeCounter(
+            descriptor: .init(
+                namespace: "jobhost", metricName: "alerts", unitName: "total",
+                helpText: "Alerts raised (kind=raised) and recoveries (kind=recovered), by handler or schedule."),
+            labels: [("kind", kind), ("about", subject.type), ("name", subject.name)]
+        ).increment()
+    }
+
     public func passFailed(schedule: String) {
         registry.makeCounter(
             descriptor: .init(

@@ -29,15 +29,23 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
         tasks.record(jobs)
         guard let alerts else { return }
         for job in jobs {
-            alerts.record(
-                subject: .handler(job.handler, queue: job.queue), succeeded: job.outcome.result == .succeeded, detail: job.outcome.error ?? "")
+            count(alerts.record(
+                subject: .handler(job.handler, queue: job.queue), succeeded: job.outcome.result == .succeeded, detail: job.outcome.error ?? ""))
+        }
+    }
+
+    private func count(_ event: AlertEvent?) {
+        switch event {
+        case .raised(let subject, _, _)?: metrics.alerted("raised", about: subject.metricLabel)
+        case .recovered(let subject, _)?: metrics.alerted("recovered", about: subject.metricLabel)
+        case nil: break
         }
     }
 
     public func passed(schedule: String, error: String?) {
         schedulerWatch.passed()
         guard let error else {
-            alerts?.record(subject: .schedule(schedule), succeeded: true)
+            count(alerts?.record(subject: .schedule(schedule), succeeded: true))
             return
         }
         metrics.passFailed(schedule: schedule)
@@ -47,7 +55,7 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
             counted[schedule] = now
             return true
         }
-        if counts { alerts?.record(subject: .schedule(schedule), succeeded: false, detail: "cannot fire: \(error)") }
+        if counts { count(alerts?.record(subject: .schedule(schedule), succeeded: false, detail: "cannot fire: \(error)")) }
     }
 
     public func fired(schedule: String, at fireTime: Date, lag: Duration) {
@@ -57,5 +65,14 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
     /// Sends the alerts still queued, waiting at most `timeout`.
     public func shutdown(timeout: Duration) {
         alerts?.shutdown(timeout: timeout)
+    }
+}
+
+private extension AlertSubject {
+    var metricLabel: (type: String, name: String) {
+        switch self {
+        case .handler(let name, _): ("handler", name)
+        case .schedule(let name): ("schedule", name)
+        }
     }
 }

@@ -292,6 +292,8 @@ struct AdminHTTPTests {
         #expect(text.contains("test.fail_while") && text.contains("failed 3 times in a row") && text.contains("planned failure"), "\(text)")
         #expect(host.log.contains("critical") && host.log.contains("handler test.fail_while failed 3 times in a row"), "\(host.log)")
         #expect(!host.log.contains(webhook.url), "the webhook URL is a secret")
+        let metrics = try await admin.get("/metrics").text
+        #expect(sample(metrics, #"jobhost_alerts_total{kind="raised",about="handler",name="test.fail_while"}"#) == 1, "\(metrics)")
 
         try FileManager.default.removeItem(atPath: admin.failFlag)
         _ = try admin.run.enqueue(1, handler: "test.fail_while") { _ in #"{"path": "\#(admin.failFlag)"}"# }
