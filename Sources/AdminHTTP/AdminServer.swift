@@ -10,7 +10,7 @@ public enum AdminServer {
     public static func service(
         _ host: AdminHost, settings: AdminSettings, token: String?, logger: Logger
     ) -> some Service {
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: AdminAccess(token: token.map(BearerToken.init), openReads: settings.openReads))
         Probes(host: host).register(on: router)
         AdminAPI(host: host).register(on: router)
