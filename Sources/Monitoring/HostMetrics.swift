@@ -47,11 +47,18 @@ public final class HostMetrics: Sendable {
 
     public init() {}
 
+    /// Queue and handler pairs given series of their own; later ones count as handler `other`.
+    /// Handler names come with the jobs: a producer sending made-up ones must not grow the metrics
+    /// without bound.
+    static let seriesLimit = 500
+
     /// Counts finished jobs: one lock for the whole batch.
     public func record(_ jobs: [FinishedJob]) {
         let resolved = series.withLock { series in
             jobs.map { job in
-                let key = SeriesKey(queue: job.queue, handler: job.handler)
+                var key = SeriesKey(queue: job.queue, handler: job.handler)
+                if let known = series[key] { return known }
+                if series.count >= Self.seriesLimit { key.handler = "other" }
                 if let known = series[key] { return known }
                 let made = JobSeries(registry, key)
                 series[key] = made

@@ -28,6 +28,9 @@ public final class HostProbe: Sendable {
     /// Backends whose last check has not returned: a hung server is not asked again meanwhile, so
     /// probes cannot pile up threads.
     private let waiting = Mutex<Set<String>>([])
+    /// The check running now for each backend: callers that come meanwhile (a readiness probe and a
+    /// scrape at the same moment) share its answer.
+    private let inFlight = Mutex<[String: Task<BackendCheck, Never>]>([:])
 
     public init(config: HostConfiguration, backends: [String: any JobBackend], sources: Sources, scheduler: SchedulerWatch) {
         self.config = config
@@ -65,13 +68,27 @@ public final class HostProbe: Sendable {
     }
 
     private func check(_ config: BackendConfig, timeout: Duration) async -> BackendCheck {
+        let task = inFlight.withLock { flights -> Task<BackendCheck, Never> in
+            if let running = flights[config.name] { return running }
+            let started = Task { await self.ask(config, timeout: timeout) }
+            flights[config.name] = started
+            return started
+        }
+        let result = await task.value
+        inFlight.withLock { flights in
+            if flights[config.name] == task { flights[config.name] = nil }
+        }
+        return result
+    }
+
+    private func ask(_ config: BackendConfig, timeout: Duration) async -> BackendCheck {
         var health = HostSnapshot.BackendHealth(name: config.name, type: config.kind.rawValue, up: false)
         guard let backend = backends[config.name] else {
             health.error = "not configured"
             return BackendCheck(health: health)
         }
         guard waiting.withLock({ $0.insert(config.name).inserted }) else {
-            health.error = "its previous check has not returned yet"
+            health.error = "no answer: its previous check, given up on, has still not returned"
             return BackendCheck(health: health)
         }
         let queues = self.config.queues.filter { $0.backend == config.name }.map(\.name)

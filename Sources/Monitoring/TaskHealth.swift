@@ -16,7 +16,17 @@ public final class TaskHealth: Sendable {
         public var lastError: String?
     }
 
-    private let tasks = Mutex<[String: Task]>([:])
+    private let tasks = Mutex<[TaskKey: Task]>([:])
+
+    private struct TaskKey: Hashable {
+        var queue: String
+        var handler: String
+    }
+
+    /// Handlers tracked at most (their names come with the jobs); later ones are not tracked.
+    static let limit = 500
+    /// Characters of an error kept.
+    static let errorLimit = 500
 
     public init() {}
 
@@ -24,7 +34,8 @@ public final class TaskHealth: Sendable {
         let now = Date()
         tasks.withLock { tasks in
             for job in jobs {
-                let key = job.handler
+                let key = TaskKey(queue: job.queue, handler: job.handler)
+                guard tasks[key] != nil || tasks.count < Self.limit else { continue }
                 var task = tasks[key] ?? Task(handler: job.handler, queue: job.queue)
                 if job.outcome.result == .succeeded {
                     task.succeeded += 1
@@ -34,7 +45,7 @@ public final class TaskHealth: Sendable {
                     task.failed += 1
                     task.consecutiveFailures += 1
                     task.lastFailureAt = now
-                    task.lastError = job.outcome.error
+                    task.lastError = job.outcome.error.map { String($0.prefix(Self.errorLimit)) }
                 }
                 tasks[key] = task
             }
@@ -42,5 +53,5 @@ public final class TaskHealth: Sendable {
     }
 
     /// Every handler that ran since the host started, by name.
-    public var all: [Task] { tasks.withLock { Array($0.values) }.sorted { $0.handler < $1.handler } }
+    public var all: [Task] { tasks.withLock { Array($0.values) }.sorted { ($0.handler, $0.queue) < ($1.handler, $1.queue) } }
 }

@@ -73,7 +73,7 @@ public final class HostRuntime: Sendable {
     }
 
     /// Every job a handler runs now, across queues, with its deadline (the cancel flag goes up then).
-    public func runningJobs() -> [(id: String, deadline: ContinuousClock.Instant)] {
+    public func runningJobs() -> [(lease: Lease, deadline: ContinuousClock.Instant)] {
         runners.flatMap(\.runningJobs)
     }
 

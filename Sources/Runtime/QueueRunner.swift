@@ -457,10 +457,10 @@ final class QueueRunner: Sendable {
     }
 
     /// The jobs whose handlers run now, with their deadlines.
-    var runningJobs: [(id: String, deadline: ContinuousClock.Instant)] {
+    var runningJobs: [(lease: Lease, deadline: ContinuousClock.Instant)] {
         state.withLock { state in
             state.held.compactMap { lease, entry in
-                if case .running(_, let deadline) = entry.phase { (lease.jobID, deadline) } else { nil }
+                if case .running(_, let deadline) = entry.phase { (lease, deadline) } else { nil }
             }
         }
     }

@@ -171,7 +171,13 @@ enum WorkerReport: Equatable {
         appendField(outcome.runTime.map { Int($0.inMicroseconds) } ?? -1, to: &buffer)
         guard let error = outcome.error else { return }
         buffer.append(UInt8(ascii: "\t"))
-        for byte in error.utf8.prefix(Self.errorLimit) {
+        var cut = error.utf8.prefix(Self.errorLimit)
+        // Not in the middle of a character: drop the continuation bytes of one cut short.
+        if cut.count < error.utf8.count {
+            while let last = cut.last, last & 0xC0 == 0x80 { cut = cut.dropLast() }
+            if let last = cut.last, last & 0x80 != 0 { cut = cut.dropLast() }
+        }
+        for byte in cut {
             buffer.append(byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") ? UInt8(ascii: " ") : byte)
         }
     }

@@ -86,6 +86,19 @@ struct AdminHTTPTests {
         let healthy = try await admin.run.waitUntil(timeout: .seconds(10)) { (try? await admin.get("/health", token: nil).status) == 200 }
         #expect(healthy, "\(host.log)")
         #expect(try await admin.get("/ready", token: nil).status == 200)
+        // Probes and scrapes arriving together share one backend check: none of them sees it as down.
+        let port = admin.port
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    let url = URL(string: "http://127.0.0.1:\(port)\(index % 2 == 0 ? "/ready" : "/health")")!
+                    let (_, response) = try await URLSession.shared.data(from: url)
+                    return (response as? HTTPURLResponse)?.statusCode ?? 0
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
 
         await redis.kill(SIGKILL)
         var answer = try await admin.get("/health", token: nil)

@@ -135,8 +135,15 @@ struct RunCommand: AsyncParsableCommand {
             services.append(systemd)
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
-        monitor.shutdown(timeout: .seconds(5))
+        // Alerts still queued are sent, even when the group fails; the wait blocks, so not on the pool.
+        let flushAlerts = { _ = await blockingCall(timeout: .seconds(6)) { monitor.shutdown(timeout: .seconds(5)) } }
+        do {
+            try await group.run()
+        } catch {
+            await flushAlerts()
+            throw error
+        }
+        await flushAlerts()
         // A plugin's shutdown hook must not run under a handler of its own that is still running.
         if let local {
             let stillRunning = local.runtime.abandonedHandlers

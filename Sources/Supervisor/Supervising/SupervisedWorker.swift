@@ -148,8 +148,7 @@ final class SupervisedWorker: Sendable {
         }
         report(exit, ledger: ledger, pid: process.pid)
         let settlements = settlement.settlements(for: ledger, exit: exit, shuttingDown: stopping && ledger.culprits.isEmpty)
-        settle(settlements)
-        tellEvents(settlements, ledger: ledger)
+        tellEvents(settle(settlements), ledger: ledger)
         return (exit, !ledger.culprits.isEmpty)
     }
 
@@ -175,7 +174,10 @@ final class SupervisedWorker: Sendable {
 
     /// Records the outcome of every job the dead worker held. Retried until the backend takes them:
     /// these jobs are leased, and nothing else would free them before their lease runs out.
-    private func settle(_ settlements: [(Lease, Settlement)]) {
+    /// - Returns: the settlements the backend accepted (a lease already settled by the worker, or
+    ///   rescued elsewhere, is refused: that run's outcome is not this one).
+    private func settle(_ settlements: [(Lease, Settlement)]) -> [(Lease, Settlement)] {
+        var accepted: [(Lease, Settlement)] = []
         let byQueue = Dictionary(grouping: settlements) { $0.0.queue }
         for (queueName, items) in byQueue {
             guard let queue = settlement.config.queues.first(where: { $0.name == queueName }), let backend = backends[queue.backend]
@@ -183,7 +185,8 @@ final class SupervisedWorker: Sendable {
             var failures = 0
             while true {
                 do {
-                    _ = try backend.settle(items)
+                    let held = try backend.settle(items)
+                    accepted += zip(items, held).filter(\.1).map(\.0)
                     break
                 } catch {
                     failures += 1
@@ -196,6 +199,7 @@ final class SupervisedWorker: Sendable {
                 }
             }
         }
+        return accepted
     }
 
     /// The jobs of a dead worker that count an attempt, for metrics and alerts.

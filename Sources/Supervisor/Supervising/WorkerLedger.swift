@@ -55,7 +55,10 @@ struct WorkerLedger {
 
     /// Crash lines name the job by id (the reporter knows no numbers); they come once per worker.
     private mutating func blame(_ id: String, _ reason: String) {
-        if let number = held.first(where: { $0.value.job.lease.jobID == id })?.key {
+        // The same job may be held twice for a moment (a run let go of, and its retry fetched again):
+        // the one a handler runs is the culprit.
+        let candidates = held.filter { $0.value.job.lease.jobID == id }
+        if let number = (candidates.first { $0.value.killAt != nil } ?? candidates.first)?.key {
             culprits[number] = reason
         }
     }

@@ -57,18 +57,27 @@ final class ReportWriter: Sendable {
         }
     }
 
+    /// Writes whole lines, at most `PIPE_BUF` bytes per write(2): a pipe write that size is atomic,
+    /// so a crash line the C reporter writes from a signal handler lands between two lines, never
+    /// inside one.
     private func write(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
         writing.withLock { _ in
             bytes.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return  // the supervisor is gone; this process dies with it
+                var start = 0
+                while start < raw.count {
+                    var end = min(start + Int(PIPE_BUF), raw.count)
+                    if end < raw.count, let lastNewline = raw[start..<end].lastIndex(of: UInt8(ascii: "\n")) { end = lastNewline + 1 }
+                    var offset = start
+                    while offset < end {
+                        let written = Glibc.write(fd, raw.baseAddress! + offset, end - offset)
+                        if written < 0 {
+                            if errno == EINTR { continue }
+                            return  // the supervisor is gone; this process dies with it
+                        }
+                        offset += written
                     }
-                    offset += written
+                    start = end
                 }
             }
         }

@@ -20,14 +20,16 @@ final class WorkerObserver: JobObserver {
     private let onLimit: @Sendable () -> Void
     private let jobs = Mutex(Jobs())
 
+    /// By lease, not job id: a job retried at once may be fetched again by this worker before its
+    /// previous run is let go of, and the two runs must keep their own numbers.
     private struct Jobs {
         /// The number each held job goes by in the reports.
         var next = 1
-        var numbers: [String: Int] = [:]
+        var numbers: [Lease: Int] = [:]
         /// Running at the last look, not yet reported.
-        var seen: Set<String> = []
+        var seen: Set<Lease> = []
         /// Reported as running.
-        var reported: Set<String> = []
+        var reported: Set<Lease> = []
     }
 
     /// - Parameter onLimit: called once, when `maxJobs` handlers have returned.
@@ -38,7 +40,7 @@ final class WorkerObserver: JobObserver {
     }
 
     /// Starts reporting the handlers `running` lists.
-    func watch(_ running: @escaping @Sendable () -> [(id: String, deadline: ContinuousClock.Instant)]) {
+    func watch(_ running: @escaping @Sendable () -> [(lease: Lease, deadline: ContinuousClock.Instant)]) {
         let thread = Thread { [self] in
             while true {
                 Thread.sleep(forTimeInterval: Self.tick.seconds)
@@ -58,7 +60,7 @@ final class WorkerObserver: JobObserver {
             jobs.map { job -> WorkerReport in
                 let number = state.next
                 state.next += 1
-                state.numbers[job.id] = number
+                state.numbers[job.lease] = number
                 return .held(.init(
                     number: number, lease: job.lease, handler: job.handler, attempt: job.attempt, maxAttempts: job.maxAttempts,
                     crashes: job.crashes))
@@ -80,32 +82,32 @@ final class WorkerObserver: JobObserver {
     func letGo(_ jobs: [(lease: Lease, finished: FinishedJob?)]) {
         let gone = self.jobs.withLock { state in
             jobs.compactMap { lease, finished -> WorkerReport? in
-                state.seen.remove(lease.jobID)
-                state.reported.remove(lease.jobID)
-                return state.numbers.removeValue(forKey: lease.jobID).map { .letGo(number: $0, outcome: finished?.outcome) }
+                state.seen.remove(lease)
+                state.reported.remove(lease)
+                return state.numbers.removeValue(forKey: lease).map { .letGo(number: $0, outcome: finished?.outcome) }
             }
         }
         writer.gather(gone)
     }
 
-    private func report(running: [(id: String, deadline: ContinuousClock.Instant)]) {
+    private func report(running: [(lease: Lease, deadline: ContinuousClock.Instant)]) {
         let now = ContinuousClock.now
         let reports = jobs.withLock { state -> [WorkerReport] in
             var reports: [WorkerReport] = []
-            var seenNow: Set<String> = []
-            for (id, deadline) in running {
-                guard let number = state.numbers[id], !state.reported.contains(id) else { continue }
-                if state.seen.contains(id) {
-                    state.reported.insert(id)
+            var seenNow: Set<Lease> = []
+            for (lease, deadline) in running {
+                guard let number = state.numbers[lease], !state.reported.contains(lease) else { continue }
+                if state.seen.contains(lease) {
+                    state.reported.insert(lease)
                     reports.append(.started(number: number, timeoutMilliseconds: Int((deadline - now).inMilliseconds)))
                 } else {
-                    seenNow.insert(id)
+                    seenNow.insert(lease)
                 }
             }
-            let stillRunning = Set(running.map(\.id))
-            for id in state.reported where !stillRunning.contains(id) {
-                state.reported.remove(id)
-                if let number = state.numbers[id] { reports.append(.returned(number: number)) }
+            let stillRunning = Set(running.map(\.lease))
+            for lease in state.reported where !stillRunning.contains(lease) {
+                state.reported.remove(lease)
+                if let number = state.numbers[lease] { reports.append(.returned(number: number)) }
             }
             state.seen = seenNow
             return reports
