@@ -91,7 +91,7 @@ let package = Package(
         ),
 
         // Alerts when a handler or schedule keeps failing: log lines and a Slack-compatible webhook.
-        .target(name: "Alerting", dependencies: ["HostConfig", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Alerting", dependencies: ["BlockingHTTP", "HostConfig", .product(name: "Logging", package: "swift-log")]),
 
         // What operators see of a running host: metrics, health, alerts.
         .target(
@@ -145,8 +145,10 @@ let package = Package(
         .target(name: "TestPlugin", dependencies: ["PluginKit"], path: "Plugins/TestPlugin"),
         .target(name: "Greeter", dependencies: ["PluginKit"], path: "Plugins/Greeter"),
         .target(name: "Echo", dependencies: ["JobHostABI"], path: "Plugins/Echo", publicHeadersPath: "."),
+        // One HTTP exchange that blocks its thread: the AI client's and the alert webhook's.
+        .target(name: "BlockingHTTP"),
         // An OpenAI-compatible chat-completions client the reference plugins share.
-        .target(name: "AIClient"),
+        .target(name: "AIClient", dependencies: ["BlockingHTTP"]),
         // What the reference plugins share: content plans and items in the application database.
         .target(
             name: "ContentStore",

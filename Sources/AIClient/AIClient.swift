@@ -1,4 +1,4 @@
-import Dispatch
+import BlockingHTTP
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -82,26 +82,16 @@ public final class AIClient: Sendable {
     }
 
     private func send(_ request: URLRequest) throws(AIError) -> Data {
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        let task = session.dataTask(with: request) { data, response, error in
-            outcome.set(data: data, response: response, error: error)
-            done.signal()
-        }
-        task.resume()
-        // The session's own timeout should fire first; this bound keeps a stuck transfer from
-        // holding the handler's thread for ever.
-        if done.wait(timeout: .now() + configuration.timeoutSeconds + 2) == .timedOut {
-            task.cancel()
-            throw .timeout(seconds: configuration.timeoutSeconds)
-        }
-        let (data, response, error) = outcome.get()
-        if let error {
+        // The session's own timeout should fire first.
+        let body: Data, response: URLResponse?
+        switch BlockingExchange.perform(request, on: session, bound: configuration.timeoutSeconds + 2) {
+        case .timedOut: throw .timeout(seconds: configuration.timeoutSeconds)
+        case .failed(let error):
             if (error as? URLError)?.code == .timedOut { throw .timeout(seconds: configuration.timeoutSeconds) }
             throw .transport(error.localizedDescription)
+        case .answered(let data, let answer): (body, response) = (data, answer)
         }
         guard let http = response as? HTTPURLResponse else { throw .transport("no HTTP response") }
-        let body = data ?? Data()
         guard http.statusCode == 200 else {
             throw .http(status: http.statusCode, body: Self.excerpt(String(decoding: body, as: UTF8.self)))
         }
@@ -133,22 +123,5 @@ public final class AIClient: Sendable {
 
     private static func path(_ keys: [any CodingKey]) -> String {
         keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-    }
-}
-
-/// What the transfer's completion handler hands to the waiting thread.
-private final class Outcome: @unchecked Sendable {
-    // Written once by the completion handler before the semaphore signals, read after the wait.
-    private var data: Data?
-    private var response: URLResponse?
-    private var error: (any Error)?
-    private let lock = NSLock()
-
-    func set(data: Data?, response: URLResponse?, error: (any Error)?) {
-        lock.withLock { (self.data, self.response, self.error) = (data, response, error) }
-    }
-
-    func get() -> (Data?, URLResponse?, (any Error)?) {
-        lock.withLock { (data, response, error) }
     }
 }

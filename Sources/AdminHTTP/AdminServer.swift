@@ -15,7 +15,8 @@ public enum AdminServer {
         Probes(host: host).register(on: router)
         AdminAPI(host: host).register(on: router)
         var serverLogger = logger
-        // Each request would be logged at info by the server itself; the API logs what it changes.
+        // The server's own lines (connection states, parse errors, at debug and trace) are noise
+        // next to the host's: warnings and worse still come through; the API logs what it changes.
         serverLogger.logLevel = max(logger.logLevel, .warning)
         return Application(
             router: router,

@@ -8,7 +8,7 @@ struct Probes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.get("health") { _, _ in
             let snapshot = await host.probe.snapshot()
-            return Reply.json(Health(snapshot: snapshot), status: snapshot.status == .ok ? .ok : .serviceUnavailable)
+            return Reply.json(snapshot, status: snapshot.status == .ok ? .ok : .serviceUnavailable)
         }
         // Each handler's last success and failure, and its failures in a row: what an alert is about.
         router.get("health/tasks") { _, _ in
@@ -34,24 +34,6 @@ struct Probes: Sendable {
         router.get("metrics") { _, _ in
             host.metrics.update(from: await host.probe.snapshot())
             return Reply.bytes(host.metrics.exposition(), type: "text/plain; version=0.0.4; charset=utf-8")
-        }
-    }
-
-    struct Health: Encodable {
-        var status: HostSnapshot.Status
-        var problems: [String]
-        var backends: [HostSnapshot.BackendHealth]
-        var queues: [HostSnapshot.QueueHealth]
-        var workers: [HostSnapshot.WorkerHealth]
-        var scheduler: HostSnapshot.SchedulerHealth
-
-        init(snapshot: HostSnapshot) {
-            status = snapshot.status
-            problems = snapshot.problems
-            backends = snapshot.backends
-            queues = snapshot.queues
-            workers = snapshot.workers
-            scheduler = snapshot.scheduler
         }
     }
 }

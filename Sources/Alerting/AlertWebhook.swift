@@ -1,7 +1,6 @@
-import Dispatch
+import BlockingHTTP
 import Foundation
 import HostConfig
-import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -85,27 +84,19 @@ final class WebhookPoster: Sendable {
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = body
-        let reply = Reply()
-        let done = DispatchSemaphore(value: 0)
-        let task = session.dataTask(with: request) { data, response, error in
-            reply.set(data: data, response: response, error: error)
-            done.signal()
+        // The session's own timeout should fire first.
+        let data: Data, response: URLResponse?
+        switch BlockingExchange.perform(request, on: session, bound: seconds + 2) {
+        case .timedOut: return .failed(reason: "timed out after \(webhook.timeout)", retryable: true)
+        case .failed(let error): return .failed(reason: describe(error), retryable: true)
+        case .answered(let body, let answer): (data, response) = (body, answer)
         }
-        task.resume()
-        // The session's own timeout should fire first; this bound keeps a stuck transfer from
-        // holding the sender for ever.
-        if done.wait(timeout: .now() + seconds + 2) == .timedOut {
-            task.cancel()
-            return .failed(reason: "timed out after \(webhook.timeout)", retryable: true)
-        }
-        let (data, response, error) = reply.get()
-        if let error { return .failed(reason: describe(error), retryable: true) }
         guard let status = (response as? HTTPURLResponse)?.statusCode else {
             return .failed(reason: "no HTTP response", retryable: true)
         }
         if (200..<300).contains(status) { return .delivered }
         // Slack answers 4xx with a word like `invalid_token` or `no_service`: worth showing, not worth retrying.
-        let answer = String(decoding: (data ?? Data()).prefix(100), as: UTF8.self)
+        let answer = String(decoding: data.prefix(100), as: UTF8.self)
             .replacingOccurrences(of: webhook.url.revealed.path, with: "/***")
         let retryable = status == 429 || status >= 500
         return .failed(reason: "HTTP \(status)\(answer.isEmpty ? "" : ": \(answer)")", retryable: retryable)
@@ -125,18 +116,5 @@ final class WebhookPoster: Sendable {
             return "TLS handshake failed"
         default: return "transfer failed (URLError \(code.rawValue))"
         }
-    }
-}
-
-/// What the transfer's completion handler hands to the waiting thread.
-private final class Reply: Sendable {
-    private let value = Mutex<(data: Data?, response: URLResponse?, error: (any Error)?)>((nil, nil, nil))
-
-    func set(data: Data?, response: URLResponse?, error: (any Error)?) {
-        value.withLock { $0 = (data, response, error) }
-    }
-
-    func get() -> (Data?, URLResponse?, (any Error)?) {
-        value.withLock { ($0.data, $0.response, $0.error) }
     }
 }

@@ -57,9 +57,7 @@ public final class HostProbe: Sendable {
         }
         let backendHealth = config.backends.compactMap { checks[$0.name]?.health }
         let schedulerHealth = scheduler.health(schedules: config.schedules.count { $0.enabled })
-        var snapshot = HostSnapshot(status: .ok, backends: backendHealth, queues: queues, workers: workers, scheduler: schedulerHealth)
-        if !snapshot.problems.isEmpty { snapshot.status = .unhealthy }
-        return snapshot
+        return HostSnapshot(backends: backendHealth, queues: queues, workers: workers, scheduler: schedulerHealth)
     }
 
     private struct BackendCheck: Sendable {

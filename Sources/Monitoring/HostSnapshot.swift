@@ -3,7 +3,6 @@ import Foundation
 
 /// What a running host looks like at one moment: what `/health` and `/metrics` report.
 public struct HostSnapshot: Sendable, Encodable {
-    public var status: Status
     public var backends: [BackendHealth]
     public var queues: [QueueHealth]
     public var workers: [WorkerHealth]
@@ -13,6 +12,21 @@ public struct HostSnapshot: Sendable, Encodable {
         case ok
         /// A backend does not answer, a worker is down, or the scheduler stalled.
         case unhealthy
+    }
+
+    public var status: Status { problems.isEmpty ? .ok : .unhealthy }
+
+    enum CodingKeys: String, CodingKey { case status, problems, backends, queues, workers, scheduler }
+
+    /// With its status and problems, which are derived rather than stored.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encode(problems, forKey: .problems)
+        try container.encode(backends, forKey: .backends)
+        try container.encode(queues, forKey: .queues)
+        try container.encode(workers, forKey: .workers)
+        try container.encode(scheduler, forKey: .scheduler)
     }
 
     public struct BackendHealth: Sendable, Encodable {

@@ -495,7 +495,7 @@ private extension HandlerOutcome {
     var isDiscard: Bool { if case .discard = self { true } else { false } }
 }
 
-/// What a queue runner has done, for logs, benchmarks and (later) metrics.
+/// What a queue runner has done, for logs and benchmarks (metrics count finished jobs through the observer).
 final class RunnerCounters: Sendable {
     let fetched = Atomic<Int>(0)
     let succeeded = Atomic<Int>(0)

@@ -73,9 +73,7 @@ struct CheckConfigCommand: ParsableCommand {
             let report = CheckReport(
                 file: path, ok: problems.isEmpty, summary: problems.isEmpty ? summary : nil,
                 errors: problems.map(CheckReport.Problem.init))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else if problems.isEmpty {
             print("OK: \(summary ?? path)")
             if let config { for warning in environmentWarnings(config) { printError("warning: \(warning)") } }

@@ -34,7 +34,7 @@ struct JobsCommand: ParsableCommand {
                 jobs += try call { try backend(entry, backends).list(queue: entry.name, state: state, offset: 0, limit: limit) }
             }
             if json {
-                print(try encodeJSON(jobs))
+                try printJSON(jobs, snakeCaseKeys: true)
                 return
             }
             guard !jobs.isEmpty else {
@@ -68,7 +68,7 @@ struct JobsCommand: ParsableCommand {
             let (config, backends) = try open(options)
             for entry in try queues(config, named: queue) {
                 if let job = try call({ try backend(entry, backends).job(queue: entry.name, id: id) }) {
-                    print(try encodeJSON(job))
+                    try printJSON(job, snakeCaseKeys: true)
                     return
                 }
             }
@@ -182,14 +182,6 @@ private func call<Result>(_ body: () throws -> Result) throws -> Result {
         printError("backend: \(error)")
         throw ExitCode(2)
     }
-}
-
-private func encodeJSON(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
 extension JobState: ExpressibleByArgument {}

@@ -39,7 +39,7 @@ struct ListPluginsCommand: ParsableCommand {
             throw invalidExitCode
         }
         if json {
-            try printJSON(inspection)
+            try printJSON(ListReport(plugins: inspection.entries, searchPaths: inspection.searchPaths))
         } else {
             printTable(inspection, config: config)
         }
@@ -76,11 +76,5 @@ struct ListPluginsCommand: ParsableCommand {
         if !inspection.refused.isEmpty {
             printError("\(inspection.refused.count) of \(inspection.entries.count) plugins refused; `host run` would not start")
         }
-    }
-
-    private func printJSON(_ inspection: PluginInspection) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try encoder.encode(ListReport(plugins: inspection.entries, searchPaths: inspection.searchPaths)), as: UTF8.self))
     }
 }

@@ -85,9 +85,7 @@ struct QueueSwitchTarget: ParsableArguments {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            try printJSON(results)
         }
         if failed { throw ExitCode(2) }
     }

@@ -50,9 +50,7 @@ extension QueuesCommand {
                 }
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                try printJSON(rows)
             } else {
                 var table = TextTable(headers: [
                     "QUEUE", "BACKEND", "STATUS", "READY", "RUNNING", "SCHEDULED", "DEAD", "DONE", "PROCESSED", "FAILED", "OLDEST",

@@ -100,9 +100,7 @@ struct ScheduleSwitchTarget: ParsableArguments {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            try printJSON(results)
         }
         if failed { throw ExitCode(2) }
     }

@@ -74,10 +74,7 @@ extension SchedulesCommand {
                 rows.append(row)
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                encoder.dateEncodingStrategy = .iso8601
-                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                try printJSON(rows)
                 if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
                 return
             }
