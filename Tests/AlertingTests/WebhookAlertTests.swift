@@ -11,9 +11,10 @@ struct WebhookAlertTests {
     let fastRetries: [Duration] = [.milliseconds(20), .milliseconds(20)]
 
     func dispatcher(
-        _ receiver: WebhookReceiver, logs: LogCapture, queueCapacity: Int = 64, retryDelays: [Duration]? = nil
+        _ receiver: WebhookReceiver, logs: LogCapture, queueCapacity: Int = 64, retryDelays: [Duration]? = nil,
+        timeout: Duration = .seconds(5)
     ) throws -> AlertDispatcher {
-        let webhook = AlertWebhook(url: SecretURL(try #require(URL(string: receiver.url))), timeout: .seconds(5))
+        let webhook = AlertWebhook(url: SecretURL(try #require(URL(string: receiver.url))), timeout: timeout)
         return AlertDispatcher(
             hostName: "test-host", webhook: webhook, logger: logs.logger, queueCapacity: queueCapacity,
             retryDelays: retryDelays ?? fastRetries)
@@ -125,7 +126,9 @@ struct WebhookAlertTests {
         receiver.hold()
         let logs = LogCapture()
         let alerts = FailureAlerts(
-            streaks: FailureStreaks(threshold: 1), dispatcher: try dispatcher(receiver, logs: logs, queueCapacity: 4))
+            // A timeout longer than the hold, even on a loaded machine: a POST timed out and sent again
+            // would reach the receiver twice.
+            streaks: FailureStreaks(threshold: 1), dispatcher: try dispatcher(receiver, logs: logs, queueCapacity: 4, timeout: .seconds(60)))
         // Each of these raises an alert while the webhook holds the first POST unanswered: the
         // queue fills, the rest are dropped, and no call waits.
         for index in 0..<50 {

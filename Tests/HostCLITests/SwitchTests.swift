@@ -33,7 +33,8 @@ struct SwitchTests {
     @Test(arguments: HostRunHarness.Kind.allCases)
     func pausedQueueStartsNothingAfterASecondAndDrainsOnResume(_ kind: HostRunHarness.Kind) async throws {
         let harness = try await HostRunHarness(kind, concurrency: 2)
-        let ids = try harness.enqueue(60, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 100}"# }
+        // Enough work that the queue cannot drain before `host queues pause` has started, on a loaded machine.
+        let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 100}"# }
         let host = try harness.startHost()
         let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 6 }
         #expect(busy, "\(host.log)")
