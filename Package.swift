@@ -57,11 +57,19 @@ let package = Package(
             dependencies: ["JobHostABI", "HostConfig", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // The rules and actions every engine and front door shares: routing precedence (in HostConfig's
+        // Router), submitting jobs, the operator's actions, the backends built from the config, and
+        // what a finished job tells.
+        .target(
+            name: "HostDomain",
+            dependencies: ["Backend", "HostConfig", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // Fetch loops, worker slots on threads the runtime owns, timeouts, retries, leases, shutdown.
         .target(
             name: "Runtime",
             dependencies: [
-                "Backend", "HostConfig", "PluginHost",
+                "Backend", "HostConfig", "HostDomain", "PluginHost",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -74,7 +82,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "Backend", "HostConfig", "PluginHost", "Runtime", "CWorkerSupport",
+                "Backend", "HostConfig", "HostDomain", "PluginHost", "Runtime", "CWorkerSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -84,7 +92,7 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
-                "Backend", "HostConfig", "Scheduling", "Runtime",
+                "Backend", "HostConfig", "HostDomain", "Scheduling",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -97,7 +105,7 @@ let package = Package(
         .target(
             name: "Monitoring",
             dependencies: [
-                "Alerting", "Backend", "HostConfig", "Runtime",
+                "Alerting", "Backend", "HostConfig", "HostDomain",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -107,7 +115,7 @@ let package = Package(
         .target(
             name: "AdminHTTP",
             dependencies: [
-                "Backend", "HostConfig", "Monitoring", "Runtime", "Scheduler",
+                "Backend", "HostConfig", "HostDomain", "Monitoring", "Scheduler",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -118,7 +126,7 @@ let package = Package(
         .target(
             name: "HostCLI",
             dependencies: [
-                "HostConfig", "PluginHost", "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
+                "HostConfig", "HostDomain", "PluginHost", "Backend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
                 "Monitoring", "AdminHTTP", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "host-bench",
             dependencies: [
-                "Backend", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting", "Monitoring", "Alerting",
+                "Backend", "HostDomain", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting", "Monitoring", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -176,10 +184,13 @@ let package = Package(
         .testTarget(
             name: "AlertingTests", dependencies: ["Alerting", "HostConfig", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AIClientTests", dependencies: ["AIClient", "JobHostTesting"]),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Backend", "HostConfig"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Backend", "HostConfig", "HostDomain"]),
         .testTarget(name: "JobHostTestingTests", dependencies: ["JobHostTesting"]),
         .testTarget(name: "BackendTests", dependencies: ["Backend"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
+        .testTarget(
+            name: "HostDomainTests",
+            dependencies: ["HostDomain", "HostConfig", "Backend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "HostDomain", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "BackendConformance", "JobHostTesting"]),
     ],

@@ -1,9 +1,9 @@
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import Hummingbird
 import Monitoring
-import Runtime
 
 /// The JSON API under `/api/v1`: queues, jobs, dead-job actions, schedules and plugins. Backend
 /// calls block, so each runs on a thread of its own (``blockingCall(timeout:_:)``).
@@ -70,7 +70,6 @@ struct AdminAPI: Sendable {
     }
 
     private func jobs(queue name: String, query: [String: String]) async -> Response {
-        guard let (queue, backend) = queue(named: name) else { return unknownQueue(name) }
         let stateText = query["state"] ?? JobState.dead.rawValue
         guard let state = JobState(rawValue: stateText) else {
             return Reply.error(.badRequest, "unknown state '\(stateText)'; one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -79,9 +78,9 @@ struct AdminAPI: Sendable {
         else {
             return Reply.error(.badRequest, "offset must be 0 or more and limit 1 to 500")
         }
-        return await call { () throws(BackendError) in
-            let page = try backend.list(queue: queue.name, state: state, offset: offset, limit: limit)
-            return Reply.json(JobPage(queue: queue.name, state: state, offset: offset, limit: limit, jobs: page,
+        return await perform { actions throws(OperatorActions.Failure) in
+            let page = try actions.list(queue: name, state: state, offset: offset, limit: limit)
+            return Reply.json(JobPage(queue: name, state: state, offset: offset, limit: limit, jobs: page,
                 nextOffset: page.count == limit ? offset + limit : nil))
         }
     }
@@ -97,19 +96,13 @@ struct AdminAPI: Sendable {
     }
 
     private func job(id: String) async -> Response {
-        await call { () throws(BackendError) in
-            guard let (job, _) = try find(id) else { return Reply.error(.notFound, "no job \(id) in any queue") }
-            return Reply.json(job)
-        }
+        await perform { actions throws(OperatorActions.Failure) in Reply.json(try actions.job(id: id).0) }
     }
 
     private func deadJob(id: String, action text: String) async -> Response {
         guard let action = DeadJobAction(rawValue: text) else { return unknownAction(text) }
-        return await call { () throws(BackendError) in
-            guard let (job, backend) = try find(id) else { return Reply.error(.notFound, "no job \(id) in any queue") }
-            guard job.state == .dead, try backend.apply(action, queue: job.queue, id: id) else {
-                return Reply.error(.conflict, "job \(id) is \(job.state.rawValue), not dead: only dead jobs are \(action.done)")
-            }
+        return await perform { actions throws(OperatorActions.Failure) in
+            let job = try actions.apply(action, toDeadJob: id)
             host.logger.notice("dead job \(action.done) over HTTP", metadata: ["job.id": "\(id)", "job.queue": "\(job.queue)"])
             return Reply.json(["id": id, "queue": job.queue, "result": action.done])
         }
@@ -117,11 +110,10 @@ struct AdminAPI: Sendable {
 
     private func allDead(queue name: String, action text: String) async -> Response {
         guard let action = DeadJobAction(rawValue: text) else { return unknownAction(text) }
-        guard let (queue, backend) = queue(named: name) else { return unknownQueue(name) }
-        return await call(timeout: Self.bulkTimeout) { () throws(BackendError) in
-            let changed = try backend.applyToAllDead(action, queue: queue.name)
-            host.logger.notice("dead jobs \(action.done) over HTTP", metadata: ["queue": "\(queue.name)", "jobs": "\(changed)"])
-            return Reply.json(DeadBulk(queue: queue.name, action: action.rawValue, changed: changed))
+        return await perform(timeout: Self.bulkTimeout) { actions throws(OperatorActions.Failure) in
+            let changed = try actions.applyToAllDead(action, queue: name)
+            host.logger.notice("dead jobs \(action.done) over HTTP", metadata: ["queue": "\(name)", "jobs": "\(changed)"])
+            return Reply.json(DeadBulk(queue: name, action: action.rawValue, changed: changed))
         }
     }
 
@@ -129,12 +121,11 @@ struct AdminAPI: Sendable {
         guard action == "pause" || action == "resume" else {
             return Reply.error(.notFound, "unknown action '\(action)'; one of pause, resume, dead/retry, dead/discard")
         }
-        guard let (queue, backend) = queue(named: name) else { return unknownQueue(name) }
         let paused = action == "pause"
-        return await call { () throws(BackendError) in
-            try backend.setPaused(queue: queue.name, paused)
-            host.logger.notice(paused ? "queue paused over HTTP" : "queue resumed over HTTP", metadata: ["queue": "\(queue.name)"])
-            return Reply.json(PauseState(queue: queue.name, paused: paused))
+        return await perform { actions throws(OperatorActions.Failure) in
+            try actions.setPaused(queue: name, paused)
+            host.logger.notice(paused ? "queue paused over HTTP" : "queue resumed over HTTP", metadata: ["queue": "\(name)"])
+            return Reply.json(PauseState(queue: name, paused: paused))
         }
     }
 
@@ -165,37 +156,22 @@ struct AdminAPI: Sendable {
 
     private func schedules() async -> Response {
         let upcoming = host.scheduler.upcoming(after: Date(), count: 3)
-        let host = self.host
+        let actions = host.actions
         let views = await blockingCall(timeout: Self.callTimeout) {
-            host.config.schedules.map { schedule in
-                let store = scheduleStore(for: schedule)
-                return ScheduleView(
-                    name: schedule.name, handler: schedule.handler, queue: store?.queue ?? "", trigger: schedule.trigger.description,
-                    timeZone: schedule.timeZone.identifier, enabledInConfig: schedule.enabled,
-                    disabled: store.flatMap { try? $0.store.scheduleSwitch(schedule: schedule.name, queue: $0.queue).disabled },
-                    nextFires: upcoming[schedule.name] ?? [])
+            actions.config.schedules.map { schedule in
+                ScheduleView(
+                    name: schedule.name, handler: schedule.handler, queue: actions.home(of: schedule).queue,
+                    trigger: schedule.trigger.description, timeZone: schedule.timeZone.identifier, enabledInConfig: schedule.enabled,
+                    disabled: actions.isDisabled(schedule), nextFires: upcoming[schedule.name] ?? [])
             }
         }
         guard let views else { return Self.timedOut }
         return Reply.json(["schedules": views])
     }
 
-    /// Where a schedule's fires and switch are kept: with the queue its jobs go to.
-    private func scheduleStore(for schedule: ScheduleConfig) -> (store: any ScheduleStore, queue: String)? {
-        let queueName = schedule.queue ?? host.config.queue(for: schedule.handler)?.name
-        guard let queue = host.config.queues.first(where: { $0.name == queueName }),
-            let store = host.backends[queue.backend] as? any ScheduleStore
-        else { return nil }
-        return (store, queue.name)
-    }
-
     private func switchSchedule(_ name: String, off: Bool) async -> Response {
-        guard let schedule = host.config.schedules.first(where: { $0.name == name }) else { return unknownSchedule(name) }
-        guard let (store, queue) = scheduleStore(for: schedule) else {
-            return Reply.error(.unprocessableContent, "schedule '\(name)': its queue's backend keeps no schedule state")
-        }
-        return await call { () throws(BackendError) in
-            try store.setDisabled(schedule: name, queue: queue, off)
+        await perform { actions throws(OperatorActions.Failure) in
+            try actions.setDisabled(schedule: name, off)
             host.logger.notice(off ? "schedule disabled over HTTP" : "schedule enabled over HTTP", metadata: ["schedule": "\(name)"])
             return Reply.json(SwitchState(schedule: name, disabled: off))
         }
@@ -207,46 +183,13 @@ struct AdminAPI: Sendable {
     }
 
     private func trigger(_ name: String) async -> Response {
-        guard let schedule = host.config.schedules.first(where: { $0.name == name }) else { return unknownSchedule(name) }
-        let submitter = JobSubmitter(config: host.config, backends: host.backends)
-        let result = await blockingCall(timeout: Self.callTimeout) { () -> Response in
-            do {
-                let id = try submitter.submit(.init(
-                    handler: schedule.handler, payload: Data(schedule.payloadJSON.utf8), queue: schedule.queue,
-                    origin: "manual trigger of schedule \(schedule.name)"))
-                return Reply.json(["schedule": schedule.name, "id": id], status: .created)
-            } catch let refusal as JobSubmitter.Refusal {
-                return Reply.error(.unprocessableContent, "trigger refused: \(refusal)")
-            } catch {
-                return Reply.error(.badGateway, "trigger failed: \(error); nothing was enqueued")
-            }
+        await perform { actions throws(OperatorActions.Failure) in
+            let id = try actions.trigger(schedule: name)
+            return Reply.json(["schedule": name, "id": id], status: .created)
         }
-        return result ?? Self.timedOut
     }
 
     // MARK: Helpers
-
-    private func queue(named name: String) -> (QueueConfig, any JobBackend)? {
-        guard let queue = host.config.queues.first(where: { $0.name == name }), let backend = host.backends[queue.backend] else { return nil }
-        return (queue, backend)
-    }
-
-    /// A job by id, in whichever queue holds it.
-    private func find(_ id: String) throws(BackendError) -> (JobInfo, any JobBackend)? {
-        for queue in host.config.queues {
-            guard let backend = host.backends[queue.backend] else { continue }
-            if let job = try backend.job(queue: queue.name, id: id) { return (job, backend) }
-        }
-        return nil
-    }
-
-    private func unknownQueue(_ name: String) -> Response {
-        Reply.error(.notFound, "no queue named '\(name)'; the config has \(host.config.queues.map(\.name).joined(separator: ", "))")
-    }
-
-    private func unknownSchedule(_ name: String) -> Response {
-        Reply.error(.notFound, "no schedule named '\(name)'; the config has \(host.config.schedules.map(\.name).joined(separator: ", "))")
-    }
 
     private func unknownAction(_ text: String) -> Response {
         Reply.error(.notFound, "unknown action '\(text)'; one of \(DeadJobAction.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -254,15 +197,30 @@ struct AdminAPI: Sendable {
 
     private static let timedOut = Reply.error(.gatewayTimeout, "the backend did not answer in time; a change may still complete")
 
-    /// Runs backend calls on a thread of their own; a backend error is a 502 or 503 with its reason.
-    private func call(timeout: Duration = Self.callTimeout, _ body: @escaping @Sendable () throws(BackendError) -> Response) async -> Response {
+    /// Runs an operator action on a thread of its own and answers with its result, or with the status
+    /// its failure calls for.
+    private func perform(
+        timeout: Duration = Self.callTimeout, _ body: @escaping @Sendable (OperatorActions) throws(OperatorActions.Failure) -> Response
+    ) async -> Response {
+        let actions = host.actions
         let result = await blockingCall(timeout: timeout) { () -> Response in
-            do throws(BackendError) {
-                return try body()
+            do throws(OperatorActions.Failure) {
+                return try body(actions)
             } catch {
-                return Reply.error(error.isTransient ? .serviceUnavailable : .badGateway, "backend: \(error)")
+                return Reply.error(error.status, "\(error)")
             }
         }
         return result ?? Self.timedOut
+    }
+}
+
+extension OperatorActions.Failure {
+    var status: HTTPResponse.Status {
+        switch self {
+        case .unknownQueues, .unknownSchedules, .noSuchJob: .notFound
+        case .notDead: .conflict
+        case .refused: .unprocessableContent
+        case .backend(let error): error.isTransient ? .serviceUnavailable : .badGateway
+        }
     }
 }

@@ -1,9 +1,9 @@
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import Logging
 import Monitoring
-import Runtime
 import Scheduler
 import Synchronization
 
@@ -20,6 +20,9 @@ public struct AdminHost: Sendable {
     public var pluginsJSON: [UInt8]
     /// Where the API logs what it changes.
     public var logger: Logger
+
+    /// What the API changes, through the same actions as the `host` commands.
+    var actions: OperatorActions { OperatorActions(config: config, backends: backends) }
 
     public init(
         config: HostConfiguration, backends: [String: any JobBackend], probe: HostProbe, metrics: HostMetrics, tasks: TaskHealth, scheduler: Scheduler,

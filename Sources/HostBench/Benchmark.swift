@@ -1,9 +1,10 @@
+import Alerting
 import ArgumentParser
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import JobHostTesting
-import Alerting
 import Logging
 import Monitoring
 import PluginHost

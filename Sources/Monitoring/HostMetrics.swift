@@ -1,7 +1,7 @@
 import Backend
 import Foundation
+import HostDomain
 import Prometheus
-import Runtime
 import Synchronization
 
 /// The host's Prometheus metrics. Job and schedule counters are fed by events as they happen; the
@@ -66,8 +66,7 @@ public final class HostMetrics: Sendable {
             }
         }
         for (job, series) in zip(jobs, resolved) {
-            let outcome = job.outcome
-            switch outcome.result {
+            switch job.result {
             case .succeeded: series.completed.increment()
             case .retried:
                 series.failed.increment()
@@ -76,9 +75,9 @@ public final class HostMetrics: Sendable {
                 series.failed.increment()
                 series.dead.increment()
             }
-            if outcome.timedOut { series.timedOut.increment() }
-            if outcome.crashed { series.crashed.increment() }
-            if let ran = outcome.runTime { series.duration.record(ran) }
+            if job.timedOut { series.timedOut.increment() }
+            if job.crashed { series.crashed.increment() }
+            if let ran = job.runTime { series.duration.record(ran) }
         }
     }
 

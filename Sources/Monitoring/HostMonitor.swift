@@ -1,6 +1,6 @@
 import Alerting
 import Foundation
-import Runtime
+import HostDomain
 import Synchronization
 
 /// Where the host's job and schedule events go: the metrics, each handler's health, the
@@ -30,7 +30,7 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
         guard let alerts else { return }
         for job in jobs {
             count(alerts.record(
-                subject: .handler(job.handler, queue: job.queue), succeeded: job.outcome.result == .succeeded, detail: job.outcome.error ?? ""))
+                subject: .handler(job.handler, queue: job.queue), succeeded: job.result == .succeeded, detail: job.error ?? ""))
         }
     }
 

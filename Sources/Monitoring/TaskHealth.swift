@@ -1,5 +1,5 @@
 import Foundation
-import Runtime
+import HostDomain
 import Synchronization
 
 /// How each handler (task) fares on this host: its last success, its last failure and why, and how
@@ -37,7 +37,7 @@ public final class TaskHealth: Sendable {
                 let key = TaskKey(queue: job.queue, handler: job.handler)
                 guard tasks[key] != nil || tasks.count < Self.limit else { continue }
                 var task = tasks[key] ?? Task(handler: job.handler, queue: job.queue)
-                if job.outcome.result == .succeeded {
+                if job.result == .succeeded {
                     task.succeeded += 1
                     task.consecutiveFailures = 0
                     task.lastSuccessAt = now
@@ -45,7 +45,7 @@ public final class TaskHealth: Sendable {
                     task.failed += 1
                     task.consecutiveFailures += 1
                     task.lastFailureAt = now
-                    task.lastError = job.outcome.error.map { String($0.prefix(Self.errorLimit)) }
+                    task.lastError = job.error.map { String($0.prefix(Self.errorLimit)) }
                 }
                 tasks[key] = task
             }

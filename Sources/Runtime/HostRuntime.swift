@@ -1,10 +1,11 @@
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import Logging
-import Synchronization
 import PluginHost
 import ServiceLifecycle
+import Synchronization
 
 /// Every queue of the config running on its backend: the runtime `host run` starts.
 public final class HostRuntime: Sendable {

@@ -1,4 +1,5 @@
 import Backend
+import HostDomain
 
 /// Told where each job of a runtime is, so a supervisor in another process knows at every moment
 /// what a worker holds and what it runs. Calls must be cheap: they sit on the path of every job.

@@ -1,6 +1,7 @@
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import Logging
 import PluginHost
 import Synchronization
@@ -15,7 +16,7 @@ import Synchronization
 /// Every thread here is one the runtime owns: handlers and backend clients block.
 final class QueueRunner: Sendable {
     let queue: QueueConfig
-    private let config: HostConfiguration
+    private let router: JobRouter
     private let backend: any JobBackend
     private let registry: HandlerRegistry
     private let enqueuer: any JobEnqueuer
@@ -62,7 +63,7 @@ final class QueueRunner: Sendable {
         tick: Duration = .milliseconds(50)
     ) {
         self.queue = queue
-        self.config = config
+        router = JobRouter(config)
         self.backend = backend
         self.registry = registry
         self.enqueuer = enqueuer
@@ -142,7 +143,7 @@ final class QueueRunner: Sendable {
             settle(job.lease, as: .retry(reason: "no loaded plugin registers handler '\(job.handler)'", delay: nil), job: job)
             return true
         }
-        let timeout = job.timeout ?? config.route(for: job.handler)?.timeout ?? handler.info.defaultTimeout ?? queue.timeout
+        let timeout = router.timeout(for: job.handler, queue: queue, job: job.timeout, pluginDefault: handler.info.defaultTimeout)
         let invocation = JobInvocation(
             id: job.id, handler: job.handler, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             payload: job.payload, deadline: Date().addingTimeInterval(timeout.seconds), enqueuedAt: job.enqueuedAt)
@@ -224,7 +225,7 @@ final class QueueRunner: Sendable {
     /// A failed attempt: retried after backoff, or dead once its attempts are used up.
     private func failure(_ job: LeasedJob, reason: String, delay: Duration?) -> Settlement {
         if job.attempt >= job.maxAttempts { return .dead(error: reason) }
-        let policy = config.route(for: job.handler)?.retry ?? queue.retry
+        let policy = router.retryPolicy(for: job.handler, queue: queue.name)
         return .retry(after: delay ?? policy.delay(afterAttempt: job.attempt), error: reason)
     }
 
@@ -480,10 +481,9 @@ final class QueueRunner: Sendable {
 
     /// What a recorded settlement tells metrics and alerts.
     private func finished(_ job: LeasedJob, _ settlement: Settlement, phase: Phase) -> FinishedJob? {
-        guard case .settling(let ran, let timedOut) = phase, let outcome = RunOutcome(settlement, timedOut: timedOut, runTime: ran) else {
-            return nil
-        }
-        return FinishedJob(queue: job.queue, handler: job.handler, jobID: job.id, attempt: job.attempt, outcome: outcome)
+        guard case .settling(let ran, let timedOut) = phase else { return nil }
+        return FinishedJob(
+            queue: job.queue, handler: job.handler, jobID: job.id, attempt: job.attempt, settlement: settlement, timedOut: timedOut, runTime: ran)
     }
 
     private func jobMetadata(_ job: LeasedJob) -> Logger.Metadata {

@@ -1,8 +1,8 @@
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import Logging
-import Runtime
 import Scheduling
 import Synchronization
 
@@ -73,8 +73,7 @@ public final class Scheduler: Sendable {
             do {
                 let (job, _) = try submitter.prepare(.init(
                     handler: schedule.handler, payload: Data(schedule.payloadJSON.utf8), queue: schedule.queue))
-                guard let queue = config.queues.first(where: { $0.name == job.queue }),
-                    let store = backends[queue.backend] as? any ScheduleStore
+                guard let queue = JobRouter(config).queue(named: job.queue), let store = backends[queue.backend] as? any ScheduleStore
                 else {
                     logger.error("schedule not fired: its backend cannot record fires", metadata: ["schedule": "\(schedule.name)"])
                     continue

@@ -1,5 +1,5 @@
 import Backend
-import Runtime
+import HostDomain
 
 /// One line a worker writes to its supervisor on the report pipe. Text, tab-separated, one message per
 /// line, so the crash lines can be written by a signal handler in C (see `worker_support.h`).
@@ -25,11 +25,39 @@ enum WorkerReport: Equatable {
     /// Its handler returned.
     case returned(number: Int)
     /// No longer held by the worker: its outcome recorded (and what it was), or handed back.
-    case letGo(number: Int, outcome: RunOutcome?)
+    case letGo(number: Int, run: Run?)
     /// Written by the crash reporter: the handler of `jobID` raised this fatal signal.
     case crashedBySignal(signal: Int32, jobID: String)
     /// Written by the crash reporter: the handler of `jobID` called `exit(status)`.
     case exitedInHandler(status: Int32, jobID: String)
+
+    /// How a run ended, as the pipe carries it: the supervisor knows the rest of the job from its
+    /// `held` line.
+    struct Run: Equatable {
+        var result: FinishedJob.Result
+        var timedOut = false
+        var crashed = false
+        var runTime: Duration?
+        var error: String?
+
+        init(result: FinishedJob.Result, timedOut: Bool = false, crashed: Bool = false, runTime: Duration? = nil, error: String? = nil) {
+            self.result = result
+            self.timedOut = timedOut
+            self.crashed = crashed
+            self.runTime = runTime
+            self.error = error
+        }
+
+        init(_ job: FinishedJob) {
+            self.init(result: job.result, timedOut: job.timedOut, crashed: job.crashed, runTime: job.runTime, error: job.error)
+        }
+
+        func finished(_ job: HeldJob) -> FinishedJob {
+            FinishedJob(
+                queue: job.lease.queue, handler: job.handler, jobID: job.lease.jobID, attempt: job.attempt, result: result,
+                timedOut: timedOut, crashed: crashed, runTime: runTime, error: error)
+        }
+    }
 
     /// What the supervisor keeps of a held job: enough to settle it if the worker dies.
     struct HeldJob: Equatable {
@@ -52,10 +80,10 @@ enum WorkerReport: Equatable {
         case .returned(let number):
             buffer.append(UInt8(ascii: "D"))
             Self.appendField(number, to: &buffer)
-        case .letGo(let number, let outcome):
+        case .letGo(let number, let run):
             buffer.append(UInt8(ascii: "E"))
             Self.appendField(number, to: &buffer)
-            if let outcome { Self.append(outcome, to: &buffer) }
+            if let run { Self.append(run, to: &buffer) }
         case .held(let job):
             buffer.append(UInt8(ascii: "H"))
             Self.appendField(job.number, to: &buffer)
@@ -101,17 +129,17 @@ enum WorkerReport: Equatable {
                 self = .returned(number: job)
             case (UInt8(ascii: "E"), 1):
                 guard let job = number(0) else { return nil }
-                self = .letGo(number: job, outcome: nil)
+                self = .letGo(number: job, run: nil)
             case (UInt8(ascii: "E"), 4), (UInt8(ascii: "E"), 5):
                 guard let job = number(0), let flags = number(2), let micros = number(3) else { return nil }
-                let result: RunOutcome.Result
+                let result: FinishedJob.Result
                 switch line[fields[1]].first {
                 case UInt8(ascii: "s"): result = .succeeded
                 case UInt8(ascii: "r"): result = .retried
                 case UInt8(ascii: "d"): result = .dead
                 default: return nil
                 }
-                self = .letGo(number: job, outcome: RunOutcome(
+                self = .letGo(number: job, run: Run(
                     result: result, timedOut: flags & 1 != 0, crashed: flags & 2 != 0, runTime: micros < 0 ? nil : .microseconds(micros),
                     error: fields.count == 5 ? text(4) : nil))
             case (UInt8(ascii: "H"), 8):
@@ -160,7 +188,7 @@ enum WorkerReport: Equatable {
 
     /// Result, flags, run time in microseconds (-1: none) and, for a failure, its error (one line, cut
     /// to a length fit for a log line or an alert).
-    private static func append(_ outcome: RunOutcome, to buffer: inout [UInt8]) {
+    private static func append(_ outcome: Run, to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\t"))
         switch outcome.result {
         case .succeeded: buffer.append(UInt8(ascii: "s"))

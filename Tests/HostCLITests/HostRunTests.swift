@@ -329,7 +329,7 @@ struct HostRunTests {
         #expect(try harness.backend.job(queue: "default", id: ids[1]) == nil)
 
         let missing = try harness.host(["jobs", "retry", "NOPE"])
-        #expect(missing.status == 1 && missing.stderr.contains("no dead job NOPE in any queue"))
+        #expect(missing.status == 1 && missing.stderr.contains("no job NOPE in any queue"))
         let both = try harness.host(["jobs", "retry", "X", "--all"])
         #expect(both.status != 0 && both.stderr.contains("give a job id, or --all (not both)"))
     }

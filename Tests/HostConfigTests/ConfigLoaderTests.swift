@@ -96,10 +96,10 @@ struct ConfigLoaderTests {
         #expect(queue.concurrency == 4 && queue.weight == 3 && queue.timeout == .seconds(600) && queue.lease == .seconds(900))
         #expect(queue.retention == .seconds(172_800))
         #expect(queue.retry == RetryPolicy(maxAttempts: 3, backoff: .fixed, base: .seconds(30), max: .seconds(600), jitter: 0))
-        #expect(config.queue(for: "noctua.strategy_batch")?.name == "noctua")  // wildcard
-        #expect(config.queue(for: "noctua.generate_strategy")?.name == "default")  // exact wins
-        #expect(config.route(for: "noctua.generate_strategy")?.retry?.maxAttempts == 2)
-        #expect(config.queue(for: "greeter.hello")?.name == "default")  // unrouted
+        #expect(JobRouter(config).queue(for: "noctua.strategy_batch")?.name == "noctua")  // wildcard
+        #expect(JobRouter(config).queue(for: "noctua.generate_strategy")?.name == "default")  // exact wins
+        #expect(JobRouter(config).route(for: "noctua.generate_strategy")?.retry?.maxAttempts == 2)
+        #expect(JobRouter(config).queue(for: "greeter.hello")?.name == "default")  // unrouted
         let nightly = try #require(config.schedules.first)
         #expect(nightly.trigger == .cron("0 3 * * *"))
         #expect(nightly.timeZone.identifier == "Europe/Madrid")
@@ -195,7 +195,7 @@ struct ConfigLoaderTests {
             routes:
               noctua.batch: { queue: ai, retry: { max_attempts: 2 } }
             """)
-        #expect(config.route(for: "noctua.batch")?.retry == RetryPolicy(maxAttempts: 2, backoff: .exponential, base: .seconds(30), max: .seconds(600), jitter: 0.2))
+        #expect(JobRouter(config).route(for: "noctua.batch")?.retry == RetryPolicy(maxAttempts: 2, backoff: .exponential, base: .seconds(30), max: .seconds(600), jitter: 0.2))
     }
 
     @Test func aPluginDefaultTimeoutMustFitTheLease() throws {

@@ -1,6 +1,7 @@
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import JobHostTesting
 import Logging
 import PluginHost

@@ -1,7 +1,7 @@
 import Backend
 import Foundation
 import HostConfig
-import Runtime
+import HostDomain
 import Testing
 @testable import Supervisor
 
@@ -13,10 +13,10 @@ struct WorkerReportTests {
     @Test(arguments: [
         WorkerReport.loading(plugin: "TestPlugin"), .ready, .survey(json: #"{"plugins":[]}"#), .held(held),
         .started(number: 7, timeoutMilliseconds: 29_995), .started(number: 8, timeoutMilliseconds: -3), .returned(number: 7),
-        .letGo(number: 123_456_789, outcome: nil),
-        .letGo(number: 4, outcome: RunOutcome(result: .succeeded, runTime: .microseconds(1234))),
-        .letGo(number: 5, outcome: RunOutcome(result: .retried, timedOut: true, runTime: nil, error: "timeout: the handler did not stop")),
-        .letGo(number: 6, outcome: RunOutcome(result: .dead, crashed: true, runTime: .seconds(2), error: "")),
+        .letGo(number: 123_456_789, run: nil),
+        .letGo(number: 4, run: WorkerReport.Run(result: .succeeded, runTime: .microseconds(1234))),
+        .letGo(number: 5, run: WorkerReport.Run(result: .retried, timedOut: true, runTime: nil, error: "timeout: the handler did not stop")),
+        .letGo(number: 6, run: WorkerReport.Run(result: .dead, crashed: true, runTime: .seconds(2), error: "")),
         .crashedBySignal(signal: 11, jobID: "01JOB"), .exitedInHandler(status: 3, jobID: "01JOB"),
     ])
     func everyReportReadsBackAsWritten(_ report: WorkerReport) {
@@ -30,7 +30,7 @@ struct WorkerReportTests {
     @Test func anErrorIsKeptOnOneBoundedLine() {
         var bytes: [UInt8] = []
         let error = "line one\nline\ttwo" + String(repeating: "x", count: 2000)
-        WorkerReport.letGo(number: 1, outcome: RunOutcome(result: .dead, error: error)).write(to: &bytes)
+        WorkerReport.letGo(number: 1, run: WorkerReport.Run(result: .dead, error: error)).write(to: &bytes)
         guard case .letGo(1, let outcome?) = WorkerReport(line: bytes.dropLast()) else {
             Issue.record("not read back")
             return
@@ -73,17 +73,17 @@ struct WorkerLedgerTests {
         #expect(ledger.overdue(at: now + .seconds(3)) == [1])
         ledger.culprits[1] = "timeout"
         #expect(ledger.overdue(at: now + .seconds(4)).isEmpty, "blamed once")
-        #expect(ledger.apply(.letGo(number: 3, outcome: nil), grace: .seconds(1), now: now) == nil)
+        #expect(ledger.apply(.letGo(number: 3, run: nil), grace: .seconds(1), now: now) == nil)
         #expect(Set(ledger.held.keys) == [1, 2])
     }
 
     /// A job let go of with its outcome is told, with the queue, handler and attempt its held line gave.
     @Test func aFinishedJobIsToldWithWhatItsHeldLineSaid() {
         var ledger = ledger()
-        let outcome = RunOutcome(result: .retried, runTime: .milliseconds(3), error: "boom")
-        let finished = ledger.apply(.letGo(number: 2, outcome: outcome), grace: .seconds(1), now: now)
-        #expect(finished == FinishedJob(queue: "default", handler: "test.noop", jobID: "job2", attempt: 2, outcome: outcome))
-        #expect(ledger.apply(.letGo(number: 2, outcome: outcome), grace: .seconds(1), now: now) == nil, "told once")
+        let outcome = WorkerReport.Run(result: .retried, runTime: .milliseconds(3), error: "boom")
+        let finished = ledger.apply(.letGo(number: 2, run: outcome), grace: .seconds(1), now: now)
+        #expect(finished == FinishedJob(queue: "default", handler: "test.noop", jobID: "job2", attempt: 2, result: .retried, runTime: .milliseconds(3), error: "boom"))
+        #expect(ledger.apply(.letGo(number: 2, run: outcome), grace: .seconds(1), now: now) == nil, "told once")
     }
 
     @Test func aCrashLineBlamesTheJobItNames() {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Backend
 import Foundation
 import HostConfig
-import Runtime
+import HostDomain
 
 /// `host enqueue`: add one job, the way any producer would.
 struct EnqueueCommand: ParsableCommand {

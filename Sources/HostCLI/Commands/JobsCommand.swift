@@ -1,7 +1,7 @@
 import ArgumentParser
 import Backend
 import Foundation
-import HostConfig
+import HostDomain
 
 /// `host jobs`: look at jobs and act on dead ones, straight on the backend.
 struct JobsCommand: ParsableCommand {
@@ -28,10 +28,10 @@ struct JobsCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let (config, backends) = try open(options)
+            let actions = try operatorActions(options)
             var jobs: [JobInfo] = []
-            for entry in try queues(config, named: queue) {
-                jobs += try call { try backend(entry, backends).list(queue: entry.name, state: state, offset: 0, limit: limit) }
+            for name in queue.map({ [$0] }) ?? actions.config.queues.map(\.name) {
+                jobs += try perform { () throws(OperatorActions.Failure) in try actions.list(queue: name, state: state, offset: 0, limit: limit) }
             }
             if json {
                 try printJSON(jobs, snakeCaseKeys: true)
@@ -65,15 +65,9 @@ struct JobsCommand: ParsableCommand {
         var queue: String?
 
         func run() throws {
-            let (config, backends) = try open(options)
-            for entry in try queues(config, named: queue) {
-                if let job = try call({ try backend(entry, backends).job(queue: entry.name, id: id) }) {
-                    try printJSON(job, snakeCaseKeys: true)
-                    return
-                }
-            }
-            printError("no job \(id) in \(queue.map { "queue \($0)" } ?? "any queue")")
-            throw invalidExitCode
+            let actions = try operatorActions(options)
+            let (job, _) = try perform { () throws(OperatorActions.Failure) in try actions.job(id: id, queue: queue) }
+            try printJSON(job, snakeCaseKeys: true)
         }
     }
 
@@ -119,68 +113,25 @@ struct JobsCommand: ParsableCommand {
         }
 
         func apply(_ action: DeadJobAction) throws {
-            let (config, backends) = try open(options)
+            let actions = try operatorActions(options)
+            if let id {
+                try perform { () throws(OperatorActions.Failure) in try actions.apply(action, toDeadJob: id, queue: queue) }
+                print("\(id): \(action.done)")
+                return
+            }
             var changed = 0
             var progress = ProgressLine()
-            for entry in try queues(config, named: queue) {
-                let store = try backend(entry, backends)
-                if let id {
-                    if try call({ try store.apply(action, queue: entry.name, id: id) }) {
-                        print("\(id): \(action.done)")
-                        return
+            let names = try perform { () throws(OperatorActions.Failure) in try actions.queues(named: queue.map { [$0] } ?? []) }
+            for name in queue == nil ? actions.config.queues.map(\.name) : names.map(\.name) {
+                changed += try perform({ () throws(OperatorActions.Failure) in
+                    try actions.applyToAllDead(action, queue: name) { handled, total in
+                        progress.update("\(action.done) \(handled)/\(total) dead jobs of queue \(name)", final: handled == total)
                     }
-                    continue
-                }
-                changed += try call { () throws -> Int in
-                    do {
-                        return try store.applyToAllDead(action, queue: entry.name) { handled, total in
-                            progress.update("\(action.done) \(handled)/\(total) dead jobs of queue \(entry.name)", final: handled == total)
-                        }
-                    } catch {
-                        progress.clear()  // the error goes on a line of its own
-                        throw error
-                    }
-                }
+                }, onFailure: { progress.clear() })  // the error goes on a line of its own
             }
             progress.clear()
-            if let id {
-                printError("no dead job \(id) in \(queue.map { "queue \($0)" } ?? "any queue")")
-                throw invalidExitCode
-            }
             print("\(changed) dead \(changed == 1 ? "job" : "jobs") \(action.done)")
         }
-    }
-}
-
-private func open(_ options: ConfigOptions) throws -> (HostConfiguration, [String: any JobBackend]) {
-    let config = try loadConfig(options)
-    return (config, Backends.make(config, logger: CommandLogging.logger(verbose: false)))
-}
-
-private func queues(_ config: HostConfiguration, named name: String?) throws -> [QueueConfig] {
-    guard let name else { return config.queues }
-    guard let queue = config.queues.first(where: { $0.name == name }) else {
-        printError("unknown queue '\(name)'; the config defines \(config.queues.map(\.name).joined(separator: ", "))")
-        throw ExitCode.validationFailure
-    }
-    return [queue]
-}
-
-private func backend(_ queue: QueueConfig, _ backends: [String: any JobBackend]) throws -> any JobBackend {
-    guard let backend = backends[queue.backend] else {
-        printError("queue \(queue.name): backend '\(queue.backend)' is not configured")
-        throw invalidExitCode
-    }
-    return backend
-}
-
-/// A backend call whose failure ends the command with the backend's reason.
-private func call<Result>(_ body: () throws -> Result) throws -> Result {
-    do {
-        return try body()
-    } catch let error as BackendError {
-        printError("backend: \(error)")
-        throw ExitCode(2)
     }
 }
 

@@ -67,7 +67,7 @@ struct ListPluginsCommand: ParsableCommand {
                 for handler in plugin.handlers {
                     list.rows.append([
                         "  " + handler.name, handler.defaultTimeoutMs.map { Duration.milliseconds($0).configText } ?? "-",
-                        config.queue(for: handler.name)?.name ?? "(none)", handler.description,
+                        JobRouter(config).queue(for: handler.name)?.name ?? "(none)", handler.description,
                     ])
                 }
                 print(list.rendered)

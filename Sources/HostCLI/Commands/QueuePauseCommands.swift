@@ -1,7 +1,6 @@
 import ArgumentParser
-import Backend
 import Foundation
-import HostConfig
+import HostDomain
 
 /// `host queues pause Q…`: hosts stop starting the queue's jobs, without a restart.
 struct QueuePauseCommand: ParsableCommand {
@@ -52,26 +51,13 @@ struct QueueSwitchTarget: ParsableArguments {
     }
 
     func apply(paused: Bool) throws {
-        let config = try loadConfig(options)
+        let actions = try operatorActions(options)
         // Every name is checked before anything changes: a typo must not leave half the queues switched.
-        let unknown = queues.filter { name in !config.queues.contains { $0.name == name } }
-        guard unknown.isEmpty else {
-            let names = unknown.map { "'\($0)'" }.joined(separator: ", ")
-            printError(
-                "unknown queue\(unknown.count == 1 ? "" : "s") \(names): \(config.file) defines "
-                    + config.queues.map(\.name).joined(separator: ", "))
-            throw ExitCode.validationFailure
-        }
-        let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
+        let named = try perform { () throws(OperatorActions.Failure) in try actions.queues(named: queues) }
         var results: [Result] = []
-        var failed = false
-        for name in queues {
-            let queue = config.queues.first { $0.name == name }!
-            do {
-                guard let backend = backends[queue.backend] else {
-                    throw BackendError(.invalid, "backend '\(queue.backend)' is not configured")
-                }
-                try backend.setPaused(queue: queue.name, paused)
+        for queue in named {
+            do throws(OperatorActions.Failure) {
+                try actions.setPaused(queue: queue.name, paused)
                 results.append(Result(queue: queue.name, backend: queue.backend, paused: paused, error: nil))
                 if !json {
                     print(paused
@@ -79,15 +65,12 @@ struct QueueSwitchTarget: ParsableArguments {
                         : "\(queue.name): resumed")
                 }
             } catch {
-                failed = true
                 results.append(Result(queue: queue.name, backend: queue.backend, paused: nil, error: "\(error)"))
                 printError("\(queue.name): not \(paused ? "paused" : "resumed"): \(error)")
             }
         }
-        if json {
-            try printJSON(results)
-        }
-        if failed { throw ExitCode(2) }
+        if json { try printJSON(results) }
+        if results.contains(where: { $0.error != nil }) { throw ExitCode(2) }
     }
 
     /// One queue's outcome; `paused` is its state now, absent when the change failed.

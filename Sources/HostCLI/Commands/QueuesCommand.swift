@@ -2,6 +2,7 @@ import ArgumentParser
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 
 /// `host queues`: how much work each queue holds, straight from the backends; pausing and resuming.
 struct QueuesCommand: ParsableCommand {

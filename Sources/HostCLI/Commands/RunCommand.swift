@@ -4,14 +4,15 @@ import ArgumentParser
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import Logging
 import Monitoring
 import PluginHost
 import PostgresBackend
 import Runtime
 import Scheduler
-import Supervisor
 import ServiceLifecycle
+import Supervisor
 
 /// `host run`: the host itself.
 struct RunCommand: AsyncParsableCommand {

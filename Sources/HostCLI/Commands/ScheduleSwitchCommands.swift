@@ -1,7 +1,6 @@
 import ArgumentParser
-import Backend
 import Foundation
-import HostConfig
+import HostDomain
 
 /// `host schedules disable NAME…`: switch schedules off without editing the config or restarting.
 struct ScheduleDisableCommand: ParsableCommand {
@@ -40,19 +39,6 @@ struct ScheduleEnableCommand: ParsableCommand {
     }
 }
 
-/// Where a schedule's fires and switch are kept: the queue its jobs go to, and that queue's backend.
-struct ScheduleTarget {
-    let queue: String
-    let backendName: String
-
-    /// The queue the scheduler sends the schedule's jobs to: its own, else its handler's route, else
-    /// `default`.
-    init(_ schedule: ScheduleConfig, config: HostConfiguration) {
-        queue = schedule.queue ?? config.route(for: schedule.handler)?.queue ?? QueueConfig.defaultName
-        backendName = config.queues.first { [queue] in $0.name == queue }?.backend ?? ""
-    }
-}
-
 /// The schedules an enable or disable names, and how it reports.
 struct ScheduleSwitchTarget: ParsableArguments {
     @OptionGroup var options: ConfigOptions
@@ -68,41 +54,26 @@ struct ScheduleSwitchTarget: ParsableArguments {
     }
 
     func apply(disabled: Bool) throws {
-        let config = try loadConfig(options)
+        let actions = try operatorActions(options)
         // Every name is checked before anything changes: a typo must not leave half of them switched.
-        let unknown = schedules.filter { name in !config.schedules.contains { $0.name == name } }
-        guard unknown.isEmpty else {
-            let names = unknown.map { "'\($0)'" }.joined(separator: ", ")
-            let known = config.schedules.isEmpty ? "has no schedules" : "has " + config.schedules.map(\.name).joined(separator: ", ")
-            printError("no schedule\(unknown.count == 1 ? "" : "s") named \(names): \(config.file) \(known)")
-            throw ExitCode.validationFailure
-        }
-        let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
+        let named = try perform { () throws(OperatorActions.Failure) in try actions.schedules(named: schedules) }
         var results: [Result] = []
-        var failed = false
-        for name in schedules {
-            let schedule = config.schedules.first { $0.name == name }!
-            let target = ScheduleTarget(schedule, config: config)
-            do {
-                guard let store = backends[target.backendName] as? any ScheduleStore else {
-                    throw BackendError(.invalid, "queue '\(target.queue)' has no backend that keeps schedules")
-                }
-                try store.setDisabled(schedule: name, queue: target.queue, disabled)
-                results.append(Result(schedule: name, queue: target.queue, disabled: disabled, error: nil))
+        for schedule in named {
+            let name = schedule.name
+            do throws(OperatorActions.Failure) {
+                let queue = try actions.setDisabled(schedule: name, disabled)
+                results.append(Result(schedule: name, queue: queue, disabled: disabled, error: nil))
                 if !json { print("\(name): \(disabled ? "disabled; it fires nothing until `host schedules enable \(name)`" : "enabled")") }
                 if !disabled && !schedule.enabled {
-                    printError("\(name): still silent: \(config.file) says enabled: false for it")
+                    printError("\(name): still silent: \(actions.config.file) says enabled: false for it")
                 }
             } catch {
-                failed = true
-                results.append(Result(schedule: name, queue: target.queue, disabled: nil, error: "\(error)"))
+                results.append(Result(schedule: name, queue: actions.home(of: schedule).queue, disabled: nil, error: "\(error)"))
                 printError("\(name): not \(disabled ? "disabled" : "enabled"): \(error)")
             }
         }
-        if json {
-            try printJSON(results)
-        }
-        if failed { throw ExitCode(2) }
+        if json { try printJSON(results) }
+        if results.contains(where: { $0.error != nil }) { throw ExitCode(2) }
     }
 
     /// One schedule's outcome; `disabled` is its switch now, absent when the change failed.

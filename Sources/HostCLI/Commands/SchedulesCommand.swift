@@ -2,7 +2,7 @@ import ArgumentParser
 import Backend
 import Foundation
 import HostConfig
-import Runtime
+import HostDomain
 import Scheduler
 
 /// `host schedules`: what fires when, and how the last fire went; switching schedules off and on.
@@ -39,15 +39,15 @@ extension SchedulesCommand {
         var json = false
 
         func run() throws {
-            let config = try loadConfig(options)
-            let backends = Backends.make(config, logger: CommandLogging.logger(verbose: false))
-            let scheduler = Scheduler(config: config, backends: backends, logger: CommandLogging.logger(verbose: false))
+            let actions = try operatorActions(options)
+            let config = actions.config
+            let scheduler = Scheduler(config: config, backends: actions.backends, logger: CommandLogging.logger(verbose: false))
             var rows: [Row] = []
             var clocks: [String: Date] = [:]
             for schedule in config.schedules {
-                let target = ScheduleTarget(schedule, config: config)
-                let backend = backends[target.backendName]
-                let store = backend as? any ScheduleStore
+                let target = actions.home(of: schedule)
+                let backend = target.backend
+                let store = target.store
                 // The backend's clock, read once per backend; this machine's when the backend is unreachable.
                 let backendClock = clocks[target.backendName] ?? (try? store?.now())
                 clocks[target.backendName] = backendClock
@@ -157,22 +157,7 @@ struct TriggerCommand: ParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func run() throws {
-        let config = try loadConfig(options)
-        guard let entry = config.schedules.first(where: { $0.name == schedule }) else {
-            printError("no schedule named '\(schedule)'; the config has: \(config.schedules.map(\.name).joined(separator: ", "))")
-            throw ExitCode.validationFailure
-        }
-        let submitter = JobSubmitter(config: config, backends: Backends.make(config, logger: CommandLogging.logger(verbose: false)))
-        do {
-            print(try submitter.submit(.init(
-                handler: entry.handler, payload: Data(entry.payloadJSON.utf8), queue: entry.queue,
-                origin: "manual trigger of schedule \(entry.name)")))
-        } catch let refusal as JobSubmitter.Refusal {
-            printError("trigger refused: \(refusal)")
-            throw invalidExitCode
-        } catch {
-            printError("trigger failed: \(error); nothing was enqueued")
-            throw ExitCode(2)
-        }
+        let actions = try operatorActions(options)
+        print(try perform { () throws(OperatorActions.Failure) in try actions.trigger(schedule: schedule) })
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HostConfig
+import HostDomain
 import Supervisor
 
 /// `host worker`: a worker process of `host run`. Not for people: the supervisor starts it with two

@@ -17,21 +17,6 @@ public struct HostConfiguration: Sendable {
     /// The `alerts:` block; its defaults when the file has none.
     public var alerts = AlertSettings()
 
-    /// The queue a handler's jobs go to: an exact route, else the longest `family.*` route that
-    /// matches, else the queue named `default`.
-    public func route(for handler: String) -> RouteConfig? {
-        if let exact = routes.first(where: { $0.pattern == handler }) { return exact }
-        return routes
-            .filter { $0.isWildcard && handler.hasPrefix($0.prefix) }
-            .max { $0.prefix.count < $1.prefix.count }
-    }
-
-    /// The queue jobs of `handler` land in.
-    public func queue(for handler: String) -> QueueConfig? {
-        let name = route(for: handler)?.queue ?? QueueConfig.defaultName
-        return queues.first { $0.name == name }
-    }
-
     public func backend(named name: String) -> BackendConfig? { backends.first { $0.name == name } }
 }
 

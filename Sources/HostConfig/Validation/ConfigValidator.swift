@@ -6,6 +6,8 @@ public struct ConfigValidator: Sendable {
 
     public init(config: HostConfiguration) { self.config = config }
 
+    private var router: JobRouter { JobRouter(config) }
+
     /// Problems a config has on its own, before any plugin is loaded.
     public func diagnostics() -> [ConfigDiagnostic] {
         diagnostics(declaredBackends: config.backends.map(\.name), declaredQueues: config.queues.map(\.name))
@@ -30,7 +32,7 @@ public struct ConfigValidator: Sendable {
         }
         for route in config.routes {
             let path = "routes.\(quoted(route.pattern))"
-            guard let queue = config.queues.first(where: { $0.name == route.queue }) else {
+            guard let queue = router.queue(named: route.queue) else {
                 if !queueNames.contains(route.queue) {
                     report(route.location(of: "queue"), route.isShortForm ? path : "\(path).queue",
                         unknown("queue", route.queue, among: queueNames))
@@ -53,9 +55,7 @@ public struct ConfigValidator: Sendable {
             }
             if let queue = schedule.queue, !queueNames.contains(queue) {
                 report(schedule.location(of: "queue"), "\(path).queue", unknown("queue", queue, among: queueNames))
-            } else if schedule.queue == nil, config.route(for: schedule.handler) == nil,
-                !queueNames.contains(QueueConfig.defaultName)
-            {
+            } else if schedule.queue == nil, !queueNames.contains(router.queueName(for: schedule)) {
                 report(schedule.location(of: "handler"), "\(path).handler",
                     "no route sends '\(schedule.handler)' to a queue and there is no queue named '\(QueueConfig.defaultName)'; add a route or a 'queue:' here")
             }
@@ -70,8 +70,9 @@ public struct ConfigValidator: Sendable {
     ///   - defaultTimeouts: the timeouts plugins suggest for their handlers.
     public func handlerDiagnostics(registered: Set<String>, defaultTimeouts: [String: Duration] = [:]) -> [ConfigDiagnostic] {
         var found: [ConfigDiagnostic] = []
-        for (handler, timeout) in defaultTimeouts.sorted(by: { $0.key < $1.key }) where config.route(for: handler)?.timeout == nil {
-            guard let queue = config.queue(for: handler), timeout >= queue.lease else { continue }
+        // Only where the plugin's default is the timeout that applies: a route's own is checked above.
+        for (handler, timeout) in defaultTimeouts.sorted(by: { $0.key < $1.key }) where router.route(for: handler)?.timeout == nil {
+            guard let queue = router.queue(for: handler), timeout >= queue.lease else { continue }
             found.append(.init(location: queue.location(of: "lease"), keyPath: "queues.\(queue.name).lease",
                 message: "handler '\(handler)' asks for a \(timeout.configText) timeout (its plugin's default), not shorter than this queue's lease \(queue.lease.configText); raise the lease or set routes.\"\(handler)\".timeout"))
         }

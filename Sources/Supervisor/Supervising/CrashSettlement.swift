@@ -1,6 +1,6 @@
 import Backend
 import HostConfig
-import Runtime
+import HostDomain
 
 /// What happens to the jobs a worker held when it ends.
 struct CrashSettlement {
@@ -34,8 +34,7 @@ struct CrashSettlement {
             return .crashed(retryAfter: nil, error: reason)
         }
         if retryAtOnce { return .crashed(retryAfter: .zero, error: reason) }
-        let queue = config.queues.first { $0.name == job.lease.queue }
-        let policy = config.route(for: job.handler)?.retry ?? queue?.retry ?? .standard
+        let policy = JobRouter(config).retryPolicy(for: job.handler, queue: job.lease.queue)
         return .crashed(retryAfter: policy.delay(afterAttempt: job.attempt), error: reason)
     }
 }

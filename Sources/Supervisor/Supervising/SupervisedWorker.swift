@@ -2,8 +2,8 @@ import Backend
 import Foundation
 import Glibc
 import HostConfig
+import HostDomain
 import Logging
-import Runtime
 import Synchronization
 
 /// One worker process kept alive by the supervisor: started, watched through its reports, settled
@@ -180,7 +180,7 @@ final class SupervisedWorker: Sendable {
         var accepted: [(Lease, Settlement)] = []
         let byQueue = Dictionary(grouping: settlements) { $0.0.queue }
         for (queueName, items) in byQueue {
-            guard let queue = settlement.config.queues.first(where: { $0.name == queueName }), let backend = backends[queue.backend]
+            guard let queue = JobRouter(settlement.config).queue(named: queueName), let backend = backends[queue.backend]
             else { continue }
             var failures = 0
             while true {
@@ -207,10 +207,10 @@ final class SupervisedWorker: Sendable {
         guard let events else { return }
         let jobs = Dictionary(uniqueKeysWithValues: ledger.held.map { ($0.value.job.lease, $0) })
         let finished = settlements.compactMap { lease, settlement -> FinishedJob? in
-            guard let (number, entry) = jobs[lease], let outcome = RunOutcome(settlement, timedOut: ledger.timedOut.contains(number)) else {
-                return nil
-            }
-            return FinishedJob(queue: lease.queue, handler: entry.job.handler, jobID: lease.jobID, attempt: entry.job.attempt, outcome: outcome)
+            guard let (number, entry) = jobs[lease] else { return nil }
+            return FinishedJob(
+                queue: lease.queue, handler: entry.job.handler, jobID: lease.jobID, attempt: entry.job.attempt, settlement: settlement,
+                timedOut: ledger.timedOut.contains(number))
         }
         if !finished.isEmpty { events.finished(finished) }
     }

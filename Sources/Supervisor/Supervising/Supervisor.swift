@@ -2,6 +2,7 @@ import Backend
 import Foundation
 import Glibc
 import HostConfig
+import HostDomain
 import Logging
 import Runtime
 import Synchronization

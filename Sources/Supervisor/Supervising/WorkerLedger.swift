@@ -1,5 +1,5 @@
 import Backend
-import Runtime
+import HostDomain
 
 /// What one worker holds, as its reports say: every job it leased and not yet let go of, which of them
 /// a handler is running and until when, and the jobs already found guilty of ending it.
@@ -39,12 +39,12 @@ struct WorkerLedger {
         case .held(let job): held[job.number] = Entry(job: job)
         case .started(let number, let timeout): held[number]?.killAt = now + .milliseconds(timeout) + grace
         case .returned(let number): held[number]?.killAt = nil
-        case .letGo(let number, let outcome):
+        case .letGo(let number, let run):
             guard let entry = held.removeValue(forKey: number) else { return nil }
             letGo += 1
-            guard let outcome else { return nil }
+            guard let run else { return nil }
             let job = entry.job
-            return FinishedJob(queue: job.lease.queue, handler: job.handler, jobID: job.lease.jobID, attempt: job.attempt, outcome: outcome)
+            return run.finished(job)
         case .crashedBySignal(let signal, let id):
             blame(id, "worker crashed: \(signalName(signal))" + memoryNote)
         case .exitedInHandler(let status, let id):

@@ -3,6 +3,7 @@ import CWorkerSupport
 import Foundation
 import Glibc
 import HostConfig
+import HostDomain
 import Logging
 import PluginHost
 import Runtime

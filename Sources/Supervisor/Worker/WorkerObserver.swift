@@ -1,6 +1,7 @@
 import Backend
 import CWorkerSupport
 import Foundation
+import HostDomain
 import Runtime
 import Synchronization
 
@@ -84,7 +85,7 @@ final class WorkerObserver: JobObserver {
             jobs.compactMap { lease, finished -> WorkerReport? in
                 state.seen.remove(lease)
                 state.reported.remove(lease)
-                return state.numbers.removeValue(forKey: lease).map { .letGo(number: $0, outcome: finished?.outcome) }
+                return state.numbers.removeValue(forKey: lease).map { .letGo(number: $0, run: finished.map(WorkerReport.Run.init)) }
             }
         }
         writer.gather(gone)

@@ -5,10 +5,10 @@ import PostgresBackend
 import RedisBackend
 
 /// The composition root for backends: config entries → clients.
-enum Backends {
+public enum Backends {
     /// A client for every backend the config names, by name. Clients connect lazily: an unreachable
     /// server shows up in the first call, which the caller retries or reports.
-    static func make(_ config: HostConfiguration, logger: Logger) -> [String: any JobBackend] {
+    public static func make(_ config: HostConfiguration, logger: Logger) -> [String: any JobBackend] {
         var available: [String: any JobBackend] = [:]
         for backend in config.backends {
             var backendLogger = logger

@@ -1,10 +1,9 @@
 import Backend
 import Foundation
 import HostConfig
-import PluginHost
 
 /// Turns "run handler H with this payload" into a job on the right queue and backend: the one path
-/// for `host enqueue`, job chaining from handlers, and (later) schedules.
+/// for `host enqueue`, job chaining from handlers, schedules and manual triggers.
 public struct JobSubmitter: Sendable {
     let config: HostConfiguration
     let backends: [String: any JobBackend]
@@ -56,8 +55,9 @@ public struct JobSubmitter: Sendable {
             let preview = String(decoding: request.payload.prefix(60), as: UTF8.self)
             throw Refusal(description: "the payload is not valid JSON (\(preview.isEmpty ? "empty" : "starts with: \(preview)")); nothing was enqueued")
         }
-        let queueName = request.queue ?? config.route(for: request.handler)?.queue ?? QueueConfig.defaultName
-        guard let queue = config.queues.first(where: { $0.name == queueName }) else {
+        let router = JobRouter(config)
+        let queueName = router.queueName(for: request.handler, requested: request.queue)
+        guard let queue = router.queue(named: queueName) else {
             throw Refusal(description: request.queue == nil
                 ? "no route sends '\(request.handler)' to a queue and there is no queue named 'default'"
                 : "unknown queue '\(queueName)'; the config defines \(config.queues.map(\.name).joined(separator: ", "))")
@@ -68,7 +68,7 @@ public struct JobSubmitter: Sendable {
         if let attempts = request.maxAttempts, attempts < 1 {
             throw Refusal(description: "max attempts must be at least 1, got \(attempts)")
         }
-        let maxAttempts = request.maxAttempts ?? config.route(for: request.handler)?.retry?.maxAttempts ?? queue.retry.maxAttempts
+        let maxAttempts = router.maxAttempts(for: request.handler, queue: queue, requested: request.maxAttempts)
         let job = NewJob(
             queue: queue.name, handler: request.handler, payload: request.payload, maxAttempts: maxAttempts,
             delay: request.delay, timeout: request.timeout, uniqueKey: request.uniqueKey, origin: request.origin)
@@ -82,16 +82,5 @@ public struct JobSubmitter: Sendable {
             throw BackendError(.server, "the backend accepted job \(job.id) but returned no id")
         }
         return id
-    }
-}
-
-/// Chaining: a handler's enqueue goes through the submitter.
-struct SubmittingEnqueuer: JobEnqueuer {
-    let submitter: JobSubmitter
-
-    func enqueue(_ job: ChainedJob) throws -> String {
-        try submitter.submit(.init(
-            handler: job.handler, payload: job.payload, queue: job.queue, delay: job.delay, maxAttempts: job.maxAttempts,
-            uniqueKey: job.uniqueKey, origin: "chained from job \(job.parentID)"))
     }
 }
