@@ -36,8 +36,12 @@ let package = Package(
         // YAML → validated, typed configuration.
         .target(name: "HostConfig", dependencies: ["Yams", "Scheduling"]),
 
+        // Threads the host owns and how they are paced, stopped and bridged to the service group; the
+        // Duration units they sleep and wait in.
+        .target(name: "Threads", dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+
         // The backend protocol and job model; every backend conforms, every backend passes the conformance suite.
-        .target(name: "Backend"),
+        .target(name: "Backend", dependencies: ["Threads"]),
         .target(name: "BackendConformance", dependencies: ["Backend"]),
 
         // Redis, through hiredis (Debian: libhiredis-dev).
@@ -62,14 +66,14 @@ let package = Package(
         // what a finished job tells.
         .target(
             name: "HostDomain",
-            dependencies: ["Backend", "HostConfig", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Threads", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]
         ),
 
         // Fetch loops, worker slots on threads the runtime owns, timeouts, retries, leases, shutdown.
         .target(
             name: "Runtime",
             dependencies: [
-                "Backend", "HostConfig", "HostDomain", "PluginHost",
+                "Threads", "Backend", "HostConfig", "HostDomain", "PluginHost",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -82,7 +86,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "Backend", "HostConfig", "HostDomain", "PluginHost", "Runtime", "CWorkerSupport",
+                "Threads", "Backend", "HostConfig", "HostDomain", "PluginHost", "Runtime", "CWorkerSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -92,20 +96,20 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
-                "Backend", "HostConfig", "HostDomain", "Scheduling",
+                "Threads", "Backend", "HostConfig", "HostDomain", "Scheduling",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
         // Alerts when a handler or schedule keeps failing: log lines and a Slack-compatible webhook.
-        .target(name: "Alerting", dependencies: ["BlockingHTTP", "HostConfig", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Alerting", dependencies: ["BlockingHTTP", "Threads", "HostConfig", .product(name: "Logging", package: "swift-log")]),
 
         // What operators see of a running host: metrics, health, alerts.
         .target(
             name: "Monitoring",
             dependencies: [
-                "Alerting", "Backend", "HostConfig", "HostDomain",
+                "Threads", "Alerting", "Backend", "HostConfig", "HostDomain",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -115,7 +119,7 @@ let package = Package(
         .target(
             name: "AdminHTTP",
             dependencies: [
-                "Backend", "HostConfig", "HostDomain", "Monitoring", "Scheduler",
+                "Threads", "Backend", "HostConfig", "HostDomain", "Monitoring", "Scheduler",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,7 +130,7 @@ let package = Package(
         .target(
             name: "HostCLI",
             dependencies: [
-                "HostConfig", "HostDomain", "PluginHost", "Backend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
+                "Threads", "HostConfig", "HostDomain", "PluginHost", "Backend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
                 "Monitoring", "AdminHTTP", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "host-bench",
             dependencies: [
-                "Backend", "HostDomain", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting", "Monitoring", "Alerting",
+                "Threads", "Backend", "HostDomain", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting", "Monitoring", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,6 +1,7 @@
 import Backend
 import Foundation
 import Synchronization
+import Threads
 
 /// Runs a blocking call (a backend round trip) on a thread of its own, so the async code serving
 /// HTTP never blocks Swift's cooperative pool, and gives up waiting after `timeout`.

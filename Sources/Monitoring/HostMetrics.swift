@@ -3,6 +3,7 @@ import Foundation
 import HostDomain
 import Prometheus
 import Synchronization
+import Threads
 
 /// The host's Prometheus metrics. Job and schedule counters are fed by events as they happen; the
 /// gauges (queue depths, running jobs, workers, backends) are set from a ``HostSnapshot`` when the

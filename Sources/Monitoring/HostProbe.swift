@@ -2,6 +2,7 @@ import Backend
 import Foundation
 import HostConfig
 import Synchronization
+import Threads
 
 /// Looks at a running host: asks every backend whether it answers and how its queues stand, and
 /// gathers what the host itself knows of its workers, running jobs and scheduler.

@@ -1,5 +1,6 @@
 import Backend
 import Foundation
+import Threads
 
 /// What a running host looks like at one moment: what `/health` and `/metrics` report.
 public struct HostSnapshot: Sendable, Encodable {

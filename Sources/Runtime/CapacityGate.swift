@@ -39,29 +39,3 @@ final class CapacityGate: @unchecked Sendable {
         condition.broadcast()
     }
 }
-
-/// Runs `body` on a new thread the runtime owns (never Swift's cooperative pool: handlers and
-/// backend clients block).
-@discardableResult
-func startThread(name: String, stackSize: Int = 1 << 21, _ body: @escaping @Sendable () -> Void) -> Thread {
-    let thread = Thread(block: body)
-    thread.name = name
-    thread.stackSize = stackSize
-    thread.start()
-    return thread
-}
-
-/// A latch a finished thread opens, so shutdown can wait for it with a deadline.
-final class Completion: Sendable {
-    private let semaphore = DispatchSemaphore(value: 0)
-
-    func finish() { semaphore.signal() }
-
-    /// True if finished before `deadline`.
-    func wait(until deadline: ContinuousClock.Instant) -> Bool {
-        let remaining = max(ContinuousClock.now.duration(to: deadline).seconds, 0)
-        let finished = semaphore.wait(timeout: .now() + remaining) == .success
-        if finished { semaphore.signal() }  // stays open for later waiters
-        return finished
-    }
-}

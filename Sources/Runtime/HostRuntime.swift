@@ -4,7 +4,7 @@ import HostConfig
 import HostDomain
 import Logging
 import PluginHost
-import ServiceLifecycle
+import Threads
 import Synchronization
 
 /// Every queue of the config running on its backend: the runtime `host run` starts.
@@ -88,39 +88,6 @@ public final class HostRuntime: Sendable {
 
     /// Jobs finished successfully by this runtime, across queues.
     public var succeeded: Int { runners.reduce(0) { $0 + $1.counters.succeeded.load(ordering: .relaxed) } }
-
-    /// The maintenance chores, run once each (for tests and `host` tools).
-    @discardableResult
-    public func runMaintenanceOnce() -> (rescued: Int, dead: Int, pruned: Int) {
-        var totals = (rescued: 0, dead: 0, pruned: 0)
-        for chore in maintenance {
-            let pass = chore.runOnce()
-            totals.rescued += pass.rescued
-            totals.dead += pass.dead
-            totals.pruned += pass.pruned
-        }
-        return totals
-    }
-}
-
-/// The runtime as a service of a `ServiceGroup`: runs until graceful shutdown (SIGTERM, SIGINT), then
-/// stops as ``HostRuntime/shutdown(timeout:)`` says.
-public struct RuntimeService: Service {
-    let runtime: HostRuntime
-
-    public init(runtime: HostRuntime) { self.runtime = runtime }
-
-    public func run() async throws {
-        runtime.start()
-        try? await gracefulShutdown()
-        let runtime = self.runtime
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            startThread(name: "jobhost.shutdown") {
-                runtime.shutdown(timeout: runtime.config.host.shutdownTimeout)
-                continuation.resume()
-            }
-        }
-    }
 }
 
 private final class Counter: Sendable {

@@ -3,6 +3,7 @@ import Foundation
 import HostConfig
 import Logging
 import Synchronization
+import Threads
 
 /// The chores that keep a backend's queues healthy: rescuing jobs whose lease expired (their host
 /// died or stalled) and pruning finished jobs past their retention. Every host runs them; each chore

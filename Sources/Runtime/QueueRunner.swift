@@ -5,6 +5,7 @@ import HostDomain
 import Logging
 import PluginHost
 import Synchronization
+import Threads
 
 /// Runs one queue: a fetcher that leases jobs in batches, `concurrency` worker slots that call
 /// handlers, a settler that reports outcomes in batches, a keeper that raises cancel flags at

@@ -5,6 +5,7 @@ import HostDomain
 import Logging
 import Scheduling
 import Synchronization
+import Threads
 
 /// Fires the config's schedules. Every host may run one: a fire enqueues its job only by claiming
 /// the fire time in the backend (``ScheduleStore/claimFire(schedule:at:job:)``), where fire times

@@ -13,6 +13,7 @@ import Runtime
 import Scheduler
 import ServiceLifecycle
 import Supervisor
+import Threads
 
 /// `host run`: the host itself.
 struct RunCommand: AsyncParsableCommand {
@@ -90,7 +91,9 @@ struct RunCommand: AsyncParsableCommand {
             let started = Supervisor(
                 config: config, configText: text, queues: inWorkers, backends: backends, executable: HostExecutable.path, logger: logger,
                 events: monitor)
-            services.append(SupervisorService(supervisor: started, host: config.host))
+            services.append(ThreadService(
+                name: "supervisor", start: started.start,
+                stop: { started.shutdown(timeout: config.host.shutdownTimeout, grace: config.host.timeoutGrace) }))
             supervisor = started
         }
         // Queues that trust their plugins run them on threads of this process.
@@ -104,11 +107,12 @@ struct RunCommand: AsyncParsableCommand {
             let runtime = HostRuntime(
                 config: config, backends: backends, registry: loader.registry, logger: logger, grace: config.host.timeoutGrace,
                 queues: inThreads.map(\.name), observer: SinkObserver(sink: monitor))
-            services.append(RuntimeService(runtime: runtime))
+            services.append(ThreadService(
+                name: "runtime", start: runtime.start, stop: { runtime.shutdown(timeout: config.host.shutdownTimeout) }))
             local = (runtime, loader)
         }
         let scheduler = Scheduler(config: config, backends: backends, logger: logger, events: monitor)
-        services.append(SchedulerService(scheduler: scheduler))
+        services.append(ThreadService(name: "scheduler", start: scheduler.start, stop: scheduler.stop))
         let readiness = Readiness()
         if let admin = config.admin {
             let runtime = local?.runtime
