@@ -82,10 +82,14 @@ let package = Package(
         // Worker processes: what must be C (prctl, the crash reporter that runs in signal handlers).
         .target(name: "CWorkerSupport", path: "Sources/CWorkerSupport"),
 
+        // The host's log output: text or JSON lines on stderr, for `host run`, its workers and the commands.
+        .target(name: "Logs", dependencies: ["HostConfig", .product(name: "Logging", package: "swift-log")]),
+
         // Handlers in supervised worker processes: hard timeouts, crash accounting, restarts.
         .target(
             name: "Supervisor",
             dependencies: [
+                "Logs",
                 "Threads", "Backend", "HostConfig", "HostDomain", "PluginHost", "Runtime", "CWorkerSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -130,6 +134,7 @@ let package = Package(
         .target(
             name: "HostCLI",
             dependencies: [
+                "Logs",
                 "Threads", "HostConfig", "HostDomain", "PluginHost", "Backend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
                 "Monitoring", "AdminHTTP", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

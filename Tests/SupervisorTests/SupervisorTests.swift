@@ -164,3 +164,31 @@ struct CrashSettlementTests {
         #expect(Supervisor.shares(of: queue) == [1, 1, 1, 1, 1], "no worker without a slot")
     }
 }
+
+/// The launch contract: what a supervisor writes on a worker's control pipe is what the worker reads.
+struct WorkerAssignmentTests {
+    @Test func theHandshakeReadsBackAsWrittenAndLeavesTheCommandsThatFollow() throws {
+        let assignment = WorkerAssignment(
+            configFile: "/etc/jobhost/host.yaml", slots: ["default": 3, "ai": 1], memoryLimit: 512 << 20, maxJobs: 1000, name: "default.2",
+            skipped: ["Broken"], verbose: true, logFormat: .json)
+        let configText = "queues:\n  default: {}\n# é and a tab\t\n"
+        var fds: [Int32] = [-1, -1]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let bytes = [UInt8](assignment.handshake(configText: configText)) + Array("drain\n".utf8)
+        #expect(bytes.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) } == bytes.count)
+        close(fds[1])
+
+        let first = try #require(WorkerAssignment.readFrame(from: fds[0]))
+        #expect(try JSONDecoder().decode(WorkerAssignment.self, from: first) == assignment)
+        #expect(try #require(WorkerAssignment.readFrame(from: fds[0])) == Data(configText.utf8))
+        var rest = [UInt8](repeating: 0, count: 16)
+        #expect(read(fds[0], &rest, rest.count) == 6, "the drain command is left on the pipe")
+        #expect(WorkerAssignment.readFrame(from: fds[0]) == nil, "a closed pipe ends the handshake")
+    }
+
+    @Test func onlyTheCommandAndALabelTravelOnTheCommandLine() {
+        #expect(WorkerAssignment(configFile: "x", name: "default.1").arguments == ["worker", "default.1"])
+        #expect(WorkerAssignment(configFile: "x", surveyOnly: true).arguments == ["worker", "survey"])
+    }
+}

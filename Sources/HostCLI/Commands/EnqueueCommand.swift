@@ -3,6 +3,7 @@ import Backend
 import Foundation
 import HostConfig
 import HostDomain
+import Logs
 
 /// `host enqueue`: add one job, the way any producer would.
 struct EnqueueCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import Backend
 import Foundation
 import HostConfig
 import PluginHost
+import Supervisor
 
 /// `host list-plugins`: which plugins load, what they offer, and why the others do not.
 struct ListPluginsCommand: ParsableCommand {
@@ -39,7 +40,7 @@ struct ListPluginsCommand: ParsableCommand {
             throw invalidExitCode
         }
         if json {
-            try printJSON(ListReport(plugins: inspection.entries, searchPaths: inspection.searchPaths))
+            try printJSON(PluginSurveyReport(plugins: inspection.entries, searchPaths: inspection.searchPaths))
         } else {
             printTable(inspection, config: config)
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Backend
 import Foundation
 import HostConfig
+import Logs
 import PostgresBackend
 
 /// `host migrate`: bring the job tables of PostgreSQL backends up to date, on purpose.

@@ -3,6 +3,7 @@ import Backend
 import Foundation
 import HostConfig
 import HostDomain
+import Logs
 
 /// `host queues`: how much work each queue holds, straight from the backends; pausing and resuming.
 struct QueuesCommand: ParsableCommand {

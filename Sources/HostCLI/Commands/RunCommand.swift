@@ -6,6 +6,7 @@ import Foundation
 import HostConfig
 import HostDomain
 import Logging
+import Logs
 import Monitoring
 import PluginHost
 import PostgresBackend
@@ -129,7 +130,7 @@ struct RunCommand: AsyncParsableCommand {
                 scheduler: monitor.schedulerWatch)
             let host = AdminHost(
                 config: config, backends: backends, probe: probe, metrics: monitor.metrics, tasks: monitor.tasks, scheduler: scheduler, readiness: readiness,
-                pluginsJSON: Array(ListReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8), logger: logger)
+                pluginsJSON: Array(PluginSurveyReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8), logger: logger)
             // First in the group, so stopped last (a group stops its services in reverse order):
             // health answers while the host drains.
             services.insert(AdminServer.service(host, settings: admin, token: adminToken, logger: logger), at: 0)

@@ -3,6 +3,7 @@ import Backend
 import Foundation
 import HostConfig
 import HostDomain
+import Logs
 import Scheduler
 
 /// `host schedules`: what fires when, and how the last fire went; switching schedules off and on.

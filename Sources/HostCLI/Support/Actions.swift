@@ -1,6 +1,7 @@
 import ArgumentParser
 import HostConfig
 import HostDomain
+import Logs
 
 /// The operator's actions on the config the options name, with clients for its backends.
 func operatorActions(_ options: ConfigOptions) throws -> OperatorActions {

@@ -1,23 +1,6 @@
 import ArgumentParser
-import Glibc
 import HostConfig
-import Logging
-
-/// Logging for `host run` and its workers: the config's level and format, on stderr.
-enum HostLogging {
-    static func bootstrap(_ settings: HostSettings) -> Logger {
-        CommandLogging.bootstrap(resolve(settings.logFormat))
-        var logger = Logger(label: "jobhost")
-        logger.logLevel = Logger.Level(rawValue: settings.logLevel.rawValue) ?? .info
-        return logger
-    }
-
-    /// `auto` made concrete: text for a person at a terminal, JSON lines for anything that collects
-    /// stderr (journald, a container runtime, a file).
-    static func resolve(_ format: HostSettings.LogFormat) -> HostSettings.LogFormat {
-        format == .auto ? (isatty(STDERR_FILENO) == 1 ? .text : .json) : format
-    }
-}
+import Logs
 
 /// `--log-format`, which overrides `host.log_format`.
 struct LogFormatOption: ParsableArguments {

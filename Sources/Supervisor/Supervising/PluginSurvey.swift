@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Logs
 
 /// Loads the config's plugins in a throwaway worker process and returns what it found, so that a
 /// plugin which crashes or exits while loading (its constructors and `init` run inside `dlopen`)
@@ -18,18 +19,16 @@ public enum PluginSurvey {
         }
     }
 
-    /// - Returns: the JSON line the worker wrote (see the `worker` command).
+    /// - Returns: what the worker found.
     /// - Parameters:
     ///   - skipping: plugins not to load (found to crash by an earlier survey).
     ///   - verbose: the worker logs what the loader does (on the inherited stderr).
     public static func run(
         executable: String, configFile: String, configText: String, skipping: [String] = [], verbose: Bool = false
-    ) throws -> String {
-        let process = try WorkerProcess(
-            executable: executable,
-            arguments: ["worker", "--config", configFile, "--survey", "--supervisor", "\(getpid())"]
-                + skipping.flatMap { ["--skip", $0] } + (verbose ? ["--verbose"] : []),
-            configText: configText)
+    ) throws -> PluginSurveyReport {
+        let assignment = WorkerAssignment(
+            configFile: configFile, surveyOnly: true, skipped: skipping, verbose: verbose, logFormat: HostLogging.resolve(.auto))
+        let process = try WorkerProcess(executable: executable, assignment: assignment, configText: configText)
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var received: [UInt8] = []
         while true {
@@ -43,7 +42,7 @@ public enum PluginSurvey {
         for line in received.split(separator: UInt8(ascii: "\n")) {
             switch WorkerReport(line: line) {
             case .loading(let plugin): loading = plugin
-            case .survey(let json) where exit.isClean: return json
+            case .survey(let json) where exit.isClean: return try JSONDecoder().decode(PluginSurveyReport.self, from: Data(json.utf8))
             default: continue
             }
         }

@@ -13,7 +13,7 @@ final class SupervisedWorker: Sendable {
     /// The queue it serves.
     let queue: String
     private let launch: WorkerLaunch
-    private let arguments: [String]
+    private let assignment: WorkerAssignment
     private let settlement: CrashSettlement
     private let backends: [String: any JobBackend]
     private let grace: Duration
@@ -34,13 +34,13 @@ final class SupervisedWorker: Sendable {
     }
 
     init(
-        name: String, queue: String, launch: WorkerLaunch, arguments: [String], settlement: CrashSettlement, backends: [String: any JobBackend],
+        name: String, queue: String, launch: WorkerLaunch, assignment: WorkerAssignment, settlement: CrashSettlement, backends: [String: any JobBackend],
         memoryLimit: Int?, events: (any JobEventSink)?, logger: Logger
     ) {
         self.name = name
         self.queue = queue
         self.launch = launch
-        self.arguments = arguments
+        self.assignment = assignment
         self.settlement = settlement
         self.backends = backends
         self.grace = settlement.config.host.timeoutGrace
@@ -112,7 +112,7 @@ final class SupervisedWorker: Sendable {
     private func runOnce() -> (exit: WorkerExit, blamedJob: Bool)? {
         let process: WorkerProcess
         do {
-            process = try WorkerProcess(executable: launch.executable, arguments: arguments, configText: launch.configText)
+            process = try WorkerProcess(executable: launch.executable, assignment: assignment, configText: launch.configText)
         } catch {
             logger.error("cannot start a worker process", metadata: ["error": "\(error)"])
             return nil

@@ -4,6 +4,7 @@ import Glibc
 import HostConfig
 import HostDomain
 import Logging
+import Logs
 import Runtime
 import Synchronization
 
@@ -37,14 +38,11 @@ public final class Supervisor: Sendable {
         workers = queues.flatMap { queue in
             Self.shares(of: queue).enumerated().map { index, slots in
                 let name = "\(queue.name).\(index + 1)"
-                var arguments = [
-                    "worker", "--config", config.file, "--queue", "\(queue.name)=\(slots)", "--supervisor", "\(getpid())", "--name", name,
-                    "--log-format", config.host.logFormat.rawValue,
-                ]
-                if let limit = queue.workerMemoryLimit { arguments += ["--memory-limit", "\(limit)"] }
-                if let maxJobs = queue.workerMaxJobs { arguments += ["--max-jobs", "\(maxJobs)"] }
+                let assignment = WorkerAssignment(
+                    configFile: config.file, slots: [queue.name: slots], memoryLimit: queue.workerMemoryLimit, maxJobs: queue.workerMaxJobs,
+                    name: name, logFormat: HostLogging.resolve(config.host.logFormat))
                 return SupervisedWorker(
-                    name: name, queue: queue.name, launch: launch, arguments: arguments, settlement: settlement,
+                    name: name, queue: queue.name, launch: launch, assignment: assignment, settlement: settlement,
                     backends: backends, memoryLimit: queue.workerMemoryLimit, events: events, logger: logger)
             }
         }

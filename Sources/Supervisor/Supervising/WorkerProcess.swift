@@ -23,7 +23,7 @@ final class WorkerProcess: Sendable {
         var description: String { "\(call): \(String(cString: strerror(code)))" }
     }
 
-    init(executable: String, arguments: [String], configText: String) throws(SpawnError) {
+    init(executable: String, assignment: WorkerAssignment, configText: String) throws(SpawnError) {
         var controlPipe: [Int32] = [-1, -1]
         var reportPipe: [Int32] = [-1, -1]
         guard jobhost_cloexec_pipe(&controlPipe) == 0 else { throw SpawnError(call: "pipe2", code: errno) }
@@ -57,7 +57,7 @@ final class WorkerProcess: Sendable {
 
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let argv = ([executable] + assignment.arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
@@ -72,8 +72,7 @@ final class WorkerProcess: Sendable {
         self.pid = pid
         reports = reportPipe[0]
         control = controlPipe[1]
-        let header = "\(configText.utf8.count)\n"
-        send(header + configText)
+        send(assignment.handshake(configText: configText))
     }
 
     /// Asks the worker to stop taking jobs, finish or hand back what it holds, and exit 0.
@@ -105,8 +104,10 @@ final class WorkerProcess: Sendable {
         close(control)
     }
 
-    private func send(_ text: String) {
-        var bytes = Array(text.utf8)
+    private func send(_ text: String) { send(Data(text.utf8)) }
+
+    private func send(_ data: Data) {
+        var bytes = [UInt8](data)
         bytes.withUnsafeMutableBytes { raw in
             var offset = 0
             while offset < raw.count {

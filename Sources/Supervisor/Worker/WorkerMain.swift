@@ -6,59 +6,35 @@ import HostConfig
 import HostDomain
 import Logging
 import PluginHost
+import Logs
 import Runtime
+import Threads
 
 /// The descriptors a worker process finds open, set up by ``WorkerProcess``.
 enum WorkerDescriptors {
-    /// Supervisor → worker: the config text first ("<byte count>\n<text>"), then commands, one per line.
+    /// Supervisor → worker: the ``WorkerAssignment`` and the config text first (its handshake), then
+    /// commands, one per line.
     static let control: Int32 = 3
     /// Worker → supervisor: ``WorkerReport`` lines.
     static let report: Int32 = 4
-}
-
-/// What a worker process is asked to do, from its command line.
-public struct WorkerAssignment: Sendable {
-    /// The config file the supervisor read (for messages and relative paths; the text comes on the pipe).
-    public var configFile: String
-    /// Queue name → handler slots this worker runs for it.
-    public var slots: [String: Int]
-    /// Survey the plugins and exit, instead of running jobs.
-    public var surveyOnly: Bool
-    public var supervisorPID: pid_t
-    public var memoryLimit: Int?
-    public var maxJobs: Int?
-    /// How the supervisor's logs call this worker (`<queue>.<n>`).
-    public var name = "worker"
-    /// Plugins a survey leaves out.
-    public var skipped: [String]
-    /// A survey logs what the loader does; otherwise it logs only critical problems.
-    public var verbose = false
-
-    public init(
-        configFile: String, slots: [String: Int], surveyOnly: Bool, supervisorPID: pid_t, memoryLimit: Int?, maxJobs: Int?,
-        skipped: [String] = []
-    ) {
-        self.skipped = skipped
-        self.configFile = configFile
-        self.slots = slots
-        self.surveyOnly = surveyOnly
-        self.supervisorPID = supervisorPID
-        self.memoryLimit = memoryLimit
-        self.maxJobs = maxJobs
-    }
 }
 
 /// The body of a worker process: loads the plugins, runs its queues' handlers, reports every job to
 /// the supervisor, and stops when told to (a `drain` line, SIGTERM or SIGINT, the supervisor gone,
 /// or its job limit reached).
 public enum WorkerMain {
-    /// Never returns.
-    public static func run(
-        _ assignment: WorkerAssignment,
-        logging: (HostSettings) -> Logger,
-        makeBackends: (HostConfiguration, Logger) -> [String: any JobBackend],
-        survey: (PluginLoader, [PluginLoadResult]) -> String
-    ) -> Never {
+    /// Reads the assignment the supervisor sent, then runs it. Never returns.
+    public static func run() -> Never {
+        guard let bytes = WorkerAssignment.readFrame(from: WorkerDescriptors.control),
+            let assignment = try? JSONDecoder().decode(WorkerAssignment.self, from: bytes)
+        else {
+            FileHandle.standardError.write(Data("host worker: no assignment on the control pipe; it is started by host run\n".utf8))
+            exit(70)
+        }
+        run(assignment)
+    }
+
+    private static func run(_ assignment: WorkerAssignment) -> Never {
         // The supervisor may have died between the spawn and here; then nobody will ever kill us.
         if jobhost_die_with_parent() != 0 || getppid() != assignment.supervisorPID { exit(0) }
         // Processes a plugin starts must not keep the supervisor's pipes open.
@@ -72,8 +48,8 @@ public enum WorkerMain {
             setrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &cap)
         }
 
-        let control = FileHandle(fileDescriptor: WorkerDescriptors.control, closeOnDealloc: false)
-        guard let text = readConfigText(control) else { exit(70) }
+        guard let frame = WorkerAssignment.readFrame(from: WorkerDescriptors.control), let text = String(data: frame, encoding: .utf8)
+        else { exit(70) }
         let config: HostConfiguration
         do {
             config = try ConfigLoader().load(text: text, path: assignment.configFile)
@@ -81,7 +57,9 @@ public enum WorkerMain {
             for problem in error.diagnostics { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             exit(78)
         }
-        var logger = logging(config.host)
+        var settings = config.host
+        settings.logFormat = HostSettings.LogFormat(rawValue: assignment.logFormat) ?? .text
+        var logger = HostLogging.bootstrap(settings)
         logger[metadataKey: "worker"] = "\(assignment.name)"
         logger[metadataKey: "pid"] = "\(getpid())"
         if assignment.surveyOnly { logger.logLevel = assignment.verbose ? .debug : .critical }
@@ -93,7 +71,7 @@ public enum WorkerMain {
             results.append(loader.load(plugin))
         }
         if assignment.surveyOnly {
-            writer.send([.survey(json: survey(loader, results))])
+            writer.send([.survey(json: PluginSurveyReport(loader: loader, results: results).json)])
             exit(0)
         }
         for case .refused(let refusal) in results {
@@ -115,10 +93,10 @@ public enum WorkerMain {
             stop.signal()
         }
         let runtime = HostRuntime(
-            config: workerConfig, backends: makeBackends(workerConfig, logger), registry: loader.registry, logger: logger,
+            config: workerConfig, backends: Backends.make(workerConfig, logger: logger), registry: loader.registry, logger: logger,
             grace: nil, sweepInterval: nil, observer: observer)
         let signals = watchStopSignals { stop.signal() }
-        watchControl(control) { stop.signal() }
+        watchControl { stop.signal() }
         observer.watch { runtime.runningJobs() }
         runtime.start()
         writer.send([.ready])
@@ -132,33 +110,18 @@ public enum WorkerMain {
         exit(0)
     }
 
-    private static func readConfigText(_ control: FileHandle) -> String? {
-        var header = Data()
-        while true {
-            guard let byte = try? control.read(upToCount: 1), let first = byte.first else { return nil }
-            if first == UInt8(ascii: "\n") { break }
-            header.append(first)
-        }
-        guard let count = Int(String(decoding: header, as: UTF8.self)),
-            let body = try? control.read(upToCount: count), body.count == count
-        else { return nil }
-        return String(data: body, encoding: .utf8)
-    }
-
     /// A `drain` line, or end of file (the supervisor closed its end or died), asks the worker to stop.
-    private static func watchControl(_ control: FileHandle, stop: @escaping @Sendable () -> Void) {
-        let thread = Thread {
+    private static func watchControl(stop: @escaping @Sendable () -> Void) {
+        startThread(name: "jobhost.worker.control") {
             // Plain read(2): FileHandle's reads wait for the whole count they ask for.
             var buffer = [UInt8](repeating: 0, count: 256)
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(control.fileDescriptor, $0.baseAddress, $0.count) }
+                let count = buffer.withUnsafeMutableBytes { read(WorkerDescriptors.control, $0.baseAddress, $0.count) }
                 if count < 0, errno == EINTR { continue }
                 if count <= 0 || String(decoding: buffer[0..<count], as: UTF8.self).contains("drain") { break }
             }
             stop()
         }
-        thread.name = "jobhost.worker.control"
-        thread.start()
     }
 
     private static func watchStopSignals(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
