@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import Synchronization
+import Threads
 
 /// Tells people about alert events: a log line for each, and, with a webhook, a Slack-compatible
 /// `{"text": …}` POST sent from the dispatcher's own thread.
@@ -48,9 +49,7 @@ public final class AlertDispatcher: Sendable {
         self.queueCapacity = queueCapacity
         self.retryDelays = retryDelays
         guard poster != nil else { return }
-        let thread = Thread { [self] in runSender() }
-        thread.name = "jobhost-alerts"
-        thread.start()
+        startThread(name: "jobhost.alerts") { [self] in runSender() }
     }
 
     /// Logs `event` (critical when raised, notice when recovered) and queues its POST. Does not block.
@@ -89,7 +88,7 @@ public final class AlertDispatcher: Sendable {
             return !state.closing
         }
         if first { wake.signal() }
-        guard finished.wait(timeout: .now() + timeout.timeInterval) == .success else {
+        guard finished.wait(timeout: .now() + timeout.seconds) == .success else {
             let left = state.withLock { $0.pending.count }
             logger.warning("alert webhook: shutdown did not wait for every POST", metadata: ["unsent": "\(left)"])
             return false
@@ -120,7 +119,7 @@ public final class AlertDispatcher: Sendable {
         }
         let attempts = retryDelays.count + 1
         for attempt in 1...attempts {
-            if attempt > 1 { Thread.sleep(forTimeInterval: retryDelays[attempt - 2].timeInterval) }
+            if attempt > 1 { Thread.sleep(forTimeInterval: retryDelays[attempt - 2].seconds) }
             switch poster.post(body) {
             case .delivered:
                 return
@@ -192,11 +191,5 @@ public final class AlertDispatcher: Sendable {
     static func excerpt(_ text: String, limit: Int) -> String {
         // utf8.count is O(1) for native strings; Character counting would walk a huge error first.
         text.utf8.count <= limit ? text : String(text.prefix(limit)) + "…"
-    }
-}
-
-extension Duration {
-    var timeInterval: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -1,6 +1,7 @@
 import BlockingHTTP
 import Foundation
 import HostConfig
+import Threads
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -69,8 +70,7 @@ final class WebhookPoster: Sendable {
 
     init(webhook: AlertWebhook) {
         self.webhook = webhook
-        let components = webhook.timeout.components
-        seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
+        seconds = webhook.timeout.seconds
         let settings = URLSessionConfiguration.ephemeral
         settings.timeoutIntervalForRequest = seconds
         settings.timeoutIntervalForResource = seconds

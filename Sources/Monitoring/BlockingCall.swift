@@ -10,9 +10,7 @@ public func blockingCall<Value: Sendable>(timeout: Duration, _ body: @escaping @
     let once = ResumeOnce<Value>()
     return await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
         once.install(continuation)
-        let thread = Thread { once.resume(body()) }
-        thread.name = "jobhost.admin.call"
-        thread.start()
+        startThread(name: "jobhost.admin.call") { once.resume(body()) }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout.seconds) { once.resume(nil) }
     }
 }

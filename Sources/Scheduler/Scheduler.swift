@@ -49,8 +49,8 @@ public final class Scheduler: Sendable {
     /// A gap between passes longer than this is downtime (this host was stopped or paused, or its
     /// backend unreachable): fire times missed in it follow the schedule's `catch_up`.
     private static let outage = Duration.seconds(5)
-    private let stopped = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let ticker = Ticker()
+    private let finished = Completion()
 
     /// - Parameters:
     ///   - tick: how often due fire times are looked for.
@@ -97,24 +97,19 @@ public final class Scheduler: Sendable {
 
     public func start() {
         guard !plans.isEmpty else {
-            finished.signal()
+            finished.finish()
             return
         }
-        let thread = Thread { [self] in
-            while !stopped.load(ordering: .acquiring) {
-                runOnce()
-                Thread.sleep(forTimeInterval: tick.seconds)
-            }
-            finished.signal()
+        startThread(name: "jobhost.scheduler") { [self] in
+            ticker.repeatEvery(tick) { runOnce() }
+            finished.finish()
         }
-        thread.name = "jobhost.scheduler"
-        thread.start()
         logger.info("scheduler running", metadata: ["schedules": "\(plans.map(\.config.name).joined(separator: ", "))"])
     }
 
     public func stop() {
-        stopped.store(true, ordering: .releasing)
-        _ = finished.wait(timeout: .now() + 5)
+        ticker.stop()
+        finished.wait(until: .now + .seconds(5))
     }
 
     /// One pass: fires every schedule's due fire times. Blocks on backend calls; tests call it directly.

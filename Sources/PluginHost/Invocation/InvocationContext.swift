@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 /// The host side of one handler call: what `jh_context` points to. Collects what the handler reports
-/// (error text, retry delay, heartbeats) and carries the cancel flag the runtime raises.
+/// (error text, retry delay) and carries the cancel flag the runtime raises.
 public final class InvocationContext: Sendable {
     public let job: JobInvocation
     public let plugin: String
@@ -15,9 +15,6 @@ public final class InvocationContext: Sendable {
     struct Reported {
         var error: String?
         var retryDelay: Duration?
-        var progress: Double?
-        var note: String?
-        var lastHeartbeat: ContinuousClock.Instant?
     }
 
     public init(job: JobInvocation, plugin: String, logger: Logger, enqueuer: any JobEnqueuer) {
@@ -44,25 +41,8 @@ public final class InvocationContext: Sendable {
 
     public var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
 
-    /// The last progress the handler reported (0…1), if any.
-    public var progress: Double? { reported.withLock { $0.progress } }
-
-    /// The last note the handler gave with a heartbeat, if any.
-    public var note: String? { reported.withLock { $0.note } }
-
-    /// When the handler last said it is alive.
-    public var lastHeartbeat: ContinuousClock.Instant? { reported.withLock { $0.lastHeartbeat } }
-
     func setError(_ text: String) { reported.withLock { $0.error = text } }
     func setRetryDelay(_ delay: Duration) { reported.withLock { $0.retryDelay = delay } }
-
-    func heartbeat(progress: Double?, note: String?) {
-        reported.withLock {
-            $0.lastHeartbeat = .now
-            if let progress { $0.progress = min(max(progress, 0), 1) }
-            if let note { $0.note = note }
-        }
-    }
 
     func outcome(forStatus status: Int32) -> HandlerOutcome {
         let (error, delay) = reported.withLock { ($0.error, $0.retryDelay) }

@@ -5,6 +5,7 @@ import HostConfig
 import HostDomain
 import Logging
 import Synchronization
+import Threads
 
 /// One worker process kept alive by the supervisor: started, watched through its reports, settled
 /// for when it ends, and started again (at once after a clean recycle, with backoff after crashes).
@@ -21,7 +22,7 @@ final class SupervisedWorker: Sendable {
     private let memoryLimit: Int?
     private let events: (any JobEventSink)?
     private let state = Mutex(State())
-    private let finished = DispatchSemaphore(value: 0)
+    private let finished = Completion()
     let restarts = Atomic<Int>(0)
 
     private struct State {
@@ -52,12 +53,10 @@ final class SupervisedWorker: Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in
+        startThread(name: "jobhost.supervise.\(name)") { [self] in
             superviseLoop()
-            finished.signal()
+            finished.finish()
         }
-        thread.name = "jobhost.supervise.\(name)"
-        thread.start()
     }
 
     var pid: pid_t? { state.withLock { $0.process?.pid } }
@@ -98,14 +97,14 @@ final class SupervisedWorker: Sendable {
     /// The first restart after a crash is immediate: the jobs the worker held are already back and
     /// its queue should be served again within the second. Repeated crashes back off up to 30 s.
     private func pause(failures: Int) {
-        guard failures > 1 else { return }
-        let delay = min(0.25 * pow(2, Double(failures - 2)), 30)
-        var waited = 0.0
-        while waited < delay, !state.withLock({ $0.stopping }) {
-            Thread.sleep(forTimeInterval: 0.05)
-            waited += 0.05
-        }
+        restarting.sleep(Self.restartBackoff.delay(afterFailures: failures - 1))
     }
+
+    private static let restartBackoff = Backoff(first: .milliseconds(250), max: .seconds(30))
+    /// Between attempts to record a dead worker's jobs while the backend fails.
+    private static let settleBackoff = Backoff(first: .milliseconds(50), max: .milliseconds(500))
+    /// Ends a restart's backoff as soon as shutdown begins.
+    private let restarting = Ticker()
 
     /// Starts the worker and returns how it ended (and whether a job was to blame), once its jobs are
     /// settled; nil if it could not start.
@@ -126,13 +125,11 @@ final class SupervisedWorker: Sendable {
         if lateStop { process.drain() }
         logger.info("worker started", metadata: ["pid": "\(process.pid)"])
 
-        let readerDone = DispatchSemaphore(value: 0)
-        let reader = Thread { [self] in
+        let readerDone = Completion()
+        startThread(name: "jobhost.reports.\(name)") { [self] in
             readReports(from: process)
-            readerDone.signal()
+            readerDone.finish()
         }
-        reader.name = "jobhost.reports.\(name)"
-        reader.start()
 
         let exit = WorkerExit(waitStatus: process.waitForExit())
         state.withLock { $0.exited = true }
@@ -195,7 +192,7 @@ final class SupervisedWorker: Sendable {
                     }
                     // At shutdown, give up after a while: the leases expire and the jobs are rescued.
                     if failures > 20, state.withLock({ $0.stopping }) { break }
-                    Thread.sleep(forTimeInterval: min(0.05 * Double(failures), 2))
+                    Thread.sleep(forTimeInterval: Self.settleBackoff.delay(afterFailures: failures).seconds)
                 }
             }
         }
@@ -296,12 +293,13 @@ final class SupervisedWorker: Sendable {
             state.ledger.draining = true
             return state.process
         }
+        restarting.stop()
         process?.drain()
     }
 
     /// Waits for the worker to be gone and its jobs settled; kills it at `deadline` if it is not.
     func finishShutdown(by deadline: ContinuousClock.Instant) {
-        if finished.wait(timeout: .now() + max(0, (deadline - .now).seconds)) == .timedOut {
+        if !finished.wait(until: deadline) {
             logger.error("worker did not stop in time; killing it (its jobs go back to their queue)")
             state.withLock { $0.process }?.kill()
             finished.wait()

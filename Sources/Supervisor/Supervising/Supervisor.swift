@@ -7,6 +7,7 @@ import Logging
 import Logs
 import Runtime
 import Synchronization
+import Threads
 
 /// Runs the process-isolated queues of a host in worker processes it supervises: starts them,
 /// knows from their reports which jobs each holds and runs, kills a worker whose handler overran
@@ -18,8 +19,8 @@ public final class Supervisor: Sendable {
     private let workers: [SupervisedWorker]
     private let maintenance: [Maintenance]
     private let logger: Logger
-    private let stopWatching = Atomic<Bool>(false)
-    private let watcherDone = DispatchSemaphore(value: 0)
+    private let watching = Ticker()
+    private let watcherDone = Completion()
 
     /// - Parameters:
     ///   - queues: the queues to run in workers (their `isolation` is `process`).
@@ -60,10 +61,9 @@ public final class Supervisor: Sendable {
     public func start() {
         for worker in workers { worker.start() }
         for (index, chore) in maintenance.enumerated() { chore.start(name: "supervisor.\(index)") }
-        let watcher = Thread { [self] in
+        startThread(name: "jobhost.supervisor.watch") { [self] in
             var lastMemoryCheck = ContinuousClock.now
-            while !stopWatching.load(ordering: .acquiring) {
-                Thread.sleep(forTimeInterval: 0.05)
+            while watching.sleep(.milliseconds(50)) {
                 let now = ContinuousClock.now
                 for worker in workers { worker.enforceLimits(now: now) }
                 if now - lastMemoryCheck >= .milliseconds(250) {
@@ -71,10 +71,8 @@ public final class Supervisor: Sendable {
                     for worker in workers { worker.checkMemory() }
                 }
             }
-            watcherDone.signal()
+            watcherDone.finish()
         }
-        watcher.name = "jobhost.supervisor.watch"
-        watcher.start()
         logger.info("supervising workers", metadata: ["workers": "\(workers.map(\.name).joined(separator: ", "))"])
     }
 
@@ -85,7 +83,7 @@ public final class Supervisor: Sendable {
         for worker in workers { worker.beginShutdown() }
         let deadline = ContinuousClock.now + timeout + grace + .seconds(2)
         for worker in workers { worker.finishShutdown(by: deadline) }
-        stopWatching.store(true, ordering: .releasing)
+        watching.stop()
         watcherDone.wait()
         for chore in maintenance { chore.stop() }
     }

@@ -2,6 +2,7 @@ import CWorkerSupport
 import Foundation
 import Glibc
 import Synchronization
+import Threads
 
 /// Writes a worker's reports to the supervisor's pipe. Lines about held jobs go out at once (a job
 /// the supervisor does not know of waits for its lease to expire if the worker dies); lines about
@@ -16,9 +17,7 @@ final class ReportWriter: Sendable {
 
     init(fd: Int32) {
         self.fd = fd
-        let thread = Thread { [self] in flushLoop() }
-        thread.name = "jobhost.worker.report"
-        thread.start()
+        startThread(name: "jobhost.worker.report") { [self] in flushLoop() }
     }
 
     /// Writes `reports` now, after anything gathered before them.

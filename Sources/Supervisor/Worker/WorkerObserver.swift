@@ -4,6 +4,7 @@ import Foundation
 import HostDomain
 import Runtime
 import Synchronization
+import Threads
 
 /// Reports every job's whereabouts in a worker to its supervisor, and marks the thread running
 /// each handler so that a crash can name its job.
@@ -42,14 +43,12 @@ final class WorkerObserver: JobObserver {
 
     /// Starts reporting the handlers `running` lists.
     func watch(_ running: @escaping @Sendable () -> [(lease: Lease, deadline: ContinuousClock.Instant)]) {
-        let thread = Thread { [self] in
+        startThread(name: "jobhost.worker.running") { [self] in
             while true {
                 Thread.sleep(forTimeInterval: Self.tick.seconds)
                 report(running: running())
             }
         }
-        thread.name = "jobhost.worker.running"
-        thread.start()
     }
 
     func threadWillRunHandlers() {
