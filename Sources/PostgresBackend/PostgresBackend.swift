@@ -1,7 +1,9 @@
 import Backend
+import ConnectionPool
 import Dispatch
 import Foundation
 import Logging
+import PostgresClient
 import Synchronization
 
 /// Jobs in PostgreSQL: one row per job in `<schema>.jobs`, changed only by single statements that
@@ -37,9 +39,12 @@ public final class PostgresBackend: JobBackend {
     ) {
         self.core = Result { () throws(BackendError) -> Core in
             let schema = try PGSchema(schema)
-            let endpoint = try PGEndpoint(url: url, applicationName: "jobhost", connectTimeout: connectTimeout, commandTimeout: commandTimeout)
-            let listenEndpoint = try PGEndpoint(
-                url: url, applicationName: "jobhost", role: "listen", connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            let (endpoint, listenEndpoint) = try mapErrors { () throws(PostgresError) in
+                let endpoint = try PGEndpoint(url: url, applicationName: "jobhost", connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+                let listenEndpoint = try PGEndpoint(
+                    url: url, applicationName: "jobhost", role: "listen", connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+                return (endpoint, listenEndpoint)
+            }
             return Core(schema: schema, endpoint: endpoint, listenEndpoint: listenEndpoint, poolSize: max(1, poolSize), logger: logger)
         }
     }
@@ -76,7 +81,7 @@ public final class PostgresBackend: JobBackend {
                 PGArray.text(batch.map { uniqueKey($0) }), PGArray.text(batch.map { $0.origin.map(storable) }),
             ]
             let inserted: Set<String>
-            do {
+            do throws(PostgresError) {
                 let rows = try connection.query(statements.enqueue, parameters)
                 inserted = Set((0..<rows.count).compactMap { rows[$0, 0] })
             } catch {
@@ -84,7 +89,7 @@ public final class PostgresBackend: JobBackend {
                 if let state = error.sqlState, state.hasPrefix("22") || state == "23514" {
                     throw BackendError(.invalid, "PostgreSQL refused a job of the batch: \(error.message)")
                 }
-                throw error
+                throw BackendError(error)
             }
             // Keys taken by a job inserted earlier in this batch.
             var holders: [String: String] = [:]
@@ -104,10 +109,12 @@ public final class PostgresBackend: JobBackend {
             }
             pending = []
             guard !unresolved.isEmpty else { break }
-            let rows = try connection.query(statements.resolve, [
-                PGArray.text(unresolved.map { jobs[$0].id }), PGArray.text(unresolved.map { jobs[$0].queue }),
-                PGArray.text(unresolved.map { uniqueKey(jobs[$0]) }),
-            ])
+            let rows = try mapErrors { () throws(PostgresError) in
+                try connection.query(statements.resolve, [
+                    PGArray.text(unresolved.map { jobs[$0].id }), PGArray.text(unresolved.map { jobs[$0].queue }),
+                    PGArray.text(unresolved.map { uniqueKey(jobs[$0]) }),
+                ])
+            }
             guard rows.count == unresolved.count else { throw malformed("resolve") }
             for row in 0..<rows.count {
                 guard let ordinal = rows[row, 0].flatMap({ Int($0) }), (1...unresolved.count).contains(ordinal) else {
@@ -133,7 +140,7 @@ public final class PostgresBackend: JobBackend {
         guard limit > 0 else { return [] }
         let scan = core.cursors.scan(queue)
         let started = ContinuousClock.now
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(
                 core.statements.fetch, [queue, String(limit), String(max(1, lease.roundedUpMicroseconds)), scan.from.map { String($0) }])
         }
@@ -186,10 +193,12 @@ public final class PostgresBackend: JobBackend {
         // Stale hints first, then LISTEN, then the look: a job committed after the look notifies
         // this connection, one committed before it is seen by the look.
         connection.discardNotifications()
-        try connection.execute("LISTEN \"\(core.schema.channel)\"; LISTEN \"\(core.schema.resumeChannel)\"")
+        try mapErrors { () throws(PostgresError) in
+            try connection.execute("LISTEN \"\(core.schema.channel)\"; LISTEN \"\(core.schema.resumeChannel)\"")
+        }
         defer { connection.unlisten() }
         let from = core.cursors.scan(queue).from.map { String($0) }
-        let look = try connection.query(core.statements.untilDue, [queue, from])
+        let look = try mapErrors { () throws(PostgresError) in try connection.query(core.statements.untilDue, [queue, from]) }
         guard look.count == 1 else { throw Self.malformed("until due") }
         if look[0, 1] == "t" {
             connection.waitForNotification(channel: core.schema.resumeChannel, payload: queue, until: deadline)
@@ -243,7 +252,7 @@ public final class PostgresBackend: JobBackend {
             PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
             PGArray.text(leases.map { Self.storable($0.token) }), PGArray.text(operations), PGArray.text(micros), PGArray.text(errors),
         ]
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.settle, parameters)
         }
         let answers = try Self.answers(rows, count: settlements.count, statement: "settle")
@@ -263,7 +272,7 @@ public final class PostgresBackend: JobBackend {
             PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
             PGArray.text(leases.map { Self.storable($0.token) }), String(max(1, lease.roundedUpMicroseconds)),
         ]
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.extend, parameters)
         }
         return try Self.answers(rows, count: leases.count, statement: "extend")
@@ -277,7 +286,7 @@ public final class PostgresBackend: JobBackend {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard limit > 0 else { return (0, 0) }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.rescue, [queue, String(limit)])
         }
         guard rows.count == 1, let rescued = rows[0, 0].flatMap({ Int($0) }), let dead = rows[0, 1].flatMap({ Int($0) }) else {
@@ -293,7 +302,7 @@ public final class PostgresBackend: JobBackend {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard limit > 0 else { return 0 }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.prune, [queue, String(retention.roundedUpMicroseconds), String(limit)])
         }
         guard rows.count == 1, let count = rows[0, 0].flatMap({ Int($0) }) else { throw Self.malformed("prune") }
@@ -307,7 +316,7 @@ public final class PostgresBackend: JobBackend {
     public func stats(queue: String) throws(BackendError) -> QueueStats {
         let core = try core.get()
         try Self.validate(queue: queue)
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.stats, [queue])
         }
         guard rows.count == 1, let paused = rows[0, 8] else { throw Self.malformed("stats") }
@@ -327,7 +336,7 @@ public final class PostgresBackend: JobBackend {
     public func setPaused(queue: String, _ paused: Bool) throws(BackendError) {
         let core = try core.get()
         try Self.validate(queue: queue)
-        _ = try core.pool.withConnection { connection throws(BackendError) in
+        _ = try core.withConnection { connection throws(PostgresError) in
             try connection.query(paused ? core.statements.pause : core.statements.resume, [queue])
         }
     }
@@ -336,7 +345,7 @@ public final class PostgresBackend: JobBackend {
     public func isPaused(queue: String) throws(BackendError) -> Bool {
         let core = try core.get()
         try Self.validate(queue: queue)
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.isPaused, [queue])
         }
         guard rows.count == 1, let paused = rows[0, 0] else { throw Self.malformed("pause") }
@@ -359,7 +368,7 @@ public final class PostgresBackend: JobBackend {
         }
         var parameters: [String?] = [queue, String(max(0, offset)), String(limit)]
         if state == .done || state == .dead { parameters.append(state.rawValue) }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(statement, parameters)
         }
         return try (0..<rows.count).map { (row) throws(BackendError) in try Self.info(rows, row: row, queue: queue, schema: core.schema) }
@@ -370,7 +379,7 @@ public final class PostgresBackend: JobBackend {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard !id.isEmpty, !id.utf8.contains(0) else { return nil }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.job, [queue, id])
         }
         guard rows.count == 1 else { return nil }
@@ -384,7 +393,7 @@ public final class PostgresBackend: JobBackend {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard !id.isEmpty, !id.utf8.contains(0) else { return false }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.retryDead, [queue, id])
         }
         if rows.count == 1 { core.cursors.rewind(queue) }
@@ -396,7 +405,7 @@ public final class PostgresBackend: JobBackend {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard !id.isEmpty, !id.utf8.contains(0) else { return false }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.discardDead, [queue, id])
         }
         return rows.count == 1
@@ -406,7 +415,7 @@ public final class PostgresBackend: JobBackend {
     /// needs: `.server` naming the versions when it is behind.
     public func ping() throws(BackendError) {
         let core = try core.get()
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.schemaVersion)
         }
         guard rows.count == 1, let version = rows[0, 0].flatMap({ Int($0) }) else { throw Self.malformed("schema version") }
@@ -517,7 +526,7 @@ extension PostgresBackend: ScheduleStore {
     /// The database's clock (`clock_timestamp()`).
     public func now() throws(BackendError) -> Date {
         let core = try core.get()
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
         }
         guard rows.count == 1, let micros = rows[0, 0].flatMap({ Int64($0) }) else { throw Self.malformed("clock") }
@@ -535,9 +544,11 @@ extension PostgresBackend: ScheduleStore {
         try Self.validate(schedule: schedule)
         let fire = String(Int64((fireTime.timeIntervalSince1970 * 1_000_000).rounded()))
         return try core.pool.withConnection { connection throws(BackendError) -> String? in
-            try connection.execute("BEGIN")
+            try mapErrors { () throws(PostgresError) in try connection.execute("BEGIN") }
             do throws(BackendError) {
-                let claim = try connection.query(core.statements.claimFire, [job.queue, schedule, fire])
+                let claim = try mapErrors { () throws(PostgresError) in
+                    try connection.query(core.statements.claimFire, [job.queue, schedule, fire])
+                }
                 guard claim.count == 1 else { throw Self.malformed("claim fire") }
                 guard claim[0, 1] == "t" else {
                     connection.rollback()
@@ -547,8 +558,10 @@ extension PostgresBackend: ScheduleStore {
                     return nil
                 }
                 let id = try Self.insert([job], on: connection, core.statements)[0]
-                _ = try connection.query(core.statements.recordFire, [job.queue, schedule, id])
-                try connection.execute("COMMIT")
+                try mapErrors { () throws(PostgresError) in
+                    _ = try connection.query(core.statements.recordFire, [job.queue, schedule, id])
+                    try connection.execute("COMMIT")
+                }
                 return id
             } catch {
                 connection.rollback()
@@ -561,7 +574,7 @@ extension PostgresBackend: ScheduleStore {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard !schedule.utf8.contains(0) else { return nil }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.lastFire, [queue, schedule])
         }
         guard rows.count == 1 else { return nil }
@@ -575,7 +588,7 @@ extension PostgresBackend: ScheduleStore {
         let core = try core.get()
         try Self.validate(queue: queue)
         try Self.validate(schedule: schedule)
-        _ = try core.pool.withConnection { connection throws(BackendError) in
+        _ = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.setScheduleSwitch, [queue, schedule, disabled ? "true" : "false"])
         }
     }
@@ -584,7 +597,7 @@ extension PostgresBackend: ScheduleStore {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard !schedule.utf8.contains(0) else { return ScheduleSwitch() }
-        let rows = try core.pool.withConnection { connection throws(BackendError) in
+        let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.scheduleSwitch, [queue, schedule])
         }
         guard rows.count == 1 else { return ScheduleSwitch() }
@@ -619,6 +632,11 @@ private final class Core: Sendable {
         self.logger = logger
         self.statements = PGStatements(schema)
         self.pool = ConnectionPool<PGConnection>(connections: (0..<poolSize).map { _ in PGConnection(endpoint: endpoint, logger: logger) })
+    }
+
+    /// `body` on a pooled connection; a client error comes back as the backend's.
+    func withConnection<Result>(_ body: (PGConnection) throws(PostgresError) -> Result) throws(BackendError) -> Result {
+        try mapErrors { () throws(PostgresError) in try pool.withConnection(body) }
     }
 
     func checkOutWaiter() -> PGConnection {

@@ -1,3 +1,5 @@
+import RedisClient
+
 /// The Lua scripts behind every change of a job's state. Each runs atomically on the server (no
 /// other client sees half of a change) and is one round trip for a whole batch. A script stopped by
 /// an error keeps the writes it made before it, so the scripts check what could fail (a fence, a
