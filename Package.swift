@@ -44,13 +44,21 @@ let package = Package(
         .target(name: "Backend", dependencies: ["Threads"]),
         .target(name: "BackendConformance", dependencies: ["Backend"]),
 
-        // Redis, through hiredis (Debian: libhiredis-dev).
-        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
-        .target(name: "RedisBackend", dependencies: ["Backend", "CHiredis", .product(name: "Logging", package: "swift-log")]),
+        // A fixed set of blocking connections that callers borrow one at a time: the clients' and the backends'.
+        .target(name: "ConnectionPool"),
 
-        // PostgreSQL, through libpq (Debian: libpq-dev).
+        // Redis, through hiredis (Debian: libhiredis-dev): the connection and the plugins' client, then the backend.
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "RedisClient", dependencies: ["CHiredis", "ConnectionPool", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "RedisBackend", dependencies: ["Backend", "ConnectionPool", "RedisClient", .product(name: "Logging", package: "swift-log")]),
+
+        // PostgreSQL, through libpq (Debian: libpq-dev): the connection and the plugins' client, then the backend.
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
-        .target(name: "PostgresBackend", dependencies: ["Backend", "CLibPQ", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "PostgresClient", dependencies: ["CLibPQ", "ConnectionPool", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "PostgresBackend",
+            dependencies: ["Backend", "ConnectionPool", "PostgresClient", .product(name: "Logging", package: "swift-log")]),
 
         // Cron and interval schedules.
         .target(name: "Scheduling"),
@@ -169,17 +177,17 @@ let package = Package(
         // What the reference plugins share: content plans and items in the application database.
         .target(
             name: "ContentStore",
-            dependencies: ["PostgresBackend", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PostgresClient", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/Shared/ContentStore"),
-        .target(name: "Noctua", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresBackend"], path: "Plugins/Noctua"),
-        .target(name: "Voxa", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresBackend"], path: "Plugins/Voxa"),
+        .target(name: "Noctua", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresClient"], path: "Plugins/Noctua"),
+        .target(name: "Voxa", dependencies: ["PluginKit", "AIClient", "ContentStore", "PostgresClient"], path: "Plugins/Voxa"),
         .target(
             name: "CompanyContext",
-            dependencies: ["PluginKit", "AIClient", "PostgresBackend", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PluginKit", "AIClient", "PostgresClient", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/CompanyContext"),
         .target(
             name: "Worlds",
-            dependencies: ["PluginKit", "AIClient", "Backend", "PostgresBackend", "RedisBackend", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PluginKit", "AIClient", "PostgresClient", "RedisClient", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/Worlds"),
 
         .testTarget(name: "HostConfigTests", dependencies: ["HostConfig"], resources: [.copy("Fixtures")]),
@@ -189,7 +197,7 @@ let package = Package(
         .testTarget(name: "HostCLITests", dependencies: ["JobHostTesting", "Backend", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "PluginFlowTests",
-            dependencies: ["JobHostTesting", "Backend", "RedisBackend", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["JobHostTesting", "Backend", "RedisBackend", "RedisClient", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "AlertingTests", dependencies: ["Alerting", "HostConfig", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AIClientTests", dependencies: ["AIClient", "JobHostTesting"]),
@@ -201,7 +209,7 @@ let package = Package(
             dependencies: ["HostDomain", "HostConfig", "Backend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "HostDomain", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
-        .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "BackendConformance", "JobHostTesting"]),
+        .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "PostgresClient", "BackendConformance", "JobHostTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -31,7 +31,7 @@ import AIClient
 import Foundation
 import Logging
 import PluginKit
-import PostgresBackend
+import PostgresClient
 import Synchronization
 
 /// The host's services to a job (Foundation has a `Host` too).

@@ -11,7 +11,7 @@ import AIClient
 import ContentStore
 import Foundation
 import PluginKit
-import PostgresBackend
+import PostgresClient
 import Synchronization
 
 /// The host's services to a job (Foundation has a `Host` too).

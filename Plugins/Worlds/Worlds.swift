@@ -39,12 +39,11 @@
 // Config: `database_url`, `redis_url`, `redis_prefix`, the thresholds above (seconds and counts; the
 // defaults are 1 h, 1 h, 24 h, 24 h, 1000, 100, 200) and the `ai_*` keys of AIConfiguration.
 import AIClient
-import Backend
 import Foundation
 import Logging
 import PluginKit
-import PostgresBackend
-import RedisBackend
+import PostgresClient
+import RedisClient
 import Synchronization
 
 /// The host's services to a job (Foundation has a `Host` too).
@@ -470,7 +469,7 @@ func sync(_ job: Job, _ host: Host) throws -> Outcome {
                             RETURNING id
                             """, [member, data, seconds])
                         unknown = written.count == 0
-                    } catch let error as BackendError where error.code == .server {
+                    } catch let error as PostgresError where error.code == .server {
                         // JSON that jsonb refuses (a \u0000 in a string): one world's bad state must not stop the others' sync.
                         metrics.invalidState += 1
                         invalid.append(member)

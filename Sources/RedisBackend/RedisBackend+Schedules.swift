@@ -1,5 +1,6 @@
 import Backend
 import Foundation
+import RedisClient
 
 /// Schedule fires: the last fire of each schedule lives in the `{prefix:queue}:schedules` hash of
 /// the queue its jobs go to (`<fire ms> <job id>`), written by the same script that enqueues the job.
@@ -7,7 +8,7 @@ import Foundation
 /// `on <ms>`), which that script reads in the same atomic step.
 extension RedisBackend: ScheduleStore {
     public func now() throws(BackendError) -> Date {
-        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["TIME"]) }
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(["TIME"]) }
         guard let parts = reply.array, parts.count == 2, let seconds = parts[0].text.flatMap(Int.init),
             let micros = parts[1].text.flatMap(Int.init)
         else { throw BackendError(.server, "TIME gave an unexpected reply") }
@@ -23,7 +24,7 @@ extension RedisBackend: ScheduleStore {
         command.append(Int(fireTime.timeIntervalSince1970 * 1000))
         command.append(job: job)
         // The raw reply: an EARLY error is an answer here, not a failure of the connection.
-        let reply = try withPooledConnection { connection throws(BackendError) in try connection.evaluate([(script, command)])[0] }
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.evaluate([(script, command)])[0] }
         if case .error(let message) = reply, message.hasPrefix("EARLY") {
             throw BackendError(.invalid, "schedule \(schedule): fire time \(fireTime) is ahead of the Redis clock")
         }
@@ -33,7 +34,7 @@ extension RedisBackend: ScheduleStore {
 
     public func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)? {
         let hash = "\(try key(queue)):schedules"
-        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["HGET", hash, schedule]) }
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(["HGET", hash, schedule]) }
         guard let text = reply.text else { return nil }
         let parts = text.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, let milliseconds = Int(parts[0]) else {
@@ -53,7 +54,7 @@ extension RedisBackend: ScheduleStore {
 
     public func scheduleSwitch(schedule: String, queue: String) throws(BackendError) -> ScheduleSwitch {
         let hash = "\(try key(queue)):schedule_switches"
-        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["HGET", hash, schedule]) }
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(["HGET", hash, schedule]) }
         guard let text = reply.text else { return ScheduleSwitch() }
         let parts = text.split(separator: " ")
         guard parts.count == 2, parts[0] == "off" || parts[0] == "on", let milliseconds = Int(parts[1]) else {

@@ -1,7 +1,9 @@
 import Backend
+import ConnectionPool
 import Dispatch
 import Foundation
 import Logging
+import RedisClient
 import Synchronization
 
 /// Jobs in Redis: lists and sorted sets per queue, changed only by Lua scripts (``RedisScripts``),
@@ -40,7 +42,9 @@ public final class RedisBackend: JobBackend {
             guard !keyPrefix.contains("{"), !keyPrefix.contains("}") else {
                 throw BackendError(.invalid, "the Redis key prefix \"\(keyPrefix)\" must not contain { or }: they delimit the hash tag")
             }
-            let endpoint = try RedisEndpoint(url: url, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            let endpoint = try mapErrors { () throws(RedisError) in
+                try RedisEndpoint(url: url, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            }
             return Connections(endpoint: endpoint, poolSize: max(1, poolSize), logger: logger)
         }
     }
@@ -69,7 +73,7 @@ public final class RedisBackend: JobBackend {
             }
             calls.append((RedisScripts.enqueue, command))
         }
-        let replies = try connections.get().pool.withConnection { connection throws(BackendError) in try connection.evaluate(calls) }
+        let replies = try withPooledConnection { connection throws(RedisError) in try connection.evaluate(calls) }
 
         var ids = [String](repeating: "", count: jobs.count)
         for (queue, reply) in zip(queues, replies) {
@@ -135,14 +139,16 @@ public final class RedisBackend: JobBackend {
         let connection = connections.checkOutWaiter()
         defer { connections.checkIn(waiter: connection) }
 
-        let untilDue = try connection.evaluate(RedisScripts.waitInfo, RedisScripts.waitInfo.call(key: key)).int ?? -1
+        let untilDue = try mapErrors { () throws(RedisError) in
+            try connection.evaluate(RedisScripts.waitInfo, RedisScripts.waitInfo.call(key: key)).int ?? -1
+        }
         if untilDue == 0 { return }
         let wait = untilDue > 0 ? min(timeout, .milliseconds(untilDue)) : timeout
         var command: RedisCommand = ["BRPOP", key + (untilDue == -2 ? ":resumed" : ":wake")]
         command.append(Self.seconds(wait))
         // The socket must outwait the server: a read timeout shorter than the BRPOP would count a
         // quiet queue as a broken connection.
-        _ = try connection.command(command, timeout: wait + connection.endpoint.commandTimeout)
+        _ = try mapErrors { () throws(RedisError) in try connection.command(command, timeout: wait + connection.endpoint.commandTimeout) }
     }
 
     /// One script call per queue in the batch, pipelined. `.done(retention:)` with a zero retention
@@ -229,7 +235,7 @@ public final class RedisBackend: JobBackend {
     /// One EXISTS on the queue's `paused` key.
     public func isPaused(queue: String) throws(BackendError) -> Bool {
         let key = try key(queue) + ":paused"
-        let reply = try withPooledConnection { connection throws(BackendError) in try connection.command(["EXISTS", key]) }
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(["EXISTS", key]) }
         guard let exists = reply.int else { throw BackendError(.corrupt, "EXISTS answered \(reply)") }
         return exists == 1
     }
@@ -261,7 +267,7 @@ public final class RedisBackend: JobBackend {
         for field in ["handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin", "crashes"] {
             command.append(field)
         }
-        let reply = try connections.get().pool.withConnection { connection throws(BackendError) in try connection.command(command) }
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(command) }
         guard let fields = reply.array, fields.count == 10 else {
             throw BackendError(.server, "Redis answered HMGET for job \(id) of queue \(queue) with an unexpected reply")
         }
@@ -282,19 +288,20 @@ public final class RedisBackend: JobBackend {
 
     /// `PING` on a pooled connection (connecting and logging in first if needed).
     public func ping() throws(BackendError) {
-        _ = try connections.get().pool.withConnection { connection throws(BackendError) in try connection.command(["PING"]) }
+        _ = try withPooledConnection { connection throws(RedisError) in try connection.command(["PING"]) }
     }
 
     // MARK: - Helpers
 
-    /// `body` on a pooled connection.
-    func withPooledConnection<Result>(_ body: (RedisConnection) throws(BackendError) -> Result) throws(BackendError) -> Result {
-        try connections.get().pool.withConnection(body)
+    /// `body` on a pooled connection; a client error comes back as the backend's.
+    func withPooledConnection<Result>(_ body: (RedisConnection) throws(RedisError) -> Result) throws(BackendError) -> Result {
+        let pool = try connections.get().pool
+        return try mapErrors { () throws(RedisError) in try pool.withConnection(body) }
     }
 
     /// One script call on a pooled connection; an error reply is thrown.
     func run(_ script: RedisScript, _ command: RedisCommand) throws(BackendError) -> RESPValue {
-        try connections.get().pool.withConnection { connection throws(BackendError) in try connection.evaluate(script, command) }
+        try withPooledConnection { connection throws(RedisError) in try connection.evaluate(script, command) }
     }
 
     /// `{prefix:queue}`: the hash tag every key of the queue starts with.
@@ -327,7 +334,7 @@ public final class RedisBackend: JobBackend {
             for index in positions[name]! { append(&command, items[index]) }
             calls.append((script, command))
         }
-        let replies = try connections.get().pool.withConnection { connection throws(BackendError) in try connection.evaluate(calls) }
+        let replies = try withPooledConnection { connection throws(RedisError) in try connection.evaluate(calls) }
         var results = [Bool](repeating: false, count: items.count)
         for (name, reply) in zip(queues, replies) {
             let indices = positions[name]!
@@ -373,7 +380,7 @@ public final class RedisBackend: JobBackend {
     }
 
     static func checked(_ reply: RESPValue, _ script: RedisScript) throws(BackendError) -> RESPValue {
-        if case .error(let message) = reply { throw BackendError.redis(message, script: script.name) }
+        if case .error(let message) = reply { throw BackendError(RedisError.reply(message, script: script.name)) }
         return reply
     }
 

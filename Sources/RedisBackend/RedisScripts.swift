@@ -1,3 +1,5 @@
+import RedisClient
+
 /// The Lua scripts behind every change of a job's state. Each runs atomically on the server (no
 /// other client sees half of a change) and is one round trip for a whole batch. A script stopped by
 /// an error keeps the writes it made before it, so the scripts check what could fail (a fence, a
@@ -29,40 +31,6 @@ enum RedisScripts {
 
             """ + Lua.enqueueJobs + """
 
-            return ids
-            """)
-
-    /// Fires a schedule: records the fire and enqueues its job in one step. ARGV: queue, schedule
-    /// name, fire time (ms), then the job's 8 arguments as in enqueue. Returns `{id}` when this call
-    /// fired it, `{}` when the schedule already has this fire time or a later one.
-    ///
-    /// Guarantees: fire times per schedule only move forward, so however many hosts race to fire
-    /// the same time (or a paused host wakes up with old ones) exactly one job is enqueued for it;
-    /// a fire time ahead of Redis's clock is refused, so a host whose clock runs fast cannot fire early;
-    /// a schedule switched off (`schedule_switches`: `off <ms>`) fires nothing, and one switched on
-    /// again (`on <ms>`) fires nothing due at or before that moment.
-    static let claimFire = RedisScript(
-        name: "claim_fire",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.isLive + Lua.expectTypes + """
-            expect_types({schedules = 'hash', schedule_switches = 'hash', unique = 'hash', scheduled = 'zset', ready = 'list',
-              wake = 'list'})
-            local queue, schedule, fire = ARGV[1], ARGV[2], tonumber(ARGV[3])
-            if fire > now_ms() then
-              return redis.error_reply('EARLY fire time ' .. ARGV[3] .. ' is ahead of the server clock')
-            end
-            local last = redis.call('HGET', base .. ':schedules', schedule)
-            if last and tonumber(string.match(last, '^(%d+)')) >= fire then return {} end
-            -- Switched off: nothing fires. Switched on again: what fell due while off stays unfired.
-            local switch = redis.call('HGET', base .. ':schedule_switches', schedule)
-            if switch then
-              local state, since = string.match(switch, '^(%a+) (%d+)$')
-              if state == 'off' or (state == 'on' and fire <= tonumber(since)) then return {} end
-            end
-            local first_job = 4
-
-            """ + Lua.enqueueJobs + """
-
-            redis.call('HSET', base .. ':schedules', schedule, ARGV[3] .. ' ' .. ids[1])
             return ids
             """)
 
@@ -465,167 +433,9 @@ enum RedisScripts {
             return 1
             """)
 
-    /// Switches a schedule off or on. ARGV: schedule name, 1 for off, 0 for on. Returns 1 if the
-    /// state changed.
-    ///
-    /// Guarantees: `schedule_switches` maps the name to `off <ms>` or `on <ms>`, the time of the last
-    /// change; switching to the state it has (on, for a schedule never switched) writes nothing.
-    static let setScheduleSwitch = RedisScript(
-        name: "set_schedule_switch",
-        source: Lua.base + Lua.now + Lua.expectTypes + """
-            expect_types({schedule_switches = 'hash'})
-            local switches, schedule = base .. ':schedule_switches', ARGV[1]
-            local wanted = ARGV[2] == '1' and 'off' or 'on'
-            local current = redis.call('HGET', switches, schedule)
-            local state = current and string.match(current, '^(%a+) ') or 'on'
-            if state == wanted then return 0 end
-            redis.call('HSET', switches, schedule, wanted .. ' ' .. now_ms())
-            return 1
-            """)
-
     /// Every script, for tests that check them all.
     static let all = [
         enqueue, claimFire, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo, setPaused,
         setScheduleSwitch,
     ]
-}
-
-/// Pieces of Lua the scripts share; each script includes only those it uses.
-private enum Lua {
-    /// The body of enqueue: adds the jobs in ARGV from `first_job` on, 8 arguments each, to the queue
-    /// named `queue`; leaves their ids in `ids`. Needs base, now, bulk, wake and is_live.
-    static let enqueueJobs = """
-            local now = now_ms()
-            local ids, ready = {}, {}
-            local added = 0
-            for i = first_job, #ARGV, 8 do
-              local id, unique = ARGV[i], ARGV[i + 6]
-              local holder = false
-              if unique ~= '' then
-                holder = redis.call('HGET', base .. ':unique', unique)
-                if holder and not is_live(holder) then holder = false end
-              end
-              if holder then
-                ids[#ids + 1] = holder
-              else
-                ids[#ids + 1] = id
-                local key = job_key(id)
-                if redis.call('EXISTS', key) == 0 then
-                  local delay = tonumber(ARGV[i + 4])
-                  local fields = {'id', id, 'queue', queue, 'handler', ARGV[i + 1], 'payload', ARGV[i + 2],
-                    'attempt', 0, 'max_attempts', ARGV[i + 3], 'enqueued_at', now, 'timeout_ms', ARGV[i + 5],
-                    'state', delay > 0 and 'scheduled' or 'ready', 'lease_seq', 0, 'updated_at', now}
-                  if unique ~= '' then
-                    fields[#fields + 1] = 'unique_key'
-                    fields[#fields + 1] = unique
-                    redis.call('HSET', base .. ':unique', unique, id)
-                  end
-                  if ARGV[i + 7] ~= '' then
-                    fields[#fields + 1] = 'origin'
-                    fields[#fields + 1] = ARGV[i + 7]
-                  end
-                  redis.call('HSET', key, unpack(fields))
-                  if delay > 0 then
-                    redis.call('ZADD', base .. ':scheduled', now + delay, id)
-                  else
-                    ready[#ready + 1] = id
-                  end
-                  added = added + 1
-                end
-              end
-            end
-            -- In order, so the first enqueued is the first popped.
-            bulk('LPUSH', base .. ':ready', ready)
-            wake(added)
-        """
-
-    /// `base`, the queue's hash-tag key prefix, and the key of a job's hash.
-    static let base = """
-        local base = KEYS[1]
-        local function job_key(id) return base .. ':job:' .. id end
-
-        """
-
-    /// Redis's clock in ms.
-    static let now = """
-        local function now_ms()
-          local t = redis.call('TIME')
-          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        end
-
-        """
-
-    /// `bulk(command, key, args)`: one command with many arguments, in chunks of at most 1,000 (an even
-    /// number, so score–member pairs stay together) because Lua's `unpack` cannot spread a table of any
-    /// length; nothing at all for no arguments.
-    static let bulk = """
-        local function bulk(command, key, args)
-          for first = 1, #args, 1000 do
-            redis.call(command, key, unpack(args, first, math.min(first + 999, #args)))
-          end
-        end
-
-        """
-
-    /// `expect_types{suffix = type, …}`: stops the script before it writes anything if a key of the
-    /// queue holds another type than jobhost keeps there. Without it the first write to such a key
-    /// would fail halfway through a script, after earlier writes that cannot be undone, and could
-    /// leave a job half-moved (out of one set, not yet in the next).
-    static let expectTypes = """
-        local function expect_types(expected)
-          for suffix, kind in pairs(expected) do
-            local actual = redis.call('TYPE', base .. ':' .. suffix)['ok']
-            if actual ~= 'none' and actual ~= kind then
-              error({err = 'WRONGTYPE key ' .. base .. ':' .. suffix .. ' holds a ' .. actual .. ', not a ' .. kind})
-            end
-          end
-        end
-
-        """
-
-    /// Pushes up to ten hints onto the wake list, for idle hosts blocked in BRPOP on it; trimmed so
-    /// hints nobody heard stay few (each costs an idle host one early return).
-    static let wake = """
-        local function wake(n)
-          if n > 0 then
-            local hints = {}
-            for i = 1, math.min(n, 10) do hints[i] = '1' end
-            redis.call('LPUSH', base .. ':wake', unpack(hints))
-            redis.call('LTRIM', base .. ':wake', 0, 9)
-          end
-        end
-
-        """
-
-    /// Frees a unique key, but only if this job holds it.
-    static let freeUnique = """
-        local function free_unique(id, unique)
-          if unique and unique ~= '' and redis.call('HGET', base .. ':unique', unique) == id then
-            redis.call('HDEL', base .. ':unique', unique)
-          end
-        end
-
-        """
-
-    /// Whether a job blocks others with its unique key: it exists and is pending or running.
-    static let isLive = """
-        local function is_live(id)
-          -- pcall: a foreign key where the holder's hash should be holds nothing.
-          local state = redis.pcall('HGET', job_key(id), 'state')
-          return state == 'ready' or state == 'running' or state == 'scheduled'
-        end
-
-        """
-
-    /// Records a job that cannot run as dead with a reason, keeping whatever fields its hash has
-    /// (creating the hash if it is gone), so nothing disappears without a trace.
-    static let bury = """
-        local function bury(id, reason, now)
-          local key = job_key(id)
-          redis.call('HSET', key, 'id', id, 'state', 'dead', 'last_error', reason, 'updated_at', now)
-          redis.call('HSETNX', key, 'enqueued_at', now)
-          redis.call('ZADD', base .. ':dead', now, id)
-        end
-
-        """
 }

@@ -4,6 +4,7 @@ import Glibc
 import JobHostTesting
 import Logging
 import RedisBackend
+import RedisClient
 import Testing
 
 /// worlds end to end: each scheduled job on a seeded Redis and database, its effect counted in both

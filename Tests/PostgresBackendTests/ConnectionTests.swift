@@ -4,6 +4,7 @@ import JobHostTesting
 import Testing
 
 @testable import PostgresBackend
+@testable import PostgresClient
 
 /// Connections: passwords never shown, broken connections replaced, every call bounded.
 @Suite struct ConnectionTests {

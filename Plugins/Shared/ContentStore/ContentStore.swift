@@ -3,7 +3,7 @@
 // lock) the first time either plugin touches the database.
 import Foundation
 import Logging
-import PostgresBackend
+import PostgresClient
 import Synchronization
 
 /// Payloads and stored JSON use snake_case keys, as the applications that enqueue these jobs write them.

@@ -1,6 +1,7 @@
 import Backend
 import Foundation
 import Logging
+import PostgresClient
 
 /// Whether one migration has been applied to a schema.
 public struct MigrationStatus: Sendable, Equatable {
@@ -42,8 +43,9 @@ public struct PostgresMigrator: Sendable {
             let schema = try PGSchema(schema)
             // No command timeout: a migration may wait for another host's, and may build indexes on
             // a large table. Connection loss is still noticed by TCP keepalives.
-            let endpoint = try PGEndpoint(
-                url: url, applicationName: "jobhost", role: "migrate", connectTimeout: connectTimeout, commandTimeout: nil)
+            let endpoint = try mapErrors { () throws(PostgresError) in
+                try PGEndpoint(url: url, applicationName: "jobhost", role: "migrate", connectTimeout: connectTimeout, commandTimeout: nil)
+            }
             return (endpoint, schema)
         }
     }
@@ -96,25 +98,27 @@ public struct PostgresMigrator: Sendable {
         let connection = PGConnection(endpoint: endpoint, logger: logger)
         var appliedNow: [Int] = []
         while true {
-            try connection.execute("BEGIN")
+            try mapErrors { () throws(PostgresError) in try connection.execute("BEGIN") }
             do throws(BackendError) {
-                try connection.execute(Self.lockStatement(schema))
+                try mapErrors { () throws(PostgresError) in try connection.execute(Self.lockStatement(schema)) }
                 // Under the lock: what another host did before we got it is visible now.
                 let schemaExists = try Self.schemaExists(connection, schema)
-                try connection.execute(Self.bootstrap(schema, schemaExists: schemaExists))
+                try mapErrors { () throws(PostgresError) in try connection.execute(Self.bootstrap(schema, schemaExists: schemaExists)) }
                 let applied = try Self.applied(connection, schema)
                 guard let next = Migration.all.first(where: { applied[$0.version] == nil }) else {
-                    try connection.execute("COMMIT")
+                    try mapErrors { () throws(PostgresError) in try connection.execute("COMMIT") }
                     return appliedNow
                 }
-                try connection.execute("SET LOCAL lock_timeout = '\(Self.lockTimeout)'")
+                try mapErrors { () throws(PostgresError) in try connection.execute("SET LOCAL lock_timeout = '\(Self.lockTimeout)'") }
                 do throws(BackendError) {
-                    try connection.execute(next.sql(schema))
+                    try mapErrors { () throws(PostgresError) in try connection.execute(next.sql(schema)) }
                 } catch {
                     throw BackendError(error.code, "migration \(next.version) (\(next.name)) of schema \(schema.name) failed: \(error.message)")
                 }
-                try connection.execute(Self.recordStatement(schema, next))
-                try connection.execute("COMMIT")
+                try mapErrors { () throws(PostgresError) in
+                    try connection.execute(Self.recordStatement(schema, next))
+                    try connection.execute("COMMIT")
+                }
                 appliedNow.append(next.version)
                 logger.info(
                     "applied a PostgreSQL migration",
@@ -154,15 +158,20 @@ public struct PostgresMigrator: Sendable {
     }
 
     private static func schemaExists(_ connection: PGConnection, _ schema: PGSchema) throws(BackendError) -> Bool {
-        try connection.query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [schema.name]).count == 1
+        try mapErrors { () throws(PostgresError) in
+            try connection.query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [schema.name]).count == 1
+        }
     }
 
     /// What `schema_migrations` records, by version; empty when the table (or the schema) does not exist.
     private static func applied(_ connection: PGConnection, _ schema: PGSchema) throws(BackendError) -> [Int: (name: String, appliedAt: Date)] {
         let table = schema.qualified("schema_migrations")
-        guard try connection.query("SELECT to_regclass($1) IS NOT NULL", [table])[0, 0] == "t" else { return [:] }
-        let rows = try connection.query(
-            "SELECT version, name, (extract(epoch FROM applied_at) * 1000000)::bigint FROM \(table) ORDER BY version")
+        let rows = try mapErrors { () throws(PostgresError) -> PGRows? in
+            guard try connection.query("SELECT to_regclass($1) IS NOT NULL", [table])[0, 0] == "t" else { return nil }
+            return try connection.query(
+                "SELECT version, name, (extract(epoch FROM applied_at) * 1000000)::bigint FROM \(table) ORDER BY version")
+        }
+        guard let rows else { return [:] }
         var applied: [Int: (name: String, appliedAt: Date)] = [:]
         for row in 0..<rows.count {
             guard let version = rows[row, 0].flatMap({ Int($0) }), let name = rows[row, 1],

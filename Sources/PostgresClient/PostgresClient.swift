@@ -1,4 +1,4 @@
-import Backend
+import ConnectionPool
 import Foundation
 import Logging
 
@@ -16,27 +16,27 @@ public final class PostgresClient: Sendable {
     public init(
         url: String, applicationName: String, poolSize: Int = 2, connectTimeout: Duration = .seconds(5),
         commandTimeout: Duration = .seconds(30), logger: Logger
-    ) throws(BackendError) {
+    ) throws(PostgresError) {
         let endpoint = try PGEndpoint(url: url, applicationName: applicationName, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
         display = endpoint.display
         pool = ConnectionPool(connections: (0..<max(1, poolSize)).map { _ in PGConnection(endpoint: endpoint, logger: logger) })
     }
 
     /// One statement, with text parameters (`nil` is NULL), outside any transaction.
-    public func query(_ sql: String, _ parameters: [String?] = []) throws(BackendError) -> PGRows {
-        try pool.withConnection { connection throws(BackendError) in try connection.query(sql, parameters) }
+    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PGRows {
+        try pool.withConnection { connection throws(PostgresError) in try connection.query(sql, parameters) }
     }
 
     /// Several statements without parameters (a migration).
-    public func execute(_ sql: String) throws(BackendError) {
-        try pool.withConnection { connection throws(BackendError) in try connection.execute(sql) }
+    public func execute(_ sql: String) throws(PostgresError) {
+        try pool.withConnection { connection throws(PostgresError) in try connection.execute(sql) }
     }
 
     /// Runs `body` in one transaction on one connection: committed when it returns, rolled back when
     /// it throws (and the error rethrown).
     public func transaction<Result>(_ body: (PostgresTransaction) throws -> Result) throws -> Result {
         var failure: (any Error)?
-        let result = try pool.withConnection { connection throws(BackendError) -> Result? in
+        let result = try pool.withConnection { connection throws(PostgresError) -> Result? in
             try connection.execute("BEGIN")
             do {
                 let result = try body(PostgresTransaction(connection: connection))
@@ -57,7 +57,7 @@ public final class PostgresClient: Sendable {
 public struct PostgresTransaction {
     let connection: PGConnection
 
-    public func query(_ sql: String, _ parameters: [String?] = []) throws(BackendError) -> PGRows {
+    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PGRows {
         try connection.query(sql, parameters)
     }
 }

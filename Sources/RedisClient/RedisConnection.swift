@@ -1,4 +1,3 @@
-import Backend
 import CHiredis
 import Foundation
 import Logging
@@ -6,7 +5,7 @@ import Synchronization
 
 /// One reply from Redis, converted from hiredis' `redisReply` tree. Strings are bytes: payloads need
 /// not be text, and only the caller knows which ones are.
-enum RESPValue: Sendable, Equatable {
+package enum RESPValue: Sendable, Equatable {
     /// A bulk string or a status reply (`+OK`).
     case string([UInt8])
     case integer(Int)
@@ -17,7 +16,7 @@ enum RESPValue: Sendable, Equatable {
     case error(String)
 
     /// The string as UTF-8 text (invalid bytes become U+FFFD), or an integer's digits.
-    var text: String? {
+    package var text: String? {
         switch self {
         case .string(let bytes): String(decoding: bytes, as: UTF8.self)
         case .integer(let value): String(value)
@@ -26,7 +25,7 @@ enum RESPValue: Sendable, Equatable {
     }
 
     /// An integer reply, or a string holding a decimal integer (hash fields come back as strings).
-    var int: Int? {
+    package var int: Int? {
         switch self {
         case .integer(let value): value
         case .string(let bytes): Int(String(decoding: bytes, as: UTF8.self))
@@ -34,7 +33,7 @@ enum RESPValue: Sendable, Equatable {
         }
     }
 
-    var array: [RESPValue]? {
+    package var array: [RESPValue]? {
         if case .array(let elements) = self { elements } else { nil }
     }
 }
@@ -42,47 +41,47 @@ enum RESPValue: Sendable, Equatable {
 /// The arguments of one Redis command, packed into one byte buffer plus the end offset of each
 /// argument: a command with thousands of arguments (a batch enqueue) costs a few growing buffers,
 /// not one allocation per argument.
-struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
+package struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
     private(set) var bytes: [UInt8] = []
     private(set) var ends: [Int] = []
 
-    init(arrayLiteral arguments: String...) {
+    package init(arrayLiteral arguments: String...) {
         for argument in arguments { append(argument) }
     }
 
     /// Room for `arguments` more arguments totalling about `bytes` bytes.
-    mutating func reserve(arguments: Int, bytes count: Int) {
+    package mutating func reserve(arguments: Int, bytes count: Int) {
         ends.reserveCapacity(ends.count + arguments)
         bytes.reserveCapacity(bytes.count + count)
     }
 
-    mutating func append(_ argument: String) {
+    package mutating func append(_ argument: String) {
         bytes.append(contentsOf: argument.utf8)
         ends.append(bytes.count)
     }
 
-    mutating func append(_ argument: Data) {
+    package mutating func append(_ argument: Data) {
         bytes.append(contentsOf: argument)
         ends.append(bytes.count)
     }
 
-    mutating func append(_ argument: Int) {
+    package mutating func append(_ argument: Int) {
         append(String(argument))
     }
 
-    var argumentCount: Int { ends.count }
+    package var argumentCount: Int { ends.count }
 }
 
 /// A Lua script, sent as `EVALSHA` of its SHA-1; loaded with `SCRIPT LOAD` when the server does not
 /// know it yet (first use, a restarted or flushed server).
-struct RedisScript: Sendable {
+package struct RedisScript: Sendable {
     /// For messages.
-    let name: String
-    let source: String
+    package let name: String
+    package let source: String
     /// Lowercase hex, as `SCRIPT LOAD` answers.
-    let sha: String
+    package let sha: String
 
-    init(name: String, source: String) {
+    package init(name: String, source: String) {
         self.name = name
         self.source = source
         self.sha = sha1Hex(Array(source.utf8))
@@ -91,39 +90,39 @@ struct RedisScript: Sendable {
     /// `EVALSHA <sha> 1 <key>`, ready for the script's arguments to be appended. Every script takes
     /// one key, the queue's hash-tag base `{prefix:queue}`, and derives the rest from it, so all it
     /// touches lies in that key's cluster slot.
-    func call(key: String) -> RedisCommand {
+    package func call(key: String) -> RedisCommand {
         ["EVALSHA", sha, "1", key]
     }
 }
 
 /// Where Redis is and how to log in, parsed once from a `redis://[user:password@]host[:port][/db]`
 /// URL. Messages show ``display`` (host and port), never the password.
-struct RedisEndpoint: Sendable {
-    var host: String
-    var port: Int
-    var username: String?
-    var password: String?
-    var database: Int
-    var connectTimeout: Duration
-    var commandTimeout: Duration
+package struct RedisEndpoint: Sendable {
+    package var host: String
+    package var port: Int
+    package var username: String?
+    package var password: String?
+    package var database: Int
+    package var connectTimeout: Duration
+    package var commandTimeout: Duration
 
     /// `host:port`, for messages and logs.
-    var display: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    package var display: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    init(url: String, connectTimeout: Duration, commandTimeout: Duration) throws(BackendError) {
+    package init(url: String, connectTimeout: Duration, commandTimeout: Duration) throws(RedisError) {
         // The URL itself is never quoted in a message: it may hold the password.
         guard let components = URLComponents(string: url), components.scheme == "redis" else {
-            throw BackendError(.invalid, "the Redis URL must look like redis://[user:password@]host[:port][/db]")
+            throw RedisError(.invalid, "the Redis URL must look like redis://[user:password@]host[:port][/db]")
         }
         guard let host = components.host, !host.isEmpty else {
-            throw BackendError(.invalid, "the Redis URL names no host")
+            throw RedisError(.invalid, "the Redis URL names no host")
         }
         let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         guard let database = path.isEmpty ? 0 : Int(path), database >= 0 else {
-            throw BackendError(.invalid, "the Redis URL's path must be a database number, not \"\(path)\"")
+            throw RedisError(.invalid, "the Redis URL's path must be a database number, not \"\(path)\"")
         }
         guard connectTimeout > .zero, commandTimeout > .zero else {
-            throw BackendError(.invalid, "Redis connect and command timeouts must be positive")
+            throw RedisError(.invalid, "Redis connect and command timeouts must be positive")
         }
         self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         self.port = components.port ?? 6379
@@ -138,13 +137,13 @@ struct RedisEndpoint: Sendable {
 /// One blocking connection to Redis through hiredis.
 ///
 /// It connects on first use. When the connection breaks (an I/O error, a timeout, the server gone),
-/// the failing call throws ``BackendError/Code/unavailable`` and frees the context; the next call
+/// the failing call throws ``RedisError/Code/unavailable`` and frees the context; the next call
 /// connects again. Backoff between attempts is the caller's business.
 ///
 /// Safe to share between threads: the hiredis context lives inside a `Mutex`, so one call at a time
 /// uses it. A pool hands each connection to one caller anyway; the lock is uncontended.
-final class RedisConnection: Sendable {
-    let endpoint: RedisEndpoint
+package final class RedisConnection: Sendable {
+    package let endpoint: RedisEndpoint
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -154,7 +153,7 @@ final class RedisConnection: Sendable {
         var socketTimeout: Duration = .zero
     }
 
-    init(endpoint: RedisEndpoint, logger: Logger) {
+    package init(endpoint: RedisEndpoint, logger: Logger) {
         self.endpoint = endpoint
         self.logger = logger
         _ = ignoreSIGPIPE
@@ -167,25 +166,25 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// Sends one command and returns its reply; an error reply is thrown (see ``BackendError/redis(_:script:)``).
+    /// Sends one command and returns its reply; an error reply is thrown (see ``RedisError/reply(_:script:)``).
     /// - Parameter timeout: how long to wait for the reply; the endpoint's command timeout if `nil`.
     ///   A blocking command (`BRPOP`) needs more than it blocks for.
-    func command(_ command: RedisCommand, timeout: Duration? = nil) throws(BackendError) -> RESPValue {
+    package func command(_ command: RedisCommand, timeout: Duration? = nil) throws(RedisError) -> RESPValue {
         let reply = try exchange([command], timeout: timeout ?? endpoint.commandTimeout)[0]
-        if case .error(let message) = reply { throw BackendError.redis(message) }
+        if case .error(let message) = reply { throw RedisError.reply(message) }
         return reply
     }
 
     /// Sends the commands in one write and reads their replies in order: one round trip. Error
     /// replies come back as ``RESPValue/error(_:)``, one per command that failed.
-    func pipeline(_ commands: [RedisCommand]) throws(BackendError) -> [RESPValue] {
+    package func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RESPValue] {
         try exchange(commands, timeout: endpoint.commandTimeout)
     }
 
     /// Runs scripts, pipelined, each with its command from ``RedisScript/call(key:)``. A script the
     /// server does not know (`NOSCRIPT`: it did not run) is loaded and run again, in one more round
     /// trip. Error replies come back as values, as from ``pipeline(_:)``.
-    func evaluate(_ calls: [(script: RedisScript, command: RedisCommand)]) throws(BackendError) -> [RESPValue] {
+    package func evaluate(_ calls: [(script: RedisScript, command: RedisCommand)]) throws(RedisError) -> [RESPValue] {
         var replies = try pipeline(calls.map(\.command))
         let unknown = replies.indices.filter {
             if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false }
@@ -200,7 +199,7 @@ final class RedisConnection: Sendable {
         let retried = try pipeline(loads + unknown.map { calls[$0].command })
         for reply in retried.prefix(loads.count) {
             if case .error(let message) = reply {
-                throw BackendError(.server, "Redis at \(endpoint.display) refused to load a script: \(message)")
+                throw RedisError(.server, "Redis at \(endpoint.display) refused to load a script: \(message)")
             }
         }
         for (index, reply) in zip(unknown, retried.dropFirst(loads.count)) {
@@ -210,18 +209,18 @@ final class RedisConnection: Sendable {
     }
 
     /// One script call; an error reply is thrown.
-    func evaluate(_ script: RedisScript, _ command: RedisCommand) throws(BackendError) -> RESPValue {
+    package func evaluate(_ script: RedisScript, _ command: RedisCommand) throws(RedisError) -> RESPValue {
         let reply = try evaluate([(script, command)])[0]
-        if case .error(let message) = reply { throw BackendError.redis(message, script: script.name) }
+        if case .error(let message) = reply { throw RedisError.reply(message, script: script.name) }
         return reply
     }
 
     // MARK: - hiredis
 
-    private func exchange(_ commands: [RedisCommand], timeout: Duration) throws(BackendError) -> [RESPValue] {
-        try state.withLock { (state) throws(BackendError) -> [RESPValue] in
+    private func exchange(_ commands: [RedisCommand], timeout: Duration) throws(RedisError) -> [RESPValue] {
+        try state.withLock { (state) throws(RedisError) -> [RESPValue] in
             let context = try connected(&state)
-            do throws(BackendError) {
+            do throws(RedisError) {
                 if state.socketTimeout != timeout {
                     guard redisSetTimeout(context, timeval(timeout)) == REDIS_OK else {
                         throw failure(context, "cannot set the socket timeout")
@@ -239,7 +238,7 @@ final class RedisConnection: Sendable {
     }
 
     /// Writes the commands in one go and reads one reply per command.
-    private func roundTrip(_ commands: [RedisCommand], on context: UnsafeMutablePointer<redisContext>) throws(BackendError) -> [RESPValue] {
+    private func roundTrip(_ commands: [RedisCommand], on context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> [RESPValue] {
         for command in commands {
             guard append(command, to: context) == REDIS_OK else { throw failure(context, "cannot queue a command") }
         }
@@ -255,14 +254,14 @@ final class RedisConnection: Sendable {
     }
 
     /// The live context, connecting (and logging in) first if there is none.
-    private func connected(_ state: inout State) throws(BackendError) -> UnsafeMutablePointer<redisContext> {
+    private func connected(_ state: inout State) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context = state.context { return context }
         guard let context = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), timeval(endpoint.connectTimeout)) else {
-            throw BackendError(.unavailable, "cannot connect to Redis at \(endpoint.display): out of memory")
+            throw RedisError(.unavailable, "cannot connect to Redis at \(endpoint.display): out of memory")
         }
-        do throws(BackendError) {
+        do throws(RedisError) {
             guard context.pointee.err == 0 else {
-                throw BackendError(.unavailable, "cannot connect to Redis at \(endpoint.display): \(Self.errorText(context))")
+                throw RedisError(.unavailable, "cannot connect to Redis at \(endpoint.display): \(Self.errorText(context))")
             }
             guard redisSetTimeout(context, timeval(endpoint.commandTimeout)) == REDIS_OK else {
                 throw failure(context, "cannot set the socket timeout")
@@ -281,7 +280,7 @@ final class RedisConnection: Sendable {
     }
 
     /// `AUTH` and `SELECT` as the URL asks, pipelined.
-    private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws(BackendError) {
+    private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
         var steps: [(what: String, command: RedisCommand)] = []
         if let password = endpoint.password {
             var auth: RedisCommand = ["AUTH"]
@@ -299,7 +298,7 @@ final class RedisConnection: Sendable {
             if case .error(let message) = reply {
                 // A wrong password is the server answering (.server), not a network fault; the server's
                 // message ("WRONGPASS invalid username-password pair") never repeats the password.
-                throw BackendError(BackendError.redis(message).code, "Redis at \(endpoint.display) refused \(step.what): \(message)")
+                throw RedisError(RedisError.reply(message).code, "Redis at \(endpoint.display) refused \(step.what): \(message)")
             }
         }
     }
@@ -324,7 +323,7 @@ final class RedisConnection: Sendable {
     }
 
     /// The error for a broken connection, with hiredis' reason, logged once here.
-    private func failure(_ context: UnsafeMutablePointer<redisContext>, _ what: String) -> BackendError {
+    private func failure(_ context: UnsafeMutablePointer<redisContext>, _ what: String) -> RedisError {
         let reason = context.pointee.err == 0 ? what : Self.errorText(context)
         let message: String
         if context.pointee.err == REDIS_ERR_IO && (reason.contains("temporarily unavailable") || reason.contains("timed out")) {
@@ -333,7 +332,7 @@ final class RedisConnection: Sendable {
             message = "lost the connection to Redis at \(endpoint.display): \(reason)"
         }
         logger.warning("Redis connection closed", metadata: ["redis": "\(endpoint.display)", "reason": "\(reason)"])
-        return BackendError(.unavailable, message)
+        return RedisError(.unavailable, message)
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
@@ -361,24 +360,6 @@ final class RedisConnection: Sendable {
         default:
             return .null
         }
-    }
-}
-
-extension BackendError {
-    /// Maps an error reply to a code: a key of the wrong type means someone else's data sits under our
-    /// prefix (`.corrupt`); a server busy loading, running a long script or failing over is worth a
-    /// retry (`.unavailable`); anything else is `.server`.
-    static func redis(_ message: String, script: String? = nil) -> BackendError {
-        let context = script.map { "Redis script \($0): " } ?? "Redis: "
-        let code = message.prefix { $0 != " " }
-        if message.contains("WRONGTYPE") {
-            return BackendError(.corrupt, context + "a key under the queue's prefix holds the wrong type of value "
-                + "(written by something other than jobhost?): \(message)")
-        }
-        if ["LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"].contains(code) {
-            return BackendError(.unavailable, context + message)
-        }
-        return BackendError(.server, context + message)
     }
 }
 

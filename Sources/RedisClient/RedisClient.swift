@@ -1,4 +1,4 @@
-import Backend
+import ConnectionPool
 import Foundation
 import Logging
 
@@ -9,27 +9,27 @@ public final class RedisClient: Sendable {
     private let pool: ConnectionPool<RedisConnection>
 
     public init(url: String, poolSize: Int = 2, connectTimeout: Duration = .seconds(5), commandTimeout: Duration = .seconds(10), logger: Logger)
-        throws(BackendError)
+        throws(RedisError)
     {
         let endpoint = try RedisEndpoint(url: url, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
         pool = ConnectionPool(connections: (0..<max(1, poolSize)).map { _ in RedisConnection(endpoint: endpoint, logger: logger) })
     }
 
     /// One command, e.g. `["HSET", key, "field", "value"]`; an error reply is thrown.
-    public func command(_ arguments: [String]) throws(BackendError) -> RedisReply {
+    public func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
         var command = RedisCommand()
         for argument in arguments { command.append(argument) }
-        return try pool.withConnection { connection throws(BackendError) in RedisReply(try connection.command(command)) }
+        return try pool.withConnection { connection throws(RedisError) in RedisReply(try connection.command(command)) }
     }
 
     /// Several commands in one round trip, with their replies in order (error replies included).
-    public func pipeline(_ commands: [[String]]) throws(BackendError) -> [RedisReply] {
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
         let packed = commands.map { arguments in
             var command = RedisCommand()
             for argument in arguments { command.append(argument) }
             return command
         }
-        return try pool.withConnection { connection throws(BackendError) in try connection.pipeline(packed).map(RedisReply.init) }
+        return try pool.withConnection { connection throws(RedisError) in try connection.pipeline(packed).map(RedisReply.init) }
     }
 }
 

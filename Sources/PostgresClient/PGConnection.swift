@@ -1,4 +1,3 @@
-import Backend
 import CLibPQ
 import Foundation
 import Glibc
@@ -7,17 +6,17 @@ import Synchronization
 
 /// Where PostgreSQL is and how to connect, parsed once from a URL (`postgres://user:password@host:port/db?…`)
 /// or a `key=value` connection string. Messages show ``display`` and never the password.
-struct PGEndpoint: Sendable {
+package struct PGEndpoint: Sendable {
     /// What ``PGConnection`` hands to `PQconnectdbParams`, in order: the caller's settings, then ours.
-    let keywords: [String]
-    let values: [String]
+    package let keywords: [String]
+    package let values: [String]
     /// `user@host:port/dbname`, for messages and logs.
-    let display: String
+    package let display: String
     /// Strings scrubbed from every message that quotes libpq or the server: the password, as parsed
     /// and as written in the URL (percent-encoded).
-    let secrets: [String]
+    package let secrets: [String]
     /// How long one call may take before the connection is given up; `nil`: no limit.
-    let commandTimeout: Duration?
+    package let commandTimeout: Duration?
 
     /// - Parameters:
     ///   - applicationName: `application_name`, unless the URL sets one; shows in `pg_stat_activity`.
@@ -27,14 +26,14 @@ struct PGEndpoint: Sendable {
     ///   - commandTimeout: the client-side limit on a call; the server-side `statement_timeout` is set
     ///     to it too, so a statement stuck behind a lock is cancelled by the server, releasing what
     ///     it holds, before the client gives up on the connection.
-    init(url: String, applicationName: String, role: String? = nil, connectTimeout: Duration, commandTimeout: Duration?) throws(BackendError) {
+    package init(url: String, applicationName: String, role: String? = nil, connectTimeout: Duration, commandTimeout: Duration?) throws(PostgresError) {
         let secrets = PGEndpoint.passwords(in: url)
         var parsed: [(String, String)] = []
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(url, &errorMessage) else {
             let reason = errorMessage.map { String(cString: $0) } ?? "out of memory"
             if let errorMessage { PQfreemem(errorMessage) }
-            throw BackendError(
+            throw PostgresError(
                 .invalid,
                 "the PostgreSQL URL is not valid (\(scrub(reason.trimmingCharacters(in: .whitespacesAndNewlines), secrets))); "
                     + "expected postgres://user:password@host:port/database")
@@ -46,7 +45,7 @@ struct PGEndpoint: Sendable {
             option += 1
         }
         guard connectTimeout > .zero, commandTimeout.map({ $0 > .zero }) ?? true else {
-            throw BackendError(.invalid, "PostgreSQL connect and command timeouts must be positive")
+            throw PostgresError(.invalid, "PostgreSQL connect and command timeouts must be positive")
         }
 
         var settings = parsed.filter { $0.0 != "password" }
@@ -159,9 +158,14 @@ func scrub(_ message: String, _ secrets: [String]) -> String {
 
 /// A statement prepared once per connection (`PQprepare`) and then run by name: the hot path skips
 /// parsing and planning. The name is unique per backend; the SQL never changes for a name.
-struct PGStatement: Sendable {
-    let name: String
-    let sql: String
+package struct PGStatement: Sendable {
+    package let name: String
+    package let sql: String
+
+    package init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
 }
 
 /// The rows of one result, as text (every value PostgreSQL sends in text format), `nil` for NULL.
@@ -187,7 +191,7 @@ public struct PGRows: Sendable {
 ///
 /// It connects on first use. A call that finds the connection broken (`PQstatus` not OK, or the
 /// server closed it while it sat idle) connects again first; a call during which it breaks throws
-/// ``BackendError/Code/unavailable`` and the next call connects again. Nothing is retried: whether a
+/// ``PostgresError/Code/unavailable`` and the next call connects again. Nothing is retried: whether a
 /// statement whose reply was lost took effect is unknown, and backoff is the caller's.
 ///
 /// Every call is bounded: connecting by `connect_timeout`, each statement by the endpoint's command
@@ -196,8 +200,8 @@ public struct PGRows: Sendable {
 /// by then unless the server itself is stuck.
 ///
 /// Safe to share between threads: the `PGconn` lives inside a `Mutex`, so one call at a time uses it.
-final class PGConnection: Sendable {
-    let endpoint: PGEndpoint
+package final class PGConnection: Sendable {
+    package let endpoint: PGEndpoint
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -207,7 +211,7 @@ final class PGConnection: Sendable {
         var prepared: Set<String> = []
     }
 
-    init(endpoint: PGEndpoint, logger: Logger) {
+    package init(endpoint: PGEndpoint, logger: Logger) {
         self.endpoint = endpoint
         self.logger = logger
     }
@@ -220,9 +224,9 @@ final class PGConnection: Sendable {
     }
 
     /// Runs one statement with text parameters (`nil` is NULL) and returns its rows.
-    func query(_ sql: String, _ parameters: [String?] = []) throws(BackendError) -> PGRows {
-        try withConnection { (connection, _) throws(BackendError) in
-            try withCStrings(parameters) { values throws(BackendError) in
+    package func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PGRows {
+        try withConnection { (connection, _) throws(PostgresError) in
+            try withCStrings(parameters) { values throws(PostgresError) in
                 guard PQsendQueryParams(connection, sql, Int32(values.count), nil, values, nil, nil, 0) == 1 else {
                     throw broken(connection, "cannot send a statement")
                 }
@@ -232,8 +236,8 @@ final class PGConnection: Sendable {
     }
 
     /// Runs a prepared statement, preparing it first on this connection if needed.
-    func query(_ statement: PGStatement, _ parameters: [String?]) throws(BackendError) -> PGRows {
-        try withConnection { (connection, prepared) throws(BackendError) in
+    package func query(_ statement: PGStatement, _ parameters: [String?]) throws(PostgresError) -> PGRows {
+        try withConnection { (connection, prepared) throws(PostgresError) in
             if !prepared.contains(statement.name) {
                 guard PQsendPrepare(connection, statement.name, statement.sql, 0, nil) == 1 else {
                     throw broken(connection, "cannot send a statement")
@@ -241,7 +245,7 @@ final class PGConnection: Sendable {
                 _ = try results(connection)
                 prepared.insert(statement.name)
             }
-            try withCStrings(parameters) { values throws(BackendError) in
+            try withCStrings(parameters) { values throws(PostgresError) in
                 guard PQsendQueryPrepared(connection, statement.name, Int32(values.count), values, nil, nil, 0) == 1 else {
                     throw broken(connection, "cannot send a statement")
                 }
@@ -253,8 +257,8 @@ final class PGConnection: Sendable {
     /// Runs `sql`, which may hold several statements and no parameters (the simple query protocol:
     /// migrations, `LISTEN`). The first failing statement is thrown; the rest are skipped, as
     /// PostgreSQL does.
-    func execute(_ sql: String) throws(BackendError) {
-        try withConnection { (connection, _) throws(BackendError) in
+    package func execute(_ sql: String) throws(PostgresError) {
+        try withConnection { (connection, _) throws(PostgresError) in
             guard PQsendQuery(connection, sql) == 1 else { throw broken(connection, "cannot send a statement") }
             _ = try results(connection)
         }
@@ -262,7 +266,7 @@ final class PGConnection: Sendable {
 
     /// Rolls back the transaction the current connection is in, if any; never connects for it (a new
     /// connection is in none). For the error path of a caller's `BEGIN`.
-    func rollback() {
+    package func rollback() {
         state.withLock { state in
             guard let connection = state.connection, PQtransactionStatus(connection) != PQTRANS_IDLE else { return }
             guard Self.isSound(connection), PQsendQuery(connection, "ROLLBACK") == 1, (try? results(connection)) != nil,
@@ -277,7 +281,7 @@ final class PGConnection: Sendable {
 
     /// `UNLISTEN *` on the current connection, if it is still good; never connects for it (a new
     /// connection listens to nothing). Failures only mean the connection is gone.
-    func unlisten() {
+    package func unlisten() {
         state.withLock { state in
             guard let connection = state.connection, Self.isSound(connection), PQsendQuery(connection, "UNLISTEN *") == 1 else { return }
             if (try? results(connection)) == nil, !Self.isSound(connection) { drop(&state) }
@@ -285,7 +289,7 @@ final class PGConnection: Sendable {
     }
 
     /// Throws away notifications received so far: hints about work that a query run after this sees.
-    func discardNotifications() {
+    package func discardNotifications() {
         state.withLock { state in
             guard let connection = state.connection else { return }
             _ = PQconsumeInput(connection)
@@ -296,7 +300,7 @@ final class PGConnection: Sendable {
     /// Blocks until a notification on `channel` carries `payload`, until `deadline`, or until the
     /// connection breaks (it is then dropped, and the next call connects again). Other notifications
     /// are read and dropped. Needs an earlier `LISTEN` on this connection.
-    func waitForNotification(channel: String, payload: String, until deadline: ContinuousClock.Instant) {
+    package func waitForNotification(channel: String, payload: String, until deadline: ContinuousClock.Instant) {
         state.withLock { state in
             guard let connection = state.connection, PQstatus(connection) == CONNECTION_OK else { return }
             while true {
@@ -332,11 +336,11 @@ final class PGConnection: Sendable {
     /// Runs `body` with a live connection, connecting first if there is none or it broke, under the lock.
     private func withConnection<Result: Sendable>(
         // @Sendable: a closure of no region, so handing it the connection keeps `state` in its own.
-        _ body: @Sendable (OpaquePointer, inout Set<String>) throws(BackendError) -> Result
-    ) throws(BackendError) -> Result {
-        try state.withLock { (state) throws(BackendError) -> Result in
+        _ body: @Sendable (OpaquePointer, inout Set<String>) throws(PostgresError) -> Result
+    ) throws(PostgresError) -> Result {
+        try state.withLock { (state) throws(PostgresError) -> Result in
             let connection = try connected(&state)
-            do throws(BackendError) {
+            do throws(PostgresError) {
                 return try body(connection, &state.prepared)
             } catch {
                 // A connection that broke, or is left mid-statement by a timeout, is not reused.
@@ -353,7 +357,7 @@ final class PGConnection: Sendable {
     }
 
     /// The live connection: the current one if it is still good, else a new one.
-    private func connected(_ state: inout State) throws(BackendError) -> OpaquePointer {
+    private func connected(_ state: inout State) throws(PostgresError) -> OpaquePointer {
         if let connection = state.connection {
             if isUsable(connection) { return connection }
             logger.info("reconnecting to PostgreSQL: the connection broke", metadata: ["postgres": "\(endpoint.display)"])
@@ -365,20 +369,20 @@ final class PGConnection: Sendable {
             }
         }
         guard let connection else {
-            throw BackendError(.unavailable, "cannot connect to PostgreSQL at \(endpoint.display): out of memory")
+            throw PostgresError(.unavailable, "cannot connect to PostgreSQL at \(endpoint.display): out of memory")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
             let reason = errorText(connection)
             PQfinish(connection)
             // A refused login is the server answering: retrying with the same password will not help.
-            let code: BackendError.Code = reason.contains("authentication failed") || reason.contains("no pg_hba.conf entry") ? .server : .unavailable
-            throw BackendError(code, "cannot connect to PostgreSQL at \(endpoint.display): \(reason)")
+            let code: PostgresError.Code = reason.contains("authentication failed") || reason.contains("no pg_hba.conf entry") ? .server : .unavailable
+            throw PostgresError(code, "cannot connect to PostgreSQL at \(endpoint.display): \(reason)")
         }
         // Non-blocking: sends never block without a deadline, however large the statement.
         guard PQsetnonblocking(connection, 1) == 0 else {
             let reason = errorText(connection)
             PQfinish(connection)
-            throw BackendError(.unavailable, "cannot use the connection to PostgreSQL at \(endpoint.display): \(reason)")
+            throw PostgresError(.unavailable, "cannot use the connection to PostgreSQL at \(endpoint.display): \(reason)")
         }
         // Notices (a NOTICE from CREATE … IF NOT EXISTS, a WARNING) go to the log, not to stderr.
         // The connection is freed before `self` (deinit or drop), so the unretained pointer outlives it.
@@ -419,7 +423,7 @@ final class PGConnection: Sendable {
     /// Sends what libpq buffered and collects every result of the statement(s) sent, within the
     /// command timeout. The first error result is thrown after all results are read, so the
     /// connection is left idle and reusable.
-    private func results(_ connection: OpaquePointer) throws(BackendError) -> [PGRows] {
+    private func results(_ connection: OpaquePointer) throws(PostgresError) -> [PGRows] {
         let deadline = endpoint.commandTimeout.map { ContinuousClock.now + $0 + .seconds(2) }
         while true {
             let flushed = PQflush(connection)
@@ -429,7 +433,7 @@ final class PGConnection: Sendable {
             guard PQconsumeInput(connection) == 1 else { throw broken(connection, "cannot read a reply") }
         }
         var all: [PGRows] = []
-        var failure: BackendError?
+        var failure: PostgresError?
         while true {
             while PQisBusy(connection) == 1 {
                 try wait(connection, for: Int16(POLLIN), until: deadline)
@@ -446,7 +450,7 @@ final class PGConnection: Sendable {
                 if failure == nil { failure = serverError(result, connection) }
             default:
                 if failure == nil {
-                    failure = BackendError(.server, "PostgreSQL at \(endpoint.display) answered with an unexpected result (\(String(cString: PQresStatus(PQresultStatus(result)))))")
+                    failure = PostgresError(.server, "PostgreSQL at \(endpoint.display) answered with an unexpected result (\(String(cString: PQresStatus(PQresultStatus(result)))))")
                 }
             }
         }
@@ -455,40 +459,40 @@ final class PGConnection: Sendable {
     }
 
     /// Polls the socket for `events` until `deadline`; past it, the connection is given up.
-    private func wait(_ connection: OpaquePointer, for events: Int16, until deadline: ContinuousClock.Instant?) throws(BackendError) {
+    private func wait(_ connection: OpaquePointer, for events: Int16, until deadline: ContinuousClock.Instant?) throws(PostgresError) {
         while true {
             let timeout = deadline.map { Self.milliseconds($0 - .now) } ?? -1
             if timeout == 0, deadline != nil {
                 // The statement is still in flight: the caller drops the connection (it is not idle).
                 let limit = endpoint.commandTimeout.map { "\($0)" } ?? "?"
-                throw BackendError(.unavailable, "PostgreSQL at \(endpoint.display) did not answer within \(limit); the connection was closed")
+                throw PostgresError(.unavailable, "PostgreSQL at \(endpoint.display) did not answer within \(limit); the connection was closed")
             }
             var descriptor = pollfd(fd: PQsocket(connection), events: events, revents: 0)
             let ready = poll(&descriptor, 1, timeout)
             if ready > 0 { return }
             if ready < 0, errno != EINTR {
-                throw BackendError(.unavailable, "cannot wait for PostgreSQL at \(endpoint.display): \(String(cString: strerror(errno)))")
+                throw PostgresError(.unavailable, "cannot wait for PostgreSQL at \(endpoint.display): \(String(cString: strerror(errno)))")
             }
         }
     }
 
     /// The error for a connection that failed mid-call: always `.unavailable`.
-    private func broken(_ connection: OpaquePointer, _ what: String) -> BackendError {
+    private func broken(_ connection: OpaquePointer, _ what: String) -> PostgresError {
         let reason = errorText(connection)
         logger.warning("PostgreSQL connection failed", metadata: ["postgres": "\(endpoint.display)", "reason": "\(reason)"])
-        return BackendError(.unavailable, "lost the connection to PostgreSQL at \(endpoint.display) (\(what)): \(reason)")
+        return PostgresError(.unavailable, "lost the connection to PostgreSQL at \(endpoint.display) (\(what)): \(reason)")
     }
 
-    /// The error for an error result, classified by SQLSTATE (see ``BackendError/postgres(sqlState:message:)``).
-    private func serverError(_ result: OpaquePointer, _ connection: OpaquePointer) -> BackendError {
+    /// The error for an error result, classified by SQLSTATE (see ``PostgresError/server(sqlState:message:)``).
+    private func serverError(_ result: OpaquePointer, _ connection: OpaquePointer) -> PostgresError {
         let field = { (code: UInt8) -> String? in PQresultErrorField(result, Int32(code)).map { String(cString: $0) } }
         let sqlState = field(UInt8(ascii: "C")) ?? ""
         var message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result))
         if let detail = field(UInt8(ascii: "D")) { message += " (\(detail))" }
         if PQstatus(connection) != CONNECTION_OK {
-            return BackendError(.unavailable, "lost the connection to PostgreSQL at \(endpoint.display): \(scrub(message, endpoint.secrets))")
+            return PostgresError(.unavailable, "lost the connection to PostgreSQL at \(endpoint.display): \(scrub(message, endpoint.secrets))")
         }
-        return BackendError.postgres(sqlState: sqlState, message: "PostgreSQL at \(endpoint.display): \(scrub(message, endpoint.secrets))")
+        return PostgresError.server(sqlState: sqlState, message: "PostgreSQL at \(endpoint.display): \(scrub(message, endpoint.secrets))")
     }
 
     private func errorText(_ connection: OpaquePointer) -> String {
@@ -527,8 +531,8 @@ final class PGConnection: Sendable {
 /// Calls `body` with NUL-terminated copies of `strings` (`nil` stays a null pointer), valid only
 /// during the call: what libpq's `const char *const *` parameters take.
 private func withCStrings<Result>(
-    _ strings: [String?], _ body: ([UnsafePointer<CChar>?]) throws(BackendError) -> Result
-) throws(BackendError) -> Result {
+    _ strings: [String?], _ body: ([UnsafePointer<CChar>?]) throws(PostgresError) -> Result
+) throws(PostgresError) -> Result {
     let copies = strings.map { $0.map { strdup($0) } ?? nil }
     defer { for copy in copies { free(copy) } }
     return try body(copies.map { $0.map { UnsafePointer($0) } })
@@ -539,26 +543,4 @@ private func withNullTerminatedCStrings<Result>(_ strings: [String], _ body: ([U
     let copies = strings.map { strdup($0) }
     defer { for copy in copies { free(copy) } }
     return body(copies.map { $0.map { UnsafePointer($0) } } + [nil])
-}
-
-extension BackendError {
-    /// Classifies a server error by its SQLSTATE: connection trouble, shutdowns, overload, timeouts,
-    /// deadlocks and serialization failures are worth a retry (`.unavailable`); a missing schema or
-    /// function means the schema was not migrated; anything else is `.server`.
-    static func postgres(sqlState: String, message: String) -> BackendError {
-        let transient: Set<String> = ["57P01", "57P02", "57P03", "57014", "55P03", "40001", "40P01"]
-        if sqlState.hasPrefix("08") || sqlState.hasPrefix("53") || transient.contains(sqlState) {
-            return BackendError(.unavailable, "\(message) [SQLSTATE \(sqlState)]")
-        }
-        if ["42P01", "3F000", "42883"].contains(sqlState) {
-            return BackendError(.server, "\(message) [SQLSTATE \(sqlState)]; has the schema been migrated (host migrate)?")
-        }
-        return BackendError(.server, "\(message) [SQLSTATE \(sqlState)]")
-    }
-
-    /// The SQLSTATE a ``postgres(sqlState:message:)`` error carries, if any.
-    var sqlState: String? {
-        guard let range = message.range(of: "[SQLSTATE ", options: .backwards) else { return nil }
-        return String(message[range.upperBound...].prefix(5))
-    }
 }

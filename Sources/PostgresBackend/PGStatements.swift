@@ -1,0 +1,351 @@
+import PostgresClient
+
+/// Every statement the backend runs, written out once for the schema. Conventions:
+/// - Times are the database's: `now()`, the start of the statement's own transaction. Durations
+///   arrive as whole microseconds (`$n::bigint * interval '1 microsecond'`); times leave as
+///   microseconds since the epoch.
+/// - Statements that change several rows lock them in id order (`ORDER BY id FOR UPDATE`), so two
+///   batches that share jobs (a settle and an extend of the same host) wait for each other rather
+///   than deadlock; the counters are touched after the jobs, in queue order.
+/// - Jobs named by id are found by primary key only, and conditions on their state are checked after
+///   the lock: a `state = 'running'` next to `id = ANY(…)` lets the planner AND in the partial index
+///   of running jobs, which holds an entry for every claim since the last vacuum. Look-ups per item
+///   are correlated subqueries, which a generic plan cannot turn into a scan of the table.
+/// - Maintenance statements lock with `SKIP LOCKED`, so any number of hosts run them at once, each
+///   taking rows the others are not.
+/// - Wake-ups are `pg_notify` in the same statement, delivered only if it commits. A CTE that only
+///   reads runs only when referenced, hence the `CROSS JOIN woken` that makes it run.
+/// - Statements that may be planned generically (prepared, or run often) never join the jobs table
+///   to a list of items: they look rows up by id (`= ANY(…)`) or through correlated subqueries, so no
+///   plan can become a scan of the table.
+struct PGStatements: Sendable {
+    let enqueue: PGStatement
+    let resolve: PGStatement
+    let fetch: PGStatement
+    let settle: PGStatement
+    let extend: PGStatement
+    let rescue: String
+    let prune: String
+    let stats: String
+    let listReady: String
+    let listScheduled: String
+    let listRunning: String
+    let listFinished: String
+    let job: String
+    let retryDead: String
+    let discardDead: String
+    let untilDue: String
+    let schemaVersion: String
+    let claimFire: String
+    let recordFire: String
+    let lastFire: String
+    let pause: String
+    let isPaused: String
+    let resume: String
+    let setScheduleSwitch: String
+    let scheduleSwitch: String
+
+    init(_ schema: PGSchema) {
+        let jobs = schema.qualified("jobs")
+        let counters = schema.qualified("queue_counters")
+        let pauses = schema.qualified("queue_pauses")
+        let channel = schema.channelLiteral
+        let micros = { (column: String) in "(extract(epoch FROM \(column)) * 1000000)::bigint" }
+        // What every listing returns, in the order ``PostgresBackend/info`` reads: a scheduled job
+        // whose time has come is ready, and changed state when it became due.
+        let infoColumns = """
+            j.id, j.handler, CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN 'ready' ELSE j.state END,
+                j.payload, j.attempt, j.max_attempts, \(micros("j.enqueued_at")), j.last_error,
+                \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END")), j.origin,
+                j.crashes
+            """
+
+        // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
+        // unique keys, origins; arrays in batch order. Returns the ids inserted; jobs whose id exists
+        // or whose unique key is held are not. Idle hosts are woken once per queue.
+        enqueue = PGStatement(name: "jobhost_enqueue", sql: """
+            WITH inserted AS (
+                INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload)
+                SELECT i.id, i.queue, CASE WHEN i.delay > 0 THEN 'scheduled' ELSE 'ready' END, now() + i.delay * interval '1 microsecond',
+                       i.max_attempts, i.timeout_ms, i.handler, i.unique_key, i.origin, i.payload::json
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[], $8::text[], $9::text[])
+                    WITH ORDINALITY AS i(id, queue, handler, payload, max_attempts, delay, timeout_ms, unique_key, origin, n)
+                ORDER BY i.n
+                ON CONFLICT DO NOTHING
+                RETURNING id, queue
+            )
+            SELECT x.id, (SELECT count(pg_notify(\(channel), q.queue)) FROM (SELECT DISTINCT y.queue FROM inserted AS y) AS q)
+            FROM inserted AS x
+            """)
+
+        // Parameters: ids, queues, unique keys of jobs an enqueue did not insert. Returns (ordinal,
+        // id) per job: the live holder of its key, else the job with its id, else NULL (the holder
+        // finished meanwhile: enqueue again).
+        resolve = PGStatement(name: "jobhost_resolve", sql: """
+            SELECT t.n, coalesce(
+                (SELECT j.id FROM \(jobs) AS j
+                 WHERE t.unique_key IS NOT NULL AND j.queue = t.queue AND j.unique_key = t.unique_key
+                   AND j.state IN ('ready', 'scheduled', 'running')),
+                (SELECT j.id FROM \(jobs) AS j WHERE j.id = t.id))
+            FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(id, queue, unique_key, n)
+            """)
+
+        // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
+        // NULL: from the head, see ``ClaimCursor``). The inner SELECT walks jobs_claim from there;
+        // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. Returns the
+        // claimed jobs, each with the database's now, its crashes and whether the queue is paused;
+        // one row of NULLs, now and the pause when none. The pause is an uncorrelated subquery: the
+        // planner makes it a one-time filter, so a paused queue's claim reads no job at all.
+        fetch = PGStatement(name: "jobhost_fetch", sql: """
+            WITH pause AS (
+                SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
+            ), claimed AS (
+                UPDATE \(jobs) AS j
+                SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+                    lease_until = now() + $3::bigint * interval '1 microsecond', updated_at = now()
+                WHERE j.id = ANY (ARRAY(
+                    SELECT c.id FROM \(jobs) AS c
+                    WHERE NOT (SELECT paused FROM pause)
+                      AND c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
+                      AND c.run_at >= coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity')
+                    ORDER BY c.run_at, c.seq
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED))
+                RETURNING j.id, j.lease_token, j.handler, j.payload, j.attempt, j.max_attempts, j.enqueued_at, j.timeout_ms,
+                    j.last_error, j.run_at, j.seq, j.crashes
+            )
+            SELECT c.id, c.lease_token, c.handler, c.payload, c.attempt, c.max_attempts, \(micros("c.enqueued_at")),
+                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()")), c.crashes, p.paused
+            FROM pause AS p LEFT JOIN claimed AS c ON true
+            """)
+
+        // Parameters: queues, ids, tokens, operations (done, retry, dead, release, crashed), µs
+        // (retention for done, delay for retry and crashed; NULL for crashed: no retry), errors;
+        // arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
+        // holding its current token wins. A crash becomes a retry (or a death, without a delay) that
+        // also counts one crash, so the rest of the statement knows four operations only.
+        settle = PGStatement(name: "jobhost_settle", sql: """
+            WITH item AS (
+                SELECT t.queue, t.id, t.token, t.micros, t.error, t.n, t.op = 'crashed' AS crashed,
+                    CASE WHEN t.op <> 'crashed' THEN t.op WHEN t.micros IS NULL THEN 'dead' ELSE 'retry' END AS op
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+                    WITH ORDINALITY AS t(queue, id, token, op, micros, error, n)
+            ), held AS (
+                SELECT j.id, j.queue, j.state, j.lease_token FROM \(jobs) AS j
+                WHERE j.id = ANY ($2::text[])
+                ORDER BY j.id
+                FOR UPDATE
+            ), won AS (
+                SELECT DISTINCT ON (i.id) i.* FROM item AS i
+                JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.state = 'running' AND h.lease_token::text = i.token
+                ORDER BY i.id, i.n
+            ), removed AS (
+                DELETE FROM \(jobs) AS j USING won AS w
+                WHERE j.id = w.id AND w.op = 'done' AND w.micros = 0
+            ), moved AS (
+                UPDATE \(jobs) AS j SET
+                    state = CASE w.op
+                        WHEN 'retry' THEN CASE WHEN w.micros > 0 THEN 'scheduled' ELSE 'ready' END
+                        WHEN 'release' THEN 'ready'
+                        ELSE w.op END,
+                    run_at = CASE WHEN w.op = 'retry' AND w.micros > 0 THEN now() + w.micros * interval '1 microsecond' ELSE j.run_at END,
+                    attempt = CASE WHEN w.op = 'release' THEN j.attempt - 1 ELSE j.attempt END,
+                    crashes = CASE WHEN w.crashed THEN j.crashes + 1 ELSE j.crashes END,
+                    last_error = CASE WHEN w.op IN ('retry', 'dead') THEN w.error ELSE j.last_error END,
+                    lease_token = NULL, lease_until = NULL, updated_at = now()
+                FROM won AS w
+                WHERE j.id = w.id AND NOT (w.op = 'done' AND w.micros = 0)
+            ), counted AS (
+                INSERT INTO \(counters) AS c (queue, shard, processed, failed)
+                SELECT w.queue, pg_backend_pid() % 16, count(*) FILTER (WHERE w.op = 'done'), count(*) FILTER (WHERE w.op IN ('retry', 'dead'))
+                FROM won AS w WHERE w.op <> 'release'
+                GROUP BY w.queue ORDER BY w.queue
+                ON CONFLICT (queue, shard) DO UPDATE SET processed = c.processed + excluded.processed, failed = c.failed + excluded.failed
+            ), woken AS (
+                SELECT count(pg_notify(\(channel), q.queue)) AS notified
+                FROM (SELECT DISTINCT w.queue FROM won AS w WHERE w.op IN ('retry', 'release')) AS q
+            )
+            SELECT i.n, w.n IS NOT NULL FROM item AS i LEFT JOIN won AS w ON w.n = i.n CROSS JOIN woken
+            """)
+
+        // Parameters: queues, ids, tokens (arrays), lease (µs). Returns (ordinal, held) per item.
+        extend = PGStatement(name: "jobhost_extend", sql: """
+            WITH item AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(queue, id, token, n)
+            ), held AS (
+                SELECT j.id, j.queue, j.state, j.lease_token FROM \(jobs) AS j
+                WHERE j.id = ANY ($2::text[])
+                ORDER BY j.id
+                FOR UPDATE
+            ), matched AS (
+                SELECT i.n, h.id FROM item AS i
+                JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.state = 'running' AND h.lease_token::text = i.token
+            ), moved AS (
+                UPDATE \(jobs) AS j SET lease_until = now() + $4::bigint * interval '1 microsecond'
+                WHERE j.id = ANY (ARRAY(SELECT m.id FROM matched AS m))
+            )
+            SELECT i.n, m.n IS NOT NULL FROM item AS i LEFT JOIN matched AS m ON m.n = i.n
+            """)
+
+        // Parameters: queue, limit. Returns (rescued, dead).
+        rescue = """
+            WITH expired AS (
+                SELECT j.id FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state = 'running' AND j.lease_until <= now()
+                ORDER BY j.lease_until
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), moved AS (
+                UPDATE \(jobs) AS j SET
+                    state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'ready' END,
+                    last_error = 'lease expired ' || CASE WHEN j.attempt >= j.max_attempts THEN 'after' ELSE 'during' END
+                        || ' attempt ' || j.attempt || ' of ' || j.max_attempts || ' (the host running it died or stalled)',
+                    lease_token = NULL, lease_until = NULL, updated_at = now()
+                WHERE j.id = ANY (ARRAY(SELECT e.id FROM expired AS e))
+                RETURNING j.state
+            ), counted AS (
+                INSERT INTO \(counters) AS c (queue, shard, failed)
+                SELECT $1, pg_backend_pid() % 16, count(*) FROM moved HAVING count(*) > 0
+                ON CONFLICT (queue, shard) DO UPDATE SET failed = c.failed + excluded.failed
+            ), woken AS (
+                SELECT count(pg_notify(\(channel), $1)) AS notified FROM (SELECT 1 FROM moved WHERE state = 'ready' LIMIT 1) AS any_ready
+            )
+            SELECT count(*) FILTER (WHERE m.state = 'ready'), count(*) FILTER (WHERE m.state = 'dead')
+            FROM moved AS m RIGHT JOIN woken ON true
+            """
+
+        // Parameters: queue, retention (µs), limit. Returns the number deleted.
+        prune = """
+            WITH old AS (
+                SELECT j.id FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state = 'done' AND j.updated_at < now() - $2::bigint * interval '1 microsecond'
+                ORDER BY j.updated_at
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ), gone AS (
+                DELETE FROM \(jobs) AS j WHERE j.id = ANY (ARRAY(SELECT o.id FROM old AS o)) RETURNING 1
+            )
+            SELECT count(*) FROM gone
+            """
+
+        // Parameter: queue. Each part reads through the partial index of its states.
+        stats = """
+            SELECT p.ready, r.running, p.scheduled, f.dead, f.done, k.processed, k.failed, p.oldest,
+                EXISTS (SELECT 1 FROM \(pauses) AS q WHERE q.queue = $1)
+            FROM (
+                SELECT count(*) FILTER (WHERE j.run_at <= now()) AS ready, count(*) FILTER (WHERE j.run_at > now()) AS scheduled,
+                       \(micros("now() - min(greatest(j.run_at, j.updated_at)) FILTER (WHERE j.run_at <= now())")) AS oldest
+                FROM \(jobs) AS j WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled')
+            ) AS p, (
+                SELECT count(*) AS running FROM \(jobs) AS j WHERE j.queue = $1 AND j.state = 'running'
+            ) AS r, (
+                SELECT count(*) FILTER (WHERE j.state = 'dead') AS dead, count(*) FILTER (WHERE j.state = 'done') AS done
+                FROM \(jobs) AS j WHERE j.queue = $1 AND j.state IN ('done', 'dead')
+            ) AS f, (
+                SELECT coalesce(sum(c.processed), 0) AS processed, coalesce(sum(c.failed), 0) AS failed
+                FROM \(counters) AS c WHERE c.queue = $1
+            ) AS k
+            """
+
+        // Parameters: queue, offset, limit (and the state, for finished jobs).
+        listReady = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled') AND j.run_at <= now()
+            ORDER BY j.run_at DESC, j.seq DESC OFFSET $2 LIMIT $3
+            """
+        listScheduled = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled') AND j.run_at > now()
+            ORDER BY j.run_at DESC, j.seq DESC OFFSET $2 LIMIT $3
+            """
+        listRunning = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state = 'running'
+            ORDER BY j.lease_until DESC, j.id DESC OFFSET $2 LIMIT $3
+            """
+        listFinished = """
+            SELECT \(infoColumns) FROM \(jobs) AS j
+            WHERE j.queue = $1 AND j.state IN ('done', 'dead') AND j.state = $4
+            ORDER BY j.updated_at DESC, j.id DESC OFFSET $2 LIMIT $3
+            """
+        job = "SELECT \(infoColumns) FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2"
+
+        // Parameters: queue, id. A row back if the job was dead and is ready now.
+        retryDead = """
+            UPDATE \(jobs) AS j SET state = 'ready', attempt = 0, updated_at = now(),
+                unique_key = CASE WHEN EXISTS (
+                    SELECT 1 FROM \(jobs) AS o
+                    WHERE o.queue = j.queue AND o.unique_key = j.unique_key AND o.state IN ('ready', 'scheduled', 'running')
+                ) THEN NULL ELSE j.unique_key END
+            WHERE j.queue = $1 AND j.id = $2 AND j.state = 'dead'
+            RETURNING pg_notify(\(channel), j.queue)
+            """
+        discardDead = "DELETE FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2 AND j.state = 'dead' RETURNING 1"
+
+        // Parameters: queue, the lowest run time to look at (as for fetch). Returns milliseconds
+        // until the first job in line that a fetch could take is due (≤ 0: due now; NULL if none),
+        // and whether the queue is paused (its jobs are then no work: the first column is NULL).
+        // SKIP LOCKED as in the claim: a due row someone else holds locked must not make an idle
+        // host return at once, fetch nothing, and spin.
+        untilDue = """
+            WITH pause AS (
+                SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
+            )
+            SELECT ceil(extract(epoch FROM (
+                SELECT j.run_at FROM \(jobs) AS j
+                WHERE NOT (SELECT paused FROM pause)
+                  AND j.queue = $1 AND j.state IN ('ready', 'scheduled')
+                  AND j.run_at >= coalesce(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', '-infinity')
+                ORDER BY j.run_at, j.seq LIMIT 1
+                FOR UPDATE SKIP LOCKED) - now()) * 1000)::bigint,
+                (SELECT paused FROM pause)
+            """
+
+        schemaVersion = "SELECT coalesce(max(version), 0) FROM \(schema.qualified("schema_migrations"))"
+
+        let fires = schema.qualified("schedule_fires")
+        let switches = schema.qualified("schedule_switches")
+        let fireTime = "timestamptz 'epoch' + $3::bigint * interval '1 microsecond'"
+        // Parameters: queue, schedule, fire time (µs). Returns (not ahead of the clock, recorded now).
+        // Inside the caller's transaction: the upsert's row lock holds other hosts firing the same
+        // schedule until it ends; they then see this fire and record nothing. A schedule switched
+        // off records nothing, nor one switched on again after the fire time.
+        claimFire = """
+            WITH claimed AS (
+                INSERT INTO \(fires) AS f (queue, schedule, fire_time, job_id)
+                SELECT $1, $2, \(fireTime), '' WHERE \(fireTime) <= now()
+                  AND NOT EXISTS (
+                    SELECT 1 FROM \(switches) AS w
+                    WHERE w.queue = $1 AND w.schedule = $2 AND (w.disabled OR \(fireTime) <= w.changed_at))
+                ON CONFLICT (queue, schedule) DO UPDATE SET fire_time = excluded.fire_time
+                WHERE f.fire_time < excluded.fire_time
+                RETURNING 1
+            )
+            SELECT \(fireTime) <= now(), EXISTS (SELECT 1 FROM claimed)
+            """
+        // Parameters: queue, schedule, job id.
+        recordFire = "UPDATE \(fires) SET job_id = $3 WHERE queue = $1 AND schedule = $2"
+        // Parameters: queue, schedule. Returns (fire time µs, job id).
+        lastFire = "SELECT \(micros("fire_time")), job_id FROM \(fires) WHERE queue = $1 AND schedule = $2"
+
+        // Parameter: queue. Pausing keeps the first pause's time.
+        pause = "INSERT INTO \(pauses) (queue) VALUES ($1) ON CONFLICT (queue) DO NOTHING"
+        isPaused = "SELECT EXISTS (SELECT 1 FROM \(pauses) WHERE queue = $1)"
+        // Parameter: queue. Hosts waiting on the paused queue are woken (on the resume channel).
+        resume = """
+            WITH resumed AS (DELETE FROM \(pauses) AS p WHERE p.queue = $1 RETURNING p.queue)
+            SELECT count(pg_notify('\(schema.resumeChannel)', r.queue)) FROM resumed AS r
+            """
+        // Parameters: queue, schedule, disabled. Writes only a change of state; "on" for a schedule
+        // never switched writes nothing.
+        setScheduleSwitch = """
+            INSERT INTO \(switches) AS w (queue, schedule, disabled, changed_at)
+            SELECT $1, $2, $3::boolean, now()
+            WHERE $3::boolean OR EXISTS (SELECT 1 FROM \(switches) AS o WHERE o.queue = $1 AND o.schedule = $2)
+            ON CONFLICT (queue, schedule) DO UPDATE SET disabled = excluded.disabled, changed_at = excluded.changed_at
+            WHERE w.disabled <> excluded.disabled
+            """
+        // Parameters: queue, schedule. Returns (disabled, changed at µs), no row if never switched.
+        scheduleSwitch = "SELECT disabled, \(micros("changed_at")) FROM \(switches) WHERE queue = $1 AND schedule = $2"
+    }
+}

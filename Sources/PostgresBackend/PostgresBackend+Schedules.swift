@@ -1,0 +1,95 @@
+import Backend
+import Foundation
+import PostgresClient
+
+/// Schedule fires: the last fire of each schedule, per queue, is a row of `<schema>.schedule_fires`,
+/// written in the transaction that enqueues the fire's job.
+extension PostgresBackend: ScheduleStore {
+    /// The database's clock (`clock_timestamp()`).
+    public func now() throws(BackendError) -> Date {
+        let core = try core.get()
+        let rows = try core.withConnection { connection throws(PostgresError) in
+            try connection.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+        }
+        guard rows.count == 1, let micros = rows[0, 0].flatMap({ Int64($0) }) else { throw Self.malformed("clock") }
+        return Self.date(microseconds: micros)
+    }
+
+    /// One transaction: records the fire if it is later than the one recorded (the row lock makes
+    /// hosts that fire the same time take turns, and the later ones find it recorded), enqueues the
+    /// job as ``enqueue(_:)`` does (a live holder of its unique key is the fire's job then), records
+    /// the job's id, and commits. Nothing is written when the fire was recorded already or is ahead of
+    /// the database's clock.
+    public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
+        let core = try core.get()
+        try Self.validate(job)
+        try Self.validate(schedule: schedule)
+        let fire = String(Int64((fireTime.timeIntervalSince1970 * 1_000_000).rounded()))
+        return try core.pool.withConnection { connection throws(BackendError) -> String? in
+            try mapErrors { () throws(PostgresError) in try connection.execute("BEGIN") }
+            do throws(BackendError) {
+                let claim = try mapErrors { () throws(PostgresError) in
+                    try connection.query(core.statements.claimFire, [job.queue, schedule, fire])
+                }
+                guard claim.count == 1 else { throw Self.malformed("claim fire") }
+                guard claim[0, 1] == "t" else {
+                    connection.rollback()
+                    if claim[0, 0] != "t" {
+                        throw BackendError(.invalid, "schedule \(schedule): fire time \(fireTime) is ahead of the PostgreSQL clock")
+                    }
+                    return nil
+                }
+                let id = try Self.insert([job], on: connection, core.statements)[0]
+                try mapErrors { () throws(PostgresError) in
+                    _ = try connection.query(core.statements.recordFire, [job.queue, schedule, id])
+                    try connection.execute("COMMIT")
+                }
+                return id
+            } catch {
+                connection.rollback()
+                throw error
+            }
+        }
+    }
+
+    public func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)? {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard !schedule.utf8.contains(0) else { return nil }
+        let rows = try core.withConnection { connection throws(PostgresError) in
+            try connection.query(core.statements.lastFire, [queue, schedule])
+        }
+        guard rows.count == 1 else { return nil }
+        guard let micros = rows[0, 0].flatMap({ Int64($0) }), let id = rows[0, 1] else { throw Self.malformed("last fire") }
+        return (Self.date(microseconds: micros), id)
+    }
+
+    /// One statement on `schedule_switches`, which ``claimFire(schedule:at:job:)`` reads in its
+    /// transaction.
+    public func setDisabled(schedule: String, queue: String, _ disabled: Bool) throws(BackendError) {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        try Self.validate(schedule: schedule)
+        _ = try core.withConnection { connection throws(PostgresError) in
+            try connection.query(core.statements.setScheduleSwitch, [queue, schedule, disabled ? "true" : "false"])
+        }
+    }
+
+    public func scheduleSwitch(schedule: String, queue: String) throws(BackendError) -> ScheduleSwitch {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard !schedule.utf8.contains(0) else { return ScheduleSwitch() }
+        let rows = try core.withConnection { connection throws(PostgresError) in
+            try connection.query(core.statements.scheduleSwitch, [queue, schedule])
+        }
+        guard rows.count == 1 else { return ScheduleSwitch() }
+        guard let disabled = rows[0, 0], let micros = rows[0, 1].flatMap({ Int64($0) }) else { throw Self.malformed("schedule switch") }
+        return ScheduleSwitch(disabled: disabled == "t", changedAt: Self.date(microseconds: micros))
+    }
+
+    private static func validate(schedule: String) throws(BackendError) {
+        guard !schedule.isEmpty, !schedule.utf8.contains(0) else {
+            throw BackendError(.invalid, "a schedule name must be non-empty, without NUL")
+        }
+    }
+}

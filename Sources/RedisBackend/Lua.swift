@@ -1,0 +1,139 @@
+/// Pieces of Lua the scripts share; each script includes only those it uses.
+enum Lua {
+    /// The body of enqueue: adds the jobs in ARGV from `first_job` on, 8 arguments each, to the queue
+    /// named `queue`; leaves their ids in `ids`. Needs base, now, bulk, wake and is_live.
+    static let enqueueJobs = """
+            local now = now_ms()
+            local ids, ready = {}, {}
+            local added = 0
+            for i = first_job, #ARGV, 8 do
+              local id, unique = ARGV[i], ARGV[i + 6]
+              local holder = false
+              if unique ~= '' then
+                holder = redis.call('HGET', base .. ':unique', unique)
+                if holder and not is_live(holder) then holder = false end
+              end
+              if holder then
+                ids[#ids + 1] = holder
+              else
+                ids[#ids + 1] = id
+                local key = job_key(id)
+                if redis.call('EXISTS', key) == 0 then
+                  local delay = tonumber(ARGV[i + 4])
+                  local fields = {'id', id, 'queue', queue, 'handler', ARGV[i + 1], 'payload', ARGV[i + 2],
+                    'attempt', 0, 'max_attempts', ARGV[i + 3], 'enqueued_at', now, 'timeout_ms', ARGV[i + 5],
+                    'state', delay > 0 and 'scheduled' or 'ready', 'lease_seq', 0, 'updated_at', now}
+                  if unique ~= '' then
+                    fields[#fields + 1] = 'unique_key'
+                    fields[#fields + 1] = unique
+                    redis.call('HSET', base .. ':unique', unique, id)
+                  end
+                  if ARGV[i + 7] ~= '' then
+                    fields[#fields + 1] = 'origin'
+                    fields[#fields + 1] = ARGV[i + 7]
+                  end
+                  redis.call('HSET', key, unpack(fields))
+                  if delay > 0 then
+                    redis.call('ZADD', base .. ':scheduled', now + delay, id)
+                  else
+                    ready[#ready + 1] = id
+                  end
+                  added = added + 1
+                end
+              end
+            end
+            -- In order, so the first enqueued is the first popped.
+            bulk('LPUSH', base .. ':ready', ready)
+            wake(added)
+        """
+
+    /// `base`, the queue's hash-tag key prefix, and the key of a job's hash.
+    static let base = """
+        local base = KEYS[1]
+        local function job_key(id) return base .. ':job:' .. id end
+
+        """
+
+    /// Redis's clock in ms.
+    static let now = """
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+
+        """
+
+    /// `bulk(command, key, args)`: one command with many arguments, in chunks of at most 1,000 (an even
+    /// number, so score–member pairs stay together) because Lua's `unpack` cannot spread a table of any
+    /// length; nothing at all for no arguments.
+    static let bulk = """
+        local function bulk(command, key, args)
+          for first = 1, #args, 1000 do
+            redis.call(command, key, unpack(args, first, math.min(first + 999, #args)))
+          end
+        end
+
+        """
+
+    /// `expect_types{suffix = type, …}`: stops the script before it writes anything if a key of the
+    /// queue holds another type than jobhost keeps there. Without it the first write to such a key
+    /// would fail halfway through a script, after earlier writes that cannot be undone, and could
+    /// leave a job half-moved (out of one set, not yet in the next).
+    static let expectTypes = """
+        local function expect_types(expected)
+          for suffix, kind in pairs(expected) do
+            local actual = redis.call('TYPE', base .. ':' .. suffix)['ok']
+            if actual ~= 'none' and actual ~= kind then
+              error({err = 'WRONGTYPE key ' .. base .. ':' .. suffix .. ' holds a ' .. actual .. ', not a ' .. kind})
+            end
+          end
+        end
+
+        """
+
+    /// Pushes up to ten hints onto the wake list, for idle hosts blocked in BRPOP on it; trimmed so
+    /// hints nobody heard stay few (each costs an idle host one early return).
+    static let wake = """
+        local function wake(n)
+          if n > 0 then
+            local hints = {}
+            for i = 1, math.min(n, 10) do hints[i] = '1' end
+            redis.call('LPUSH', base .. ':wake', unpack(hints))
+            redis.call('LTRIM', base .. ':wake', 0, 9)
+          end
+        end
+
+        """
+
+    /// Frees a unique key, but only if this job holds it.
+    static let freeUnique = """
+        local function free_unique(id, unique)
+          if unique and unique ~= '' and redis.call('HGET', base .. ':unique', unique) == id then
+            redis.call('HDEL', base .. ':unique', unique)
+          end
+        end
+
+        """
+
+    /// Whether a job blocks others with its unique key: it exists and is pending or running.
+    static let isLive = """
+        local function is_live(id)
+          -- pcall: a foreign key where the holder's hash should be holds nothing.
+          local state = redis.pcall('HGET', job_key(id), 'state')
+          return state == 'ready' or state == 'running' or state == 'scheduled'
+        end
+
+        """
+
+    /// Records a job that cannot run as dead with a reason, keeping whatever fields its hash has
+    /// (creating the hash if it is gone), so nothing disappears without a trace.
+    static let bury = """
+        local function bury(id, reason, now)
+          local key = job_key(id)
+          redis.call('HSET', key, 'id', id, 'state', 'dead', 'last_error', reason, 'updated_at', now)
+          redis.call('HSETNX', key, 'enqueued_at', now)
+          redis.call('ZADD', base .. ':dead', now, id)
+        end
+
+        """
+}

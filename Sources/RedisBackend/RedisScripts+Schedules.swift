@@ -1,0 +1,57 @@
+import RedisClient
+
+/// The scripts behind schedule fires and an operator's schedule switches (see
+/// ``RedisBackend`` as ``ScheduleStore``), under the conventions of ``RedisScripts``.
+extension RedisScripts {
+    /// Fires a schedule: records the fire and enqueues its job in one step. ARGV: queue, schedule
+    /// name, fire time (ms), then the job's 8 arguments as in enqueue. Returns `{id}` when this call
+    /// fired it, `{}` when the schedule already has this fire time or a later one.
+    ///
+    /// Guarantees: fire times per schedule only move forward, so however many hosts race to fire
+    /// the same time (or a paused host wakes up with old ones) exactly one job is enqueued for it;
+    /// a fire time ahead of Redis's clock is refused, so a host whose clock runs fast cannot fire early;
+    /// a schedule switched off (`schedule_switches`: `off <ms>`) fires nothing, and one switched on
+    /// again (`on <ms>`) fires nothing due at or before that moment.
+    static let claimFire = RedisScript(
+        name: "claim_fire",
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.isLive + Lua.expectTypes + """
+            expect_types({schedules = 'hash', schedule_switches = 'hash', unique = 'hash', scheduled = 'zset', ready = 'list',
+              wake = 'list'})
+            local queue, schedule, fire = ARGV[1], ARGV[2], tonumber(ARGV[3])
+            if fire > now_ms() then
+              return redis.error_reply('EARLY fire time ' .. ARGV[3] .. ' is ahead of the server clock')
+            end
+            local last = redis.call('HGET', base .. ':schedules', schedule)
+            if last and tonumber(string.match(last, '^(%d+)')) >= fire then return {} end
+            -- Switched off: nothing fires. Switched on again: what fell due while off stays unfired.
+            local switch = redis.call('HGET', base .. ':schedule_switches', schedule)
+            if switch then
+              local state, since = string.match(switch, '^(%a+) (%d+)$')
+              if state == 'off' or (state == 'on' and fire <= tonumber(since)) then return {} end
+            end
+            local first_job = 4
+
+            """ + Lua.enqueueJobs + """
+
+            redis.call('HSET', base .. ':schedules', schedule, ARGV[3] .. ' ' .. ids[1])
+            return ids
+            """)
+
+    /// Switches a schedule off or on. ARGV: schedule name, 1 for off, 0 for on. Returns 1 if the
+    /// state changed.
+    ///
+    /// Guarantees: `schedule_switches` maps the name to `off <ms>` or `on <ms>`, the time of the last
+    /// change; switching to the state it has (on, for a schedule never switched) writes nothing.
+    static let setScheduleSwitch = RedisScript(
+        name: "set_schedule_switch",
+        source: Lua.base + Lua.now + Lua.expectTypes + """
+            expect_types({schedule_switches = 'hash'})
+            local switches, schedule = base .. ':schedule_switches', ARGV[1]
+            local wanted = ARGV[2] == '1' and 'off' or 'on'
+            local current = redis.call('HGET', switches, schedule)
+            local state = current and string.match(current, '^(%a+) ') or 'on'
+            if state == wanted then return 0 end
+            redis.call('HSET', switches, schedule, wanted .. ' ' .. now_ms())
+            return 1
+            """)
+}
