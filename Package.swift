@@ -34,28 +34,30 @@ let package = Package(
         .target(name: "PluginKit", dependencies: ["JobHostABI"]),
 
         // YAML → validated, typed configuration.
-        .target(name: "HostConfig", dependencies: ["Yams", "Scheduling"]),
+        .target(name: "HostConfig", dependencies: ["Durations", "Yams", "Scheduling"]),
 
-        // Threads the host owns and how they are paced, stopped and bridged to the service group; the
-        // Duration units they sleep and wait in.
-        .target(name: "Threads", dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        // Duration units: one conversion to seconds, milliseconds and microseconds for the whole host.
+        .target(name: "Durations"),
+
+        // Threads the host owns and how they are paced, stopped and bridged to the service group.
+        .target(name: "Threads", dependencies: ["Durations", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
 
         // The backend protocol and job model; every backend conforms, every backend passes the conformance suite.
-        .target(name: "Backend", dependencies: ["Threads"]),
-        .target(name: "BackendConformance", dependencies: ["Backend"]),
+        .target(name: "Backend", dependencies: ["Durations"]),
+        .target(name: "BackendConformance", dependencies: ["Backend", "Durations"]),
 
         // A fixed set of blocking connections that callers borrow one at a time: the clients' and the backends'.
         .target(name: "ConnectionPool"),
 
         // Redis, through hiredis (Debian: libhiredis-dev): the connection and the plugins' client, then the backend.
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
-        .target(name: "RedisClient", dependencies: ["CHiredis", "ConnectionPool", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "RedisClient", dependencies: ["CHiredis", "ConnectionPool", "Durations", .product(name: "Logging", package: "swift-log")]),
         .target(
-            name: "RedisBackend", dependencies: ["Backend", "ConnectionPool", "RedisClient", .product(name: "Logging", package: "swift-log")]),
+            name: "RedisBackend", dependencies: ["Durations", "Backend", "ConnectionPool", "RedisClient", .product(name: "Logging", package: "swift-log")]),
 
         // PostgreSQL, through libpq (Debian: libpq-dev): the connection and the plugins' client, then the backend.
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
-        .target(name: "PostgresClient", dependencies: ["CLibPQ", "ConnectionPool", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "PostgresClient", dependencies: ["CLibPQ", "ConnectionPool", "Durations", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "PostgresBackend",
             dependencies: ["Backend", "ConnectionPool", "PostgresClient", .product(name: "Logging", package: "swift-log")]),

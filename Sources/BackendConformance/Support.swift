@@ -1,4 +1,5 @@
 import Backend
+import Durations
 import Foundation
 import Synchronization
 
@@ -50,8 +51,7 @@ func eventually<T>(
 
 /// Blocks the calling thread (scenarios run on threads of their own, never the cooperative pool).
 func pause(_ duration: Duration) {
-    let (seconds, attoseconds) = duration.components
-    Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
+    Thread.sleep(forTimeInterval: duration.seconds)
 }
 
 /// Fetches until the queue gives nothing more, settling nothing.
@@ -88,7 +88,6 @@ private final class Results<T: Sendable>: Sendable {
 extension Duration {
     /// For messages: `123 ms`.
     var millisecondsText: String {
-        let (seconds, attoseconds) = components
-        return "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000) ms"
+        "\(inMilliseconds) ms"
     }
 }

@@ -25,16 +25,3 @@ enum PGArray {
     }
 }
 
-extension Duration {
-    /// Whole microseconds, rounded up so a short lease or delay never becomes zero; negative counts as zero.
-    var roundedUpMicroseconds: Int64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        return seconds * 1_000_000 + (attoseconds + 999_999_999_999) / 1_000_000_000_000
-    }
-
-    /// Whole milliseconds, rounded up; negative counts as zero.
-    var roundedUpMilliseconds: Int {
-        Int((roundedUpMicroseconds + 999) / 1000)
-    }
-}

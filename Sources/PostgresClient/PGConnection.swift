@@ -1,4 +1,5 @@
 import CLibPQ
+import Durations
 import Foundation
 import Glibc
 import Logging
@@ -70,7 +71,7 @@ package struct PGEndpoint: Sendable {
         let (seconds, attoseconds) = connectTimeout.components
         set("connect_timeout", String(max(2, seconds + (attoseconds > 0 ? 1 : 0))))
         if let commandTimeout {
-            let milliseconds = max(1, commandTimeout.components.seconds * 1000 + commandTimeout.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = max(1, commandTimeout.inMilliseconds)
             let existing = settings.first { $0.0 == "options" }?.1
             set("options", [existing, "-c statement_timeout=\(milliseconds)"].compactMap { $0 }.joined(separator: " "))
         }
@@ -521,10 +522,7 @@ package final class PGConnection: Sendable {
 
     /// `duration` in whole milliseconds for `poll`, rounded up, at least 0.
     static func milliseconds(_ duration: Duration) -> Int32 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        let total = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return Int32(clamping: total)
+        Int32(clamping: duration.roundedUpMilliseconds)
     }
 }
 

@@ -1,6 +1,7 @@
 import Backend
 import ConnectionPool
 import Dispatch
+import Durations
 import Foundation
 import Logging
 import RedisClient
@@ -425,16 +426,6 @@ private final class Connections: Sendable {
 
     func checkIn(waiter: RedisConnection) {
         idleWaiters.withLock { $0.append(waiter) }
-    }
-}
-
-
-extension Duration {
-    /// Whole milliseconds, rounded up so a short lease or delay never becomes zero; negative counts as zero.
-    var roundedUpMilliseconds: Int {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        return Int(seconds) * 1000 + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 }
 

@@ -1,3 +1,5 @@
+import Durations
+
 /// Delays that double after each failure in a row, from `first` up to `max`: how the host waits before
 /// trying a server, a restart or a retry again.
 public struct Backoff: Sendable, Equatable {

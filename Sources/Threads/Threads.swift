@@ -1,3 +1,4 @@
+import Durations
 import Foundation
 
 /// Runs `body` on a new thread the host owns — never Swift's cooperative pool, which has as many

@@ -1,3 +1,5 @@
+import Durations
+
 /// Parses the durations a config file uses: `250ms`, `30s`, `5m`, `1h`, `2d`, and sums like `1h30m`.
 enum DurationParser {
     struct Failure: Error {
@@ -43,7 +45,7 @@ enum DurationParser {
 extension Duration {
     /// The shortest config spelling: `90s` → `1m30s`, `250ms`.
     public var configText: String {
-        var milliseconds = Int64(components.seconds) * 1000 + components.attoseconds / 1_000_000_000_000_000
+        var milliseconds = inMilliseconds
         if milliseconds == 0 { return "0s" }
         var parts: [String] = []
         for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
