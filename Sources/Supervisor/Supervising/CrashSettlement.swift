@@ -6,9 +6,11 @@ import HostDomain
 struct CrashSettlement {
     let config: HostConfiguration
 
+    /// The job a crash report names fails its attempt; with nobody named, every job a handler was
+    /// running is a suspect; everything else goes back untouched.
     /// - Parameters:
-    ///   - clean: the worker exited 0 after a drain: whatever it still holds goes back untouched.
     ///   - exit: how it ended, for the reason of jobs that share the blame.
+    ///   - shuttingDown: the host is stopping: a worker killed for it blames nobody.
     func settlements(for ledger: WorkerLedger, exit: WorkerExit, shuttingDown: Bool) -> [(Lease, Settlement)] {
         ledger.held.values.map { entry in
             let job = entry.job
