@@ -87,7 +87,7 @@ public final class HostRuntime: Sendable {
     public var abandonedHandlers: Int { runners.reduce(0) { $0 + $1.abandonedHandlers } }
 
     /// Jobs finished successfully by this runtime, across queues.
-    public var succeeded: Int { runners.reduce(0) { $0 + $1.counters.succeeded.load(ordering: .relaxed) } }
+    public var succeeded: Int { runners.reduce(0) { $0 + $1.succeeded } }
 }
 
 private final class Counter: Sendable {
