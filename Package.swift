@@ -195,6 +195,8 @@ let package = Package(
             name: "HostDomainTests",
             dependencies: ["HostDomain", "HostConfig", "Backend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "HostDomain", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
+        // The runner's held-jobs rules, without a server.
+        .testTarget(name: "RuntimeStateTests", dependencies: ["Runtime", "Backend", "HostDomain"]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "BackendConformance", "JobHostTesting"]),
     ],
