@@ -11,11 +11,10 @@ import Synchronization
 /// knows from their reports which jobs each holds and runs, kills a worker whose handler overran
 /// its deadline plus grace, recycles one past its memory limit, and when a worker ends settles
 /// every job it held — the guilty job a failed attempt (dead as poison after `crash_limit` crashes),
-/// the others back to ready at once — then starts it again. It also runs the maintenance chores
-/// (lease rescue, pruning) for those queues.
+/// the others back to ready at once — then starts it again. The maintenance chores of those queues
+/// (lease rescue, pruning) run beside it, in the host's `Maintenance`.
 public final class Supervisor: Sendable {
     private let workers: [SupervisedWorker]
-    private let maintenance: [Maintenance]
     private let logger: Logger
     private let stopWatching = Atomic<Bool>(false)
     private let watcherDone = DispatchSemaphore(value: 0)
@@ -27,7 +26,7 @@ public final class Supervisor: Sendable {
     ///   - events: told of every job the workers finish.
     public init(
         config: HostConfiguration, configText: String, queues: [QueueConfig], backends: [String: any JobBackend],
-        executable: String, logger: Logger, sweepInterval: Duration = .seconds(1), events: (any JobEventSink)? = nil
+        executable: String, logger: Logger, events: (any JobEventSink)? = nil
     ) {
         // A write to the pipe of a worker that just died must fail with EPIPE, not kill the host.
         signal(SIGPIPE, SIG_IGN)
@@ -48,9 +47,6 @@ public final class Supervisor: Sendable {
                     backends: backends, memoryLimit: queue.workerMemoryLimit, events: events, logger: logger)
             }
         }
-        maintenance = Dictionary(grouping: queues, by: \.backend).compactMap { name, queues in
-            backends[name].map { Maintenance(queues: queues, backend: $0, interval: sweepInterval, logger: logger) }
-        }
     }
 
     /// A queue's concurrency split among its workers, as evenly as it goes (no worker without a slot).
@@ -61,7 +57,6 @@ public final class Supervisor: Sendable {
 
     public func start() {
         for worker in workers { worker.start() }
-        for (index, chore) in maintenance.enumerated() { chore.start(name: "supervisor.\(index)") }
         let watcher = Thread { [self] in
             var lastMemoryCheck = ContinuousClock.now
             while !stopWatching.load(ordering: .acquiring) {
@@ -89,7 +84,6 @@ public final class Supervisor: Sendable {
         for worker in workers { worker.finishShutdown(by: deadline) }
         stopWatching.store(true, ordering: .releasing)
         watcherDone.wait()
-        for chore in maintenance { chore.stop() }
     }
 
     /// By worker name: its queue, its PID (nil between two lives), jobs held, jobs running, jobs let go

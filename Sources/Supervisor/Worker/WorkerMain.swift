@@ -116,7 +116,7 @@ public enum WorkerMain {
         }
         let runtime = HostRuntime(
             config: workerConfig, backends: makeBackends(workerConfig, logger), registry: loader.registry, logger: logger,
-            grace: nil, sweepInterval: nil, observer: observer)
+            grace: nil, observer: observer)
         let signals = watchStopSignals { stop.signal() }
         watchControl(control) { stop.signal() }
         observer.watch { runtime.runningJobs() }
