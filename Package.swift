@@ -210,6 +210,12 @@ let package = Package(
             name: "HostDomainTests",
             dependencies: ["HostDomain", "HostConfig", "Backend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "HostDomain", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
+        // The runner's held-jobs rules, without a server.
+        .testTarget(name: "RuntimeStateTests", dependencies: ["Runtime", "Backend", "HostDomain"]),
+        // Each maintenance chore against every backend, and the one place that wires them.
+        .testTarget(
+            name: "MaintenanceTests",
+            dependencies: ["Runtime", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "PostgresClient", "BackendConformance", "JobHostTesting"]),
     ],

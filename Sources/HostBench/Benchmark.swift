@@ -107,12 +107,13 @@ struct Benchmark: AsyncParsableCommand {
         let monitor = withoutMonitoring
             ? nil : HostMonitor(alerts: FailureAlerts(streaks: FailureStreaks(threshold: 3), dispatcher: AlertDispatcher(hostName: "bench", webhook: nil, logger: logger)))
         let host: BenchHost
+        let maintenance = Maintenance(queues: config.queues, backends: ["main": backend], logger: logger)
         if isolation == "process" {
-            host = BenchHost(supervisor: Supervisor(
+            host = BenchHost(maintenance: maintenance, supervisor: Supervisor(
                 config: config, configText: configText, queues: config.queues, backends: ["main": backend],
                 executable: BuildProducts.binDirectory.appendingPathComponent("host").path, logger: logger, events: monitor))
         } else {
-            host = BenchHost(runtime: HostRuntime(
+            host = BenchHost(maintenance: maintenance, runtime: HostRuntime(
                 config: config, backends: ["main": backend], registry: loader.registry, logger: logger,
                 observer: monitor.map { SinkObserver(sink: $0) }))
         }
@@ -170,16 +171,25 @@ func residentKiB(of process: String) -> Int {
     return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }
 
-/// The host under measurement: a supervisor with its worker, or a runtime on threads of this process.
+/// The host under measurement: a supervisor with its worker, or a runtime on threads of this process,
+/// with the maintenance chores beside it as `host run` has them.
 struct BenchHost {
+    private let maintenance: Maintenance
     private var supervisor: Supervisor?
     private var runtime: HostRuntime?
 
-    init(supervisor: Supervisor) { self.supervisor = supervisor }
+    init(maintenance: Maintenance, supervisor: Supervisor) {
+        self.maintenance = maintenance
+        self.supervisor = supervisor
+    }
 
-    init(runtime: HostRuntime) { self.runtime = runtime }
+    init(maintenance: Maintenance, runtime: HostRuntime) {
+        self.maintenance = maintenance
+        self.runtime = runtime
+    }
 
     func start() {
+        maintenance.start()
         supervisor?.start()
         runtime?.start()
     }
@@ -198,5 +208,6 @@ struct BenchHost {
     func shutdown() {
         supervisor?.shutdown(timeout: .seconds(5), grace: .seconds(1))
         runtime?.shutdown(timeout: .seconds(5))
+        maintenance.stop()
     }
 }

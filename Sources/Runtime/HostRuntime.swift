@@ -7,23 +7,21 @@ import PluginHost
 import Threads
 import Synchronization
 
-/// Every queue of the config running on its backend: the runtime `host run` starts.
+/// Every queue of the config running on its backend: the runtime `host run` starts. The maintenance
+/// chores of those queues are not part of it: ``Maintenance`` runs them beside it.
 public final class HostRuntime: Sendable {
     public let config: HostConfiguration
     private let runners: [QueueRunner]
-    private let maintenance: [Maintenance]
     private let logger: Logger
 
     /// - Parameters:
     ///   - backends: by backend name; every queue's backend must be there.
     ///   - grace: how long a handler may run past its deadline (cancel flag up) before it is written
     ///     off; nil when a supervisor kills the process instead.
-    ///   - sweepInterval: how often expired leases are rescued and finished jobs pruned; nil for none
-    ///     (a supervisor runs the chores).
     ///   - observer: told of every job's whereabouts (a worker process reports them to its supervisor).
     public init(
         config: HostConfiguration, backends: [String: any JobBackend], registry: HandlerRegistry, logger: Logger,
-        grace: Duration? = .seconds(5), sweepInterval: Duration? = .seconds(1), queues: [String]? = nil,
+        grace: Duration? = .seconds(5), queues: [String]? = nil,
         observer: (any JobObserver)? = nil
     ) {
         self.config = config
@@ -36,16 +34,10 @@ public final class HostRuntime: Sendable {
                 queue: queue, config: config, backend: backend, registry: registry, enqueuer: enqueuer, logger: logger,
                 grace: grace, observer: observer)
         }
-        maintenance = sweepInterval.map { interval in
-            Dictionary(grouping: selected, by: \.backend).compactMap { name, queues in
-                backends[name].map { Maintenance(queues: queues, backend: $0, interval: interval, logger: logger) }
-            }
-        } ?? []
     }
 
     public func start() {
         for runner in runners { runner.start() }
-        for (index, chore) in maintenance.enumerated() { chore.start(name: "\(index)") }
         logger.info("running", metadata: [
             "queues": "\(runners.map { "\($0.queue.name)×\($0.queue.concurrency)" }.joined(separator: ", "))",
         ])
@@ -68,7 +60,6 @@ public final class HostRuntime: Sendable {
             }
         }
         group.wait()
-        for chore in maintenance { chore.stop() }
         logger.info("stopped", metadata: ["handed_back": "\(handedBack.value)"])
         return handedBack.value
     }
@@ -87,7 +78,7 @@ public final class HostRuntime: Sendable {
     public var abandonedHandlers: Int { runners.reduce(0) { $0 + $1.abandonedHandlers } }
 
     /// Jobs finished successfully by this runtime, across queues.
-    public var succeeded: Int { runners.reduce(0) { $0 + $1.counters.succeeded.load(ordering: .relaxed) } }
+    public var succeeded: Int { runners.reduce(0) { $0 + $1.succeeded } }
 }
 
 private final class Counter: Sendable {

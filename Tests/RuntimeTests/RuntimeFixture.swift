@@ -43,8 +43,8 @@ final class RuntimeFixture {
         registry = loader.registry
     }
 
-    func runtime(grace: Duration = .seconds(5), sweep: Duration = .milliseconds(200)) -> HostRuntime {
-        HostRuntime(config: config, backends: ["main": backend], registry: registry, logger: logger, grace: grace, sweepInterval: sweep)
+    func runtime(grace: Duration = .seconds(5)) -> HostRuntime {
+        HostRuntime(config: config, backends: ["main": backend], registry: registry, logger: logger, grace: grace)
     }
 
     func submitter() -> JobSubmitter { JobSubmitter(config: config, backends: ["main": backend]) }

@@ -87,6 +87,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         let monitor = HostMonitor(alerts: alerts)
         var services: [any Service] = []
+        // Lease rescue and pruning for every queue run here, in workers or not. Before the engines, so
+        // stopped after them (a group stops its services in reverse order).
+        services.append(Maintenance(queues: running, backends: backends, logger: logger).service)
         var supervisor: Supervisor?
         if !inWorkers.isEmpty {
             let started = Supervisor(

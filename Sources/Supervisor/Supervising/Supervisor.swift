@@ -13,11 +13,10 @@ import Threads
 /// knows from their reports which jobs each holds and runs, kills a worker whose handler overran
 /// its deadline plus grace, recycles one past its memory limit, and when a worker ends settles
 /// every job it held — the guilty job a failed attempt (dead as poison after `crash_limit` crashes),
-/// the others back to ready at once — then starts it again. It also runs the maintenance chores
-/// (lease rescue, pruning) for those queues.
+/// the others back to ready at once — then starts it again. The maintenance chores of those queues
+/// (lease rescue, pruning) run beside it, in the host's `Maintenance`.
 public final class Supervisor: Sendable {
     private let workers: [SupervisedWorker]
-    private let maintenance: [Maintenance]
     private let logger: Logger
     private let watching = Ticker()
     private let watcherDone = Completion()
@@ -29,7 +28,7 @@ public final class Supervisor: Sendable {
     ///   - events: told of every job the workers finish.
     public init(
         config: HostConfiguration, configText: String, queues: [QueueConfig], backends: [String: any JobBackend],
-        executable: String, logger: Logger, sweepInterval: Duration = .seconds(1), events: (any JobEventSink)? = nil
+        executable: String, logger: Logger, events: (any JobEventSink)? = nil
     ) {
         // A write to the pipe of a worker that just died must fail with EPIPE, not kill the host.
         signal(SIGPIPE, SIG_IGN)
@@ -47,9 +46,6 @@ public final class Supervisor: Sendable {
                     backends: backends, memoryLimit: queue.workerMemoryLimit, events: events, logger: logger)
             }
         }
-        maintenance = Dictionary(grouping: queues, by: \.backend).compactMap { name, queues in
-            backends[name].map { Maintenance(queues: queues, backend: $0, interval: sweepInterval, logger: logger) }
-        }
     }
 
     /// A queue's concurrency split among its workers, as evenly as it goes (no worker without a slot).
@@ -60,7 +56,6 @@ public final class Supervisor: Sendable {
 
     public func start() {
         for worker in workers { worker.start() }
-        for (index, chore) in maintenance.enumerated() { chore.start(name: "supervisor.\(index)") }
         startThread(name: "jobhost.supervisor.watch") { [self] in
             var lastMemoryCheck = ContinuousClock.now
             while watching.sleep(.milliseconds(50)) {
@@ -85,7 +80,6 @@ public final class Supervisor: Sendable {
         for worker in workers { worker.finishShutdown(by: deadline) }
         watching.stop()
         watcherDone.wait()
-        for chore in maintenance { chore.stop() }
     }
 
     /// By worker name: its queue, its PID (nil between two lives), jobs held, jobs running, jobs let go

@@ -94,7 +94,7 @@ public enum WorkerMain {
         }
         let runtime = HostRuntime(
             config: workerConfig, backends: Backends.make(workerConfig, logger: logger), registry: loader.registry, logger: logger,
-            grace: nil, sweepInterval: nil, observer: observer)
+            grace: nil, observer: observer)
         let signals = watchStopSignals { stop.signal() }
         watchControl { stop.signal() }
         observer.watch { runtime.runningJobs() }

@@ -12,9 +12,10 @@ import Threads
 /// deadlines and writes off handlers that ignore them, and a renewer that keeps the leases of held
 /// jobs alive.
 ///
-/// Every job fetched is tracked by its lease from the fetch until the backend has taken its
-/// outcome, so shutdown can hand back exactly what was not finished and nothing is settled twice.
-/// Every thread here is one the runtime owns: handlers and backend clients block.
+/// Every job fetched is tracked by its lease, in ``HeldJobs``, from the fetch until the backend has
+/// taken its outcome, so shutdown can hand back exactly what was not finished and nothing is settled
+/// twice. The rules live there; this type owns the threads, the backend calls, the logs and the
+/// observer. Every thread here is one the runtime owns: handlers and backend clients block.
 final class QueueRunner: Sendable {
     let queue: QueueConfig
     private let router: JobRouter
@@ -30,33 +31,21 @@ final class QueueRunner: Sendable {
     private let buffer = BlockingQueue<LeasedJob>()
     private let outcomes = BlockingQueue<(Lease, Settlement)>()
     private let gate: CapacityGate
-    private let state = Mutex(State())
+    private let state = Mutex(HeldJobs<InvocationContext>())
+    private let slots = Atomic<Int>(0)
+    /// Paces the fetcher's pauses after failures; stopped when shutdown begins.
+    private let fetchPace = Ticker()
+    /// Paces the keeper and the renewer; stopped once outcomes are flushed at shutdown.
+    private let pace = Ticker()
     private let fetcherDone = Completion()
     private let settlerDone = Completion()
-    private let keeperDone = Completion()
-    private let renewerDone = Completion()
-    let counters = RunnerCounters()
+    private let giveUpOnShutdown = Atomic<Bool>(false)
+    private let succeededJobs = Atomic<Int>(0)
 
-    /// Where a held job is between its fetch and the backend taking its outcome.
-    private enum Phase {
-        /// Fetched, waiting for a slot.
-        case buffered
-        /// A handler runs it.
-        case running(InvocationContext, deadline: ContinuousClock.Instant)
-        /// Its outcome (or its release) is queued for the settler. `ran`: how long its handler ran,
-        /// when it returned.
-        case settling(ran: Duration?, timedOut: Bool)
-    }
-
-    private struct State {
-        var stopping = false
-        var fetcherFinished = false
-        var held: [Lease: (job: LeasedJob, phase: Phase)] = [:]
-        /// Leases whose handler thread was given up on (written off, or handed back at shutdown):
-        /// when that thread returns at last, it ends instead of taking more jobs.
-        var abandoned: Set<Lease> = []
-        var nextSlot = 0
-    }
+    /// Pauses between tries of a backend call that failed.
+    static let failureBackoff = Backoff(first: .milliseconds(100), max: .seconds(5))
+    /// How often a runner holding fetched jobs asks whether its queue was paused.
+    static let pauseCheck = Duration.seconds(1)
 
     init(
         queue: QueueConfig, config: HostConfiguration, backend: any JobBackend, registry: HandlerRegistry,
@@ -82,12 +71,14 @@ final class QueueRunner: Sendable {
         for _ in 0..<queue.concurrency { startSlot() }
         startThread(name: "jobhost.fetch.\(queue.name)") { [self] in
             fetchLoop()
-            state.withLock { $0.fetcherFinished = true }
+            state.withLock { $0.fetcherEnded() }
             fetcherDone.finish()
         }
         startThread(name: "jobhost.settle.\(queue.name)") { [self] in settleLoop(); settlerDone.finish() }
-        startThread(name: "jobhost.keep.\(queue.name)") { [self] in keepLoop(); keeperDone.finish() }
-        startThread(name: "jobhost.renew.\(queue.name)") { [self] in renewLoop(); renewerDone.finish() }
+        startThread(name: "jobhost.keep.\(queue.name)") { [self] in
+            while pace.sleep(tick) { enforceDeadlines() }
+        }
+        startThread(name: "jobhost.renew.\(queue.name)") { [self] in renewLoop() }
     }
 
     // MARK: Fetching
@@ -105,20 +96,18 @@ final class QueueRunner: Sendable {
                     continue
                 }
                 gate.take(jobs.count)
-                counters.fetched.add(jobs.count, ordering: .relaxed)
                 observer?.held(jobs)
                 // A fetch that returns after shutdown began hands its jobs straight back.
-                let stopping = state.withLock { state -> Bool in
-                    for job in jobs { state.held[job.lease] = (job, state.stopping ? .settling(ran: nil, timedOut: false) : .buffered) }
-                    if state.stopping {
-                        for job in jobs { outcomes.push((job.lease, .release)) }
-                    }
-                    return state.stopping
+                let handedBack = state.withLock { state -> Bool in
+                    let releases = state.fetched(jobs)
+                    for release in releases { outcomes.push(release) }
+                    return !releases.isEmpty
                 }
-                if !stopping { buffer.push(contentsOf: jobs) }
+                if !handedBack { buffer.push(contentsOf: jobs) }
             } catch {
                 failures += 1
-                pauseAfterFailure(error, failures: failures, doing: "fetch")
+                logFailure(error, failures: failures, doing: "fetch")
+                fetchPace.sleep(Self.failureBackoff.delay(afterFailures: failures))
             }
         }
     }
@@ -126,10 +115,7 @@ final class QueueRunner: Sendable {
     // MARK: Worker slots
 
     private func startSlot() {
-        let slot = state.withLock { state -> Int in
-            state.nextSlot += 1
-            return state.nextSlot
-        }
+        let slot = slots.add(1, ordering: .relaxed).newValue
         startThread(name: "jobhost.slot.\(queue.name).\(slot)") { [self] in
             observer?.threadWillRunHandlers()
             while let job = buffer.pop() {
@@ -141,7 +127,7 @@ final class QueueRunner: Sendable {
     /// Runs one job; false when this thread was given up on meanwhile (it then ends).
     private func run(_ job: LeasedJob) -> Bool {
         guard let handler = registry[job.handler] else {
-            settle(job.lease, as: .retry(reason: "no loaded plugin registers handler '\(job.handler)'", delay: nil), job: job)
+            settle(job, as: .retry(reason: "no loaded plugin registers handler '\(job.handler)'", delay: nil))
             return true
         }
         let timeout = router.timeout(for: job.handler, queue: queue, job: job.timeout, pluginDefault: handler.info.defaultTimeout)
@@ -149,14 +135,7 @@ final class QueueRunner: Sendable {
             id: job.id, handler: job.handler, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             payload: job.payload, deadline: Date().addingTimeInterval(timeout.seconds), enqueuedAt: job.enqueuedAt)
         let context = InvocationContext(job: invocation, plugin: handler.plugin, logger: logger, enqueuer: enqueuer)
-        // Start only a job still held and waiting: shutdown may have handed it back, or its lease may
-        // have been lost, between the pop and here.
-        let start = state.withLock { state -> Bool in
-            guard let entry = state.held[job.lease], case .buffered = entry.phase else { return false }
-            state.held[job.lease]?.phase = .running(context, deadline: .now + timeout)
-            return true
-        }
-        guard start else { return true }
+        guard state.withLock({ $0.start(job.lease, run: context, deadline: .now + timeout) }) else { return true }
         observer?.willRun(job)
         let began = ContinuousClock.now
         let outcome = handler.invoke(context)
@@ -164,33 +143,29 @@ final class QueueRunner: Sendable {
         observer?.didRun(job)
         let settlement = self.settlement(for: outcome, job: job)
         // One lock for the check and the hand-over: ten slot threads meet on this mutex per job.
-        let ours = state.withLock { state -> Bool? in
-            if state.abandoned.remove(job.lease) != nil { return nil }
-            guard let entry = state.held[job.lease], case .running = entry.phase else { return false }
-            state.held[job.lease]?.phase = .settling(ran: ran, timedOut: false)
-            outcomes.push((job.lease, settlement))
-            return true
+        let verdict = state.withLock { state -> HeldJobs<InvocationContext>.Return in
+            let verdict = state.returned(job.lease, ran: ran)
+            if verdict == .handOver { outcomes.push((job.lease, settlement)) }
+            return verdict
         }
-        switch ours {
-        case nil:
+        switch verdict {
+        case .abandoned:
             logger.warning("a handler given up on returned at last; its outcome is ignored", metadata: jobMetadata(job))
             return false
-        case false:
+        case .notHeld:
             return true  // lease lost meanwhile: another host owns the job now
-        case true:
+        case .handOver:
             count(settlement, job: job, discarded: outcome.isDiscard)
             return true
         }
     }
 
     /// Queues the settlement an outcome calls for, unless the job already has one.
-    private func settle(_ lease: Lease, as outcome: HandlerOutcome, job: LeasedJob, timedOut: Bool = false) {
+    private func settle(_ job: LeasedJob, as outcome: HandlerOutcome) {
         let settlement = settlement(for: outcome, job: job)
         let queued = state.withLock { state -> Bool in
-            guard let entry = state.held[lease] else { return false }
-            if case .settling = entry.phase { return false }
-            state.held[lease]?.phase = .settling(ran: nil, timedOut: timedOut)
-            outcomes.push((lease, settlement))
+            guard state.settle(job.lease) else { return false }
+            outcomes.push((job.lease, settlement))
             return true
         }
         if queued { count(settlement, job: job, discarded: outcome.isDiscard) }
@@ -204,30 +179,27 @@ final class QueueRunner: Sendable {
         }
     }
 
-    /// Counts and logs a settlement once it is queued.
-    private func count(_ settlement: Settlement, job: LeasedJob, discarded: Bool) {
-        switch settlement {
-        case .done:
-            counters.succeeded.add(1, ordering: .relaxed)
-        case .retry(let wait, let reason):
-            counters.retried.add(1, ordering: .relaxed)
-            logger.info("job failed; will retry", metadata: jobMetadata(job).merging(["error": "\(reason)", "retry_in": "\(wait.configText)"]) { $1 })
-        case .dead(let reason) where discarded:
-            counters.died.add(1, ordering: .relaxed)
-            logger.warning("job discarded", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
-        case .dead(let reason), .crashed(nil, let reason):
-            counters.died.add(1, ordering: .relaxed)
-            logger.error("job failed for good", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
-        case .crashed, .release:
-            break
-        }
-    }
-
     /// A failed attempt: retried after backoff, or dead once its attempts are used up.
     private func failure(_ job: LeasedJob, reason: String, delay: Duration?) -> Settlement {
         if job.attempt >= job.maxAttempts { return .dead(error: reason) }
         let policy = router.retryPolicy(for: job.handler, queue: queue.name)
         return .retry(after: delay ?? policy.delay(afterAttempt: job.attempt), error: reason)
+    }
+
+    /// Counts and logs a settlement once it is queued.
+    private func count(_ settlement: Settlement, job: LeasedJob, discarded: Bool) {
+        switch settlement {
+        case .done:
+            succeededJobs.add(1, ordering: .relaxed)
+        case .retry(let wait, let reason):
+            logger.info("job failed; will retry", metadata: jobMetadata(job).merging(["error": "\(reason)", "retry_in": "\(wait.configText)"]) { $1 })
+        case .dead(let reason) where discarded:
+            logger.warning("job discarded", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
+        case .dead(let reason), .crashed(nil, let reason):
+            logger.error("job failed for good", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
+        case .crashed, .release:
+            break
+        }
     }
 
     // MARK: Settling
@@ -239,27 +211,17 @@ final class QueueRunner: Sendable {
             if pending.isEmpty {
                 pending = outcomes.popBatch(limit: 512, timeout: .milliseconds(100))
                 if pending.isEmpty {
-                    // Done only when nothing held can still produce an outcome.
-                    if state.withLock({ $0.stopping && $0.fetcherFinished && $0.held.isEmpty }) { return }
+                    if state.withLock({ $0.settlerMayFinish }) { return }
                     continue
                 }
             }
             do {
                 let held = try backend.settle(pending)
                 failures = 0
-                var lost: [String] = []
-                var letGo: [(lease: Lease, finished: FinishedJob?)] = []
-                letGo.reserveCapacity(pending.count)
-                state.withLock { state in
-                    for ((lease, settlement), stillHeld) in zip(pending, held) {
-                        let entry = state.held.removeValue(forKey: lease)
-                        if !stillHeld { lost.append(lease.jobID) }
-                        letGo.append((lease, stillHeld ? entry.flatMap { finished($0.job, settlement, phase: $0.phase) } : nil))
-                    }
-                }
-                gate.give(pending.count)
-                observer?.letGo(letGo)
-                for id in lost {
+                let recorded = state.withLock { $0.recorded(pending.map { ($0.0, $0.1) }, stillHeld: held) }
+                gate.give(recorded.letGo.count)
+                observer?.letGo(recorded.letGo)
+                for id in recorded.lost {
                     logger.warning("lease lost before the outcome was recorded; another host will run the job again", metadata: ["job.id": "\(id)"])
                 }
                 pending = []
@@ -267,7 +229,8 @@ final class QueueRunner: Sendable {
                 // Outcomes are never dropped while the host runs: the batch is retried until the backend
                 // takes it. At shutdown, after a few tries, the leases are left to expire instead.
                 failures += 1
-                pauseAfterFailure(error, failures: failures, doing: "record outcomes")
+                logFailure(error, failures: failures, doing: "record outcomes")
+                Thread.sleep(forTimeInterval: Self.failureBackoff.delay(afterFailures: failures).seconds)
                 if failures > 3 && isStopping && giveUpOnShutdown.load(ordering: .acquiring) {
                     logger.error("\(pending.count + outcomes.count) outcomes not recorded at shutdown; their leases will expire and the jobs run again")
                     return
@@ -276,48 +239,25 @@ final class QueueRunner: Sendable {
         }
     }
 
-    private let giveUpOnShutdown = Atomic<Bool>(false)
-
     // MARK: Deadlines
 
-    private func keepLoop() {
-        while !keeperStop.load(ordering: .acquiring) {
-            Thread.sleep(forTimeInterval: tick.seconds)
-            enforceDeadlines()
-        }
-    }
-
-    private let keeperStop = Atomic<Bool>(false)
-
     private func enforceDeadlines() {
-        let now = ContinuousClock.now
-        var writeOffs: [LeasedJob] = []
-        var replace = 0
-        state.withLock { state in
-            for (lease, entry) in state.held {
-                guard case .running(let context, let deadline) = entry.phase else { continue }
-                if let grace, now >= deadline + grace {
-                    writeOffs.append(entry.job)
-                    state.abandoned.insert(lease)
-                    // A thread per handler that never returns: cap them, or hung handlers would
-                    // exhaust the machine's threads.
-                    if state.abandoned.count <= queue.concurrency { replace += 1 }
-                } else if now >= deadline, !context.isCancelled {
-                    context.cancel()
-                }
+        let overdue = state.withLock { state in
+            let overdue = state.enforceDeadlines(now: .now, grace: grace, maxAbandoned: queue.concurrency) { job in
+                failure(job, reason: "timeout: the handler did not stop within \((grace ?? .zero).configText) of its deadline", delay: nil)
             }
+            for (job, settlement) in overdue.writtenOff { outcomes.push((job.lease, settlement)) }
+            return overdue
         }
-        for job in writeOffs {
-            counters.timedOut.add(1, ordering: .relaxed)
+        for context in overdue.cancel { context.cancel() }
+        for (job, settlement) in overdue.writtenOff {
             logger.error("handler overran its timeout and ignored the cancel flag; written off", metadata: jobMetadata(job))
-            settle(
-                job.lease, as: .retry(reason: "timeout: the handler did not stop within \((grace ?? .zero).configText) of its deadline", delay: nil),
-                job: job, timedOut: true)
+            count(settlement, job: job, discarded: false)
         }
-        for _ in 0..<replace { startSlot() }
-        if writeOffs.count > replace {
+        for _ in 0..<overdue.replacements { startSlot() }
+        if overdue.writtenOff.count > overdue.replacements {
             logger.critical("too many handlers ignore their timeout; their slots are not replaced until they return",
-                metadata: ["stuck": "\(state.withLock { $0.abandoned.count })"])
+                metadata: ["stuck": "\(abandonedHandlers)"])
         }
     }
 
@@ -328,14 +268,13 @@ final class QueueRunner: Sendable {
         var failures = 0
         var next = ContinuousClock.now + every
         var nextPauseCheck = ContinuousClock.now + Self.pauseCheck
-        while !(renewerStop.load(ordering: .acquiring)) {
-            Thread.sleep(forTimeInterval: tick.seconds)
+        while pace.sleep(tick) {
             if ContinuousClock.now >= nextPauseCheck {
                 nextPauseCheck = .now + Self.pauseCheck
                 handBackIfPaused()
             }
             guard ContinuousClock.now >= next else { continue }
-            let leases = state.withLock { Array($0.held.keys) }
+            let leases = state.withLock { $0.leases }
             guard !leases.isEmpty else {
                 next = .now + every
                 continue
@@ -344,8 +283,7 @@ final class QueueRunner: Sendable {
                 let stillHeld = try backend.extend(leases, by: queue.lease)
                 failures = 0
                 next = .now + every
-                let lost = zip(leases, stillHeld).filter { !$0.1 }.map(\.0)
-                forget(lost)
+                forget(zip(leases, stillHeld).filter { !$0.1 }.map(\.0))
             } catch {
                 // Try again soon: the lease is running out while the backend is unreachable.
                 failures += 1
@@ -357,31 +295,17 @@ final class QueueRunner: Sendable {
         }
     }
 
-    private let renewerStop = Atomic<Bool>(false)
-
-    // MARK: Pause
-
-    /// How often a runner holding fetched jobs asks whether its queue was paused.
-    static let pauseCheck = Duration.seconds(1)
-
     /// A paused queue starts no more jobs here: the fetched ones not started yet go back, untouched,
     /// so a pause takes effect within a second however long the running jobs take.
     private func handBackIfPaused() {
-        guard state.withLock({ state in state.held.values.contains { if case .buffered = $0.phase { true } else { false } } }),
-            (try? backend.isPaused(queue: queue.name)) == true
-        else { return }
+        guard state.withLock({ $0.anyBuffered }), (try? backend.isPaused(queue: queue.name)) == true else { return }
         let handedBack = state.withLock { state -> Int in
-            var count = 0
-            for (lease, entry) in state.held {
-                guard case .buffered = entry.phase else { continue }
-                state.held[lease]?.phase = .settling(ran: nil, timedOut: false)
-                outcomes.push((lease, .release))
-                count += 1
-            }
+            let releases = state.handBackBuffered()
+            for release in releases { outcomes.push(release) }
             // Under the lock, so no job is left in the buffer marked as waiting; a fetch pushing jobs
             // it marked before this lock pushes jobs no slot will start.
             _ = buffer.drain()
-            return count
+            return releases.count
         }
         if handedBack > 0 {
             logger.notice("queue paused: fetched jobs handed back", metadata: ["jobs": "\(handedBack)"])
@@ -391,17 +315,11 @@ final class QueueRunner: Sendable {
     /// Another host rescued these jobs: stop working on them and let go of them here.
     private func forget(_ lost: [Lease]) {
         guard !lost.isEmpty else { return }
-        var released = 0
-        state.withLock { state in
-            for lease in lost {
-                guard let entry = state.held.removeValue(forKey: lease) else { continue }
-                released += 1
-                if case .running(let context, _) = entry.phase { context.cancel() }
-            }
-        }
-        gate.give(released)
-        observer?.letGo(lost.map { ($0, nil) })
-        for lease in lost {
+        let (letGo, cancel) = state.withLock { $0.leasesLost(lost) }
+        for context in cancel { context.cancel() }
+        gate.give(letGo.count)
+        observer?.letGo(letGo.map { ($0, nil) })
+        for lease in letGo {
             logger.warning("lease lost; another host may run the job now", metadata: ["job.id": "\(lease.jobID)"])
         }
     }
@@ -415,76 +333,45 @@ final class QueueRunner: Sendable {
     /// - Returns: how many running jobs had to be handed back unfinished.
     func shutdown(until deadline: ContinuousClock.Instant) -> Int {
         state.withLock { state in
-            state.stopping = true
-            for (lease, entry) in state.held {
-                guard case .buffered = entry.phase else { continue }
-                state.held[lease]?.phase = .settling(ran: nil, timedOut: false)
-                outcomes.push((lease, .release))
-            }
+            for release in state.beginShutdown() { outcomes.push(release) }
         }
+        fetchPace.stop()
         gate.close()
         buffer.close()
         _ = buffer.drain()
-
-        func someoneRunning() -> Bool {
-            state.withLock { state in
-                state.held.contains { lease, entry in
-                    if case .running = entry.phase { return !state.abandoned.contains(lease) }
-                    return false
-                }
-            }
-        }
-        while ContinuousClock.now < deadline, someoneRunning() {
+        while ContinuousClock.now < deadline, state.withLock({ $0.anyRunning }) {
             Thread.sleep(forTimeInterval: 0.01)
         }
-        let unfinished = state.withLock { state -> Int in
-            var count = 0
-            for (lease, entry) in state.held {
-                guard case .running(let context, _) = entry.phase else { continue }
-                context.cancel()
-                state.abandoned.insert(lease)
-                state.held[lease]?.phase = .settling(ran: nil, timedOut: false)
-                outcomes.push((lease, .release))
-                count += 1
-            }
-            return count
+        let unfinished = state.withLock { state -> [InvocationContext] in
+            let (releases, cancel) = state.handBackRunning()
+            for release in releases { outcomes.push(release) }
+            return cancel
         }
+        for context in unfinished { context.cancel() }
         giveUpOnShutdown.store(true, ordering: .releasing)
         if !settlerDone.wait(until: .now + .seconds(10)) {
             logger.error("outcomes still unrecorded after 10 s; their leases will expire and the jobs run again")
         }
-        keeperStop.store(true, ordering: .releasing)
-        renewerStop.store(true, ordering: .releasing)
-        return unfinished
+        pace.stop()
+        return unfinished.count
     }
 
     /// The jobs whose handlers run now, with their deadlines.
-    var runningJobs: [(lease: Lease, deadline: ContinuousClock.Instant)] {
-        state.withLock { state in
-            state.held.compactMap { lease, entry in
-                if case .running(_, let deadline) = entry.phase { (lease, deadline) } else { nil }
-            }
-        }
-    }
+    var runningJobs: [(lease: Lease, deadline: ContinuousClock.Instant)] { state.withLock { $0.runningJobs } }
 
     /// Handler threads given up on that have not returned yet: plugin code still running.
     var abandonedHandlers: Int { state.withLock { $0.abandoned.count } }
 
+    /// Jobs whose handler succeeded here (their outcome queued for the backend).
+    var succeeded: Int { succeededJobs.load(ordering: .relaxed) }
+
     // MARK: Helpers
 
-    private func pauseAfterFailure(_ error: any Error, failures: Int, doing what: String) {
-        let pause = min(0.05 * pow(2, Double(min(failures, 10))), 5)
+    /// Logs a failing backend call when the failures start and every 20 in a row.
+    private func logFailure(_ error: any Error, failures: Int, doing what: String) {
         if failures == 1 || failures % 20 == 0 {
             logger.error("cannot \(what); retrying with backoff", metadata: ["error": "\(error)", "failures": "\(failures)"])
         }
-        Thread.sleep(forTimeInterval: pause)
-    }
-
-    /// What a recorded settlement tells metrics and alerts.
-    private func finished(_ job: LeasedJob, _ settlement: Settlement, phase: Phase) -> FinishedJob? {
-        guard case .settling(let ran, let timedOut) = phase else { return nil }
-        return FinishedJob(
-            queue: job.queue, handler: job.handler, jobID: job.id, attempt: job.attempt, settlement: settlement, timedOut: timedOut, runTime: ran)
     }
 
     private func jobMetadata(_ job: LeasedJob) -> Logger.Metadata {
@@ -494,13 +381,4 @@ final class QueueRunner: Sendable {
 
 private extension HandlerOutcome {
     var isDiscard: Bool { if case .discard = self { true } else { false } }
-}
-
-/// What a queue runner has done, for logs and benchmarks (metrics count finished jobs through the observer).
-final class RunnerCounters: Sendable {
-    let fetched = Atomic<Int>(0)
-    let succeeded = Atomic<Int>(0)
-    let retried = Atomic<Int>(0)
-    let died = Atomic<Int>(0)
-    let timedOut = Atomic<Int>(0)
 }
