@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "Runtime",
             dependencies: [
-                "Threads", "Backend", "HostConfig", "HostDomain", "PluginHost",
+                "Threads", "Durations", "Backend", "HostConfig", "HostDomain", "PluginHost",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
