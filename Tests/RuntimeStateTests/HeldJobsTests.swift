@@ -23,11 +23,11 @@ struct HeldJobsTests {
     /// A state holding `ids`, fetched (and the first `running` of them started, deadline t0 + 1 s).
     func holding(_ ids: [String], running: Int = 0) -> Held {
         var held = Held()
-        let r1 = held.fetched(ids.map { job($0) })
+        let r1 = held.fetched(ids.map { job($0) }, leaseHeldUntil: t0 + .seconds(60))
         #expect(r1.isEmpty)
         for id in ids.prefix(running) {
-            let r2 = held.start(lease(id), run: "run-\(id)", deadline: t0 + .seconds(1))
-            #expect(r2)
+            let r2 = held.start(lease(id), run: "run-\(id)", deadline: t0 + .seconds(1), now: t0)
+            #expect(r2 == .started)
         }
         return held
     }
@@ -36,7 +36,7 @@ struct HeldJobsTests {
 
     @Test func fetchedJobsWaitForASlot() {
         var held = Held()
-        let releases = held.fetched([job("a"), job("b")])
+        let releases = held.fetched([job("a"), job("b")], leaseHeldUntil: t0 + .seconds(60))
         #expect(releases.isEmpty)
         #expect(held.anyBuffered)
         #expect(!held.anyRunning)
@@ -47,16 +47,16 @@ struct HeldJobsTests {
 
     @Test func aSlotStartsOnlyAJobStillHeldAndWaiting() {
         var held = holding(["a"])
-        let r3 = held.start(lease("a"), run: "run-a", deadline: t0 + .seconds(1))
-        #expect(r3)
+        let r3 = held.start(lease("a"), run: "run-a", deadline: t0 + .seconds(1), now: t0)
+        #expect(r3 == .started)
         #expect(held.runningJobs.map(\.lease) == [lease("a")])
         #expect(held.runningJobs.first?.deadline == t0 + .seconds(1))
         #expect(held.anyRunning && !held.anyBuffered)
         // Already running; never fetched.
-        let r4 = held.start(lease("a"), run: "again", deadline: t0)
-        #expect(!r4)
-        let r5 = held.start(lease("zzz"), run: "run-zzz", deadline: t0)
-        #expect(!r5)
+        let r4 = held.start(lease("a"), run: "again", deadline: t0, now: t0)
+        #expect(r4 != .started)
+        let r5 = held.start(lease("zzz"), run: "run-zzz", deadline: t0, now: t0)
+        #expect(r5 != .started)
         #expect(held.runningJobs.count == 1)
     }
 
@@ -110,8 +110,8 @@ struct HeldJobsTests {
         var held = holding(["a"])
         let r13 = held.settle(lease("a"))
         #expect(r13)
-        let r14 = held.start(lease("a"), run: "run-a", deadline: t0)
-        #expect(!r14)
+        let r14 = held.start(lease("a"), run: "run-a", deadline: t0, now: t0)
+        #expect(r14 != .started)
         let r15 = held.settle(lease("a"))
         #expect(!r15)
         let r16 = held.settle(lease("never fetched"))
@@ -130,13 +130,13 @@ struct HeldJobsTests {
         #expect(Set(releases.map(\.lease)) == [lease("b"), lease("c")])
         #expect(releases.allSatisfy { $0.settlement == .release })
         #expect(!held.anyBuffered)
-        let r17 = held.start(lease("b"), run: "run-b", deadline: t0)
-        #expect(!r17)
+        let r17 = held.start(lease("b"), run: "run-b", deadline: t0, now: t0)
+        #expect(r17 != .started)
         // A fetch that returns after shutdown began hands its jobs straight back.
-        let late = held.fetched([job("d")])
+        let late = held.fetched([job("d")], leaseHeldUntil: t0 + .seconds(60))
         #expect(late.map(\.lease) == [lease("d")] && late[0].settlement == .release)
-        let r18 = held.start(lease("d"), run: "run-d", deadline: t0)
-        #expect(!r18)
+        let r18 = held.start(lease("d"), run: "run-d", deadline: t0, now: t0)
+        #expect(r18 != .started)
         // The deadline passes with "a" still running: it goes back too, its handler told to stop.
         #expect(held.anyRunning)
         let (running, cancel) = held.handBackRunning()
@@ -175,8 +175,8 @@ struct HeldJobsTests {
         #expect(!held.stopping)
         #expect(!held.anyBuffered)
         #expect(held.runningJobs.map(\.lease) == [lease("a")])
-        let r21 = held.start(lease("b"), run: "run-b", deadline: t0)
-        #expect(!r21)
+        let r21 = held.start(lease("b"), run: "run-b", deadline: t0, now: t0)
+        #expect(r21 != .started)
         let r22 = held.handBackBuffered()
         #expect(r22.isEmpty)
         // The running job goes on and settles as usual.
@@ -188,7 +188,8 @@ struct HeldJobsTests {
 
     @Test func aLeaseLostOnRenewalLetsGoAtOnceAndStopsItsHandler() {
         var held = holding(["a", "b", "c"], running: 1)
-        let (letGo, cancel) = held.leasesLost([lease("a"), lease("b"), lease("never fetched")])
+        let (letGo, cancel) = held.renewed(
+            [lease("a"), lease("b"), lease("c"), lease("never fetched")], stillHeld: [false, false, true, false], heldUntil: t0 + .seconds(90))
         #expect(letGo == [lease("a"), lease("b")])
         #expect(cancel == ["run-a"])
         #expect(held.leases == [lease("c")])
@@ -196,18 +197,52 @@ struct HeldJobsTests {
         // The handler returns later: nothing to settle, and its slot goes on.
         let r24 = held.returned(lease("a"), ran: .milliseconds(1))
         #expect(r24 == .notHeld)
-        let r25 = held.start(lease("b"), run: "run-b", deadline: t0)
-        #expect(!r25)
+        let r25 = held.start(lease("b"), run: "run-b", deadline: t0, now: t0)
+        #expect(r25 != .started)
     }
 
-    @Test func aSettlementQueuedBeforeTheLeaseWasLostLetsGoOnlyOnce() {
-        var held = holding(["a"], running: 1)
-        let r26 = held.returned(lease("a"), ran: .milliseconds(1))
-        #expect(r26 == .handOver)
-        let r27 = held.leasesLost([lease("a")])
-        #expect(r27.letGo == [lease("a")])
-        let recorded = held.recorded([(lease("a"), .done(retention: .seconds(1)))], stillHeld: [false])
-        #expect(recorded.letGo.isEmpty && recorded.lost.isEmpty)
+    @Test func aJobWhoseOutcomeIsOnItsWayIsLeftToTheSettlersAnswer() {
+        var held = holding(["a", "b"], running: 2)
+        #expect(held.returned(lease("a"), ran: .milliseconds(1)) == .handOver)
+        #expect(held.returned(lease("b"), ran: .milliseconds(1)) == .handOver)
+        // A renewal racing the settler finds both leases gone (settled meanwhile): nothing is lost here.
+        let r27 = held.renewed([lease("a"), lease("b")], stillHeld: [false, false], heldUntil: t0 + .seconds(90))
+        #expect(r27.letGo.isEmpty && r27.cancel.isEmpty)
+        // The settler's answer decides, once: a done, and one whose lease had really been rescued.
+        let recorded = held.recorded(
+            [(lease("a"), .done(retention: .seconds(1))), (lease("b"), .done(retention: .seconds(1)))], stillHeld: [true, false])
+        #expect(recorded.letGo.map(\.lease) == [lease("a"), lease("b")])
+        #expect(recorded.letGo[0].finished?.result == .succeeded, "a completed job is told as finished, not lost")
+        #expect(recorded.lost == ["b"])
+        #expect(held.leases.isEmpty)
+    }
+
+    @Test func aJobIsStartedOnlyWhileItsLeaseSurelyHolds() {
+        var held = Held()
+        #expect(held.fetched([job("a"), job("b")], leaseHeldUntil: t0 + .seconds(10)).isEmpty)
+        #expect(held.start(lease("a"), run: "run-a", deadline: t0 + .seconds(60), now: t0 + .seconds(5), margin: .seconds(3)) == .started)
+        // The host stalled: the lease may have run out and the job been rescued elsewhere.
+        #expect(held.start(lease("b"), run: "run-b", deadline: t0 + .seconds(60), now: t0 + .seconds(8), margin: .seconds(3)) == .leaseUnsure)
+        #expect(held.runningJobs.map(\.lease) == [lease("a")], "an unsure job stays waiting")
+        // The backend confirms it: good for another lease from when the renewal was asked.
+        #expect(held.renewed([lease("b")], stillHeld: [true], heldUntil: t0 + .seconds(18)).letGo.isEmpty)
+        #expect(held.start(lease("b"), run: "run-b", deadline: t0 + .seconds(60), now: t0 + .seconds(8), margin: .seconds(3)) == .started)
+    }
+
+    @Test func aHandlerRunningPastItsLeaseIsToldToStopOnce() {
+        var held = Held()
+        #expect(held.fetched([job("a"), job("b")], leaseHeldUntil: t0 + .seconds(10)).isEmpty)
+        #expect(held.start(lease("a"), run: "run-a", deadline: t0 + .seconds(60), now: t0) == .started)
+        #expect(held.start(lease("b"), run: "run-b", deadline: t0 + .seconds(60), now: t0) == .started)
+        #expect(held.renewed([lease("b")], stillHeld: [true], heldUntil: t0 + .seconds(20)).letGo.isEmpty)
+        let before = held.enforceDeadlines(now: t0 + .seconds(9), grace: .seconds(5), maxAbandoned: 4, writeOff: retryAfterTimeout)
+        #expect(before.cancel.isEmpty)
+        let past = held.enforceDeadlines(now: t0 + .seconds(11), grace: .seconds(5), maxAbandoned: 4, writeOff: retryAfterTimeout)
+        #expect(past.cancel == ["run-a"], "only the handler whose lease was not renewed")
+        #expect(past.leaseOutlived.map(\.id) == ["a"])
+        #expect(past.writtenOff.isEmpty, "told to stop, not written off: its deadline has not come")
+        let again = held.enforceDeadlines(now: t0 + .seconds(12), grace: .seconds(5), maxAbandoned: 4, writeOff: retryAfterTimeout)
+        #expect(again.cancel.isEmpty && again.leaseOutlived.isEmpty, "once")
     }
 
     // MARK: Deadlines

@@ -11,8 +11,13 @@ import HostDomain
 ///    │          │                 └─handed back (shutdown deadline)─▶ settling, release; thread abandoned
 ///    │          └─handed back (shutdown begins, queue paused)─▶ settling, release
 ///    └─(shutdown already begun)─▶ settling, release
-/// any phase ─lease lost on renewal─▶ let go (a running handler is told to stop)
+/// any phase but settling ─lease lost on renewal─▶ let go (a running handler is told to stop)
 /// ```
+///
+/// Each entry knows until when its lease is surely held: the moment the fetch or the last renewal that
+/// confirmed it was asked for, plus the lease. A job is started only while that leaves room (a host that
+/// stalled past its leases must not start jobs another host may have rescued), and a handler still
+/// running past it is told to stop.
 ///
 /// Each job is settled at most once: a job already settling refuses another settlement. `Run` is how a
 /// running handler is reached (the runner's invocation context, whose cancel flag it raises).
@@ -31,6 +36,8 @@ struct HeldJobs<Run: Sendable>: Sendable {
     struct Entry: Sendable {
         var job: LeasedJob
         var phase: Phase
+        /// Until then the lease is surely this runner's (on this process's clock).
+        var leaseHeldUntil: ContinuousClock.Instant
     }
 
     /// A settlement for the settler to record.
@@ -46,10 +53,12 @@ struct HeldJobs<Run: Sendable>: Sendable {
     // MARK: Fetching and starting
 
     /// Jobs just leased: they wait for a slot, or — once shutdown has begun — go straight back.
+    /// - Parameter leaseHeldUntil: when the fetch was asked for, plus the lease.
     /// - Returns: the releases to queue (empty when the jobs wait for a slot).
-    mutating func fetched(_ jobs: [LeasedJob]) -> [Outcome] {
+    mutating func fetched(_ jobs: [LeasedJob], leaseHeldUntil: ContinuousClock.Instant) -> [Outcome] {
         for job in jobs {
-            entries[job.lease] = Entry(job: job, phase: stopping ? .settling(ran: nil, timedOut: false) : .buffered)
+            entries[job.lease] = Entry(
+                job: job, phase: stopping ? .settling(ran: nil, timedOut: false) : .buffered, leaseHeldUntil: leaseHeldUntil)
         }
         return stopping ? jobs.map { ($0.lease, .release) } : []
     }
@@ -57,13 +66,25 @@ struct HeldJobs<Run: Sendable>: Sendable {
     /// The fetcher fetches no more.
     mutating func fetcherEnded() { fetcherFinished = true }
 
-    /// A slot is about to run `lease`'s handler until `deadline`. Only a job still held and waiting
-    /// starts: shutdown or a pause may have handed it back, or its lease may have been lost, meanwhile.
-    /// - Returns: whether to run it.
-    mutating func start(_ lease: Lease, run: Run, deadline: ContinuousClock.Instant) -> Bool {
-        guard case .buffered = entries[lease]?.phase else { return false }
+    /// Whether a slot may run a job now.
+    enum Start: Sendable, Equatable {
+        case started
+        /// Not held and waiting any more: shutdown or a pause handed it back, or its lease was lost.
+        case notHeld
+        /// Held, but its lease may run out before the next renewal (or already has: the host stalled):
+        /// confirm the lease with the backend first.
+        case leaseUnsure
+    }
+
+    /// A slot is about to run `lease`'s handler until `deadline`, at `now`. Only a job still held and
+    /// waiting starts, and only while its lease is surely held for `margin` more.
+    mutating func start(
+        _ lease: Lease, run: Run, deadline: ContinuousClock.Instant, now: ContinuousClock.Instant, margin: Duration = .zero
+    ) -> Start {
+        guard let entry = entries[lease], case .buffered = entry.phase else { return .notHeld }
+        guard now + margin < entry.leaseHeldUntil else { return .leaseUnsure }
         entries[lease]?.phase = .running(run, deadline: deadline, cancelled: false)
-        return true
+        return .started
     }
 
     // MARK: Outcomes
@@ -162,14 +183,24 @@ struct HeldJobs<Run: Sendable>: Sendable {
         return (outcomes, cancel)
     }
 
-    /// Renewal found these leases lost (another host rescued the jobs): they are let go of at once, and
-    /// the handlers running them are told to stop.
-    /// - Returns: the leases that were held, and the handlers to cancel.
-    mutating func leasesLost(_ leases: [Lease]) -> (letGo: [Lease], cancel: [Run]) {
+    /// A renewal asked for at `askedAt` answered, per lease, whether it is still held: the held ones
+    /// are surely held until `askedAt + lease`; the others were rescued by another host and are let go
+    /// of at once, the handlers running them told to stop. A job whose outcome is already on its way to
+    /// the backend is left to that answer: its lease ended because it was settled, not rescued.
+    /// - Returns: the leases lost here, and the handlers to cancel.
+    mutating func renewed(
+        _ leases: [Lease], stillHeld: [Bool], heldUntil: ContinuousClock.Instant
+    ) -> (letGo: [Lease], cancel: [Run]) {
         var letGo: [Lease] = []
         var cancel: [Run] = []
-        for lease in leases {
-            guard let entry = entries.removeValue(forKey: lease) else { continue }
+        for (lease, held) in zip(leases, stillHeld) {
+            guard let entry = entries[lease] else { continue }
+            if held {
+                entries[lease]?.leaseHeldUntil = max(entry.leaseHeldUntil, heldUntil)
+                continue
+            }
+            if case .settling = entry.phase { continue }
+            entries.removeValue(forKey: lease)
             letGo.append(lease)
             if case .running(let run, _, _) = entry.phase { cancel.append(run) }
         }
@@ -186,18 +217,29 @@ struct HeldJobs<Run: Sendable>: Sendable {
         var writtenOff: [(job: LeasedJob, settlement: Settlement)] = []
         /// Slots to start in place of written-off threads.
         var replacements = 0
+        /// Jobs whose handlers were told to stop because they ran past their lease.
+        var leaseOutlived: [LeasedJob] = []
     }
 
-    /// At `now`: handlers past their deadline are told to stop; those still running `grace` later are
-    /// written off — settled as `writeOff` says, their threads abandoned, and replaced while no more than
-    /// `maxAbandoned` threads are abandoned (a thread per hung handler would exhaust the machine's).
+    /// At `now`: handlers past their deadline, or running past the moment their lease was surely held
+    /// (the host stalled, or renewals fail), are told to stop; those still running `grace` after their
+    /// deadline are written off — settled as `writeOff` says, their threads abandoned, and replaced while
+    /// no more than `maxAbandoned` threads are abandoned (a thread per hung handler would exhaust the
+    /// machine's).
     /// - Parameter grace: nil to never write off here (a supervisor kills the process instead).
     mutating func enforceDeadlines(
         now: ContinuousClock.Instant, grace: Duration?, maxAbandoned: Int, writeOff: (LeasedJob) -> Settlement
     ) -> Overdue {
         var overdue = Overdue()
         for (lease, entry) in entries {
-            guard case .running(let run, let deadline, let cancelled) = entry.phase, now >= deadline else { continue }
+            guard case .running(let run, let deadline, let cancelled) = entry.phase else { continue }
+            if now >= entry.leaseHeldUntil, !cancelled {
+                overdue.cancel.append(run)
+                overdue.leaseOutlived.append(entry.job)
+                entries[lease]?.phase = .running(run, deadline: deadline, cancelled: true)
+                continue
+            }
+            guard now >= deadline else { continue }
             if !cancelled { overdue.cancel.append(run) }
             if let grace, now >= deadline + grace {
                 abandoned.insert(lease)

@@ -89,6 +89,7 @@ final class QueueRunner: Sendable {
             let room = gate.waitForRoom()
             if room == 0 || isStopping { break }
             do {
+                let askedAt = ContinuousClock.now
                 let jobs = try backend.fetch(queue: queue.name, limit: room, lease: queue.lease)
                 failures = 0
                 if jobs.isEmpty {
@@ -99,7 +100,7 @@ final class QueueRunner: Sendable {
                 observer?.held(jobs)
                 // A fetch that returns after shutdown began hands its jobs straight back.
                 let handedBack = state.withLock { state -> Bool in
-                    let releases = state.fetched(jobs)
+                    let releases = state.fetched(jobs, leaseHeldUntil: askedAt + queue.lease)
                     for release in releases { outcomes.push(release) }
                     return !releases.isEmpty
                 }
@@ -135,7 +136,7 @@ final class QueueRunner: Sendable {
             id: job.id, handler: job.handler, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             payload: job.payload, deadline: Date().addingTimeInterval(timeout.seconds), enqueuedAt: job.enqueuedAt)
         let context = InvocationContext(job: invocation, plugin: handler.plugin, logger: logger, enqueuer: enqueuer)
-        guard state.withLock({ $0.start(job.lease, run: context, deadline: .now + timeout) }) else { return true }
+        guard startable(job, context: context, timeout: timeout) else { return true }
         observer?.willRun(job)
         let began = ContinuousClock.now
         let outcome = handler.invoke(context)
@@ -160,15 +161,41 @@ final class QueueRunner: Sendable {
         }
     }
 
-    /// Queues the settlement an outcome calls for, unless the job already has one.
-    private func settle(_ job: LeasedJob, as outcome: HandlerOutcome) {
-        let settlement = settlement(for: outcome, job: job)
+    /// Marks `job` running, if it is still held and its lease surely stays held a third of the lease
+    /// more (the next renewal comes before that). Otherwise — the host stalled past its leases, or
+    /// renewals fail — the lease is confirmed with the backend first: a job another host has rescued
+    /// meanwhile must not start here too.
+    private func startable(_ job: LeasedJob, context: InvocationContext, timeout: Duration) -> Bool {
+        let margin = queue.lease / 3
+        for confirmed in [false, true] {
+            switch state.withLock({ $0.start(job.lease, run: context, deadline: .now + timeout, now: .now, margin: confirmed ? .zero : margin) }) {
+            case .started: return true
+            case .notHeld: return false
+            case .leaseUnsure where confirmed: break
+            case .leaseUnsure:
+                let askedAt = ContinuousClock.now
+                do {
+                    let held = try backend.extend([job.lease], by: queue.lease)
+                    renewed([job.lease], stillHeld: held, askedAt: askedAt)
+                } catch {
+                    logFailure(error, failures: 1, doing: "confirm a lease before starting its job")
+                }
+            }
+        }
+        // Still unsure (the backend does not answer): hand it back rather than risk running it twice.
+        settle(job, as: nil)
+        return false
+    }
+
+    /// Queues the settlement an outcome calls for (nil: a release), unless the job already has one.
+    private func settle(_ job: LeasedJob, as outcome: HandlerOutcome?) {
+        let settlement = outcome.map { self.settlement(for: $0, job: job) } ?? .release
         let queued = state.withLock { state -> Bool in
             guard state.settle(job.lease) else { return false }
             outcomes.push((job.lease, settlement))
             return true
         }
-        if queued { count(settlement, job: job, discarded: outcome.isDiscard) }
+        if queued { count(settlement, job: job, discarded: outcome?.isDiscard ?? false) }
     }
 
     private func settlement(for outcome: HandlerOutcome, job: LeasedJob) -> Settlement {
@@ -222,7 +249,9 @@ final class QueueRunner: Sendable {
                 gate.give(recorded.letGo.count)
                 observer?.letGo(recorded.letGo)
                 for id in recorded.lost {
-                    logger.warning("lease lost before the outcome was recorded; another host will run the job again", metadata: ["job.id": "\(id)"])
+                    logger.warning(
+                        "outcome not recorded: the job's lease had run out and the job was rescued (this host stalled, or could not reach the backend, for longer than the lease); it runs again",
+                        metadata: ["job.id": "\(id)", "lease": "\(queue.lease.configText)"])
                 }
                 pending = []
             } catch {
@@ -250,6 +279,11 @@ final class QueueRunner: Sendable {
             return overdue
         }
         for context in overdue.cancel { context.cancel() }
+        for job in overdue.leaseOutlived {
+            logger.warning(
+                "handler told to stop: its job's lease was not renewed in time (this host stalled, or could not reach the backend); another host may run the job",
+                metadata: jobMetadata(job))
+        }
         for (job, settlement) in overdue.writtenOff {
             logger.error("handler overran its timeout and ignored the cancel flag; written off", metadata: jobMetadata(job))
             count(settlement, job: job, discarded: false)
@@ -280,10 +314,11 @@ final class QueueRunner: Sendable {
                 continue
             }
             do {
+                let askedAt = ContinuousClock.now
                 let stillHeld = try backend.extend(leases, by: queue.lease)
                 failures = 0
                 next = .now + every
-                forget(zip(leases, stillHeld).filter { !$0.1 }.map(\.0))
+                renewed(leases, stillHeld: stillHeld, askedAt: askedAt)
             } catch {
                 // Try again soon: the lease is running out while the backend is unreachable.
                 failures += 1
@@ -312,15 +347,18 @@ final class QueueRunner: Sendable {
         }
     }
 
-    /// Another host rescued these jobs: stop working on them and let go of them here.
-    private func forget(_ lost: [Lease]) {
-        guard !lost.isEmpty else { return }
-        let (letGo, cancel) = state.withLock { $0.leasesLost(lost) }
+    /// The backend's answer to a renewal asked for at `askedAt`: held leases are good for another lease
+    /// from then; the jobs of lost ones were rescued by another host: stop working on them here.
+    private func renewed(_ leases: [Lease], stillHeld: [Bool], askedAt: ContinuousClock.Instant) {
+        let (letGo, cancel) = state.withLock { $0.renewed(leases, stillHeld: stillHeld, heldUntil: askedAt + queue.lease) }
+        guard !letGo.isEmpty else { return }
         for context in cancel { context.cancel() }
         gate.give(letGo.count)
         observer?.letGo(letGo.map { ($0, nil) })
         for lease in letGo {
-            logger.warning("lease lost; another host may run the job now", metadata: ["job.id": "\(lease.jobID)"])
+            logger.warning(
+                "lease lost: the job was rescued after its lease ran out (this host stalled, or could not reach the backend, for longer than the lease); another host runs it",
+                metadata: ["job.id": "\(lease.jobID)"])
         }
     }
 

@@ -199,12 +199,17 @@ final class SupervisedWorker: Sendable {
         return accepted
     }
 
-    /// The jobs of a dead worker that count an attempt, for metrics and alerts.
+    /// The jobs of a dead worker that count toward their handler's failures, for metrics and alerts: the
+    /// job the crash is blamed on (named by the crash reporter, or killed for overrunning its timeout),
+    /// and any job the crash leaves dead. The other jobs a worker killed from outside was running are
+    /// suspects, retried at once: one kill is not a failure of each of their handlers.
     private func tellEvents(_ settlements: [(Lease, Settlement)], ledger: WorkerLedger) {
         guard let events else { return }
         let jobs = Dictionary(uniqueKeysWithValues: ledger.held.map { ($0.value.job.lease, $0) })
         let finished = settlements.compactMap { lease, settlement -> FinishedJob? in
             guard let (number, entry) = jobs[lease] else { return nil }
+            let endsDead = if case .crashed(nil, _) = settlement { true } else { false }
+            guard ledger.culprits[number] != nil || endsDead else { return nil }
             return FinishedJob(
                 queue: lease.queue, handler: entry.job.handler, jobID: lease.jobID, attempt: entry.job.attempt, settlement: settlement,
                 timedOut: ledger.timedOut.contains(number))
