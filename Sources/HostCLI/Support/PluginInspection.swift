@@ -37,17 +37,9 @@ struct PluginInspection {
     var loaded: [PluginEntry] { entries.filter { $0.status == "ok" } }
     var refused: [PluginEntry] { entries.filter { $0.status != "ok" } }
 
-    /// Routed and scheduled handlers no plugin registers, and plugin timeouts that do not fit a lease.
+    /// Routed and scheduled handlers no plugin registers.
     func handlerDiagnostics(config: HostConfiguration) -> [ConfigDiagnostic] {
-        var timeouts: [String: Duration] = [:]
-        var names: Set<String> = []
-        for plugin in loaded {
-            for handler in plugin.handlers {
-                names.insert(handler.name)
-                timeouts[handler.name] = handler.defaultTimeoutMs.map { .milliseconds($0) }
-            }
-        }
-        return ConfigValidator(config: config).handlerDiagnostics(registered: names, defaultTimeouts: timeouts)
+        ConfigValidator(config: config).handlerDiagnostics(registered: Set(loaded.flatMap { $0.handlers.map(\.name) }))
     }
 
     /// Each refusal as a diagnostic at the plugin's entry in the config.

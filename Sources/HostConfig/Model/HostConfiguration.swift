@@ -121,6 +121,8 @@ public struct PluginConfig: Sendable {
 public struct QueueConfig: Sendable {
     /// Handlers with no route run on the queue with this name.
     public static let defaultName = "default"
+    /// Short, so the jobs of a host that died run again within seconds; renewed while held.
+    public static let defaultLease = Duration.seconds(10)
 
     public var name: String
     public var backend: String
@@ -130,7 +132,9 @@ public struct QueueConfig: Sendable {
     public var weight: Int
     /// How long a job may run before it is asked to stop.
     public var timeout: Duration
-    /// How long a fetched job stays reserved without a heartbeat before another host may rescue it.
+    /// How long a fetched job stays reserved without a renewal before another host may rescue it. The
+    /// holder renews it every third of this while it holds the job, however long the handler runs, so
+    /// it is short whatever the timeout: it is how long the jobs of a host that died wait.
     public var lease: Duration
     public var retry: RetryPolicy
     /// How long finished jobs are kept before they are pruned.

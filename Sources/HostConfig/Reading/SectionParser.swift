@@ -31,7 +31,6 @@ struct SectionParser {
         if top.entry("queues") == nil {
             reader.report(root, KeyPath.root.appending("queues"), "no queues are defined: add at least one, e.g. queues: { default: { backend: main } }")
         }
-        deriveLeases(&queues, routes: routes)
         let config = HostConfiguration(
             file: reader.file, directory: directory, host: host, backends: backends, plugins: plugins,
             queues: queues, routes: routes, schedules: schedules, admin: parseAdmin(top.entry("admin")), alerts: alerts)
@@ -169,7 +168,7 @@ struct SectionParser {
             concurrency: fields.int("concurrency", minimum: 1, maximum: 10_000) ?? 10,
             weight: fields.int("weight", minimum: 1, maximum: 1000) ?? 1,
             timeout: timeout,
-            lease: fields.duration("lease", minimum: .seconds(1)) ?? .zero,
+            lease: fields.duration("lease", minimum: .seconds(1)) ?? QueueConfig.defaultLease,
             retry: parseRetry(fields.entry("retry"), base: .standard) ?? .standard,
             retention: fields.duration("retention", minimum: .zero) ?? .seconds(86_400),
             isolation: fields.choice("isolation", QueueConfig.Isolation.self) ?? .process,
@@ -272,15 +271,6 @@ struct SectionParser {
     private func resolve(_ path: String) -> URL {
         let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
         return url.standardizedFileURL
-    }
-
-    /// A lease not set explicitly covers the longest timeout that runs under it, plus a minute.
-    private func deriveLeases(_ queues: inout [QueueConfig], routes: [RouteConfig]) {
-        for index in queues.indices where queues[index].lease == .zero {
-            let longest = routes.filter { $0.queue == queues[index].name }.compactMap(\.timeout)
-                .reduce(queues[index].timeout) { max($0, $1) }
-            queues[index].lease = longest + .seconds(60)
-        }
     }
 
     private func checkName(_ entry: NodeReader.Entry, what: String, allowUpperCase: Bool = false) -> Bool {

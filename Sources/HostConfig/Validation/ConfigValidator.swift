@@ -1,6 +1,6 @@
 import Scheduling
 
-/// Checks that hold across sections: references resolve, timeouts fit their leases, cron specs parse.
+/// Checks that hold across sections: references resolve, cron specs parse.
 public struct ConfigValidator: Sendable {
     public let config: HostConfiguration
 
@@ -25,23 +25,10 @@ public struct ConfigValidator: Sendable {
         for queue in config.queues where !queue.backend.isEmpty && !backendNames.contains(queue.backend) {
             report(queue.location(of: "backend"), "queues.\(queue.name).backend", unknown("backend", queue.backend, among: backendNames))
         }
-        for queue in config.queues where queue.timeout >= queue.lease {
-            let key = queue.fieldLocations["timeout"] == nil ? "lease" : "timeout"
-            report(queue.location(of: key), "queues.\(queue.name).\(key)",
-                "timeout \(queue.timeout.configText) must be shorter than the queue's lease \(queue.lease.configText), or another host would rescue jobs that are still running")
-        }
         for route in config.routes {
             let path = "routes.\(quoted(route.pattern))"
-            guard let queue = router.queue(named: route.queue) else {
-                if !queueNames.contains(route.queue) {
-                    report(route.location(of: "queue"), route.isShortForm ? path : "\(path).queue",
-                        unknown("queue", route.queue, among: queueNames))
-                }
-                continue
-            }
-            if let timeout = route.timeout, timeout >= queue.lease {
-                report(route.location(of: "timeout"), "\(path).timeout",
-                    "timeout \(timeout.configText) must be shorter than the lease \(queue.lease.configText) of queue '\(queue.name)'")
+            if router.queue(named: route.queue) == nil, !queueNames.contains(route.queue) {
+                report(route.location(of: "queue"), route.isShortForm ? path : "\(path).queue", unknown("queue", route.queue, among: queueNames))
             }
         }
         for schedule in config.schedules {
@@ -63,19 +50,10 @@ public struct ConfigValidator: Sendable {
         return found
     }
 
-    /// Problems that need the loaded plugins: every routed or scheduled handler must be registered,
-    /// and a plugin's default timeout (used when no route sets one) must fit its queue's lease.
-    /// - Parameters:
-    ///   - registered: the handler names the loaded plugins offer.
-    ///   - defaultTimeouts: the timeouts plugins suggest for their handlers.
-    public func handlerDiagnostics(registered: Set<String>, defaultTimeouts: [String: Duration] = [:]) -> [ConfigDiagnostic] {
+    /// Problems that need the loaded plugins: every routed or scheduled handler must be registered.
+    /// - Parameter registered: the handler names the loaded plugins offer.
+    public func handlerDiagnostics(registered: Set<String>) -> [ConfigDiagnostic] {
         var found: [ConfigDiagnostic] = []
-        // Only where the plugin's default is the timeout that applies: a route's own is checked above.
-        for (handler, timeout) in defaultTimeouts.sorted(by: { $0.key < $1.key }) where router.route(for: handler)?.timeout == nil {
-            guard let queue = router.queue(for: handler), timeout >= queue.lease else { continue }
-            found.append(.init(location: queue.location(of: "lease"), keyPath: "queues.\(queue.name).lease",
-                message: "handler '\(handler)' asks for a \(timeout.configText) timeout (its plugin's default), not shorter than this queue's lease \(queue.lease.configText); raise the lease or set routes.\"\(handler)\".timeout"))
-        }
         for route in config.routes {
             if route.isWildcard {
                 if !registered.contains(where: route.matches) {
