@@ -1,3 +1,4 @@
+import Backend
 import PostgresClient
 
 /// Every statement the backend runs, written out once for the schema. Conventions:
@@ -50,7 +51,29 @@ struct PGStatements: Sendable {
         let counters = schema.qualified("queue_counters")
         let pauses = schema.qualified("queue_pauses")
         let channel = schema.channelLiteral
-        let micros = { (column: String) in "(extract(epoch FROM \(column)) * 1000000)::bigint" }
+        // Times leave as microseconds, clamped to the range a job's times may have
+        // (``JobFieldLimits/timestampMilliseconds``): a time an edit left outside it (`infinity`, the
+        // year 200000) would overflow the bigint and fail the whole statement. NULL stays NULL.
+        let low = "timestamptz '0001-01-01 00:00:00+00'"
+        let high = "timestamptz '9999-12-31 23:59:59.999+00'"
+        let micros = { (column: String) in
+            "(extract(epoch FROM CASE WHEN \(column) < \(low) THEN \(low) WHEN \(column) > \(high) THEN \(high) ELSE \(column) END) * 1000000)::bigint"
+        }
+        // Why the job in row `j` cannot be leased — a value outside ``JobFieldLimits`` (the column
+        // types and constraints refuse the rest) — or NULL. Checked in the statement that leases it, so
+        // that no arithmetic on it (attempt + 1, a crash more, a time in microseconds) can fail the
+        // statement and with it the whole queue.
+        let unusable = { (j: String) in
+            let out = { (column: String) in "'unusable job: \(column) = ' || \(j).\(column) || ' is out of range'" }
+            return """
+                CASE WHEN \(j).attempt NOT BETWEEN 0 AND \(JobFieldLimits.storedAttempt.upperBound) THEN \(out("attempt"))
+                     WHEN \(j).max_attempts NOT BETWEEN 1 AND \(JobFieldLimits.maxAttempts.upperBound) THEN \(out("max_attempts"))
+                     WHEN \(j).crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) THEN \(out("crashes"))
+                     WHEN \(j).timeout_ms NOT BETWEEN 1 AND \(JobFieldLimits.timeoutMilliseconds.upperBound) THEN \(out("timeout_ms"))
+                     WHEN \(j).run_at NOT BETWEEN \(low) AND \(high) THEN \(out("run_at"))
+                     WHEN \(j).enqueued_at NOT BETWEEN \(low) AND \(high) THEN \(out("enqueued_at")) END
+                """
+        }
         // What every listing returns, in the order ``PostgresBackend/info`` reads: a scheduled job
         // whose time has come is ready, and changed state when it became due.
         let infoColumns = """
@@ -92,17 +115,23 @@ struct PGStatements: Sendable {
 
         // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
         // NULL: from the head, see ``ClaimCursor``). The inner SELECT walks jobs_claim from there;
-        // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. Returns the
-        // claimed jobs, each with the database's now, its crashes and whether the queue is paused;
-        // one row of NULLs, now and the pause when none. The pause is an uncorrelated subquery: the
-        // planner makes it a one-time filter, so a paused queue's claim reads no job at all.
+        // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. A claimed row
+        // holding a value it cannot be run with (`unusable`) goes to dead instead, with the reason, in
+        // the same step. Returns the claimed jobs, each with the database's now, its crashes, whether
+        // the queue is paused and its new state (running, or dead); one row of NULLs, now and the pause
+        // when none. The pause is an uncorrelated subquery: the planner makes it a one-time filter, so
+        // a paused queue's claim reads no job at all.
         fetch = PGStatement(name: "jobhost_fetch", sql: """
             WITH pause AS (
                 SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
             ), claimed AS (
                 UPDATE \(jobs) AS j
-                SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
-                    lease_until = now() + $3::bigint * interval '1 microsecond', updated_at = now()
+                SET state = CASE WHEN (\(unusable("j"))) IS NULL THEN 'running' ELSE 'dead' END,
+                    attempt = CASE WHEN (\(unusable("j"))) IS NULL THEN j.attempt + 1 ELSE j.attempt END,
+                    lease_token = CASE WHEN (\(unusable("j"))) IS NULL THEN gen_random_uuid() END,
+                    lease_until = CASE WHEN (\(unusable("j"))) IS NULL THEN now() + $3::bigint * interval '1 microsecond' END,
+                    last_error = coalesce(\(unusable("j")), j.last_error),
+                    updated_at = now()
                 WHERE j.id = ANY (ARRAY(
                     SELECT c.id FROM \(jobs) AS c
                     WHERE NOT (SELECT paused FROM pause)
@@ -112,10 +141,10 @@ struct PGStatements: Sendable {
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED))
                 RETURNING j.id, j.lease_token, j.handler, j.payload, j.attempt, j.max_attempts, j.enqueued_at, j.timeout_ms,
-                    j.last_error, j.run_at, j.seq, j.crashes
+                    j.last_error, j.run_at, j.seq, j.crashes, j.state
             )
             SELECT c.id, c.lease_token, c.handler, c.payload, c.attempt, c.max_attempts, \(micros("c.enqueued_at")),
-                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()")), c.crashes, p.paused
+                c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()")), c.crashes, p.paused, c.state
             FROM pause AS p LEFT JOIN claimed AS c ON true
             """)
 
@@ -123,7 +152,8 @@ struct PGStatements: Sendable {
         // (retention for done, delay for retry and crashed; NULL for crashed: no retry), errors;
         // arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
         // holding its current token wins. A crash becomes a retry (or a death, without a delay) that
-        // also counts one crash, so the rest of the statement knows four operations only.
+        // also counts one crash, so the rest of the statement knows four operations only; a job whose
+        // crashes is already at its limit goes dead instead, the reason naming the value.
         settle = PGStatement(name: "jobhost_settle", sql: """
             WITH item AS (
                 SELECT t.queue, t.id, t.token, t.micros, t.error, t.n, t.op = 'crashed' AS crashed,
@@ -131,14 +161,23 @@ struct PGStatements: Sendable {
                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
                     WITH ORDINALITY AS t(queue, id, token, op, micros, error, n)
             ), held AS (
-                SELECT j.id, j.queue, j.state, j.lease_token FROM \(jobs) AS j
+                SELECT j.id, j.queue, j.state, j.lease_token, j.crashes FROM \(jobs) AS j
                 WHERE j.id = ANY ($2::text[])
                 ORDER BY j.id
                 FOR UPDATE
-            ), won AS (
-                SELECT DISTINCT ON (i.id) i.* FROM item AS i
+            ), matched AS (
+                SELECT DISTINCT ON (i.id) i.*, h.crashes AS old_crashes FROM item AS i
                 JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.state = 'running' AND h.lease_token::text = i.token
                 ORDER BY i.id, i.n
+            ), won AS (
+                -- A crash the job's crashes cannot count one more of makes it dead, saying why,
+                -- rather than failing the statement and with it the whole batch.
+                SELECT m.queue, m.id, m.token, m.micros, m.n,
+                    m.crashed AND m.old_crashes BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) AS crashed,
+                    CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) THEN 'dead' ELSE m.op END AS op,
+                    CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound)
+                        THEN 'unusable job: crashes = ' || m.old_crashes || ' is out of range' ELSE m.error END AS error
+                FROM matched AS m
             ), removed AS (
                 DELETE FROM \(jobs) AS j USING won AS w
                 WHERE j.id = w.id AND w.op = 'done' AND w.micros = 0
@@ -149,7 +188,7 @@ struct PGStatements: Sendable {
                         WHEN 'release' THEN 'ready'
                         ELSE w.op END,
                     run_at = CASE WHEN w.op = 'retry' AND w.micros > 0 THEN now() + w.micros * interval '1 microsecond' ELSE j.run_at END,
-                    attempt = CASE WHEN w.op = 'release' THEN j.attempt - 1 ELSE j.attempt END,
+                    attempt = CASE WHEN w.op = 'release' THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
                     crashes = CASE WHEN w.crashed THEN j.crashes + 1 ELSE j.crashes END,
                     last_error = CASE WHEN w.op IN ('retry', 'dead') THEN w.error ELSE j.last_error END,
                     lease_token = NULL, lease_until = NULL, updated_at = now()
@@ -187,7 +226,8 @@ struct PGStatements: Sendable {
             SELECT i.n, m.n IS NOT NULL FROM item AS i LEFT JOIN matched AS m ON m.n = i.n
             """)
 
-        // Parameters: queue, limit. Returns (rescued, dead).
+        // Parameters: queue, limit. Returns (rescued, dead): expired leases put back or dead, and
+        // pending jobs scheduled beyond any usable time moved to dead.
         rescue = """
             WITH expired AS (
                 SELECT j.id FROM \(jobs) AS j
@@ -209,8 +249,22 @@ struct PGStatements: Sendable {
                 ON CONFLICT (queue, shard) DO UPDATE SET failed = c.failed + excluded.failed
             ), woken AS (
                 SELECT count(pg_notify(\(channel), $1)) AS notified FROM (SELECT 1 FROM moved WHERE state = 'ready' LIMIT 1) AS any_ready
+            ), unreachable AS (
+                -- Pending jobs whose run time lies beyond any usable time (an edit's `infinity`): no
+                -- claim ever reaches them, so the queue's maintenance records them in dead. The
+                -- claim's index finds them at the far end of the queue's range.
+                SELECT j.id FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled') AND j.run_at > \(high)
+                ORDER BY j.run_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), buried AS (
+                UPDATE \(jobs) AS j SET state = 'dead', last_error = 'unusable job: run_at = ' || j.run_at || ' is out of range',
+                    updated_at = now()
+                WHERE j.id = ANY (ARRAY(SELECT u.id FROM unreachable AS u))
+                RETURNING 1
             )
-            SELECT count(*) FILTER (WHERE m.state = 'ready'), count(*) FILTER (WHERE m.state = 'dead')
+            SELECT count(*) FILTER (WHERE m.state = 'ready'), count(*) FILTER (WHERE m.state = 'dead') + (SELECT count(*) FROM buried)
             FROM moved AS m RIGHT JOIN woken ON true
             """
 
@@ -234,7 +288,7 @@ struct PGStatements: Sendable {
                 EXISTS (SELECT 1 FROM \(pauses) AS q WHERE q.queue = $1)
             FROM (
                 SELECT count(*) FILTER (WHERE j.run_at <= now()) AS ready, count(*) FILTER (WHERE j.run_at > now()) AS scheduled,
-                       \(micros("now() - min(greatest(j.run_at, j.updated_at)) FILTER (WHERE j.run_at <= now())")) AS oldest
+                       \(micros("now()")) - \(micros("min(greatest(j.run_at, j.updated_at)) FILTER (WHERE j.run_at <= now())")) AS oldest
                 FROM \(jobs) AS j WHERE j.queue = $1 AND j.state IN ('ready', 'scheduled')
             ) AS p, (
                 SELECT count(*) AS running FROM \(jobs) AS j WHERE j.queue = $1 AND j.state = 'running'
@@ -290,14 +344,15 @@ struct PGStatements: Sendable {
         untilDue = """
             WITH pause AS (
                 SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
-            )
-            SELECT ceil(extract(epoch FROM (
+            ), head AS (
                 SELECT j.run_at FROM \(jobs) AS j
                 WHERE NOT (SELECT paused FROM pause)
                   AND j.queue = $1 AND j.state IN ('ready', 'scheduled')
                   AND j.run_at >= coalesce(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', '-infinity')
                 ORDER BY j.run_at, j.seq LIMIT 1
-                FOR UPDATE SKIP LOCKED) - now()) * 1000)::bigint,
+                FOR UPDATE SKIP LOCKED
+            )
+            SELECT (SELECT ceil((\(micros("f.run_at")) - \(micros("now()"))) / 1000.0)::bigint FROM head AS f),
                 (SELECT paused FROM pause)
             """
 

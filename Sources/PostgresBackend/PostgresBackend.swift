@@ -32,7 +32,7 @@ public final class PostgresBackend: JobBackend {
     ///     least 2).
     ///   - commandTimeout: how long one statement may take: the server cancels it then
     ///     (`statement_timeout`), and the client gives up on the connection shortly after.
-    ///   - logger: connection losses and reconnections.
+    ///   - logger: connection losses and reconnections, and jobs moved to dead because their rows are unusable.
     public init(
         url: String, schema: String = "jobhost", poolSize: Int = 8, connectTimeout: Duration, commandTimeout: Duration = .seconds(30),
         logger: Logger
@@ -133,7 +133,9 @@ public final class PostgresBackend: JobBackend {
     /// One statement: locks up to `limit` due jobs (`FOR UPDATE SKIP LOCKED`, so concurrent fetchers
     /// never wait for each other nor take the same job), oldest run time first, and leases them.
     /// Scheduled jobs whose time has come are claimed like ready ones: no promotion step. The same
-    /// statement checks `queue_pauses` and claims nothing from a paused queue.
+    /// statement checks `queue_pauses` and claims nothing from a paused queue, and moves a claimed row
+    /// holding a value outside ``JobFieldLimits`` to dead with the reason (logged here) instead of
+    /// leasing it, so a batch may hold fewer jobs than were due.
     public func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob] {
         let core = try core.get()
         try Self.validate(queue: queue)
@@ -152,24 +154,39 @@ public final class PostgresBackend: JobBackend {
         guard paused != "t" else { return [] }
         var jobs: [(key: (Int64, Int64), job: LeasedJob)] = []
         jobs.reserveCapacity(rows.count)
+        var lastClaimed: Int64?
         for row in 0..<rows.count where rows[row, 0] != nil {
-            guard let id = rows[row, 0], let token = rows[row, 1], let handler = rows[row, 2], let payload = rows[row, 3],
+            guard let id = rows[row, 0], let runAt = rows[row, 9].flatMap({ Int64($0) }), let seq = rows[row, 10].flatMap({ Int64($0) }) else {
+                throw BackendError(.corrupt, "a job claimed from \(core.schema.qualified("jobs")) in queue \(queue) lacks a required column")
+            }
+            lastClaimed = max(lastClaimed ?? runAt, runAt)
+            // Claimed, but unusable: the same statement moved it to dead, saying why.
+            guard rows[row, 14] == JobState.running.rawValue else {
+                core.logger.error(
+                    "job moved to dead: its row is unusable",
+                    metadata: ["queue": "\(queue)", "job": "\(id)", "reason": "\(rows[row, 8] ?? "?")"])
+                continue
+            }
+            guard let token = rows[row, 1], let handler = rows[row, 2], let payload = rows[row, 3],
                   let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
-                  let enqueuedAt = rows[row, 6].flatMap({ Int64($0) }), let runAt = rows[row, 9].flatMap({ Int64($0) }),
-                  let seq = rows[row, 10].flatMap({ Int64($0) }), let crashes = rows[row, 12].flatMap({ Int($0) })
+                  let enqueuedAt = rows[row, 6].flatMap({ Int64($0) }), let crashes = rows[row, 12].flatMap({ Int($0) })
             else {
                 throw BackendError(.corrupt, "a job claimed from \(core.schema.qualified("jobs")) in queue \(queue) lacks a required column")
             }
-            let timeout = rows[row, 7].flatMap { Int($0) }.map { Duration.milliseconds($0) }
+            // The statement checked every value against JobFieldLimits; clamped again so that nothing
+            // it let through can make the host's arithmetic trap later.
+            let timeout = rows[row, 7].flatMap { Int($0) }.flatMap { JobFieldLimits.timeout(milliseconds: $0) }
             jobs.append((
                 (runAt, seq),
                 LeasedJob(
                     lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload.utf8),
-                    attempt: attempt, maxAttempts: maxAttempts, enqueuedAt: Self.date(microseconds: enqueuedAt), timeout: timeout,
-                    lastError: rows[row, 8], crashes: crashes)
+                    attempt: JobFieldLimits.clamped(attempt, to: JobFieldLimits.attempt),
+                    maxAttempts: JobFieldLimits.clamped(maxAttempts, to: JobFieldLimits.maxAttempts),
+                    enqueuedAt: Self.date(microseconds: enqueuedAt), timeout: timeout, lastError: rows[row, 8],
+                    crashes: JobFieldLimits.clamped(crashes, to: JobFieldLimits.crashes))
             ))
         }
-        core.cursors.record(queue, scan: scan, lastClaimed: jobs.map(\.key.0).max(), databaseNow: databaseNow, took: ContinuousClock.now - started)
+        core.cursors.record(queue, scan: scan, lastClaimed: lastClaimed, databaseNow: databaseNow, took: ContinuousClock.now - started)
         // RETURNING has no order; the claim's is run time, then enqueue order.
         return jobs.sorted { $0.key < $1.key }.map(\.job)
     }
@@ -516,7 +533,7 @@ public final class PostgresBackend: JobBackend {
     }
 
     static func date(microseconds: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(microseconds) / 1_000_000)
+        JobFieldLimits.date(microseconds: microseconds)
     }
 }
 
@@ -527,7 +544,7 @@ final class Core: Sendable {
     let statements: PGStatements
     let pool: ConnectionPool<PGConnection>
     private let listenEndpoint: PGEndpoint
-    private let logger: Logger
+    let logger: Logger
     let cursors = ClaimCursors()
     /// Idle waiting connections. A waiter blocks for seconds: on a pooled connection it would starve
     /// ordinary calls, and sharing one among waiters would make each wait for the others.

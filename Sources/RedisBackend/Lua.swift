@@ -1,3 +1,5 @@
+import Backend
+
 /// Pieces of Lua the scripts share; each script includes only those it uses.
 enum Lua {
     /// The body of enqueue: adds the jobs in ARGV from `first_job` on, 8 arguments each, to the queue
@@ -133,6 +135,73 @@ enum Lua {
           redis.call('HSET', key, 'id', id, 'state', 'dead', 'last_error', reason, 'updated_at', now)
           redis.call('HSETNX', key, 'enqueued_at', now)
           redis.call('ZADD', base .. ':dead', now, id)
+        end
+
+        """
+    /// Reading the fields of a job hash, which anyone may have written (docs/redis.md, "Values a job
+    /// may hold"): nothing read is trusted until checked, and a check never raises an error, because a
+    /// script stopped by an error keeps the writes it made before it.
+    /// - `int(text)`: the integer `text` holds (an optional minus, then decimal digits, at most 15 of
+    ///   them once leading zeros are dropped: exact in Lua's numbers), or nil and what is wrong with it.
+    /// - `shown(text)`: a value as a reason shows it: integers bare, anything else quoted, cut short.
+    /// - `int_field(name, text, low, high, default)`: the integer in the field `name` within low…high, or
+    ///   `default` when the field is missing or empty; without a default a missing field is itself the
+    ///   problem. Returns the value, or nil and the reason: `unusable job: attempt = 2147483647 is out of
+    ///   range` (the words of ``JobFieldLimits/unusableReason(field:value:problem:)``).
+    /// - `known_states`: the states jobhost writes; anything else is an unusable job.
+    /// - `limits`: ``JobFieldLimits``, the same ranges on every backend.
+    static let fields = """
+        local function int(text)
+          if type(text) ~= 'string' or not string.find(text, '^%-?%d+$') then return nil, 'is not an integer' end
+          local digits = string.gsub(text, '^%-?0*', '')
+          if #digits > 15 then return nil, 'is out of range' end
+          return tonumber(text)
+        end
+
+        local function shown(text)
+          local cut = #text > 40 and string.sub(text, 1, 40) .. '...' or text
+          if string.find(text, '^%-?%d+$') then return cut end
+          return '"' .. cut .. '"'
+        end
+
+        local function int_field(name, text, low, high, default)
+          if text == false or text == nil or text == '' then
+            if default ~= nil then return default end
+            return nil, 'job hash missing fields: ' .. name
+          end
+          local n, problem = int(text)
+          if n and (n < low or n > high) then n, problem = nil, 'is out of range' end
+          if n == nil then return nil, 'unusable job: ' .. name .. ' = ' .. shown(text) .. ' ' .. problem end
+          return n
+        end
+
+        local known_states = {ready = true, running = true, scheduled = true, done = true, dead = true}
+        local function unknown_state(state)
+          return 'unusable job: state = ' .. shown(state) .. ' is not a known state'
+        end
+
+        local limits = {
+          attempt = \(JobFieldLimits.storedAttempt.upperBound),
+          max_attempts = \(JobFieldLimits.maxAttempts.upperBound),
+          crashes = \(JobFieldLimits.crashes.upperBound),
+          timeout_ms = \(JobFieldLimits.timeoutMilliseconds.upperBound),
+          time_low = \(JobFieldLimits.timestampMilliseconds.lowerBound),
+          time_high = \(JobFieldLimits.timestampMilliseconds.upperBound),
+          -- lease_seq + 1 must stay exact (15 digits).
+          lease_seq = 999999999999998,
+        }
+
+        """
+
+    /// `add_count(field, n)`: adds n to a counter of the queue's `stats` hash. A counter an edit left
+    /// holding something else than an integer starts again from n rather than failing the script
+    /// (after the job writes before it). Needs base.
+    static let addCount = """
+        local function add_count(field, n)
+          if n > 0 then
+            local added = redis.pcall('HINCRBY', base .. ':stats', field, n)
+            if type(added) == 'table' and added.err then redis.call('HSET', base .. ':stats', field, n) end
+          end
         end
 
         """

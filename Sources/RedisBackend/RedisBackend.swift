@@ -90,8 +90,9 @@ public final class RedisBackend: JobBackend {
         return ids
     }
 
-    /// One script call. Jobs whose data is incomplete are moved to dead (and logged) instead of
-    /// returned, so a batch may hold fewer jobs than were ready. The lease token is the job's
+    /// One script call. Jobs whose data is incomplete or unusable (a value outside ``JobFieldLimits``,
+    /// an unknown state) are moved to dead (and logged) instead of returned, so a batch may hold fewer
+    /// jobs than were ready. The lease token is the job's
     /// `lease_seq`, bumped on every fetch.
     public func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob] {
         let script = RedisScripts.fetch
@@ -107,7 +108,7 @@ public final class RedisBackend: JobBackend {
 
         for index in stride(from: 0, to: buried.count, by: 2) {
             logger.error(
-                "job moved to dead: its data in Redis is incomplete",
+                "job moved to dead: its data in Redis is incomplete or unusable",
                 metadata: ["queue": "\(queue)", "job": "\(buried[index].text ?? "?")", "reason": "\(buried[index + 1].text ?? "?")"])
         }
 
@@ -119,11 +120,15 @@ public final class RedisBackend: JobBackend {
                   let maxAttempts = flat[index + 5].int, let enqueuedAt = flat[index + 6].int, let timeout = flat[index + 7].int,
                   let crashes = flat[index + 9].int
             else { throw Self.malformed(script) }
+            // The script checked every value against JobFieldLimits; clamped again so that nothing a
+            // script let through can make the host's arithmetic trap later.
             jobs.append(
                 LeasedJob(
                     lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload),
-                    attempt: attempt, maxAttempts: maxAttempts, enqueuedAt: Self.date(milliseconds: enqueuedAt),
-                    timeout: timeout > 0 ? .milliseconds(timeout) : nil, lastError: Self.nonEmpty(flat[index + 8]), crashes: crashes))
+                    attempt: JobFieldLimits.clamped(attempt, to: JobFieldLimits.attempt),
+                    maxAttempts: JobFieldLimits.clamped(maxAttempts, to: JobFieldLimits.maxAttempts),
+                    enqueuedAt: JobFieldLimits.date(milliseconds: Int64(enqueuedAt)), timeout: JobFieldLimits.timeout(milliseconds: timeout),
+                    lastError: Self.nonEmpty(flat[index + 8]), crashes: JobFieldLimits.clamped(crashes, to: JobFieldLimits.crashes)))
         }
         return jobs
     }
@@ -257,7 +262,7 @@ public final class RedisBackend: JobBackend {
         jobs.reserveCapacity(flat.count / 11)
         for index in stride(from: 0, to: flat.count, by: 11) {
             guard let id = flat[index].text else { throw Self.malformed(script) }
-            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 11)]))
+            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 11)], listedAs: state))
         }
         return jobs
     }
@@ -357,8 +362,12 @@ public final class RedisBackend: JobBackend {
     static func validate(_ job: NewJob) throws(BackendError) {
         guard !job.id.isEmpty else { throw BackendError(.invalid, "a job of queue \(job.queue) has an empty id") }
         guard !job.handler.isEmpty else { throw BackendError(.invalid, "job \(job.id) names no handler") }
-        guard job.maxAttempts >= 1 else {
-            throw BackendError(.invalid, "job \(job.id) has maxAttempts \(job.maxAttempts); it must be at least 1")
+        guard JobFieldLimits.maxAttempts.contains(job.maxAttempts) else {
+            throw BackendError(.invalid, "job \(job.id) has maxAttempts \(job.maxAttempts); it must be from 1 to \(JobFieldLimits.maxAttempts.upperBound)")
+        }
+        // What a fetch would refuse as unusable is refused here, before it is written.
+        if let timeout = job.timeout, timeout.roundedUpMilliseconds > JobFieldLimits.timeoutMilliseconds.upperBound {
+            throw BackendError(.invalid, "job \(job.id) has a timeout longer than \(JobFieldLimits.timeoutMilliseconds.upperBound) ms")
         }
         guard (try? JSONSerialization.jsonObject(with: job.payload, options: [.fragmentsAllowed])) != nil else {
             throw BackendError(.invalid, "the payload of job \(job.id) (handler \(job.handler)) is not JSON")
@@ -366,17 +375,30 @@ public final class RedisBackend: JobBackend {
     }
 
     /// A ``JobInfo`` from the 10 fields the list script and ``job(queue:id:)`` read: handler, state,
-    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin, crashes.
-    private static func info(queue: String, id: String, fields: ArraySlice<RESPValue>) throws(BackendError) -> JobInfo {
+    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin, crashes. Fields an
+    /// edit left unreadable read as 0 (times: clamped to ``JobFieldLimits/timestampMilliseconds``). A
+    /// job listed from a state's list or set whose hash names a state jobhost does not know is shown in
+    /// that state, its last error saying so (the next fetch, rescue or prune that meets it moves it to
+    /// dead); looked up alone, it is `.corrupt`.
+    private static func info(
+        queue: String, id: String, fields: ArraySlice<RESPValue>, listedAs listed: JobState? = nil
+    ) throws(BackendError) -> JobInfo {
         let f = Array(fields)
         // A plain producer may leave the state out: such a job is ready.
         let stateText = f[1].text ?? JobState.ready.rawValue
-        guard let state = JobState(rawValue: stateText) else {
+        var lastError = nonEmpty(f[6])
+        let state: JobState
+        if let known = JobState(rawValue: stateText) {
+            state = known
+        } else if let listed {
+            state = listed
+            lastError = JobFieldLimits.unusableReason(field: "state", value: "\"\(stateText)\"", problem: "is not a known state")
+        } else {
             throw BackendError(.corrupt, "job \(id) of queue \(queue) has the unknown state \"\(stateText)\" in Redis")
         }
         return JobInfo(
             id: id, queue: queue, handler: f[0].text ?? "", state: state, payload: f[2].text ?? "", attempt: f[3].int ?? 0,
-            maxAttempts: f[4].int ?? 0, enqueuedAt: date(milliseconds: f[5].int ?? 0), lastError: nonEmpty(f[6]),
+            maxAttempts: f[4].int ?? 0, enqueuedAt: date(milliseconds: f[5].int ?? 0), lastError: lastError,
             updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]), crashes: f[9].int ?? 0)
     }
 
@@ -395,7 +417,7 @@ public final class RedisBackend: JobBackend {
     }
 
     static func date(milliseconds: Int) -> Date {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        JobFieldLimits.date(milliseconds: Int64(milliseconds))
     }
 
     /// `BRPOP`'s timeout: seconds with a fraction (Redis 6 and later), at least a millisecond since 0

@@ -10,6 +10,8 @@ extension RedisScripts {
     /// Guarantees: fire times per schedule only move forward, so however many hosts race to fire
     /// the same time (or a paused host wakes up with old ones) exactly one job is enqueued for it;
     /// a fire time ahead of Redis's clock is refused, so a host whose clock runs fast cannot fire early;
+    /// a record of the last fire that is not `<ms> <id>` (an edit) counts as none rather than stopping
+    /// the schedule for good;
     /// a schedule switched off (`schedule_switches`: `off <ms>`) fires nothing, and one switched on
     /// again (`on <ms>`) fires nothing due at or before that moment.
     static let claimFire = RedisScript(
@@ -21,8 +23,11 @@ extension RedisScripts {
             if fire > now_ms() then
               return redis.error_reply('EARLY fire time ' .. ARGV[3] .. ' is ahead of the server clock')
             end
+            -- A record an edit left unreadable counts as none: the fire overwrites it, and the
+            -- schedule is not stuck behind it.
             local last = redis.call('HGET', base .. ':schedules', schedule)
-            if last and tonumber(string.match(last, '^(%d+)')) >= fire then return {} end
+            local last_fire = last and tonumber(string.match(last, '^(%d+) ') or '')
+            if last_fire and last_fire >= fire then return {} end
             -- Switched off: nothing fires. Switched on again: what fell due while off stays unfired.
             local switch = redis.call('HGET', base .. ':schedule_switches', schedule)
             if switch then

@@ -41,82 +41,126 @@ enum RedisScripts {
     /// Guarantees: due scheduled jobs (at most promote_max, earliest first) join the front of the
     /// line before anything is popped; each job is leased by one caller only; only a job whose state
     /// is ready (or absent, as a plain producer may leave it) is leased: a stale or duplicate id in
-    /// the list is dropped; a job missing handler, payload or a valid max_attempts goes to dead with
-    /// a reason naming the fields, never returned half-filled and never lost (a job key that is not
-    /// a hash is left alone and its id recorded in dead); every lease bumps lease_seq, the fencing
-    /// token; a paused queue (its `paused` key exists) leases nothing.
+    /// the list is dropped; a job missing handler, payload or max_attempts, or holding a value outside
+    /// ``JobFieldLimits`` in any field the host reads, or in a state jobhost does not know, goes to dead
+    /// with a reason naming the field and the value, never returned and never lost (a job key that is
+    /// not a hash is left alone and its id recorded in dead), and the good jobs are leased as usual;
+    /// every lease bumps lease_seq, the fencing token; a paused queue (its `paused` key exists) leases
+    /// nothing. Every read is checked before the writes it leads to, and each popped id is taken off
+    /// the list only after it was leased or recorded: an error midway loses no job.
     static let fetch = RedisScript(
         name: "fetch",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + """
+        source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + Lua.fields + """
             expect_types({scheduled = 'zset', ready = 'list', leases = 'zset', dead = 'zset'})
             local limit, lease_ms, promote_max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
             local now = now_ms()
             local ready, scheduled = base .. ':ready', base .. ':scheduled'
+            local buried = {}
+            local function record(id, reason)
+              bury(id, reason, now)
+              buried[#buried + 1] = id
+              buried[#buried + 1] = reason
+            end
+            -- A key that is not a hash: left as it is for an operator, its id recorded in dead.
+            local function record_foreign(id, err)
+              redis.call('ZADD', base .. ':dead', now, id)
+              buried[#buried + 1] = id
+              buried[#buried + 1] = 'job key is not a hash (' .. err .. ')'
+            end
+
             local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, promote_max)
             if #due > 0 then
-              bulk('ZREM', scheduled, due)
+              -- Read what each due id is first; then write (nothing below can fail).
+              local promoted, foreign, unusable = {}, {}, {}
               -- Latest due first, so the earliest due ends up at the very front of the line.
-              local promoted = {}
               for i = #due, 1, -1 do
-                redis.call('HSET', job_key(due[i]), 'state', 'ready', 'updated_at', now)
-                promoted[#promoted + 1] = due[i]
+                local f = redis.pcall('HMGET', job_key(due[i]), 'state')
+                if f.err then
+                  foreign[#foreign + 1] = {due[i], f.err}
+                elseif f[1] == false or f[1] == 'scheduled' or f[1] == 'ready' then
+                  -- A hash that is gone is made ready too: the pop below records it as incomplete.
+                  promoted[#promoted + 1] = due[i]
+                elseif not known_states[f[1]] then
+                  unusable[#unusable + 1] = {due[i], unknown_state(f[1])}
+                end
+                -- running, done, dead: a stale member; the job is elsewhere.
               end
+              bulk('ZREM', scheduled, due)
+              for _, id in ipairs(promoted) do redis.call('HSET', job_key(id), 'state', 'ready', 'updated_at', now) end
               bulk('RPUSH', ready, promoted)
+              for _, item in ipairs(foreign) do record_foreign(item[1], item[2]) end
+              for _, item in ipairs(unusable) do record(item[1], item[2]) end
             end
             -- After the promotion, so listings of a paused queue agree with its stats.
             if redis.call('EXISTS', base .. ':paused') == 1 then return {{}, {}} end
 
-            local jobs, buried, leases = {}, {}, {}
+            -- The fields a fetch reads, checked: the job's values, or nil and the reason it cannot run.
+            local function usable(f)
+              local missing = {}
+              if not f[2] or f[2] == '' then missing[#missing + 1] = 'handler' end
+              if not f[3] then missing[#missing + 1] = 'payload' end
+              if not f[5] or f[5] == '' then missing[#missing + 1] = 'max_attempts' end
+              if #missing > 0 then return nil, 'job hash missing fields: ' .. table.concat(missing, ', ') end
+              local job, reason = {}
+              job.max_attempts, reason = int_field('max_attempts', f[5], 1, limits.max_attempts)
+              if not job.max_attempts then return nil, reason end
+              job.attempt, reason = int_field('attempt', f[4], 0, limits.attempt, 0)
+              if not job.attempt then return nil, reason end
+              job.enqueued_at, reason = int_field('enqueued_at', f[6], limits.time_low, limits.time_high, now)
+              if not job.enqueued_at then return nil, reason end
+              job.timeout_ms, reason = int_field('timeout_ms', f[7], 0, limits.timeout_ms, 0)
+              if not job.timeout_ms then return nil, reason end
+              job.lease_seq, reason = int_field('lease_seq', f[9], 0, limits.lease_seq, 0)
+              if not job.lease_seq then return nil, reason end
+              job.crashes, reason = int_field('crashes', f[10], 0, limits.crashes, 0)
+              if not job.crashes then return nil, reason end
+              return job
+            end
+
+            local jobs, leases = {}, base .. ':leases'
             local leased = 0
             while leased < limit do
-              local ids = redis.call('RPOP', ready, limit - leased)
-              if not ids then break end
-              for _, id in ipairs(ids) do
+              -- Read from the right end (the front of the line), trimmed once every id read is
+              -- handled: a script stopped midway leaves the ids in the list rather than losing them.
+              local ids = redis.call('LRANGE', ready, -(limit - leased), -1)
+              if #ids == 0 then break end
+              for i = #ids, 1, -1 do
+                local id = ids[i]
                 local key = job_key(id)
-                -- pcall: one foreign key must not stop a batch whose other jobs are popped already.
+                -- pcall: one foreign key must not stop a batch.
                 local f = redis.pcall('HMGET', key, 'state', 'handler', 'payload', 'attempt', 'max_attempts',
                   'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq', 'crashes')
                 if f.err then
-                  -- Not a hash: left as it is for an operator, its id recorded in dead.
-                  redis.call('ZADD', base .. ':dead', now, id)
-                  buried[#buried + 1] = id
-                  buried[#buried + 1] = 'job key is not a hash (' .. f.err .. ')'
+                  record_foreign(id, f.err)
                 elseif f[1] == false or f[1] == 'ready' then
-                  local max_attempts = tonumber(f[5])
-                  local missing = {}
-                  if not f[2] then missing[#missing + 1] = 'handler' end
-                  if not f[3] then missing[#missing + 1] = 'payload' end
-                  if not max_attempts or max_attempts < 1 then missing[#missing + 1] = 'max_attempts' end
-                  if #missing > 0 then
-                    local reason = 'job hash missing fields: ' .. table.concat(missing, ', ')
-                    bury(id, reason, now)
-                    buried[#buried + 1] = id
-                    buried[#buried + 1] = reason
+                  local job, reason = usable(f)
+                  if not job then
+                    record(id, reason)
                   else
-                    local attempt = (tonumber(f[4]) or 0) + 1
-                    local seq = (tonumber(f[9]) or 0) + 1
-                    local enqueued_at = tonumber(f[6]) or now
+                    local attempt, seq = job.attempt + 1, job.lease_seq + 1
                     redis.call('HSET', key, 'state', 'running', 'attempt', attempt, 'lease_seq', seq, 'updated_at', now,
-                      'enqueued_at', enqueued_at)
-                    leases[#leases + 1] = now + lease_ms
-                    leases[#leases + 1] = id
+                      'enqueued_at', job.enqueued_at)
+                    redis.call('ZADD', leases, now + lease_ms, id)
                     local n = #jobs
                     jobs[n + 1] = id
                     jobs[n + 2] = seq
                     jobs[n + 3] = f[2]
                     jobs[n + 4] = f[3]
                     jobs[n + 5] = attempt
-                    jobs[n + 6] = max_attempts
-                    jobs[n + 7] = enqueued_at
-                    jobs[n + 8] = tonumber(f[7]) or 0
+                    jobs[n + 6] = job.max_attempts
+                    jobs[n + 7] = job.enqueued_at
+                    jobs[n + 8] = job.timeout_ms
                     jobs[n + 9] = f[8]
-                    jobs[n + 10] = tonumber(f[10]) or 0
+                    jobs[n + 10] = job.crashes
                     leased = leased + 1
                   end
+                elseif not known_states[f[1]] then
+                  record(id, unknown_state(f[1]))
                 end
+                -- running, scheduled, done, dead: a stale or duplicate id; the job is elsewhere.
               end
+              redis.call('LTRIM', ready, 0, -(#ids + 1))
             end
-            bulk('ZADD', base .. ':leases', leases)
             return {jobs, buried}
             """)
 
@@ -131,67 +175,88 @@ enum RedisScripts {
     /// retry (counted in failed; scheduled after the delay, or ready at once for no delay), dead
     /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
     /// not counted), crashed (the job's crashes field + 1, then as retry with the delay, or as dead
-    /// without one). The whole batch is one atomic step.
+    /// without one; a crashes field that cannot take one more crash makes the job dead with a reason
+    /// naming it). The whole batch is one atomic step, and every item is read and checked before the
+    /// first write: no item can stop the batch halfway.
     static let settle = RedisScript(
         name: "settle",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + """
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + """
             expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
               ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
             local results = {}
-            -- Writes to the queue's shared keys are gathered and made once per batch, not per job.
-            local settled, done, dead, scheduled, ready = {}, {}, {}, {}, {}
-            local processed, failed = 0, 0
+            -- First every item is read and decided, then the whole batch written: Redis keeps the writes
+            -- of a script stopped by an error, so nothing that could fail comes after the first write.
+            local plan, taken = {}, {}
             for i = 1, #ARGV, 5 do
               local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
-              local key = job_key(id)
               -- A key that is no longer a hash holds no lease.
-              local f = redis.pcall('HMGET', key, 'state', 'lease_seq', 'unique_key', 'attempt')
-              if f.err or f[1] ~= 'running' or f[2] ~= token then
+              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes')
+              if f.err or f[1] ~= 'running' or f[2] ~= token or taken[id] then
                 results[#results + 1] = 0
               else
                 results[#results + 1] = 1
-                settled[#settled + 1] = id
+                taken[id] = true
+                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4]}
                 if op == 'crashed' then
                   -- A crash is a failed attempt that also counts against the job as possible poison.
-                  redis.call('HINCRBY', key, 'crashes', 1)
-                  op = ms and 'retry' or 'dead'
+                  local crashes, reason = int_field('crashes', f[5], 0, limits.crashes, 0)
+                  if crashes then
+                    item.crashes = crashes + 1
+                    item.op = ms and 'retry' or 'dead'
+                  else
+                    -- One more crash cannot be counted: the job is unusable, and dead.
+                    item.op = 'dead'
+                    item.text = reason
+                  end
                 end
-                if op == 'done' then
-                  processed = processed + 1
-                  free_unique(id, f[3])
-                  if ms > 0 then
-                    redis.call('HSET', key, 'state', 'done', 'updated_at', now)
-                    done[#done + 1] = now
-                    done[#done + 1] = id
-                  else
-                    redis.call('DEL', key)
-                  end
-                elseif op == 'retry' then
-                  failed = failed + 1
-                  if ms > 0 then
-                    redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now)
-                    scheduled[#scheduled + 1] = now + ms
-                    scheduled[#scheduled + 1] = id
-                  else
-                    redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now)
-                    ready[#ready + 1] = id
-                  end
-                elseif op == 'dead' then
-                  failed = failed + 1
-                  free_unique(id, f[3])
-                  redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now)
-                  dead[#dead + 1] = now
-                  dead[#dead + 1] = id
+                plan[#plan + 1] = item
+              end
+            end
+
+            -- Writes to the queue's shared keys are gathered and made once per batch, not per job.
+            local settled, done, dead, scheduled, ready = {}, {}, {}, {}, {}
+            local processed, failed = 0, 0
+            for _, item in ipairs(plan) do
+              local id, op, ms, text = item.id, item.op, item.ms, item.text
+              local key = job_key(id)
+              settled[#settled + 1] = id
+              if item.crashes then redis.call('HSET', key, 'crashes', item.crashes) end
+              if op == 'done' then
+                processed = processed + 1
+                free_unique(id, item.unique)
+                if ms > 0 then
+                  redis.call('HSET', key, 'state', 'done', 'updated_at', now)
+                  done[#done + 1] = now
+                  done[#done + 1] = id
                 else
-                  redis.call('HSET', key, 'state', 'ready', 'attempt', (tonumber(f[4]) or 1) - 1, 'updated_at', now)
+                  redis.call('DEL', key)
+                end
+              elseif op == 'retry' then
+                failed = failed + 1
+                if ms > 0 then
+                  redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now)
+                  scheduled[#scheduled + 1] = now + ms
+                  scheduled[#scheduled + 1] = id
+                else
+                  redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now)
                   ready[#ready + 1] = id
                 end
+              elseif op == 'dead' then
+                failed = failed + 1
+                free_unique(id, item.unique)
+                redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now)
+                dead[#dead + 1] = now
+                dead[#dead + 1] = id
+              else
+                local attempt = int_field('attempt', item.attempt, 1, limits.attempt + 1, 1) or 1
+                redis.call('HSET', key, 'state', 'ready', 'attempt', attempt - 1, 'updated_at', now)
+                ready[#ready + 1] = id
               end
             end
             bulk('ZREM', base .. ':leases', settled)
-            if processed > 0 then redis.call('HINCRBY', base .. ':stats', 'processed', processed) end
-            if failed > 0 then redis.call('HINCRBY', base .. ':stats', 'failed', failed) end
+            add_count('processed', processed)
+            add_count('failed', failed)
             bulk('ZADD', base .. ':done', done)
             bulk('ZADD', base .. ':dead', dead)
             bulk('ZADD', base .. ':scheduled', scheduled)
@@ -228,43 +293,69 @@ enum RedisScripts {
     /// Guarantees: each expired lease is removed; its job counts a failed attempt and goes to ready
     /// (front of the line, last_error saying the lease expired) or, with its attempts used up, to
     /// dead with a reason naming the lease; a job not running any more (settled meanwhile) is left
-    /// alone; a lease whose job hash is gone is recorded in dead rather than forgotten. The old
+    /// alone; a lease whose job hash is gone, whose attempt counts cannot be used or whose state is
+    /// unknown is recorded in dead with that reason rather than forgotten; all leases are read and
+    /// checked before the first write. The old
     /// holder's token is stale from here on: the job is no longer running, and its next fetch bumps
     /// lease_seq.
     static let rescue = RedisScript(
         name: "rescue",
-        source: Lua.base + Lua.now + Lua.wake + Lua.freeUnique + Lua.bury + Lua.expectTypes + """
+        source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount + """
             expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
             local leases = base .. ':leases'
             local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-            local rescued, dead = 0, 0
+            -- Every expired lease is read and decided first, then written: nothing that could fail
+            -- comes after the first write.
+            local plan = {}
             for _, id in ipairs(expired) do
-              redis.call('ZREM', leases, id)
               local key = job_key(id)
               local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key')
               if f.err then
                 -- Not a hash any more: left as it is for an operator, its id recorded in dead.
-                redis.call('ZADD', base .. ':dead', now, id)
-                dead = dead + 1
+                plan[#plan + 1] = {id = id, kind = 'foreign'}
               elseif f[1] == 'running' then
-                local attempt, max_attempts = tonumber(f[2]) or 0, tonumber(f[3]) or 0
-                local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
-                redis.call('HINCRBY', base .. ':stats', 'failed', 1)
-                if attempt >= max_attempts then
-                  free_unique(id, f[4])
-                  bury(id, 'lease expired after' .. what, now)
-                  dead = dead + 1
+                local max_attempts, reason = int_field('max_attempts', f[3], 1, limits.max_attempts)
+                local attempt
+                if max_attempts then attempt, reason = int_field('attempt', f[2], 0, limits.attempt + 1, 0) end
+                if not attempt then
+                  plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true}
                 else
-                  redis.call('HSET', key, 'state', 'ready', 'last_error', 'lease expired during' .. what, 'updated_at', now)
-                  redis.call('RPUSH', base .. ':ready', id)
-                  rescued = rescued + 1
+                  local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
+                  if attempt >= max_attempts then
+                    plan[#plan + 1] = {id = id, kind = 'dead', reason = 'lease expired after' .. what, unique = f[4], failed = true}
+                  else
+                    plan[#plan + 1] = {id = id, kind = 'ready', reason = 'lease expired during' .. what, failed = true}
+                  end
                 end
-              elseif redis.call('EXISTS', key) == 0 then
-                bury(id, 'job hash missing fields: all (its lease expired)', now)
+              elseif f[1] and not known_states[f[1]] then
+                plan[#plan + 1] = {id = id, kind = 'dead', reason = unknown_state(f[1]), unique = f[4]}
+              elseif not f[1] then
+                local gone = redis.call('EXISTS', key) == 0
+                local reason = gone and 'job hash missing fields: all (its lease expired)' or 'job hash missing fields: state (its lease expired)'
+                plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4]}
+              end
+              -- ready, scheduled, done, dead: settled meanwhile; only the stale lease goes.
+            end
+
+            bulk('ZREM', leases, expired)
+            local rescued, dead, failed = 0, 0, 0
+            for _, item in ipairs(plan) do
+              if item.failed then failed = failed + 1 end
+              if item.kind == 'foreign' then
+                redis.call('ZADD', base .. ':dead', now, item.id)
                 dead = dead + 1
+              elseif item.kind == 'dead' then
+                free_unique(item.id, item.unique)
+                bury(item.id, item.reason, now)
+                dead = dead + 1
+              else
+                redis.call('HSET', job_key(item.id), 'state', 'ready', 'last_error', item.reason, 'updated_at', now)
+                redis.call('RPUSH', base .. ':ready', item.id)
+                rescued = rescued + 1
               end
             end
+            add_count('failed', failed)
             wake(rescued)
             return {rescued, dead}
             """)
@@ -272,31 +363,42 @@ enum RedisScripts {
     /// Deletes done jobs. ARGV: retention_ms, limit. Returns how many.
     ///
     /// Guarantees: only members of the done set that finished strictly before now − retention go,
-    /// hash and member together; a member whose hash is no longer done (cannot happen through
-    /// these scripts) loses only the stale member.
+    /// hash and member together; a member whose hash is in a state jobhost does not know (an edit)
+    /// is recorded in dead with that reason; a member whose hash is in another state (cannot happen
+    /// through these scripts) loses only the stale member.
     static let prune = RedisScript(
         name: "prune",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.expectTypes + """
-            expect_types({done = 'zset'})
+        source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + Lua.fields + """
+            expect_types({done = 'zset', dead = 'zset'})
             local done = base .. ':done'
-            local cutoff = now_ms() - tonumber(ARGV[1])
-            local ids = redis.call('ZRANGEBYSCORE', done, '-inf', '(' .. cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
+            local now = now_ms()
+            local ids = redis.call('ZRANGEBYSCORE', done, '-inf', '(' .. (now - tonumber(ARGV[1])), 'LIMIT', 0, tonumber(ARGV[2]))
+            local gone, unusable = {}, {}
             for _, id in ipairs(ids) do
-              if redis.pcall('HGET', job_key(id), 'state') == 'done' then redis.call('DEL', job_key(id)) end
+              local state = redis.pcall('HGET', job_key(id), 'state')
+              if state == 'done' then
+                gone[#gone + 1] = id
+              elseif type(state) == 'string' and not known_states[state] then
+                unusable[#unusable + 1] = id
+                unusable[#unusable + 1] = unknown_state(state)
+              end
             end
+            for _, id in ipairs(gone) do redis.call('DEL', job_key(id)) end
             bulk('ZREM', done, ids)
-            return #ids
+            for i = 1, #unusable, 2 do bury(unusable[i], unusable[i + 1], now) end
+            return #gone
             """)
 
     /// Counts. Returns ready, running, scheduled, dead, done, processed, failed, oldest ready age in
-    /// ms (-1 for none), paused (1 or 0). Read-only.
+    /// ms (-1 for none), paused (1 or 0). Read-only. A counter or time an edit left unusable reads as
+    /// none.
     ///
     /// Guarantees: scheduled jobs already due count as ready (they are, for the next fetch); the
     /// oldest age is the longer of the wait of the job at the front of the line (since it last
     /// became ready) and the time since the earliest due scheduled job became due.
     static let stats = RedisScript(
         name: "stats",
-        source: Lua.base + Lua.now + """
+        source: Lua.base + Lua.now + Lua.fields + """
             local now = now_ms()
             local ready, scheduled = base .. ':ready', base .. ':scheduled'
             local due = redis.call('ZCOUNT', scheduled, '-inf', now)
@@ -304,8 +406,10 @@ enum RedisScripts {
             local oldest = -1
             local head = redis.call('LINDEX', ready, -1)
             if head then
-              local t = redis.call('HMGET', job_key(head), 'updated_at', 'enqueued_at')
-              local since = tonumber(t[1]) or tonumber(t[2])
+              -- pcall: a foreign key where the head's hash should be has no age.
+              local t = redis.pcall('HMGET', job_key(head), 'updated_at', 'enqueued_at')
+              local since = not t.err and (int_field('updated_at', t[1], limits.time_low, limits.time_high, false)
+                or int_field('enqueued_at', t[2], limits.time_low, limits.time_high, false))
               if since then oldest = math.max(0, now - since) end
             end
             if due > 0 then
@@ -314,7 +418,7 @@ enum RedisScripts {
             end
             return {redis.call('LLEN', ready) + due, redis.call('ZCARD', base .. ':leases'),
               redis.call('ZCARD', scheduled) - due, redis.call('ZCARD', base .. ':dead'),
-              redis.call('ZCARD', base .. ':done'), tonumber(counts[1]) or 0, tonumber(counts[2]) or 0, oldest,
+              redis.call('ZCARD', base .. ':done'), int(counts[1]) or 0, int(counts[2]) or 0, oldest,
               redis.call('EXISTS', base .. ':paused')}
             """)
 

@@ -1,0 +1,54 @@
+import Foundation
+
+/// The values a job's fields may hold when a backend hands the job out, the same on every backend.
+///
+/// Producers in any language write jobs straight into a backend (docs/redis.md, docs/postgres.md), and
+/// operators edit them by hand, so a fetched job may hold anything. Each backend checks these ranges in
+/// the script or statement that leases the job, and moves a job holding a value outside them to dead
+/// with a reason naming the field and the value (``unusableReason(field:value:problem:)``) in the same
+/// atomic step. The ranges keep every later computation with the value — the next attempt, one more
+/// crash, a deadline, a date — free of overflow, in Swift and in the backends alike. The decoders clamp
+/// into them once more (``clamped(_:to:)``), so a value a backend let through still cannot trap the host.
+public enum JobFieldLimits {
+    /// `attempt` as stored before a fetch: the fetch adds one, which must still fit a 32-bit integer.
+    public static let storedAttempt: ClosedRange<Int> = 0...(Int(Int32.max) - 1)
+    /// `attempt` of a fetched job (after the fetch counted it).
+    public static let attempt: ClosedRange<Int> = 1...Int(Int32.max)
+    public static let maxAttempts: ClosedRange<Int> = 1...Int(Int32.max)
+    /// `crashes`: one more crash must still fit a 32-bit integer.
+    public static let crashes: ClosedRange<Int> = 0...(Int(Int32.max) - 1)
+    /// A job's own timeout, in milliseconds (about 24.8 days at most): any deadline computed from it
+    /// fits every clock and unit the host uses. No timeout at all is the absence of a value.
+    public static let timeoutMilliseconds: ClosedRange<Int> = 1...Int(Int32.max)
+    /// Times (`enqueued_at`, `run_at`) in milliseconds since the epoch: from 0001-01-01 to
+    /// 9999-12-31T23:59:59.999Z, UTC.
+    public static let timestampMilliseconds: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// The reason a job that cannot be used goes to dead with: `unusable job: attempt = 2147483647 is
+    /// out of range`. The backends' scripts and statements write the same words.
+    public static func unusableReason(field: String, value: String, problem: String = "is out of range") -> String {
+        "unusable job: \(field) = \(value) \(problem)"
+    }
+
+    /// `value` moved into `range`.
+    public static func clamped<T: Comparable>(_ value: T, to range: ClosedRange<T>) -> T {
+        min(max(value, range.lowerBound), range.upperBound)
+    }
+
+    /// A job's own timeout from milliseconds as stored: none for 0 or less, at most
+    /// ``timeoutMilliseconds``'s upper bound.
+    public static func timeout(milliseconds: Int) -> Duration? {
+        milliseconds > 0 ? .milliseconds(clamped(milliseconds, to: timeoutMilliseconds)) : nil
+    }
+
+    /// A date from milliseconds since the epoch, within ``timestampMilliseconds``.
+    public static func date(milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(clamped(milliseconds, to: timestampMilliseconds)) / 1000)
+    }
+
+    /// A date from microseconds since the epoch, within ``timestampMilliseconds``.
+    public static func date(microseconds: Int64) -> Date {
+        let range = (timestampMilliseconds.lowerBound * 1000)...(timestampMilliseconds.upperBound * 1000 + 999)
+        return Date(timeIntervalSince1970: Double(clamped(microseconds, to: range)) / 1_000_000)
+    }
+}
