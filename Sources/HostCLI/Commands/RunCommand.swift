@@ -74,8 +74,18 @@ struct RunCommand: AsyncParsableCommand {
             printError("\(path): the host does not start until these are fixed")
             throw invalidExitCode
         }
+        let identity = HostIdentity.current(name: config.host.name)
         let backends = Backends.make(config, logger: logger)
         try prepareSchemas(config, logger: logger)
+        // Before any job is fetched: a previous run of this host that is gone has its jobs back at once,
+        // and a second live host of the same name is refused.
+        let presence = HostPresence(identity: identity, config: config, backends: backends, logger: logger)
+        do {
+            try presence.claim()
+        } catch {
+            printError("\(error)")
+            throw invalidExitCode
+        }
         let adminToken = try config.admin.map { try Self.adminToken($0) } ?? nil
 
         let alerts: FailureAlerts
@@ -86,7 +96,7 @@ struct RunCommand: AsyncParsableCommand {
             throw invalidExitCode
         }
         let monitor = HostMonitor(alerts: alerts)
-        var services: [any Service] = []
+        var services: [any Service] = [presence.service]
         // Lease rescue and pruning for every queue run here, in workers or not. Before the engines, so
         // stopped after them (a group stops its services in reverse order).
         services.append(Maintenance(queues: running, backends: backends, logger: logger).service)
@@ -94,7 +104,7 @@ struct RunCommand: AsyncParsableCommand {
         if !inWorkers.isEmpty {
             let started = Supervisor(
                 config: config, configText: text, queues: inWorkers, backends: backends, executable: HostExecutable.path, logger: logger,
-                events: monitor)
+                events: monitor, leaseOwnerPrefix: identity.leasePrefix)
             services.append(ThreadService(
                 name: "supervisor", start: started.start,
                 stop: { started.shutdown(timeout: config.host.shutdownTimeout, grace: config.host.timeoutGrace) }))

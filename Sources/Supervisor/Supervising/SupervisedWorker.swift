@@ -146,7 +146,31 @@ final class SupervisedWorker: Sendable {
         report(exit, ledger: ledger, pid: process.pid)
         let settlements = settlement.settlements(for: ledger, exit: exit, shuttingDown: stopping && ledger.culprits.isEmpty)
         tellEvents(settle(settlements), ledger: ledger)
+        takeBackUnreported(pid: process.pid)
         return (exit, !ledger.culprits.isEmpty)
+    }
+
+    /// Jobs the worker leased but died before reporting (between a fetch and its report line): only the
+    /// backend knows them, by the worker's lease owner id. They were never started: released at once,
+    /// their attempt not counted, rather than left to wait for their leases to run out.
+    private func takeBackUnreported(pid: pid_t) {
+        let owner = assignment.leaseOwner(pid: pid)
+        guard !owner.isEmpty else { return }
+        let router = JobRouter(settlement.config)
+        for queueName in assignment.slots.keys {
+            guard let queue = router.queue(named: queueName), let reclaimer = backends[queue.backend] as? any LeaseReclaimer else { continue }
+            do {
+                let taken = try reclaimer.reclaim(queue: queueName, leasedBy: owner + "/", .release)
+                if taken.ready + taken.dead > 0 {
+                    logger.warning(
+                        "took back jobs the dead worker had leased but not reported", metadata: ["pid": "\(pid)", "jobs": "\(taken.ready + taken.dead)"])
+                }
+            } catch {
+                logger.warning(
+                    "cannot take back the dead worker's unreported jobs now; they come back when their leases run out",
+                    metadata: ["pid": "\(pid)", "error": "\(error)"])
+            }
+        }
     }
 
     private func report(_ exit: WorkerExit, ledger: WorkerLedger, pid: pid_t) {

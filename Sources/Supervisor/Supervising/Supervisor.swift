@@ -26,9 +26,11 @@ public final class Supervisor: Sendable {
     ///   - executable: the host executable (workers run its hidden `worker` command).
     ///   - configText: the config file's text, handed to every worker.
     ///   - events: told of every job the workers finish.
+    ///   - leaseOwnerPrefix: this host run's `HostIdentity.leasePrefix`: workers record their leases under
+    ///     it, so the jobs a dead worker had leased but not reported come back at once.
     public init(
         config: HostConfiguration, configText: String, queues: [QueueConfig], backends: [String: any JobBackend],
-        executable: String, logger: Logger, events: (any JobEventSink)? = nil
+        executable: String, logger: Logger, events: (any JobEventSink)? = nil, leaseOwnerPrefix: String = ""
     ) {
         // A write to the pipe of a worker that just died must fail with EPIPE, not kill the host.
         signal(SIGPIPE, SIG_IGN)
@@ -40,7 +42,7 @@ public final class Supervisor: Sendable {
                 let name = "\(queue.name).\(index + 1)"
                 let assignment = WorkerAssignment(
                     configFile: config.file, slots: [queue.name: slots], memoryLimit: queue.workerMemoryLimit, maxJobs: queue.workerMaxJobs,
-                    name: name, logFormat: HostLogging.resolve(config.host.logFormat))
+                    name: name, logFormat: HostLogging.resolve(config.host.logFormat), leaseOwnerPrefix: leaseOwnerPrefix)
                 return SupervisedWorker(
                     name: name, queue: queue.name, launch: launch, assignment: assignment, settlement: settlement,
                     backends: backends, memoryLimit: queue.workerMemoryLimit, events: events, logger: logger)

@@ -28,11 +28,13 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
     /// The log format the supervisor resolved (`text` or `json`), so that `host run --log-format` and
     /// `auto` reach every worker's lines too.
     public var logFormat: String
+    /// What the lease owner ids of this host's run start with (`HostIdentity.leasePrefix`); empty for none.
+    public var leaseOwnerPrefix: String
 
     public init(
         configFile: String, slots: [String: Int] = [:], surveyOnly: Bool = false, supervisorPID: pid_t = getpid(),
         memoryLimit: Int? = nil, maxJobs: Int? = nil, name: String = "worker", skipped: [String] = [], verbose: Bool = false,
-        logFormat: HostSettings.LogFormat = .text
+        logFormat: HostSettings.LogFormat = .text, leaseOwnerPrefix: String = ""
     ) {
         self.configFile = configFile
         self.slots = slots
@@ -44,6 +46,14 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
         self.skipped = skipped
         self.verbose = verbose
         self.logFormat = logFormat.rawValue
+        self.leaseOwnerPrefix = leaseOwnerPrefix
+    }
+
+    /// The lease owner id of the worker process `pid` running this assignment: its name and PID, so the
+    /// jobs it leased can be taken back once it has died, without touching its successor's. Empty when
+    /// the host records no owners.
+    public func leaseOwner(pid: pid_t) -> String {
+        leaseOwnerPrefix.isEmpty ? "" : "\(leaseOwnerPrefix)\(name)-\(pid)"
     }
 
     /// The arguments a worker is started with, after the executable: the hidden command and a label
