@@ -40,6 +40,9 @@ struct Benchmark: AsyncParsableCommand {
     @Flag(help: "Drain without the monitoring (metrics, task health, alerts) host run feeds, to measure what it costs.")
     var withoutMonitoring = false
 
+    @Option(help: "The queue's lease (the config's default is 10s; renewed every third of it while a job is held).")
+    var lease = "10s"
+
     @Option(help: "process (handlers in a supervised worker process, the default) or thread (in this process).")
     var isolation = "process"
 
@@ -75,7 +78,7 @@ struct Benchmark: AsyncParsableCommand {
             plugins:
               TestPlugin: {}
             queues:
-              default: { concurrency: \(concurrency), retention: \(retention), timeout: 30s, isolation: \(isolation) }
+              default: { concurrency: \(concurrency), retention: \(retention), timeout: 30s, lease: \(lease), isolation: \(isolation) }
             """
         let configFile = scratch.url.appendingPathComponent("bench.yaml").path
         let config = try ConfigLoader(environment: [:]).load(text: configText, path: configFile)
@@ -111,7 +114,8 @@ struct Benchmark: AsyncParsableCommand {
         if isolation == "process" {
             host = BenchHost(maintenance: maintenance, supervisor: Supervisor(
                 config: config, configText: configText, queues: config.queues, backends: ["main": backend],
-                executable: BuildProducts.binDirectory.appendingPathComponent("host").path, logger: logger, events: monitor))
+                executable: BuildProducts.binDirectory.appendingPathComponent("host").path, logger: logger, events: monitor,
+                leaseOwnerPrefix: HostIdentity.current(name: "bench").leasePrefix))
         } else {
             host = BenchHost(maintenance: maintenance, runtime: HostRuntime(
                 config: config, backends: ["main": backend], registry: loader.registry, logger: logger,
