@@ -139,7 +139,9 @@ let package = Package(
         ),
 
         // Test harness: private Redis and PostgreSQL servers, temporary directories, child processes.
-        .target(name: "JobHostTesting"),
+        .target(
+            name: "JobHostTesting",
+            dependencies: ["Backend", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]),
 
         // Plugins shipped in the repository.
         .target(name: "TestPlugin", dependencies: ["PluginKit"], path: "Plugins/TestPlugin"),
