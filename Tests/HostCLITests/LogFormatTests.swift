@@ -12,22 +12,17 @@ struct LogFormatTests {
     static let greeting = #""tab\there \"quoted\" back\\slash ü ✓ \u0001 line\nnext""#
     static let greetingText = "tab\there \"quoted\" back\\slash ü ✓ \u{01} line\nnext"
 
-    static func harness(format: String) async throws -> HostRunHarness {
-        try await HostRunHarness(hostYAML: ", log_format: \(format)")
+    static func harness(format: String) async throws -> HostHarness {
+        try await HostHarness.testPlugin(hostYAML: ", log_format: \(format)")
     }
 
     /// Runs `host run` with `arguments` until a `test.log` job has run, then stops it with SIGTERM;
     /// returns what it wrote.
-    static func runOneLogJob(_ harness: HostRunHarness, arguments: [String] = []) async throws -> (log: String, jobID: String) {
-        try String(contentsOfFile: harness.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "TestPlugin: {}", with: "TestPlugin: { config: { greeting: \(greeting) } }")
-            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+    static func runOneLogJob(_ harness: HostHarness, arguments: [String] = []) async throws -> (log: String, jobID: String) {
+        try harness.editConfig { $0.replacingOccurrences(of: "TestPlugin: {}", with: "TestPlugin: { config: { greeting: \(greeting) } }") }
         let id = try harness.enqueue(1, handler: "test.log") { _ in #"{"say": "\"hi\" \\ there"}"# }[0]
-        let host = try BackgroundProcess(
-            BuildProducts.host.path, ["run", "--config", harness.configPath] + arguments,
-            logPath: harness.directory.url.appendingPathComponent("host.log").path)
-        let ran = try await harness.waitUntil(timeout: .seconds(20)) { try harness.backend.stats(queue: "default").processed == 1 }
-        #expect(ran, "\(host.log)")
+        let host = try harness.startHost(arguments: arguments)
+        try await harness.waitUntil("every enqueued job ran") { try harness.backend.stats(queue: "default").processed == 1 }
         host.send(SIGTERM)
         #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)")
         return (host.log, id)
