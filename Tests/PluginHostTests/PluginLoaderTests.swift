@@ -63,9 +63,8 @@ struct PluginLoaderTests {
             "Echo", "Text", "Noise", "NoEntry", "Future", "Tiny", "Null", "Greeter", "Copycat", "Twice",
             "BadName", "Refuser", "Writable", "Fifo", "Missing", "TestPlugin",
         ]
-        let started = ContinuousClock.now
+        // A FIFO opened to be read blocks until a writer comes: `load` returning at all shows it was not.
         let results = loader.load(names.map { plugin($0) } + [plugin("Initless", path: directory.appendingPathComponent("libNope.so"))])
-        #expect(ContinuousClock.now - started < .seconds(10), "a FIFO must not block the loader")
         let byName = Dictionary(uniqueKeysWithValues: results.map { ($0.name, $0) })
 
         func expectRefused(_ name: String, _ check: PluginRefusal.Check, _ fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
