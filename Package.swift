@@ -184,6 +184,21 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "RedisBackend", "PluginHost", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "BackendConformance", "JobHostTesting"]),
+        .testTarget(
+            name: "MonitoringTests",
+            dependencies: [
+                "Monitoring", "Alerting", "Backend", "HostConfig", "RedisBackend", "Runtime", "JobHostTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "JobHostABI"]),
+        .testTarget(
+            name: "AdminHTTPTests",
+            dependencies: [
+                "AdminHTTP", "Monitoring", "Runtime", "Backend", "HostConfig", "JobHostTesting", "RedisBackend", "Scheduler",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
