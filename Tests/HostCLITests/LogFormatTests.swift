@@ -66,13 +66,18 @@ struct LogFormatTests {
 
     @Test func autoWritesTextOnATerminal() async throws {
         let harness = try await Self.harness(format: "auto")
-        // script(1) runs the host on a pseudo-terminal; timeout(1) sends it SIGTERM after a while.
-        let output = try await ChildProcess.run(
-            "script", ["-qfec", "timeout -s TERM 4 \(BuildProducts.host.path) run --config \(harness.configPath)", "/dev/null"],
-            timeout: .seconds(30))
-        let lines = output.stdout.split(whereSeparator: \.isNewline)
-        #expect(lines.contains { $0.contains(" info jobhost:") && $0.contains("supervising workers") }, "\(output.stdout)")
-        #expect(lines.contains { $0.contains("worker=default.1") && $0.contains("plugin loaded") }, "\(output.stdout)")
-        #expect(lines.allSatisfy { !$0.hasPrefix("{") }, "\(output.stdout)")
+        // script(1) runs the host on a pseudo-terminal and copies what it writes there to its own output.
+        let terminal = try BackgroundProcess(
+            "script", ["-qfec", "exec \(BuildProducts.host.path) run --config \(harness.configPath)", "/dev/null"],
+            logPath: harness.directory.url.appendingPathComponent("terminal.log").path)
+        func lines() -> [Substring] { terminal.log.split(whereSeparator: \.isNewline) }
+        try await waitUntil("the host and its worker logging on the terminal", details: { terminal.log }) {
+            lines().contains { $0.contains(" info jobhost:") && $0.contains("supervising workers") }
+                && lines().contains { $0.contains("worker=default.1") && $0.contains("plugin loaded") }
+        }
+        let host = try #require(terminal.children.first, "the host under script")
+        kill(host, SIGTERM)
+        #expect(await terminal.waitUntilExit(timeout: .seconds(60)) == 0, "\(terminal.log)")
+        #expect(lines().allSatisfy { !$0.hasPrefix("{") }, "\(terminal.log)")
     }
 }

@@ -65,7 +65,9 @@ struct HandlerInvocationTests {
     }
 
     @Test func theJobReachesTheHandlerIntact() throws {
-        let file = try makeTemporaryDirectory().appendingPathComponent("ran.txt")
+        let directory = try TemporaryDirectory.create()
+        defer { try? directory.remove() }
+        let file = directory.url.appendingPathComponent("ran.txt")
         #expect(FileManager.default.createFile(atPath: file.path, contents: nil))
         #expect(try run("test.record", payload: #"{"record": "\#(file.path)"}"#, attempt: 4) == .success)
         #expect(try String(contentsOf: file, encoding: .utf8).hasPrefix("01JOB 4 test.record "))

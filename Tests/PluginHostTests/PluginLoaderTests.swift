@@ -8,13 +8,20 @@ import Testing
 
 /// The hostile-plugin corpus: each bad file is refused with the check that caught it, and the good
 /// plugins still load beside them.
+///
+/// A class, so that each test's directory is removed in `deinit` when the test ends. Plugins
+/// loaded from it stay mapped (they are never unloaded), so removing their files is safe.
 @Suite(.serialized)
-struct PluginLoaderTests {
+final class PluginLoaderTests {
     let directory: URL
     let logger = Logger(label: "test")
 
     init() throws {
         directory = try makeTemporaryDirectory()
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
     }
 
     func plugin(_ name: String, path: URL? = nil, config: String = "{}") -> PluginConfig {

@@ -105,13 +105,14 @@ import Testing
         let holderDone = Atomic<Bool>(false)
         let holder = Task {
             defer { holderDone.store(true, ordering: .releasing) }
-            return try await server.psql("BEGIN; SELECT id FROM \(schema).jobs FOR UPDATE; SELECT pg_sleep(4); COMMIT;")
+            // Holds the lock until this test ends the session: however slow the machine, never before the call below.
+            return try await server.psql("BEGIN; SELECT id FROM \(schema).jobs FOR UPDATE; SELECT pg_sleep(3600); COMMIT;")
         }
         // Locking the row gave the other session a transaction id, held until it commits.
         try await waitUntil("the other session holding the row lock") {
             try await server.psql("""
                 SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                WHERE l.locktype = 'transactionid' AND l.granted AND a.query LIKE '%pg_sleep(4)%' AND a.pid <> pg_backend_pid()
+                WHERE l.locktype = 'transactionid' AND l.granted AND a.query LIKE '%pg_sleep(3600)%' AND a.pid <> pg_backend_pid()
                 """) == "1"
         }
         // Without the command timeout the call would wait for the lock and then succeed.
@@ -119,7 +120,10 @@ import Testing
         #expect(error.code == .unavailable, "\(error)")
         let lockReleased = holderDone.load(ordering: .acquiring)
         #expect(!lockReleased, "cut short by its own timeout while the lock was still held")
-        _ = try await holder.value
+        _ = try await server.psql("""
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3600)%' AND pid <> pg_backend_pid()
+            """)
+        _ = try? await holder.value
         #expect(try await onThread { try backend.settle([(leased.lease, .done(retention: .zero))]) } == [true])
     }
 }
