@@ -8,10 +8,12 @@ import FoundationNetworking
 #endif
 
 /// A host with its admin server on a private port, and a client for it.
-struct AdminHarness {
+final class AdminHarness {
     static let token = "admin-token-5d1c0e9f7a2b"
     let run: HostHarness
-    let port: Int
+    /// The admin server's port: free when chosen, and chosen again if another process took it
+    /// before the host could bind it.
+    private(set) var port: Int
     let failFlag: String
 
     /// - Parameters:
@@ -32,8 +34,20 @@ struct AdminHarness {
         failFlag = run.directory.url.appendingPathComponent("failing").path
     }
 
-    func startHost() async throws -> BackgroundProcess {
-        let host = try run.startHost(environment: ["JOBHOST_TEST_ADMIN_TOKEN": Self.token])
+    /// Starts `host run` and waits until its admin server answers.
+    func startHost(environment: [String: String] = [:]) async throws -> BackgroundProcess {
+        for _ in 1..<3 {
+            let host = try run.startHost(environment: environment.merging(["JOBHOST_TEST_ADMIN_TOKEN": Self.token]) { $1 })
+            try await run.waitUntil("the admin server answering /live, or the host exiting") {
+                (try? await get("/live").status) == 200 || host.exitStatus != nil
+            }
+            guard host.exitStatus != nil, host.log.contains("Address already in use") else { return host }
+            // Another process took the port between choosing it and the host binding it.
+            let taken = port
+            port = try Loopback.freePort()
+            try run.editConfig { $0.replacingOccurrences(of: "127.0.0.1:\(taken)", with: "127.0.0.1:\(port)") }
+        }
+        let host = try run.startHost(environment: environment.merging(["JOBHOST_TEST_ADMIN_TOKEN": Self.token]) { $1 })
         try await run.waitUntil("the admin server answering /live") { (try? await get("/live").status) == 200 }
         return host
     }
@@ -310,7 +324,7 @@ struct AdminHTTPTests {
         defer { webhook.stop() }
         let admin = try await AdminHarness(
             concurrency: 1, extraYAML: "alerts: { after_failures: 3, webhook_url_env: JOBHOST_TEST_WEBHOOK, webhook_timeout: 2s }")
-        let host = try admin.run.startHost(environment: ["JOBHOST_TEST_ADMIN_TOKEN": AdminHarness.token, "JOBHOST_TEST_WEBHOOK": webhook.url])
+        let host = try await admin.startHost(environment: ["JOBHOST_TEST_WEBHOOK": webhook.url])
         _ = try admin.enqueueFailing(5)
         try await admin.run.waitUntil("the jobs dead") { try admin.run.backend.stats(queue: "default").dead == 5 }
         let alerts = await webhook.requests(atLeast: 1)
