@@ -139,7 +139,7 @@ struct AdminHTTPTests {
         try await admin.run.waitUntil("recovery") { (try? await admin.get("/health", token: nil).status) == 200 }
         answer = try await admin.get("/health", token: nil)
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     /// A draining host is not ready, yet still alive and answering.
@@ -155,7 +155,7 @@ struct AdminHTTPTests {
         }
         #expect(try await admin.get("/ready", token: nil).status == 503)
         #expect(try await admin.get("/live", token: nil).status == 200)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
         #expect(try admin.run.backend.stats(queue: "default").processed == 1, "the running job finished")
     }
 
@@ -209,7 +209,7 @@ struct AdminHTTPTests {
         #expect(byHandler["test.flaky"]?["succeeded"] as? Int == 2)
         #expect(try await admin.get("/health/tasks", token: nil).status == 401, "errors may quote payloads: reading needs the token")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func fiftyDeadJobsRetriedThroughTheAPIAndThroughHostJobs() async throws {
@@ -247,7 +247,7 @@ struct AdminHTTPTests {
         #expect(output.stdout.contains("50 dead jobs retried"), "\(output.stdout)")
         try await admin.run.waitUntil("every job processed") { try admin.run.backend.stats(queue: "default").processed == 100 }
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     /// Jobs fetched before the pause but not started go back: a pause does not wait for the running
@@ -314,7 +314,7 @@ struct AdminHTTPTests {
         #expect(try await admin.post("/api/v1/schedules/nope/enable").status == 404)
         #expect(try await admin.post("/api/v1/schedules/tick/explode").status == 404)
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     /// Three failures in a row of one handler: one alert, in the log and at the webhook; more
@@ -343,7 +343,7 @@ struct AdminHTTPTests {
         let recovery = try #require(recovered.last?.json?["text"] as? String)
         #expect(recovery.contains("test.fail_while") && recovery.contains("succeeded again after 5 failures in a row"), "\(recovery)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
         #expect(webhook.requests.count == 2)
     }
 
@@ -370,7 +370,7 @@ struct AdminHTTPTests {
         #expect(discarded.status == 200, "\(discarded.text)")
         #expect(try admin.run.backend.stats(queue: "default").dead == 1)
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func openReadsServeMetricsWithoutATokenButNotChanges() async throws {
@@ -382,7 +382,7 @@ struct AdminHTTPTests {
         #expect((try queues.json()["queues"] as? [[String: Any]])?.first?["name"] as? String == "default", "\(queues.text)")
         #expect(try await admin.post("/api/v1/queues/default/dead/retry", token: nil).status == 401)
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func aHostWhoseTokenVariableIsUnsetRefusesToStart() async throws {

@@ -40,7 +40,7 @@ struct HostRunTests {
         #expect(rows.first { $0.queue == "default" }?.processed == ids.count)
 
         host.send(SIGTERM)
-        let status = await host.waitUntilExit(timeout: .seconds(3))
+        let status = await host.waitUntilExit(timeout: .seconds(60))
         #expect(status == 0, "\(host.log)")
     }
 
@@ -63,7 +63,7 @@ struct HostRunTests {
         try await harness.waitUntil("the host is running jobs") { try harness.recordedIDs().count >= 40 }
         #expect(first.exitStatus == nil, "the host exited by itself: \(first.log)")
         first.send(SIGKILL)
-        #expect(await first.waitUntilExit(timeout: .seconds(5)) == 128 + SIGKILL)
+        #expect(await first.waitUntilExit(timeout: .seconds(60)) == 128 + SIGKILL)
         let inFlight = try harness.backend.stats(queue: "default").running
         let second = try harness.startHost()
         try await harness.waitUntil("every job processed") {
@@ -78,7 +78,7 @@ struct HostRunTests {
         let stats = try harness.backend.stats(queue: "default")
         #expect(stats.ready == 0 && stats.running == 0 && stats.dead == 0 && stats.scheduled == 0)
         second.send(SIGTERM)
-        #expect(await second.waitUntilExit(timeout: .seconds(4)) == 0)
+        #expect(await second.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test(arguments: HostHarness.BackendKind.allCases)
@@ -103,7 +103,7 @@ struct HostRunTests {
         let stats = try harness.backend.stats(queue: "default")
         #expect(stats.ready == 0 && stats.running == 0 && stats.dead == 0 && stats.scheduled == 0, "\(stats)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test(arguments: HostHarness.BackendKind.allCases)
@@ -125,7 +125,7 @@ struct HostRunTests {
         let lastDue = Date(timeIntervalSince1970: ended.timeIntervalSince1970.rounded(.down))
         try await harness.waitUntil("the last fire time before the end claimed") { try fireTimes(harness, "tick").contains(lastDue) }
         for host in hosts.dropFirst() { host.send(SIGTERM) }
-        for host in hosts.dropFirst() { #expect(await host.waitUntilExit(timeout: .seconds(30)) == 0, "\(host.log)") }
+        for host in hosts.dropFirst() { #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)") }
 
         let fired = try fireTimes(harness, "tick")
         #expect(Set(fired).count == fired.count, "a fire time enqueued twice: \(fired.sorted())")

@@ -74,7 +74,7 @@ struct IsolationTests {
         }
         print("isolation: \(fault.handler) on \(kind): the steady queue ran \(steady.count) jobs in \(steadyTime) while the faulty one crashed (crashes: \(crashesByThen) of 4 by then)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0, "\(host.log.suffix(2000))")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log.suffix(2000))")
     }
 
     @Test(arguments: HostHarness.BackendKind.allCases)
@@ -96,7 +96,7 @@ struct IsolationTests {
         let stats = try harness.backend.stats(queue: "default")
         #expect(stats.failed == 3, "only the poison job's crashes count as failures: \(stats)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test(arguments: HostHarness.BackendKind.allCases)
@@ -118,7 +118,7 @@ struct IsolationTests {
         let runs = try harness.recordedIDs()
         #expect(Set(runs) == Set(ids) && runs.count == ids.count + 4, "\(runs.count) runs of \(Set(runs).count) jobs")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func aKilledSupervisorTakesItsWorkersWithItAndLosesNothing() async throws {
@@ -129,14 +129,14 @@ struct IsolationTests {
         let workers = first.children
         #expect(!workers.isEmpty)
         first.send(SIGKILL)
-        #expect(await first.waitUntilExit(timeout: .seconds(5)) == 128 + SIGKILL)
+        #expect(await first.waitUntilExit(timeout: .seconds(60)) == 128 + SIGKILL)
         // No orphan keeps running jobs whose leases are being rescued.
         try await harness.waitUntil("the killed supervisor's workers gone") { workers.allSatisfy { !isProcessAlive($0) } }
         let second = try harness.startHost()
         try await harness.waitUntil("every job processed") { try harness.backend.stats(queue: "default").processed == ids.count }
         #expect(Set(try harness.recordedIDs()) == Set(ids))
         second.send(SIGTERM)
-        #expect(await second.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await second.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func workersAreRecycledAfterTheirJobLimitAndPastTheirMemoryLimitWithoutFailingAJob() async throws {
@@ -163,7 +163,7 @@ struct IsolationTests {
         #expect(log.components(separatedBy: "recycling: job limit reached").count - 1 >= 3, "\(log.suffix(3000))")
         #expect(log.contains("worker past its memory limit; recycling it"), "\(log.suffix(3000))")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func aPluginThatCrashesWhileLoadingIsReportedAndRefusedByName() async throws {
@@ -189,6 +189,6 @@ struct IsolationTests {
         #expect(host.children.isEmpty, "no worker process: \(host.children)")
         #expect(!host.log.contains("worker started"))
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 }

@@ -24,7 +24,7 @@ struct LogFormatTests {
         let host = try harness.startHost(arguments: arguments)
         try await harness.waitUntil("every enqueued job ran") { try harness.backend.stats(queue: "default").processed == 1 }
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)")
         return (host.log, id)
     }
 

@@ -114,7 +114,7 @@ struct SecretLogTests {
         _ = try await host(["enqueue", "test.record", "{}"])
         try await harness.waitUntil("the job enqueued after the connections were dropped done") { try settled(ids.count + 1) }
         run.send(SIGTERM)
-        #expect(await run.waitUntilExit(timeout: .seconds(10)) == 0, "\(run.log.suffix(3000))")
+        #expect(await run.waitUntilExit(timeout: .seconds(60)) == 0, "\(run.log.suffix(3000))")
         outputs.append(("host run", run.log))
 
         // The paths under test were taken.

@@ -66,7 +66,7 @@ struct SwitchTests {
         #expect(unknown.status != 0 && unknown.stderr.contains("unknown queue 'nope': \(harness.configPath) defines default"), "\(unknown.stderr)")
         #expect(try harness.backend.stats(queue: "default").paused == false, "a refused command pauses nothing")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)")
     }
 
     @Test(arguments: HostHarness.BackendKind.allCases)
@@ -116,6 +116,6 @@ struct SwitchTests {
         let unknown = try await harness.host(["schedules", "disable", "nope"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no schedule named 'nope': \(harness.configPath) has tick"), "\(unknown.stderr)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)")
     }
 }

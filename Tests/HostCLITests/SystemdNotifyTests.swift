@@ -76,7 +76,7 @@ struct SystemdNotifyTests {
         try await Self.collect(socket, into: &messages, timeout: .seconds(5)) { $0.contains { $0.hasPrefix("STOPPING=1") } }
         #expect(messages.contains { $0.hasPrefix("STOPPING=1") }, "\(messages) \(host.log)")
         #expect(!messages.contains { $0.hasPrefix("READY=1") })
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)")
     }
 
     @Test func anAbstractSocketWorksAndAWatchdogMeantForAnotherProcessIsNotPinged() async throws {
@@ -92,6 +92,6 @@ struct SystemdNotifyTests {
         try await Self.collect(socket, into: &messages, timeout: .seconds(5)) { $0.contains { $0.hasPrefix("STOPPING=1") } }
         #expect(messages.contains { $0.hasPrefix("STOPPING=1") }, "\(messages)")
         #expect(!messages.contains("WATCHDOG=1"), "\(messages)")
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)")
     }
 }

@@ -43,7 +43,7 @@ struct CompanyContextFlowTests {
         #expect(try harness.fakeAI.stats().byTask["company_context.rewrite"] == 2)
         #expect(try harness.sql("SELECT count(*) FROM company_contexts") == "1")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func anAIThatKeepsFailingLeavesTheOriginalAsTheContextByteForByte() async throws {
@@ -82,6 +82,6 @@ struct CompanyContextFlowTests {
         #expect(try harness.sql("SELECT status, attempts, context = 'Rewritten: ' || btrim(original, E' \\r\\n') FROM company_contexts WHERE company_id = 4242")
             == "rewritten|1|t")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 }

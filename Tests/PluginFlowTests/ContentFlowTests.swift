@@ -29,7 +29,7 @@ struct ContentFlowTests {
         try await harness.waitUntil("the queue idle") { try harness.idle(["default"]) }
         #expect(try harness.backend.stats(queue: "default").processed == 5, "the request and four weeks")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func aWeekThatKeepsFailingMarksThePlanFailedNotProcessing() async throws {
@@ -46,7 +46,7 @@ struct ContentFlowTests {
         let dead = try harness.backend.list(queue: "default", state: .dead, offset: 0, limit: 10)
         #expect(dead.count == 1 && dead[0].handler == "noctua.strategy_batch", "\(dead)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func voxaRefinesEveryItemEvenWhenTheAIAnswerMissesTwo() async throws {
@@ -71,7 +71,7 @@ struct ContentFlowTests {
         try await harness.waitUntil("the second refine job dead") { try harness.backend.job(queue: "default", id: second)?.state == .dead }
         #expect(try harness.backend.job(queue: "default", id: second)?.lastError?.contains("is already being refined") == true)
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func recoverStuckRepairsAStalledRefinementAndFinishesIt() async throws {
@@ -90,7 +90,7 @@ struct ContentFlowTests {
         #expect(try harness.sql("SELECT count(*) FROM content_items WHERE plan_id = \(plan) AND status = 'in_production'") == "20")
         #expect(host.log.contains("recover_stuck: 1 plans and 10 items repaired"), "\(host.log.suffix(2000))")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func aHostKilledInTheMiddleOfAStrategyLeavesNoDuplicateAndTheChainCompletes() async throws {
@@ -103,7 +103,7 @@ struct ContentFlowTests {
             (Int(try harness.sql("SELECT count(*) FROM content_plans, jsonb_object_keys(weeks) WHERE request_id = '\(job)'")) ?? 0) >= 2
         }
         first.send(SIGKILL)
-        #expect(await first.waitUntilExit(timeout: .seconds(5)) == 128 + SIGKILL)
+        #expect(await first.waitUntilExit(timeout: .seconds(60)) == 128 + SIGKILL)
         #expect(try harness.sql("SELECT status FROM content_plans WHERE request_id = '\(job)'") == "processing")
         let second = try harness.startHost("second")
         try await harness.waitUntil("the content plan completed", timeout: .seconds(90)) {
@@ -113,6 +113,6 @@ struct ContentFlowTests {
         #expect(try harness.sql("SELECT count(*), count(DISTINCT (week, position)) FROM content_items") == "20|20", "no duplicate item")
         #expect(try harness.sql("SELECT count(*) FROM content_plans, jsonb_object_keys(weeks)") == "4")
         second.send(SIGTERM)
-        #expect(await second.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await second.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 }

@@ -92,7 +92,7 @@ struct WorldsFlowTests {
         let left = try redis.command(["SCAN", "0", "MATCH", "worlds:*", "COUNT", "100000"]).array?.last?.array?.compactMap(\.text) ?? []
         #expect(left.sorted() == ["worlds:dirty", "worlds:events:3", "worlds:lock:3", "worlds:state:2", "worlds:state:3", "worlds:state:5"])
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func syncWritesDirtyStatesAndAutoPauseSkipsWorldsActiveInRedis() async throws {
@@ -160,7 +160,7 @@ struct WorldsFlowTests {
         #expect(pauseAgain.attempts == [["worlds_paused": 0, "redis_keys_deleted": 0, "skipped_active_in_redis": 2, "bytes_freed": 0]])
         #expect(try harness.sql("SELECT count(*) FROM worlds WHERE status = 'PAUSED'") == "3")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func consolidateMemoryArchivesAllButTheNewestHundredInOneTransactionPerWorld() async throws {
@@ -205,7 +205,7 @@ struct WorldsFlowTests {
         #expect(try harness.fakeAI.stats().byTask["worlds.summarize"] == 3)
         #expect(try harness.sql("SELECT count(*) FROM world_memories") == "2")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func emergentEventsGiveEachActiveStoryWorldOneEventPerJobEvenThroughARetry() async throws {
@@ -237,6 +237,6 @@ struct WorldsFlowTests {
         #expect(second.attempts == [["worlds_eligible": 3, "events_created": 3, "worlds_already_done": 0, "worlds_failed": 0]])
         #expect(try harness.sql("SELECT count(*), count(DISTINCT source_job), count(DISTINCT (world_id, source_job)) FROM world_events") == "6|2|6")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 }
