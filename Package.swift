@@ -166,7 +166,9 @@ let package = Package(
         ),
 
         // Test harness: private Redis and PostgreSQL servers, temporary directories, child processes.
-        .target(name: "JobHostTesting"),
+        .target(
+            name: "JobHostTesting",
+            dependencies: ["Backend", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]),
 
         // Plugins shipped in the repository.
         .target(name: "TestPlugin", dependencies: ["PluginKit"], path: "Plugins/TestPlugin"),
@@ -218,6 +220,21 @@ let package = Package(
             dependencies: ["Runtime", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "PostgresClient", "BackendConformance", "JobHostTesting"]),
+        .testTarget(
+            name: "MonitoringTests",
+            dependencies: [
+                "Monitoring", "Alerting", "Backend", "HostConfig", "HostDomain", "RedisBackend", "JobHostTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "JobHostABI"]),
+        .testTarget(
+            name: "AdminHTTPTests",
+            dependencies: [
+                "AdminHTTP", "Monitoring", "HostDomain", "Backend", "HostConfig", "JobHostTesting", "RedisBackend", "Scheduler",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -54,6 +54,17 @@ public final class BackgroundProcess: Sendable {
         return exitStatus
     }
 
+    /// Waits up to `timeout` for the child to exit, blocking the calling thread: for cleanup paths
+    /// (`deinit`, `stop()`) that cannot suspend. Its shell-style status, or nil if it still runs.
+    public func waitUntilExitBlocking(timeout: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = exitStatus { return status }
+            sleepBlocking(.milliseconds(5))
+        }
+        return exitStatus
+    }
+
     /// The PIDs of its living children (worker processes, say), from `/proc`.
     public var children: [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

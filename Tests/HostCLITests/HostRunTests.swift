@@ -8,130 +8,15 @@ import RedisBackend
 import Testing
 
 /// `host run` as a process: jobs from `host enqueue` run; SIGTERM and SIGKILL lose nothing.
-final class HostRunHarness {
-    enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        case redis, postgres
-        var testDescription: String { rawValue }
-    }
-
-    let kind: Kind
-    let redis: RedisServer?
-    let postgres: PostgresServer?
-    let backendURL: String
-    let directory: TemporaryDirectory
-    let configPath: String
-    let recordFile: String
-    let backend: any JobBackend
-    private var hosts: [BackgroundProcess] = []
-
-    /// - Parameter backendURL: a server the test manages itself; nil starts a private one of `kind`.
-    init(
-        _ kind: Kind = .redis, concurrency: Int = 4, lease: String = "3s", timeout: String = "2s", shutdownTimeout: String = "2s",
-        backendURL: String? = nil, hostYAML: String = "", queuesYAML: String = "", extraYAML: String = ""
-    ) async throws {
-        self.kind = kind
-        switch (kind, backendURL) {
-        case (_, .some(let url)):
-            (redis, postgres, self.backendURL) = (nil, nil, url)
-        case (.redis, nil):
-            let server = try await RedisServer.start()
-            (redis, postgres, self.backendURL) = (server, nil, server.url)
-        case (.postgres, nil):
-            let server = try await PostgresServer.start()
-            (redis, postgres, self.backendURL) = (nil, server, server.url)
-        }
-        directory = try TemporaryDirectory.create()
-        recordFile = directory.url.appendingPathComponent("ran.txt").path
-        _ = FileManager.default.createFile(atPath: recordFile, contents: nil)
-        configPath = directory.url.appendingPathComponent("host.yaml").path
-        let backendYAML = kind == .redis
-            ? "{ type: redis, url: \"\(self.backendURL)\", key_prefix: run, connect_timeout: 500ms }"
-            : "{ type: postgres, url: \"\(self.backendURL)\", auto_migrate: true, connect_timeout: 2s }"
-        try """
-            host: { shutdown_timeout: \(shutdownTimeout), log_level: info\(hostYAML) }
-            backends:
-              main: \(backendYAML)
-            plugins:
-              TestPlugin: {}
-            queues:
-              default: { concurrency: \(concurrency), timeout: \(timeout), lease: \(lease), retention: 1h }
-            \(queuesYAML)
-            \(extraYAML)
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        switch kind {
-        case .redis:
-            backend = RedisBackend(url: self.backendURL, keyPrefix: "run", connectTimeout: .seconds(2), logger: logger)
-        case .postgres:
-            try PostgresMigrator(url: self.backendURL, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
-            backend = PostgresBackend(url: self.backendURL, schema: "jobhost", poolSize: 4, connectTimeout: .seconds(5), logger: logger)
-        }
-    }
-
-    var clock: any ScheduleStore {
-        get throws {
-            guard let store = backend as? any ScheduleStore else { throw BackendError(.invalid, "\(kind) backend records no schedule fires") }
-            return store
-        }
-    }
-
-    deinit {
-        for host in hosts { host.send(SIGKILL) }
-        redis?.stop()
-        postgres?.stop()
-        try? directory.remove()
-    }
-
-    /// Starts `host run` on the config, with `environment` added to this process's.
-    func startHost(_ name: String = "host", environment: [String: String] = [:]) throws -> BackgroundProcess {
-        let process = try BackgroundProcess(
-            BuildProducts.host.path, ["run", "--config", configPath],
-            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
-            logPath: directory.url.appendingPathComponent("\(name)-\(hosts.count).log").path)
-        hosts.append(process)
-        return process
-    }
-
-    func host(_ arguments: [String]) throws -> ChildProcess.Output {
-        try ChildProcess.run(BuildProducts.host.path, arguments + ["--config", configPath], timeout: .seconds(30))
-    }
-
-    func enqueue(_ count: Int, handler: String, queue: String = "default", maxAttempts: Int = 5, payload: (Int) -> String) throws -> [String] {
-        var ids: [String] = []
-        for start in stride(from: 0, to: count, by: 500) {
-            let jobs = (start..<min(start + 500, count)).map {
-                NewJob(queue: queue, handler: handler, payload: Data(payload($0).utf8), maxAttempts: maxAttempts)
-            }
-            ids += try backend.enqueue(jobs)
-        }
-        return ids
-    }
-
-    /// The ids the test plugin recorded, one per run.
-    func recordedIDs() throws -> [String] {
-        try String(contentsOfFile: recordFile, encoding: .utf8).split(separator: "\n").map { String($0.split(separator: " ")[0]) }
-    }
-
-    func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return try await condition()
-    }
-}
-
 @Suite(.serialized)
 struct HostRunTests {
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func runsJobsEnqueuedWithHostEnqueueAndStopsCleanlyOnSIGTERM(_ kind: HostRunHarness.Kind) async throws {
-        let harness = try await HostRunHarness(kind)
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func runsJobsEnqueuedWithHostEnqueueAndStopsCleanlyOnSIGTERM(_ kind: HostHarness.BackendKind) async throws {
+        let harness = try await HostHarness.testPlugin(kind)
         let host = try harness.startHost()
         var ids: [String] = []
         for index in 0..<10 {
-            let output = try harness.host(["enqueue", "test.record", #"{"record": "\#(harness.recordFile)", "n": \#(index)}"#])
+            let output = try await harness.host(["enqueue", "test.record", #"{"record": "\#(harness.recordFile)", "n": \#(index)}"#])
             #expect(output.status == 0, "\(output.stderr)")
             ids.append(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         }
@@ -142,10 +27,9 @@ struct HostRunTests {
                 "BEGIN; SELECT jobhost.enqueue('test.record', '{\"record\": \"\(harness.recordFile)\"}'::jsonb); COMMIT;")
             ids.append(sqlID.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        let ran = try await harness.waitUntil(timeout: .seconds(20)) { try Set(harness.recordedIDs()) == Set(ids) }
-        #expect(ran, "\(host.log)")
+        try await harness.waitUntil("every enqueued job ran") { try Set(harness.recordedIDs()) == Set(ids) }
 
-        let queues = try harness.host(["queues", "--json"])
+        let queues = try await harness.host(["queues", "--json"])
         #expect(queues.status == 0, "\(queues.stderr)")
         struct Row: Decodable {
             let queue: String
@@ -156,39 +40,35 @@ struct HostRunTests {
         #expect(rows.first { $0.queue == "default" }?.processed == ids.count)
 
         host.send(SIGTERM)
-        let status = await host.waitUntilExit(timeout: .seconds(3))
+        let status = await host.waitUntilExit(timeout: .seconds(60))
         #expect(status == 0, "\(host.log)")
     }
 
     @Test func enqueueRefusesAPayloadThatIsNotJSONAndEnqueuesNothing() async throws {
-        let harness = try await HostRunHarness()
-        let output = try harness.host(["enqueue", "test.record", "{not json"])
+        let harness = try await HostHarness.testPlugin()
+        let output = try await harness.host(["enqueue", "test.record", "{not json"])
         #expect(output.status == 1)
         #expect(output.stderr.contains("the payload is not valid JSON (starts with: {not json); nothing was enqueued"))
         #expect(try harness.backend.stats(queue: "default").ready == 0)
-        let unknownQueue = try harness.host(["enqueue", "test.record", "{}", "--queue", "nope"])
+        let unknownQueue = try await harness.host(["enqueue", "test.record", "{}", "--queue", "nope"])
         #expect(unknownQueue.status == 1)
         #expect(unknownQueue.stderr.contains("unknown queue 'nope'"))
     }
 
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func sigkillLosesNothing(_ kind: HostRunHarness.Kind) async throws {
-        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "2s", timeout: "1s")
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func sigkillLosesNothing(_ kind: HostHarness.BackendKind) async throws {
+        let harness = try await HostHarness.testPlugin(kind, concurrency: 4, lease: "2s", timeout: "1s")
         let ids = try harness.enqueue(400, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
         let first = try harness.startHost()
-        let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 40 }
-        #expect(busy, "\(first.log)")
+        try await harness.waitUntil("the host is running jobs") { try harness.recordedIDs().count >= 40 }
         #expect(first.exitStatus == nil, "the host exited by itself: \(first.log)")
         first.send(SIGKILL)
-        #expect(await first.waitUntilExit(timeout: .seconds(5)) == 128 + SIGKILL)
+        #expect(await first.waitUntilExit(timeout: .seconds(60)) == 128 + SIGKILL)
         let inFlight = try harness.backend.stats(queue: "default").running
-        let restarted = ContinuousClock.now
         let second = try harness.startHost()
-        let finished = try await harness.waitUntil(timeout: .seconds(60)) {
+        try await harness.waitUntil("every job processed") {
             try harness.backend.stats(queue: "default").processed == 400
         }
-        let recovery = ContinuousClock.now - restarted
-        #expect(finished, "\(second.log)")
         let recorded = try harness.recordedIDs()
         #expect(Set(recorded) == Set(ids), "every job ran: \(Set(ids).subtracting(recorded).count) did not")
         // Only jobs in flight when the host died (leased: running, fetched ahead, or finished with the
@@ -197,85 +77,76 @@ struct HostRunTests {
         #expect(inFlight <= 8, "at most concurrency × 2 are leased at once")
         let stats = try harness.backend.stats(queue: "default")
         #expect(stats.ready == 0 && stats.running == 0 && stats.dead == 0 && stats.scheduled == 0)
-        // Leases of 2 s and a 1 s sweep: the rescued jobs ran again within seconds.
-        #expect(recovery < .seconds(20))
         second.send(SIGTERM)
-        #expect(await second.waitUntilExit(timeout: .seconds(4)) == 0)
+        #expect(await second.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func aServerRestartMidRunLosesNothing(_ kind: HostRunHarness.Kind) async throws {
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func aServerRestartMidRunLosesNothing(_ kind: HostHarness.BackendKind) async throws {
         // Redis with every write fsynced to its append-only file; PostgreSQL crashed with `-m immediate`.
         let redis = kind == .redis ? try await DurableRedisServer.start() : nil
         let postgres = kind == .postgres ? try await DurablePostgresServer.start() : nil
-        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "3s", timeout: "2s", backendURL: redis?.url ?? postgres!.url)
+        let harness = try await HostHarness.testPlugin(kind, concurrency: 4, lease: "3s", timeout: "2s", backendURL: redis?.url ?? postgres!.url)
         let ids = try harness.enqueue(300, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
         let host = try harness.startHost()
-        let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 30 }
-        #expect(busy, "\(host.log)")
+        try await harness.waitUntil("the host is running jobs") { try harness.recordedIDs().count >= 30 }
         await redis?.kill(SIGKILL)
         await postgres?.crash()
         try await Task.sleep(for: .seconds(1))
         #expect(host.exitStatus == nil, "the host must survive its backend going away: \(host.log)")
         try await redis?.start()
         try await postgres?.start()
-        let finished = try await harness.waitUntil(timeout: .seconds(60)) {
+        try await harness.waitUntil("every job processed") {
             (try? harness.backend.stats(queue: "default").processed) == 300
         }
-        #expect(finished, "\(host.log.suffix(3000))")
         #expect(Set(try harness.recordedIDs()).isSuperset(of: ids), "every job ran")
         let stats = try harness.backend.stats(queue: "default")
         #expect(stats.ready == 0 && stats.running == 0 && stats.dead == 0 && stats.scheduled == 0, "\(stats)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func threeHostsFireEachScheduleTimeOnceThroughAKillAndAPause(_ kind: HostRunHarness.Kind) async throws {
-        let harness = try await HostRunHarness(kind, extraYAML: """
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func threeHostsFireEachScheduleTimeOnceThroughAKillAndAPause(_ kind: HostHarness.BackendKind) async throws {
+        let harness = try await HostHarness.testPlugin(kind, extraYAML: """
             schedules:
               tick: { every: 1s, handler: test.noop }
             """)
         let hosts = try (0..<3).map { try harness.startHost("host\($0)") }
         try await Task.sleep(for: .seconds(2))
-        let started = try harness.clock.now()
+        let started = try harness.scheduleStore.now()
         try await Task.sleep(for: .seconds(5))
         hosts[0].send(SIGKILL)
         hosts[1].send(SIGSTOP)
         try await Task.sleep(for: .seconds(3))
         hosts[1].send(SIGCONT)
         try await Task.sleep(for: .seconds(7))
-        let ended = try harness.clock.now()
-        try await Task.sleep(for: .seconds(1))  // the fire times up to `ended` are all claimed by now
+        let ended = try harness.scheduleStore.now()
+        let lastDue = Date(timeIntervalSince1970: ended.timeIntervalSince1970.rounded(.down))
+        try await harness.waitUntil("the last fire time before the end claimed") { try fireTimes(harness, "tick").contains(lastDue) }
         for host in hosts.dropFirst() { host.send(SIGTERM) }
-        for host in hosts.dropFirst() { #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)") }
+        for host in hosts.dropFirst() { #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)") }
 
-        var fireTimes: [String] = []
-        for state in JobState.allCases {
-            for job in try harness.backend.list(queue: "default", state: state, offset: 0, limit: 10_000) {
-                if let origin = job.origin, origin.hasPrefix("schedule tick ") { fireTimes.append(String(origin.split(separator: " ")[2])) }
-            }
-        }
-        #expect(Set(fireTimes).count == fireTimes.count, "a fire time enqueued twice: \(fireTimes.sorted())")
-        let formatter = ISO8601DateFormatter()
-        let inWindow = fireTimes.compactMap { formatter.date(from: $0) }.filter { $0 > started && $0 <= ended }
+        let fired = try fireTimes(harness, "tick")
+        #expect(Set(fired).count == fired.count, "a fire time enqueued twice: \(fired.sorted())")
+        let inWindow = fired.filter { $0 > started && $0 <= ended }
         let elapsed = Int(ended.timeIntervalSince1970.rounded(.down)) - Int(started.timeIntervalSince1970.rounded(.down))
         #expect(inWindow.count == elapsed, "\(inWindow.count) jobs for \(elapsed) fire times")
     }
 
     @Test func schedulesShowsNextFiresAndTriggerEnqueuesAManualJob() async throws {
-        let harness = try await HostRunHarness(extraYAML: """
+        let harness = try await HostHarness.testPlugin(extraYAML: """
             schedules:
               nightly: { cron: "0 3 * * *", timezone: Europe/Madrid, handler: test.noop, payload: { full: true } }
               paused: { every: 1m, handler: test.noop, enabled: false }
             """)
-        let triggered = try harness.host(["trigger", "nightly"])
+        let triggered = try await harness.host(["trigger", "nightly"])
         #expect(triggered.status == 0, "\(triggered.stderr)")
         let id = triggered.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let job = try #require(try harness.backend.job(queue: "default", id: id))
         #expect(job.origin == "manual trigger of schedule nightly" && job.payload == #"{"full":true}"#)
 
-        let listed = try harness.host(["schedules", "--json"])
+        let listed = try await harness.host(["schedules", "--json"])
         #expect(listed.status == 0, "\(listed.stderr)")
         struct Row: Decodable {
             let name: String
@@ -295,18 +166,18 @@ struct HostRunTests {
         #expect(rows[0].next.allSatisfy { madrid.component(.hour, from: $0) == 3 && madrid.component(.minute, from: $0) == 0 })
         #expect(rows[1].enabled == false && rows[1].next.isEmpty)
 
-        let unknown = try harness.host(["trigger", "nope"])
+        let unknown = try await harness.host(["trigger", "nope"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no schedule named 'nope'; the config has: nightly, paused"))
     }
 
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func jobsListsShowsRetriesAndDiscardsDeadJobs(_ kind: HostRunHarness.Kind) async throws {
-        let harness = try await HostRunHarness(kind)
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func jobsListsShowsRetriesAndDiscardsDeadJobs(_ kind: HostHarness.BackendKind) async throws {
+        let harness = try await HostHarness.testPlugin(kind)
         let ids = try harness.enqueue(3, handler: "test.noop") { #"{"n": \#($0)}"# }
         let leased = try harness.backend.fetch(queue: "default", limit: 3, lease: .seconds(30))
         _ = try harness.backend.settle(leased.map { ($0.lease, .dead(error: "broken on purpose")) })
 
-        let listed = try harness.host(["jobs", "list", "--state", "dead", "--json"])
+        let listed = try await harness.host(["jobs", "list", "--state", "dead", "--json"])
         #expect(listed.status == 0, "\(listed.stderr)")
         struct Row: Decodable {
             let id: String
@@ -316,77 +187,78 @@ struct HostRunTests {
         let rows = try JSONDecoder().decode([Row].self, from: Data(listed.stdout.utf8))
         #expect(Set(rows.map(\.id)) == Set(ids) && rows.allSatisfy { $0.state == "dead" && $0.last_error == "broken on purpose" })
 
-        let shown = try harness.host(["jobs", "show", ids[0]])
+        let shown = try await harness.host(["jobs", "show", ids[0]])
         #expect(shown.status == 0 && shown.stdout.contains(#""payload" : "{\"n\": 0}""#), "\(shown.stdout)")
 
-        let retried = try harness.host(["jobs", "retry", ids[0]])
+        let retried = try await harness.host(["jobs", "retry", ids[0]])
         #expect(retried.status == 0 && retried.stdout == "\(ids[0]): retried\n")
         #expect(try harness.backend.job(queue: "default", id: ids[0])?.state == .ready)
 
-        let discarded = try harness.host(["jobs", "discard", "--all", "--queue", "default"])
+        let discarded = try await harness.host(["jobs", "discard", "--all", "--queue", "default"])
         #expect(discarded.status == 0 && discarded.stdout == "2 dead jobs discarded\n", "\(discarded.stdout)\(discarded.stderr)")
         #expect(try harness.backend.stats(queue: "default").dead == 0)
         #expect(try harness.backend.job(queue: "default", id: ids[1]) == nil)
 
-        let missing = try harness.host(["jobs", "retry", "NOPE"])
+        let missing = try await harness.host(["jobs", "retry", "NOPE"])
         #expect(missing.status == 1 && missing.stderr.contains("no job NOPE in any queue"))
-        let both = try harness.host(["jobs", "retry", "X", "--all"])
+        let both = try await harness.host(["jobs", "retry", "X", "--all"])
         #expect(both.status != 0 && both.stderr.contains("give a job id, or --all (not both)"))
     }
 
     @Test func migrateShowsPrintsAndAppliesTheSchema() async throws {
-        let postgres = try await PostgresServer.start()
-        defer { postgres.stop() }
-        let directory = try TemporaryDirectory.create()
-        defer { try? directory.remove() }
-        let config = directory.url.appendingPathComponent("host.yaml").path
-        try """
-            backends:
-              db: { type: postgres, url: "\(postgres.url)", schema: jobs_cli }
-            queues:
-              default: {}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        func host(_ arguments: [String]) throws -> ChildProcess.Output {
-            try ChildProcess.run(BuildProducts.host.path, arguments + ["--config", config], timeout: .seconds(60))
-        }
-        let before = try host(["migrate", "--status"])
+        let harness = try await HostHarness(.postgres, migrate: false)
+        let postgres = try #require(harness.postgres)
+        try harness.writeConfig(queues: "  default: {}", backends: "  db: { type: postgres, url: \"\(postgres.url)\", schema: jobs_cli }")
+        func host(_ arguments: [String]) async throws -> ChildProcess.Output { try await harness.host(arguments) }
+        let before = try await host(["migrate", "--status"])
         #expect(before.status == 0, "\(before.stderr)")
         #expect(before.stdout.contains("pending") && !before.stdout.contains("applied"), "\(before.stdout)")
-        let dryRun = try host(["migrate", "--dry-run"])
+        let dryRun = try await host(["migrate", "--dry-run"])
         #expect(dryRun.status == 0 && dryRun.stdout.contains("CREATE TABLE"), "\(dryRun.stdout)")
         #expect(try await postgres.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'jobs_cli'") == "0", "a dry run changes nothing")
         // `host run` refuses a schema that is behind when auto_migrate is off.
-        let refused = try host(["run"])
+        let refused = try await host(["run"])
         #expect(refused.status == 1 && refused.stderr.contains("pending migrations; run `host migrate`"), "\(refused.stderr)")
-        let applied = try host(["migrate"])
+        let applied = try await host(["migrate"])
         #expect(applied.status == 0 && applied.stdout.hasPrefix("db: applied 1"), "\(applied.stdout)\(applied.stderr)")
-        let again = try host(["migrate"])
+        let again = try await host(["migrate"])
         #expect(again.stdout == "db: up to date\n")
-        let after = try host(["migrate", "--status"])
+        let after = try await host(["migrate", "--status"])
         #expect(after.stdout.contains("applied") && !after.stdout.contains("pending"))
     }
 
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func sigtermUnderLoadExitsInTimeAndLosesNothing(_ kind: HostRunHarness.Kind) async throws {
-        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "20s", timeout: "10s", shutdownTimeout: "1s")
-        let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 50}"# }
+    /// SIGTERM while jobs run that would outlast any wait here: the host does not wait for them past
+    /// `shutdown_timeout`, it hands them back and exits 0; nothing stays leased (leases of an hour
+    /// would otherwise hold them), nothing is lost, and the next host runs the rest.
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func sigtermUnderLoadHandsBackWhatOutlastsTheShutdownTimeoutAndLosesNothing(_ kind: HostHarness.BackendKind) async throws {
+        let harness = try await HostHarness.testPlugin(
+            kind, concurrency: 4, lease: "1h", timeout: "10m", shutdownTimeout: "1s", queuesYAML: "  long: { concurrency: 4, timeout: 10m, lease: 1h }")
+        // Four jobs of two minutes each (they stop early only when cancelled) on a queue of their own, short ones on the other.
+        let long = try harness.enqueue(4, handler: "test.sleep", queue: "long") { _ in #"{"record": "\#(harness.recordFile)", "ms": 120000}"# }
+        let short = try harness.enqueue(100, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
         let first = try harness.startHost()
-        let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 20 }
-        #expect(busy, "\(first.log)")
-        let signalled = ContinuousClock.now
+        try await harness.waitUntil("the four long jobs running") { try Set(harness.recordedIDs()).isSuperset(of: long) }
         first.send(SIGTERM)
-        let status = await first.waitUntilExit(timeout: .seconds(5))
-        #expect(status == 0, "\(first.log)")
-        #expect(ContinuousClock.now - signalled < .seconds(2), "shutdown_timeout 1s + 1s")
-        // Nothing is left leased: the next host starts at once, no lease has to expire.
-        #expect(try harness.backend.stats(queue: "default").running == 0)
-        let second = try harness.startHost()
-        let finished = try await harness.waitUntil(timeout: .seconds(30)) {
-            try harness.backend.stats(queue: "default").processed == 200
+        #expect(await first.waitUntilExit(timeout: .seconds(60)) == 0, "\(first.log.suffix(3000))")
+        for id in long {
+            let job = try #require(try harness.backend.job(queue: "long", id: id))
+            #expect(job.state == .ready, "handed back without penalty, neither waited for nor retried: \(job)")
         }
-        #expect(finished, "\(second.log)")
-        #expect(Set(try harness.recordedIDs()) == Set(ids), "every job ran")
+        func accounted() throws -> Bool {
+            let (longStats, shortStats) = (try harness.backend.stats(queue: "long"), try harness.backend.stats(queue: "default"))
+            return longStats.running == 0 && shortStats.running == 0 && longStats.dead == 0 && shortStats.dead == 0
+                && longStats.processed + longStats.ready + longStats.scheduled == long.count
+                && shortStats.processed + shortStats.ready + shortStats.scheduled == short.count
+        }
+        #expect(try accounted(), "nothing left leased, nothing lost")
+
+        let second = try harness.startHost()
+        try await harness.waitUntil("every short job done") {
+            try short.allSatisfy { try harness.backend.job(queue: "default", id: $0)?.state == .done }
+        }
         second.send(SIGTERM)
-        #expect(await second.waitUntilExit(timeout: .seconds(4)) == 0)
+        #expect(await second.waitUntilExit(timeout: .seconds(60)) == 0)
+        #expect(try accounted(), "nothing left leased, nothing lost")
     }
 }

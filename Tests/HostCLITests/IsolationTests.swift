@@ -27,11 +27,11 @@ struct IsolationTests {
         ]
     }
 
-    static let cases: [(HostRunHarness.Kind, Fault)] = HostRunHarness.Kind.allCases.flatMap { kind in Fault.all.map { (kind, $0) } }
+    static let cases: [(HostHarness.BackendKind, Fault)] = HostHarness.BackendKind.allCases.flatMap { kind in Fault.all.map { (kind, $0) } }
 
     @Test(arguments: cases)
-    func aFaultyHandlerCostsOnlyItsOwnJob(_ kind: HostRunHarness.Kind, _ fault: Fault) async throws {
-        let harness = try await HostRunHarness(
+    func aFaultyHandlerCostsOnlyItsOwnJob(_ kind: HostHarness.BackendKind, _ fault: Fault) async throws {
+        let harness = try await HostHarness.testPlugin(
             kind, concurrency: 4, lease: "30s", timeout: "1s",
             hostYAML: ", timeout_grace: 500ms, crash_limit: 2",
             queuesYAML: """
@@ -42,29 +42,24 @@ struct IsolationTests {
                   test.noop: steady
                 """)
         // The memory limit is set on the queue the fault runs on.
-        try String(contentsOfFile: harness.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "retention: 1h }", with: "retention: 1h, worker_memory_limit: 128MiB }")
-            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        try harness.editConfig { $0.replacingOccurrences(of: "retention: 1h }", with: "retention: 1h, worker_memory_limit: 128MiB }") }
         let host = try harness.startHost()
         let good = try harness.enqueue(40, handler: "test.record") { #"{"record": "\#(harness.recordFile)", "n": \#($0)}"# }
         let bad = try harness.enqueue(2, handler: fault.handler) { _ in fault.payload }
         // The other queue, in the middle of the fault (one crash recorded, more to come): its throughput
         // is measured, and it must not stop.
-        let faulting = try await harness.waitUntil(timeout: .seconds(30)) { try harness.backend.stats(queue: "default").failed >= 1 }
-        #expect(faulting, "\(host.log.suffix(3000))")
+        try await harness.waitUntil("a first crash on the faulty queue") { try harness.backend.stats(queue: "default").failed >= 1 }
         let started = ContinuousClock.now
         let steady = try harness.enqueue(2000, handler: "test.noop", queue: "steady") { #"{"n": \#($0)}"# }
-        let steadyDone = try await harness.waitUntil(timeout: .seconds(60)) {
+        try await harness.waitUntil("every job of the steady queue processed") {
             try harness.backend.stats(queue: "steady").processed == steady.count
         }
         let steadyTime = ContinuousClock.now - started
         let crashesByThen = try harness.backend.stats(queue: "default").failed
-        #expect(steadyDone, "\(host.log.suffix(3000))")
-        let settled = try await harness.waitUntil(timeout: .seconds(60)) {
+        try await harness.waitUntil("every job of the default queue done or dead") {
             let stats = try harness.backend.stats(queue: "default")
             return stats.processed + stats.dead == good.count + bad.count
         }
-        #expect(settled, "\(host.log.suffix(3000))")
         #expect(host.exitStatus == nil, "the host survives: \(host.log.suffix(2000))")
 
         let stats = try harness.backend.stats(queue: "default")
@@ -79,20 +74,19 @@ struct IsolationTests {
         }
         print("isolation: \(fault.handler) on \(kind): the steady queue ran \(steady.count) jobs in \(steadyTime) while the faulty one crashed (crashes: \(crashesByThen) of 4 by then)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0, "\(host.log.suffix(2000))")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log.suffix(2000))")
     }
 
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func aPoisonJobAmongAThousandGoodOnesEndsDeadAndTheGoodOnesAllComplete(_ kind: HostRunHarness.Kind) async throws {
-        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "30s", timeout: "5s")
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func aPoisonJobAmongAThousandGoodOnesEndsDeadAndTheGoodOnesAllComplete(_ kind: HostHarness.BackendKind) async throws {
+        let harness = try await HostHarness.testPlugin(kind, concurrency: 4, lease: "30s", timeout: "5s")
         let good = try harness.enqueue(1000, handler: "test.record") { #"{"record": "\#(harness.recordFile)", "n": \#($0)}"# }
         let poison = try harness.enqueue(1, handler: "test.segfault", maxAttempts: 25) { _ in "{}" }[0]
         let host = try harness.startHost()
-        let settled = try await harness.waitUntil(timeout: .seconds(90)) {
+        try await harness.waitUntil("every job of the default queue done or dead", timeout: .seconds(90)) {
             let stats = try harness.backend.stats(queue: "default")
             return stats.processed == good.count && stats.dead == 1
         }
-        #expect(settled, "\(host.log.suffix(3000))")
         let job = try #require(try harness.backend.job(queue: "default", id: poison))
         // crash_limit defaults to 3: dead after 3 crashes, long before its 25 attempts.
         #expect(job.state == .dead && job.crashes == 3 && job.attempt == 3, "\(job)")
@@ -102,57 +96,51 @@ struct IsolationTests {
         let stats = try harness.backend.stats(queue: "default")
         #expect(stats.failed == 3, "only the poison job's crashes count as failures: \(stats)")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
-    @Test(arguments: HostRunHarness.Kind.allCases)
-    func aWorkerKilledFromOutsideHasItsJobsRunAgainWithinASecond(_ kind: HostRunHarness.Kind) async throws {
-        // A lease of a minute: jobs back within a second cannot be the lease running out.
-        let harness = try await HostRunHarness(kind, concurrency: 4, lease: "60s", timeout: "30s")
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func aWorkerKilledFromOutsideHasItsJobsHandedBackBeforeTheirLeaseExpires(_ kind: HostHarness.BackendKind) async throws {
+        // A lease of an hour, far beyond any wait here: jobs that run again were handed back by the
+        // supervisor when their worker died, not rescued when the lease ran out.
+        let harness = try await HostHarness.testPlugin(kind, concurrency: 4, lease: "1h", timeout: "30s")
         let ids = try harness.enqueue(8, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 3000}"# }
         let host = try harness.startHost()
-        let running = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count == 4 }
-        #expect(running, "\(host.log)")
+        try await harness.waitUntil("four jobs running") { try harness.recordedIDs().count == 4 }
         let workers = host.children
         #expect(workers.count == 1, "one worker for the one queue: \(workers)")
-        let killed = ContinuousClock.now
         kill(workers[0], SIGKILL)
         // All eight were held by the dead worker (four running, four fetched ahead): any job that starts
         // now is one of them, back in its queue and taken by the new worker.
-        let again = try await harness.waitUntil(timeout: .seconds(10)) { try harness.recordedIDs().count == 8 }
-        let recovery = ContinuousClock.now - killed
-        #expect(again, "\(host.log.suffix(2000))")
-        #expect(recovery < .seconds(1), "back within a second, took \(recovery)")
-        print("isolation: \(kind): jobs of a SIGKILLed worker running again after \(recovery)")
-        let finished = try await harness.waitUntil(timeout: .seconds(30)) { try harness.backend.stats(queue: "default").processed == ids.count }
-        #expect(finished, "\(host.log.suffix(2000))")
+        try await harness.waitUntil("the jobs run again") { try harness.recordedIDs().count == 8 }
+        // Each of the four killed mid-run ran twice: before the kill and after the hand-back.
+        try await harness.waitUntil("every job processed") { try harness.backend.stats(queue: "default").processed == ids.count }
+        let runs = try harness.recordedIDs()
+        #expect(Set(runs) == Set(ids) && runs.count == ids.count + 4, "\(runs.count) runs of \(Set(runs).count) jobs")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func aKilledSupervisorTakesItsWorkersWithItAndLosesNothing() async throws {
-        let harness = try await HostRunHarness(.redis, concurrency: 4, lease: "2s", timeout: "1s")
+        let harness = try await HostHarness.testPlugin(.redis, concurrency: 4, lease: "2s", timeout: "1s")
         let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 20}"# }
         let first = try harness.startHost()
-        let busy = try await harness.waitUntil(timeout: .seconds(20)) { try harness.recordedIDs().count >= 20 }
-        #expect(busy, "\(first.log)")
+        try await harness.waitUntil("the host is running jobs") { try harness.recordedIDs().count >= 20 }
         let workers = first.children
         #expect(!workers.isEmpty)
         first.send(SIGKILL)
-        #expect(await first.waitUntilExit(timeout: .seconds(5)) == 128 + SIGKILL)
+        #expect(await first.waitUntilExit(timeout: .seconds(60)) == 128 + SIGKILL)
         // No orphan keeps running jobs whose leases are being rescued.
-        let orphansGone = try await harness.waitUntil(timeout: .seconds(2)) { workers.allSatisfy { !isProcessAlive($0) } }
-        #expect(orphansGone, "workers outlived their supervisor: \(workers.filter(isProcessAlive))")
+        try await harness.waitUntil("the killed supervisor's workers gone") { workers.allSatisfy { !isProcessAlive($0) } }
         let second = try harness.startHost()
-        let finished = try await harness.waitUntil(timeout: .seconds(60)) { try harness.backend.stats(queue: "default").processed == ids.count }
-        #expect(finished, "\(second.log.suffix(2000))")
+        try await harness.waitUntil("every job processed") { try harness.backend.stats(queue: "default").processed == ids.count }
         #expect(Set(try harness.recordedIDs()) == Set(ids))
         second.send(SIGTERM)
-        #expect(await second.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await second.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func workersAreRecycledAfterTheirJobLimitAndPastTheirMemoryLimitWithoutFailingAJob() async throws {
-        let harness = try await HostRunHarness(
+        let harness = try await HostHarness.testPlugin(
             .redis, concurrency: 2, lease: "30s", timeout: "10s",
             queuesYAML: """
                   leaky: { concurrency: 1, timeout: 10s, lease: 30s, worker_memory_limit: 96MiB }
@@ -161,54 +149,46 @@ struct IsolationTests {
                 routes:
                   test.leak: leaky
                 """)
-        try String(contentsOfFile: harness.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "retention: 1h }", with: "retention: 1h, worker_max_jobs: 25 }")
-            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        try harness.editConfig { $0.replacingOccurrences(of: "retention: 1h }", with: "retention: 1h, worker_max_jobs: 25 }") }
         let records = try harness.enqueue(100, handler: "test.record") { #"{"record": "\#(harness.recordFile)", "n": \#($0)}"# }
         let leaks = try harness.enqueue(20, handler: "test.leak", queue: "leaky") { _ in #"{"mb": 24, "ms": 300}"# }
         let host = try harness.startHost()
-        let finished = try await harness.waitUntil(timeout: .seconds(60)) {
+        try await harness.waitUntil("every job processed") {
             try harness.backend.stats(queue: "default").processed == records.count
                 && harness.backend.stats(queue: "leaky").processed == leaks.count
         }
-        #expect(finished, "\(host.log.suffix(3000))")
         #expect(try harness.backend.stats(queue: "default").failed == 0 && harness.backend.stats(queue: "leaky").failed == 0)
         #expect(Set(try harness.recordedIDs()) == Set(records))
         let log = host.log
         #expect(log.components(separatedBy: "recycling: job limit reached").count - 1 >= 3, "\(log.suffix(3000))")
         #expect(log.contains("worker past its memory limit; recycling it"), "\(log.suffix(3000))")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func aPluginThatCrashesWhileLoadingIsReportedAndRefusedByName() async throws {
-        let harness = try await HostRunHarness(.redis)
-        try String(contentsOfFile: harness.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "TestPlugin: {}", with: #"TestPlugin: { config: { crash_in_init: "true" } }"#)
-            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
-        let listed = try harness.host(["list-plugins"])
+        let harness = try await HostHarness.testPlugin(.redis)
+        try harness.editConfig { $0.replacingOccurrences(of: "TestPlugin: {}", with: #"TestPlugin: { config: { crash_in_init: "true" } }"#) }
+        let listed = try await harness.host(["list-plugins"])
         #expect(listed.status == 1)
         #expect(listed.stdout.contains("crash: the process loading it ended (SIGSEGV)"), "\(listed.stdout)\(listed.stderr)")
-        let json = try harness.host(["list-plugins", "--json"])
+        let json = try await harness.host(["list-plugins", "--json"])
         #expect(json.stdout.contains(#""check" : "crash""#), "\(json.stdout)")
-        let run = try harness.host(["run"])
+        let run = try await harness.host(["run"])
         #expect(run.status == 1)
         #expect(run.stderr.contains("plugins.TestPlugin: crash check failed: the process loading it ended (SIGSEGV)"), "\(run.stderr)")
         #expect(run.stderr.contains("the host does not start until these are fixed"))
     }
 
     @Test func threadIsolationRunsHandlersInTheHostProcess() async throws {
-        let harness = try await HostRunHarness(.redis)
-        try String(contentsOfFile: harness.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "retention: 1h }", with: "retention: 1h, isolation: thread }")
-            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        let harness = try await HostHarness.testPlugin(.redis)
+        try harness.editConfig { $0.replacingOccurrences(of: "retention: 1h }", with: "retention: 1h, isolation: thread }") }
         let ids = try harness.enqueue(50, handler: "test.record") { #"{"record": "\#(harness.recordFile)", "n": \#($0)}"# }
         let host = try harness.startHost()
-        let finished = try await harness.waitUntil(timeout: .seconds(30)) { try harness.backend.stats(queue: "default").processed == ids.count }
-        #expect(finished, "\(host.log)")
+        try await harness.waitUntil("every job processed") { try harness.backend.stats(queue: "default").processed == ids.count }
         #expect(host.children.isEmpty, "no worker process: \(host.children)")
         #expect(!host.log.contains("worker started"))
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 }

@@ -12,24 +12,19 @@ struct LogFormatTests {
     static let greeting = #""tab\there \"quoted\" back\\slash ü ✓ \u0001 line\nnext""#
     static let greetingText = "tab\there \"quoted\" back\\slash ü ✓ \u{01} line\nnext"
 
-    static func harness(format: String) async throws -> HostRunHarness {
-        try await HostRunHarness(hostYAML: ", log_format: \(format)")
+    static func harness(format: String) async throws -> HostHarness {
+        try await HostHarness.testPlugin(hostYAML: ", log_format: \(format)")
     }
 
     /// Runs `host run` with `arguments` until a `test.log` job has run, then stops it with SIGTERM;
     /// returns what it wrote.
-    static func runOneLogJob(_ harness: HostRunHarness, arguments: [String] = []) async throws -> (log: String, jobID: String) {
-        try String(contentsOfFile: harness.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "TestPlugin: {}", with: "TestPlugin: { config: { greeting: \(greeting) } }")
-            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+    static func runOneLogJob(_ harness: HostHarness, arguments: [String] = []) async throws -> (log: String, jobID: String) {
+        try harness.editConfig { $0.replacingOccurrences(of: "TestPlugin: {}", with: "TestPlugin: { config: { greeting: \(greeting) } }") }
         let id = try harness.enqueue(1, handler: "test.log") { _ in #"{"say": "\"hi\" \\ there"}"# }[0]
-        let host = try BackgroundProcess(
-            BuildProducts.host.path, ["run", "--config", harness.configPath] + arguments,
-            logPath: harness.directory.url.appendingPathComponent("host.log").path)
-        let ran = try await harness.waitUntil(timeout: .seconds(20)) { try harness.backend.stats(queue: "default").processed == 1 }
-        #expect(ran, "\(host.log)")
+        let host = try harness.startHost(arguments: arguments)
+        try await harness.waitUntil("every enqueued job ran") { try harness.backend.stats(queue: "default").processed == 1 }
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(5)) == 0, "\(host.log)")
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0, "\(host.log)")
         return (host.log, id)
     }
 
@@ -71,13 +66,18 @@ struct LogFormatTests {
 
     @Test func autoWritesTextOnATerminal() async throws {
         let harness = try await Self.harness(format: "auto")
-        // script(1) runs the host on a pseudo-terminal; timeout(1) sends it SIGTERM after a while.
-        let output = try await ChildProcess.run(
-            "script", ["-qfec", "timeout -s TERM 4 \(BuildProducts.host.path) run --config \(harness.configPath)", "/dev/null"],
-            timeout: .seconds(30))
-        let lines = output.stdout.split(whereSeparator: \.isNewline)
-        #expect(lines.contains { $0.contains(" info jobhost:") && $0.contains("supervising workers") }, "\(output.stdout)")
-        #expect(lines.contains { $0.contains("worker=default.1") && $0.contains("plugin loaded") }, "\(output.stdout)")
-        #expect(lines.allSatisfy { !$0.hasPrefix("{") }, "\(output.stdout)")
+        // script(1) runs the host on a pseudo-terminal and copies what it writes there to its own output.
+        let terminal = try BackgroundProcess(
+            "script", ["-qfec", "exec \(BuildProducts.host.path) run --config \(harness.configPath)", "/dev/null"],
+            logPath: harness.directory.url.appendingPathComponent("terminal.log").path)
+        func lines() -> [Substring] { terminal.log.split(whereSeparator: \.isNewline) }
+        try await waitUntil("the host and its worker logging on the terminal", details: { terminal.log }) {
+            lines().contains { $0.contains(" info jobhost:") && $0.contains("supervising workers") }
+                && lines().contains { $0.contains("worker=default.1") && $0.contains("plugin loaded") }
+        }
+        let host = try #require(terminal.children.first, "the host under script")
+        kill(host, SIGTERM)
+        #expect(await terminal.waitUntilExit(timeout: .seconds(60)) == 0, "\(terminal.log)")
+        #expect(lines().allSatisfy { !$0.hasPrefix("{") }, "\(terminal.log)")
     }
 }

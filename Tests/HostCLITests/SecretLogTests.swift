@@ -18,12 +18,10 @@ struct SecretLogTests {
     static let canary = "canary-7f3a9c"
 
     @Test func theCanaryPasswordIsInNoLogAndNoOutput() async throws {
-        let postgres = try await PostgresServer.start()
-        defer { postgres.stop() }
+        let harness = try await HostHarness(.postgres, migrate: false)
+        let postgres = try #require(harness.postgres)
         let redis = try await RedisServer.start()
         defer { redis.stop() }
-        let directory = try TemporaryDirectory.create()
-        defer { try? directory.remove() }
 
         // A role whose password is really checked (the harness trusts everyone else), owning the database.
         _ = try await postgres.psql("CREATE ROLE jh_canary LOGIN PASSWORD '\(Self.canary)'; ALTER DATABASE jobhost_test OWNER TO jh_canary;")
@@ -40,70 +38,60 @@ struct SecretLogTests {
         defer { webhook.stop() }
         let adminPort = try Loopback.freePort()
         let adminToken = "\(Self.canary)-admin-token"
-        let environment = ProcessInfo.processInfo.environment.merging([
+        let environment = [
             "CANARY_DATABASE_URL": databaseURL, "CANARY_ADMIN_TOKEN": adminToken,
             "CANARY_WEBHOOK": "http://127.0.0.1:\(webhook.port)/hooks/\(Self.canary)",
-        ]) { $1 }
-        let backendsYAML = """
-            backends:
-              db: { type: postgres, url: "${CANARY_DATABASE_URL}", auto_migrate: true, connect_timeout: 2s }
-              cache: { type: redis, url: "redis://:\(Self.canary)@127.0.0.1:\(redis.port)/0", connect_timeout: 500ms }
-              gone: { type: redis, url: "redis://jobhost:\(Self.canary)@127.0.0.1:1", connect_timeout: 500ms }
-            """
-        let config = directory.url.appendingPathComponent("host.yaml").path
-        try """
-            host: { shutdown_timeout: 2s, log_level: trace, log_format: json }
-            \(backendsYAML)
-            plugins:
-              TestPlugin: { config: { api_key: "\(Self.canary)" } }
-            queues:
-              default: { backend: db, concurrency: 2, timeout: 5s, lease: 30s, retry: { max_attempts: 2, base: 100ms, max: 200ms } }
-              cached: { backend: cache }
-              lost: { backend: gone, isolation: thread }
-            admin: { listen: "127.0.0.1:\(adminPort)", token_env: CANARY_ADMIN_TOKEN }
-            alerts: { after_failures: 1, webhook_url_env: CANARY_WEBHOOK }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        ]
+        try harness.writeConfig(
+            host: "shutdown_timeout: 2s, log_level: trace, log_format: json",
+            plugins: "  TestPlugin: { config: { api_key: \"\(Self.canary)\" } }",
+            queues: """
+                  default: { backend: db, concurrency: 2, timeout: 5s, lease: 30s, retry: { max_attempts: 2, base: 100ms, max: 200ms } }
+                  cached: { backend: cache }
+                  lost: { backend: gone, isolation: thread }
+                """,
+            extra: """
+                admin: { listen: "127.0.0.1:\(adminPort)", token_env: CANARY_ADMIN_TOKEN }
+                alerts: { after_failures: 1, webhook_url_env: CANARY_WEBHOOK }
+                """,
+            backends: """
+                  db: { type: postgres, url: "${CANARY_DATABASE_URL}", auto_migrate: true, connect_timeout: 2s }
+                  cache: { type: redis, url: "redis://:\(Self.canary)@127.0.0.1:\(redis.port)/0", connect_timeout: 500ms }
+                  gone: { type: redis, url: "redis://jobhost:\(Self.canary)@127.0.0.1:1", connect_timeout: 500ms }
+                """)
         // The same with a PostgreSQL backend whose password is wrong, as a keyword string: `host run` refuses it.
-        let wrongConfig = directory.url.appendingPathComponent("wrong.yaml").path
+        let wrongConfig = harness.directory.url.appendingPathComponent("wrong.yaml").path
         try """
             host: { log_level: trace, log_format: json }
             backends:
               db: { type: postgres, url: "host=127.0.0.1 port=\(postgres.port) dbname=jobhost_test user=jh_canary password='\(Self.canary)-x'", connect_timeout: 2s }
             queues:
               default: { backend: db }
-            """.write(toFile: wrongConfig, atomically: true, encoding: .utf8)
+            """.write(toFile: wrongConfig, atomically: false, encoding: .utf8)
 
         var outputs: [(what: String, text: String)] = []
-        func host(_ arguments: [String]) async throws -> ChildProcess.Output {
-            let output = try await ChildProcess.run(BuildProducts.host.path, arguments, environment: environment, timeout: .seconds(60))
+        func host(_ arguments: [String], config: String? = nil) async throws -> ChildProcess.Output {
+            let output = try await harness.host(arguments, config: config, environment: environment)
             outputs.append(("host \(arguments.joined(separator: " "))", output.stdout + output.stderr))
             return output
         }
 
-        let run = try BackgroundProcess(
-            BuildProducts.host.path, ["run", "--config", config], environment: environment,
-            logPath: directory.url.appendingPathComponent("run.log").path)
-        defer { run.send(SIGKILL) }
-        let migrated = try await waitUntil(timeout: .seconds(30)) { run.log.contains("applied migrations") }
-        #expect(migrated, "\(run.log.suffix(3000))")
+        let run = try harness.startHost("run", environment: environment)
+        try await harness.waitUntil("the host applied its migrations") { run.log.contains("applied migrations") }
         var ids: [String] = []
         for (handler, payload) in [
             ("test.record", "{}"), ("test.record", "{}"), ("test.flaky", #"{"failures": 1}"#), ("test.discard", "{}"), ("test.throw", "{}"),
             ("test.log", "{}"),
         ] {
-            let enqueued = try await host(["enqueue", handler, payload, "--config", config])
+            let enqueued = try await host(["enqueue", handler, payload])
             #expect(enqueued.status == 0, "\(enqueued.stderr)")
             ids.append(enqueued.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let backend = PostgresBackend(url: databaseURL, schema: "jobhost", poolSize: 1, connectTimeout: .seconds(5), logger: logger)
-        func settled(_ count: Int) -> Bool {
-            guard let stats = try? backend.stats(queue: "default") else { return false }
+        func settled(_ count: Int) throws -> Bool {
+            let stats = try harness.backend.stats(queue: "default")
             return stats.processed + stats.dead == count && stats.ready + stats.running + stats.scheduled == 0
         }
-        let finished = try await waitUntil(timeout: .seconds(30)) { settled(ids.count) }
-        #expect(finished, "\(run.log.suffix(3000))")
+        try await harness.waitUntil("every job done or dead") { try settled(ids.count) }
         #expect(await !webhook.requests(atLeast: 1).isEmpty, "an alert went to the webhook")
 
         // The admin API, with the token, a wrong one that contains the canary, and none.
@@ -123,11 +111,10 @@ struct SecretLogTests {
 
         // The server drops the host's connections: the host reconnects and goes on.
         _ = try await postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'jh_canary'")
-        _ = try await host(["enqueue", "test.record", "{}", "--config", config])
-        let recovered = try await waitUntil(timeout: .seconds(30)) { settled(ids.count + 1) }
-        #expect(recovered, "\(run.log.suffix(3000))")
+        _ = try await host(["enqueue", "test.record", "{}"])
+        try await harness.waitUntil("the job enqueued after the connections were dropped done") { try settled(ids.count + 1) }
         run.send(SIGTERM)
-        #expect(await run.waitUntilExit(timeout: .seconds(10)) == 0, "\(run.log.suffix(3000))")
+        #expect(await run.waitUntilExit(timeout: .seconds(60)) == 0, "\(run.log.suffix(3000))")
         outputs.append(("host run", run.log))
 
         // The paths under test were taken.
@@ -137,33 +124,24 @@ struct SecretLogTests {
         #expect(log.contains("127.0.0.1:1: Connection refused"), "the unreachable Redis backend")
         #expect(log.contains("PostgreSQL") && (log.contains("lost the connection") || log.contains("reconnecting")), "\(log.suffix(3000))")
 
-        _ = try await host(["check-config", config])
-        _ = try await host(["check-config", config, "--json"])
-        _ = try await host(["list-plugins", "--config", config, "--json", "--handlers"])
-        _ = try await host(["queues", "--config", config])
-        _ = try await host(["queues", "--config", config, "--json"])
-        _ = try await host(["jobs", "list", "--config", config])
-        let dead = try await host(["jobs", "list", "--state", "dead", "--queue", "default", "--config", config, "--json"])
+        _ = try await host(["check-config"])
+        _ = try await host(["check-config", "--json"])
+        _ = try await host(["list-plugins", "--json", "--handlers"])
+        _ = try await host(["queues"])
+        _ = try await host(["queues", "--json"])
+        _ = try await host(["jobs", "list"])
+        let dead = try await host(["jobs", "list", "--state", "dead", "--queue", "default", "--json"])
         #expect(dead.status == 0 && dead.stdout.contains("discarded on purpose"), "\(dead.stdout)\(dead.stderr)")
-        _ = try await host(["jobs", "show", ids[0], "--config", config])
-        _ = try await host(["schedules", "--config", config])
-        let refused = try await host(["queues", "--config", wrongConfig])
+        _ = try await host(["jobs", "show", ids[0]])
+        _ = try await host(["schedules"])
+        let refused = try await host(["queues"], config: wrongConfig)
         #expect(refused.stdout.contains("password authentication failed"), "\(refused.stdout)\(refused.stderr)")
-        let notStarted = try await host(["run", "--config", wrongConfig])
+        let notStarted = try await host(["run"], config: wrongConfig)
         #expect(notStarted.status != 0, "\(notStarted.stderr)")
 
         for output in outputs {
             let leaks = output.text.split(separator: "\n").filter { $0.contains(Self.canary) }
             #expect(leaks.isEmpty, "\(output.what) printed the password:\n\(leaks.joined(separator: "\n"))")
         }
-    }
-
-    private func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try condition()
     }
 }

@@ -20,9 +20,9 @@ struct CompanyContextFlowTests {
     }
 
     @Test func theRewriteBecomesTheContextAndTheOriginalIsKept() async throws {
-        let harness = try await FlowHarness(plugins: ["CompanyContext"], routes: Self.route)
+        let harness = try await HostHarness.flow(plugins: ["CompanyContext"], routes: Self.route)
         let host = try harness.startHost()
-        let first = try harness.enqueue("company_context.process", try Self.payload(company: 42, text: "Acme builds cargo bikes.  "))
+        let first = try await harness.enqueue("company_context.process", try Self.payload(company: 42, text: "Acme builds cargo bikes.  "))
         #expect(try await harness.finish(first) == .done, "\(host.log.suffix(3000))")
         #expect(try harness.sql("SELECT status, context, attempts, error IS NULL FROM company_contexts WHERE company_id = 42")
             == "rewritten|Rewritten: Acme builds cargo bikes.|1|t")
@@ -30,32 +30,32 @@ struct CompanyContextFlowTests {
             == Self.hex("Acme builds cargo bikes.  "), "the original as sent, trailing spaces included")
 
         // The same text again: rewritten already, so no second AI call.
-        let again = try harness.enqueue("company_context.process", try Self.payload(company: 42, text: "Acme builds cargo bikes.  "))
+        let again = try await harness.enqueue("company_context.process", try Self.payload(company: 42, text: "Acme builds cargo bikes.  "))
         #expect(try await harness.finish(again) == .done)
-        #expect(try harness.ai.stats().byTask["company_context.rewrite"] == 1)
+        #expect(try harness.fakeAI.stats().byTask["company_context.rewrite"] == 1)
         #expect(try harness.sql("SELECT status, context FROM company_contexts WHERE company_id = 42") == "rewritten|Rewritten: Acme builds cargo bikes.")
 
         // New words for the company: a new original, rewritten in turn.
-        let changed = try harness.enqueue("company_context.process", try Self.payload(company: 42, text: "Acme builds e-bikes."))
+        let changed = try await harness.enqueue("company_context.process", try Self.payload(company: 42, text: "Acme builds e-bikes."))
         #expect(try await harness.finish(changed) == .done)
         #expect(try harness.sql("SELECT original, context, status, attempts FROM company_contexts WHERE company_id = 42")
             == "Acme builds e-bikes.|Rewritten: Acme builds e-bikes.|rewritten|1")
-        #expect(try harness.ai.stats().byTask["company_context.rewrite"] == 2)
+        #expect(try harness.fakeAI.stats().byTask["company_context.rewrite"] == 2)
         #expect(try harness.sql("SELECT count(*) FROM company_contexts") == "1")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func anAIThatKeepsFailingLeavesTheOriginalAsTheContextByteForByte() async throws {
-        let harness = try await FlowHarness(plugins: ["CompanyContext"], routes: Self.route)
-        try harness.ai.control(mode: "error500", task: "company_context.rewrite")
+        let harness = try await HostHarness.flow(plugins: ["CompanyContext"], routes: Self.route)
+        try harness.fakeAI.control(mode: "error500", task: "company_context.rewrite")
         let host = try harness.startHost()
         // Unicode (a decomposed é too, which must not be normalised), a quote, CRLF, trailing spaces.
         let text = "Café \"Zürich\" — 日本語 e\u{301}tude 🚲\r\nSecond line with trailing spaces   \r\n  "
-        let job = try harness.enqueue("company_context.process", try Self.payload(company: 4242, text: text))
+        let job = try await harness.enqueue("company_context.process", try Self.payload(company: 4242, text: text))
         #expect(try await harness.finish(job, timeout: .seconds(30)) == .dead, "\(host.log.suffix(3000))")
 
-        #expect(try harness.ai.stats().byTask["company_context.rewrite"] == 3, "three attempts, each one AI call")
+        #expect(try harness.fakeAI.stats().byTask["company_context.rewrite"] == 3, "three attempts, each one AI call")
         #expect(try harness.sql("SELECT status, attempts FROM company_contexts WHERE company_id = 4242") == "failed|3")
         let error = try harness.sql("SELECT error FROM company_contexts WHERE company_id = 4242")
         #expect(error.contains("HTTP 500"), "\(error)")
@@ -67,21 +67,21 @@ struct CompanyContextFlowTests {
         #expect(reason.contains("company 4242") && reason.contains("after 3 attempts") && reason.contains("stays the original"), "\(reason)")
 
         // A refused request is not retried: one call, failed at once.
-        try harness.ai.reset()
-        try harness.ai.control(mode: "error", task: "company_context.rewrite", status: 400)
-        let refused = try harness.enqueue("company_context.process", try Self.payload(company: 7, text: "Seven"))
+        try harness.fakeAI.reset()
+        try harness.fakeAI.control(mode: "error", task: "company_context.rewrite", status: 400)
+        let refused = try await harness.enqueue("company_context.process", try Self.payload(company: 7, text: "Seven"))
         #expect(try await harness.finish(refused) == .dead)
-        #expect(try harness.ai.stats().byTask["company_context.rewrite"] == 1)
+        #expect(try harness.fakeAI.stats().byTask["company_context.rewrite"] == 1)
         #expect(try harness.sql("SELECT status, attempts, context FROM company_contexts WHERE company_id = 7") == "failed|1|Seven")
         #expect(try harness.backend.job(queue: "default", id: refused)?.lastError?.contains("no retry mends") == true)
 
         // Submitting the same text again once the AI is back tries afresh.
-        try harness.ai.reset()
-        let retried = try harness.enqueue("company_context.process", try Self.payload(company: 4242, text: text))
+        try harness.fakeAI.reset()
+        let retried = try await harness.enqueue("company_context.process", try Self.payload(company: 4242, text: text))
         #expect(try await harness.finish(retried) == .done)
         #expect(try harness.sql("SELECT status, attempts, context = 'Rewritten: ' || btrim(original, E' \\r\\n') FROM company_contexts WHERE company_id = 4242")
             == "rewritten|1|t")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 }

@@ -15,14 +15,14 @@ struct WorldsFlowTests {
 
     /// Runs one job of `handler` to the end and returns the metrics of each log line it wrote (one per attempt).
     func run(
-        _ handler: String, _ harness: FlowHarness, _ host: BackgroundProcess, expect state: JobState = .done
+        _ handler: String, _ harness: HostHarness, _ host: BackgroundProcess, expect state: JobState = .done
     ) async throws -> (job: String, attempts: [[String: Int]]) {
         let before = metrics(handler, in: host.log).count
-        let job = try harness.enqueue(handler, "{}")
+        let job = try await harness.enqueue(handler, "{}")
         #expect(try await harness.finish(job) == state, "\(host.log.suffix(3000))")
         let attempts = try harness.backend.job(queue: "default", id: job)?.attempt ?? 0
         // The line comes from a worker process; it may reach the host's log just after the job finished.
-        _ = try await harness.waitUntil(timeout: .seconds(5)) { metrics(handler, in: host.log).count >= before + attempts }
+        try await harness.waitUntil("the metrics line of each attempt in the log") { metrics(handler, in: host.log).count >= before + attempts }
         return (job, Array(metrics(handler, in: host.log).dropFirst(before)))
     }
 
@@ -39,10 +39,10 @@ struct WorldsFlowTests {
         }
     }
 
-    func redis(_ harness: FlowHarness) throws -> RedisClient {
+    func redis(_ harness: HostHarness) throws -> RedisClient {
         var logger = Logger(label: "worlds-test")
         logger.logLevel = .critical
-        return try RedisClient(url: harness.redis.url, logger: logger)
+        return try RedisClient(url: harness.backendURL, logger: logger)
     }
 
     func exists(_ redis: RedisClient, _ keys: [String]) throws -> [Int] {
@@ -50,7 +50,7 @@ struct WorldsFlowTests {
     }
 
     @Test func cleanupFreesIdleStatesOrphanLocksAndOldEventsAndKeepsTheRest() async throws {
-        let harness = try await FlowHarness(plugins: ["Worlds"])
+        let harness = try await HostHarness.flow(plugins: ["Worlds"])
         let redis = try redis(harness)
         var seed: [[String]] = [
             ["HSET", "worlds:state:1", "data", #"{"hp":1}"#, "last_active", String(now - 7200)],  // idle: removed
@@ -93,11 +93,11 @@ struct WorldsFlowTests {
         let left = try redis.command(["SCAN", "0", "MATCH", "worlds:*", "COUNT", "100000"]).array?.last?.array?.compactMap(\.text) ?? []
         #expect(left.sorted() == ["worlds:dirty", "worlds:events:3", "worlds:lock:3", "worlds:state:2", "worlds:state:3", "worlds:state:5"])
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func syncWritesDirtyStatesAndAutoPauseSkipsWorldsActiveInRedis() async throws {
-        let harness = try await FlowHarness(plugins: ["Worlds"])
+        let harness = try await HostHarness.flow(plugins: ["Worlds"])
         let redis = try redis(harness)
         let host = try harness.startHost()
         // The first run creates the plugin's tables; nothing is dirty yet.
@@ -161,11 +161,11 @@ struct WorldsFlowTests {
         #expect(pauseAgain.attempts == [["worlds_paused": 0, "redis_keys_deleted": 0, "skipped_active_in_redis": 2, "bytes_freed": 0]])
         #expect(try harness.sql("SELECT count(*) FROM worlds WHERE status = 'PAUSED'") == "3")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func consolidateMemoryArchivesAllButTheNewestHundredInOneTransactionPerWorld() async throws {
-        let harness = try await FlowHarness(plugins: ["Worlds"])
+        let harness = try await HostHarness.flow(plugins: ["Worlds"])
         let host = try harness.startHost()
         _ = try await run("worlds.sync", harness, host)  // creates the tables
         _ = try harness.sql("""
@@ -175,14 +175,14 @@ struct WorldsFlowTests {
                 FROM (VALUES (1, 1200), (2, 1001), (3, 1000)) AS sizes (w, n), generate_series(1, n) AS i;
             """)
         // The first summary fails: world 1's. World 2 is consolidated all the same; the retry does world 1 only.
-        try harness.ai.control(mode: "error500", count: 1, task: "worlds.summarize")
+        try harness.fakeAI.control(mode: "error500", count: 1, task: "worlds.summarize")
 
         let first = try await run("worlds.consolidate_memory", harness, host)
         #expect(first.attempts == [
             ["worlds_consolidated": 1, "interactions_archived": 901, "memories_created": 1, "worlds_failed": 1],
             ["worlds_consolidated": 1, "interactions_archived": 1100, "memories_created": 1, "worlds_failed": 0],
         ])
-        #expect(try harness.ai.stats().byTask["worlds.summarize"] == 3)
+        #expect(try harness.fakeAI.stats().byTask["worlds.summarize"] == 3)
         #expect(try harness.sql("""
             SELECT string_agg(world_id || ':' || interactions_archived || ':' || summary || ':' || (source_job = '\(first.job)'), ' / ' ORDER BY world_id)
               FROM world_memories
@@ -203,14 +203,14 @@ struct WorldsFlowTests {
 
         let second = try await run("worlds.consolidate_memory", harness, host)
         #expect(second.attempts == [["worlds_consolidated": 0, "interactions_archived": 0, "memories_created": 0, "worlds_failed": 0]])
-        #expect(try harness.ai.stats().byTask["worlds.summarize"] == 3)
+        #expect(try harness.fakeAI.stats().byTask["worlds.summarize"] == 3)
         #expect(try harness.sql("SELECT count(*) FROM world_memories") == "2")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
     @Test func emergentEventsGiveEachActiveStoryWorldOneEventPerJobEvenThroughARetry() async throws {
-        let harness = try await FlowHarness(plugins: ["Worlds"])
+        let harness = try await HostHarness.flow(plugins: ["Worlds"])
         let host = try harness.startHost()
         _ = try await run("worlds.sync", harness, host)  // creates the tables
         _ = try harness.sql("""
@@ -220,14 +220,14 @@ struct WorldsFlowTests {
               (5, 'Elm', 'PAUSED', true, now()), (6, 'Fen', 'ACTIVE', true, now()), (7, 'Gale', 'ACTIVE', true, NULL)
             """)
         // World 1's call fails once: 2 and 6 get their events; the retry of the same job asks for world 1 only.
-        try harness.ai.control(mode: "error500", count: 1, task: "worlds.events")
+        try harness.fakeAI.control(mode: "error500", count: 1, task: "worlds.events")
 
         let first = try await run("worlds.emergent_events", harness, host)
         #expect(first.attempts == [
             ["worlds_eligible": 3, "events_created": 2, "worlds_already_done": 0, "worlds_failed": 1],
             ["worlds_eligible": 3, "events_created": 1, "worlds_already_done": 2, "worlds_failed": 0],
         ])
-        #expect(try harness.ai.stats().byTask["worlds.events"] == 4)
+        #expect(try harness.fakeAI.stats().byTask["worlds.events"] == 4)
         #expect(try harness.sql("""
             SELECT string_agg(world_id || ':' || title, ',' ORDER BY world_id) FROM world_events WHERE source_job = '\(first.job)'
             """) == "1:An omen over world 1,2:An omen over world 2,6:An omen over world 6")
@@ -238,6 +238,6 @@ struct WorldsFlowTests {
         #expect(second.attempts == [["worlds_eligible": 3, "events_created": 3, "worlds_already_done": 0, "worlds_failed": 0]])
         #expect(try harness.sql("SELECT count(*), count(DISTINCT source_job), count(DISTINCT (world_id, source_job)) FROM world_events") == "6|2|6")
         host.send(SIGTERM)
-        #expect(await host.waitUntilExit(timeout: .seconds(10)) == 0)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 }

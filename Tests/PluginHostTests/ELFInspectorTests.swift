@@ -170,10 +170,8 @@ struct ELFInspectorTests {
         try withScratchDirectory { dir in
             let fifo = dir.appendingPathComponent("libfifo.so")
             try #require(mkfifo(fifo.path, 0o600) == 0)
-            let clock = ContinuousClock()
-            let started = clock.now
+            // Opening a FIFO blocks until a writer comes: the refusal returning at all shows it was never opened.
             #expect(refusal(fifo) == "not a regular file (it is a FIFO)")
-            #expect(clock.now - started < .seconds(5))
         }
     }
 

@@ -28,27 +28,13 @@ struct HandlerInvocationTests {
         }
     }
 
-    final class LogCapture: LogHandler, @unchecked Sendable {
-        // Safe: tests read `lines` only after the handler call that wrote them returned.
-        let lines = Mutex<[(Logger.Level, String, Logger.Metadata)]>([])
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            lines.withLock { $0.append((event.level, "\(event.message)", metadata.merging(event.metadata ?? [:]) { $1 })) }
-        }
-    }
-
     func run(
         _ handler: String, payload: String = "{}", attempt: Int = 1, enqueuer: any JobEnqueuer = RefusingEnqueuer(reason: "no backend"),
         logs: LogCapture? = nil, cancelAfter: Duration? = nil
     ) throws -> HandlerOutcome {
         let registered = try #require(Self.registry[handler], "\(handler) is not registered")
         let job = JobInvocation(id: "01JOB", handler: handler, queue: "default", attempt: attempt, maxAttempts: 5, payload: Data(payload.utf8))
-        let logger = logs.map { capture in Logger(label: "test") { _ in capture } } ?? Logger(label: "test")
+        let logger = logs?.logger ?? Logger(label: "test")
         let context = InvocationContext(job: job, plugin: registered.plugin, logger: logger, enqueuer: enqueuer)
         if let cancelAfter {
             Thread.detachNewThread {
@@ -79,17 +65,18 @@ struct HandlerInvocationTests {
     }
 
     @Test func theJobReachesTheHandlerIntact() throws {
-        let file = try makeTemporaryDirectory().appendingPathComponent("ran.txt")
+        let directory = try TemporaryDirectory.create()
+        defer { try? directory.remove() }
+        let file = directory.url.appendingPathComponent("ran.txt")
         #expect(FileManager.default.createFile(atPath: file.path, contents: nil))
         #expect(try run("test.record", payload: #"{"record": "\#(file.path)"}"#, attempt: 4) == .success)
         #expect(try String(contentsOf: file, encoding: .utf8).hasPrefix("01JOB 4 test.record "))
     }
 
     @Test func cancellationReachesARunningHandler() throws {
-        let started = ContinuousClock.now
+        // Not cancelled, the handler would sleep its ten seconds and succeed.
         let outcome = try run("test.sleep", payload: #"{"ms": 10000}"#, cancelAfter: .milliseconds(100))
         #expect(outcome == .retry(reason: "cancelled", delay: nil))
-        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
     @Test func chainingGoesThroughTheEnqueueService() throws {
@@ -100,7 +87,7 @@ struct HandlerInvocationTests {
         #expect(chained.handler == "greeter.hello")
         #expect(String(decoding: chained.payload, as: UTF8.self) == #"{"name":"Ada"}"#)
         #expect(chained.parentID == "01JOB")
-        #expect(logs.lines.withLock { $0.contains { $0.1 == "enqueued job-1" } })
+        #expect(logs.lines.contains { $0.message == "enqueued job-1" })
     }
 
     @Test func aRefusedEnqueueBecomesTheHandlersError() throws {
@@ -111,13 +98,13 @@ struct HandlerInvocationTests {
     @Test func pluginLogLinesCarryTheJob() throws {
         let logs = LogCapture()
         #expect(try run("test.log", payload: #"{"a":1}"#, logs: logs) == .success)
-        let line = try #require(logs.lines.withLock { $0.first })
-        #expect(line.0 == .info)
-        #expect(line.1 == #"greeting=hola payload={"a":1}"#)  // the plugin's config reached its init
-        #expect(line.2["plugin"] == "TestPlugin")
-        #expect(line.2["job.id"] == "01JOB")
-        #expect(line.2["job.handler"] == "test.log")
-        #expect(line.2["job.attempt"] == "1")
+        let line = try #require(logs.lines.first)
+        #expect(line.level == .info)
+        #expect(line.message == #"greeting=hola payload={"a":1}"#)  // the plugin's config reached its init
+        #expect(line.metadata["plugin"] == "TestPlugin")
+        #expect(line.metadata["job.id"] == "01JOB")
+        #expect(line.metadata["job.handler"] == "test.log")
+        #expect(line.metadata["job.attempt"] == "1")
     }
 
     @Test func handlersRunOnManyThreadsAtOnce() async throws {

@@ -16,11 +16,8 @@ import Testing
         let name = "jh_kill_listen_\(UInt32.random(in: 0...UInt32.max))"
         let backend = try await makeBackend(server, schema: freshSchema("killlisten"), url: server.url + "?application_name=\(name)")
 
-        let waiting = Task { try await onThread { () throws -> Duration in
-            let start = ContinuousClock.now
-            try backend.waitForWork(queue: "q", timeout: .seconds(20))
-            return ContinuousClock.now - start
-        } }
+        // A wait of an hour: returning at all shows it ended when its connection went.
+        let waiting = Task { try await onThread { try backend.waitForWork(queue: "q", timeout: .seconds(3600)) } }
         var killed = "0"
         for _ in 0..<100 where killed == "0" {
             try await Task.sleep(for: .milliseconds(50))
@@ -28,8 +25,7 @@ import Testing
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '\(name) listen' AND state = 'idle'")
         }
         #expect(killed == "1", "the listening connection was not found")
-        let waited = try await waiting.value
-        #expect(waited < .seconds(10), "waitForWork went on for \(waited) after its connection was killed")
+        try await withinBound("waitForWork to end after its connection was killed") { try await waiting.value }
 
         let job = sampleJob("q", 1)
         let found = try await onThread { () throws -> [String] in
@@ -38,18 +34,17 @@ import Testing
         }
         #expect(found == [job.id])
 
-        // Listening again, on a new connection: an enqueue wakes the waiter at once.
-        let wake = try await onThread { () throws -> Duration in
-            let enqueuer = Thread {
-                Thread.sleep(forTimeInterval: 0.3)
-                _ = try? backend.enqueue([sampleJob("q", 2)])
+        // Listening again, on a new connection: an enqueue wakes the waiter, whose own timeout is an hour away.
+        try await withinBound("an enqueue to wake the second wait") {
+            try await onThread {
+                let enqueuer = Thread {
+                    Thread.sleep(forTimeInterval: 0.3)
+                    _ = try? backend.enqueue([sampleJob("q", 2)])
+                }
+                enqueuer.start()
+                try backend.waitForWork(queue: "q", timeout: .seconds(3600))
             }
-            enqueuer.start()
-            let start = ContinuousClock.now
-            try backend.waitForWork(queue: "q", timeout: .seconds(10))
-            return ContinuousClock.now - start
         }
-        #expect(wake < .seconds(2), "the second wait returned after \(wake)")
     }
 
     /// Jobs put back in line (they keep their old places) after newer jobs were claimed are found
@@ -63,7 +58,7 @@ import Testing
         let released = sampleJob("q", 1)
         let rescued = sampleJob("q", 2)
         let waiting = (3..<6).map { sampleJob("q", $0) }
-        let (order, waited) = try await onThread { () throws -> ([String], Duration) in
+        let order = try await onThread { () throws -> [String] in
             _ = try host.enqueue([released, rescued])
             let first = try host.fetch(queue: "q", limit: 1, lease: .seconds(60))[0]
             _ = try host.fetch(queue: "q", limit: 1, lease: .milliseconds(100))
@@ -75,19 +70,19 @@ import Testing
             var order = try host.fetch(queue: "q", limit: 1, lease: .seconds(60)).map(\.id)
 
             #expect(try other.rescueExpired(queue: "q", limit: 10) == (1, 0))
-            let start = ContinuousClock.now
-            while !order.contains(released.id) || !order.contains(rescued.id), ContinuousClock.now - start < .seconds(10) {
+            // Found at the next full scan: polled with a generous bound, not timed.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !order.contains(released.id) || !order.contains(rescued.id), ContinuousClock.now < deadline {
                 order += try host.fetch(queue: "q", limit: 1, lease: .seconds(60)).map(\.id)
                 Thread.sleep(forTimeInterval: 0.02)
             }
-            return (order, ContinuousClock.now - start)
+            return order
         }
         let positions = (order.firstIndex(of: released.id), order.firstIndex(of: rescued.id))
         #expect(positions.0 != nil && positions.1 != nil && positions.0! < positions.1!, "the released job, then the rescued one: \(order)")
         let rest = try await onThread { try host.fetch(queue: "q", limit: 10, lease: .seconds(60)).map(\.id) }
         let all = order + rest
         #expect(all.count == 4 && Set(all) == Set([released.id, rescued.id, waiting[1].id, waiting[2].id]), "every job once: \(all)")
-        #expect(waited < .seconds(6), "the put-back jobs were found after \(waited)")
     }
 
     /// A job enqueued by a transaction that took longer than the cursor's slack (its run time is the

@@ -124,16 +124,13 @@ import Testing
                     replies += chunk
                 sys.stdout.write(replies.decode())
                 """
-            let waiter = Task.detached { try await onThread { () throws -> Duration in
-                let start = ContinuousClock.now
-                try backend.waitForWork(queue: "emails", timeout: .seconds(20))
-                return ContinuousClock.now - start
-            } }
+            // A wait of an hour: returning at all shows the producer's wake-up hint woke it.
+            let waiter = Task.detached { try await onThread { try backend.waitForWork(queue: "emails", timeout: .seconds(3600)) } }
             try await Task.sleep(for: .milliseconds(200))
             let output = try await ChildProcess.run("python3", ["-c", producer, String(server.port), id], timeout: .seconds(20))
             #expect(output.status == 0, "\(output.stderr)")
             #expect(!output.stdout.contains("-"), "an error reply: \(output.stdout)")
-            #expect(try await waiter.value < .seconds(5), "the producer's wake-up hint did not wake a waiting host")
+            try await withinBound("the producer's wake-up hint to wake a waiting host") { try await waiter.value }
 
             let job = try #require(try await onThread { try backend.fetch(queue: "emails", limit: 10, lease: .seconds(60)) }.first)
             #expect(job.id == id)
@@ -159,7 +156,7 @@ import Testing
                 { _ = try backend.list(queue: "q", state: .ready, offset: 0, limit: 10) },
             ]
             for call in calls {
-                let (error, _) = try await failure(of: call)
+                let error = try await failure(of: call)
                 let thrown = try #require(error)
                 #expect(thrown.code == .corrupt)
                 #expect(thrown.message.contains("wrong type"), "\(thrown.message)")
@@ -171,7 +168,7 @@ import Testing
                 return try backend.fetch(queue: "p", limit: 1, lease: .seconds(60))[0]
             }
             _ = try await redisCLI(server, ["SET", "{jh:p}:done", "x"])
-            let (error, _) = try await failure(of: { _ = try backend.settle([(leased.lease, .done(retention: .seconds(60)))]) })
+            let error = try await failure(of: { _ = try backend.settle([(leased.lease, .done(retention: .seconds(60)))]) })
             #expect(error?.code == .corrupt)
             #expect(error?.message.contains("{jh:p}:done holds a string, not a zset") == true, "\(String(describing: error))")
             #expect(try await onThread { try backend.job(queue: "p", id: leased.id)?.state } == .running)
@@ -241,13 +238,11 @@ import Testing
         ]
         for call in calls {
             for _ in 0..<2 {  // the broken connection, then a fresh attempt
-                let (error, took) = try await failure(of: call)
-                let thrown = try #require(error)
+                let thrown = try #require(try await failure(of: call))
                 #expect(thrown.code == .unavailable)
                 #expect(thrown.isTransient)
                 #expect(thrown.message.contains("127.0.0.1:\(server.port)"), "\(thrown.message)")
                 #expect(!thrown.message.contains("s3cret"), "\(thrown.message)")
-                #expect(took < .seconds(3))
             }
         }
     }
@@ -257,11 +252,11 @@ import Testing
             let backend = makeBackend(server, commandTimeout: .milliseconds(500))
             try await onThread { try backend.ping() }
             kill(server.pid, SIGSTOP)
-            let (error, took) = try await failure(of: { try backend.ping() })
+            // The server is stopped, so only the command timeout can end the call.
+            let error = try await failure(of: { try backend.ping() })
             kill(server.pid, SIGCONT)
             #expect(error?.code == .unavailable)
             #expect(error?.message.contains("did not answer in time") == true, "\(String(describing: error))")
-            #expect(took >= .milliseconds(400) && took < .seconds(3))
             try await onThread { try backend.ping() }
         }
     }
@@ -272,7 +267,7 @@ import Testing
         let backend = makeBackend(server, poolSize: 2)
         try await onThread { _ = try backend.enqueue([sampleJob("q")]) }
         server.stop()
-        #expect(try await failure(of: { try backend.ping() }).error?.code == .unavailable)
+        #expect(try await failure(of: { try backend.ping() })?.code == .unavailable)
 
         // The harness picks ports itself, so the second server is started by hand, daemonised, on the
         // same port, and stopped by the PID it writes.
@@ -317,7 +312,7 @@ import Testing
 
             for url in ["redis://worker:wrong-pw@127.0.0.1:\(server.port)", "redis://127.0.0.1:\(server.port)"] {
                 let backend = makeBackend(server, url: url)
-                let error = try #require(try await failure(of: { try backend.ping() }).error)
+                let error = try #require(try await failure(of: { try backend.ping() }))
                 #expect(error.code == .unavailable || error.code == .server)
                 #expect(!error.message.contains("wrong-pw"), "\(error.message)")
             }
@@ -327,10 +322,10 @@ import Testing
     @Test func nothingListeningFailsAtOnce() async throws {
         let port = try await withRedis { server in server.port }
         let backend = RedisBackend(url: "redis://127.0.0.1:\(port)", keyPrefix: "jh", connectTimeout: .seconds(2), logger: .init(label: "test"))
-        let (error, took) = try await failure(of: { _ = try backend.fetch(queue: "q", limit: 1, lease: .seconds(1)) })
+        let error = try await failure(of: { _ = try backend.fetch(queue: "q", limit: 1, lease: .seconds(1)) })
         #expect(error?.code == .unavailable)
-        #expect(error?.message.contains("cannot connect to Redis at 127.0.0.1:\(port)") == true, "\(String(describing: error))")
-        #expect(took < .seconds(1))
+        // Refused at once, not timed out: the error says what happened at the socket.
+        #expect(error?.message.contains("cannot connect to Redis at 127.0.0.1:\(port): Connection refused") == true, "\(String(describing: error))")
     }
 
     @Test func badConfigurationIsInvalidOnEveryCall() async throws {
@@ -339,12 +334,12 @@ import Testing
         ]
         for (url, prefix) in cases {
             let backend = RedisBackend(url: url, keyPrefix: prefix, connectTimeout: .seconds(1), logger: .init(label: "test"))
-            let error = try #require(try await failure(of: { try backend.ping() }).error)
+            let error = try #require(try await failure(of: { try backend.ping() }))
             #expect(error.code == .invalid)
             #expect(!error.message.contains("secret"))
         }
         let backend = RedisBackend(url: "redis://127.0.0.1:1", keyPrefix: "jh", connectTimeout: .seconds(1), logger: .init(label: "test"))
-        #expect(try await failure(of: { _ = try backend.stats(queue: "a}b") }).error?.code == .invalid)
+        #expect(try await failure(of: { _ = try backend.stats(queue: "a}b") })?.code == .invalid)
     }
 
     @Test func callersBeyondThePoolSizeWaitTheirTurn() async throws {

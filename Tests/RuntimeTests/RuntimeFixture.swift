@@ -81,16 +81,6 @@ final class RuntimeFixture {
         }
     }
 
-    /// Polls `condition` every 20 ms until it holds or `timeout` passes.
-    func waitUntil(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try condition()
-    }
-
     deinit {
         redis.stop()
         try? directory.remove()

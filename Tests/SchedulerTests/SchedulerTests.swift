@@ -9,6 +9,8 @@ import Testing
 
 /// Schedules on a real Redis: one job per fire time across schedulers, catch-up after downtime.
 struct SchedulerTests {
+    /// `tick` under test; `tock`, fired in the same passes, witnesses that a scheduler passed over a
+    /// fire time when `tick` was switched off.
     static func config(redis: RedisServer, catchUp: String = "skip") throws -> HostConfiguration {
         try ConfigLoader(environment: [:]).load(
             text: """
@@ -18,7 +20,8 @@ struct SchedulerTests {
                   default: {}
                 schedules:
                   tick: { every: 1s, handler: test.noop, catch_up: \(catchUp), payload: { from: tick } }
-                """, file: "test.yaml", directory: URL(fileURLWithPath: "/tmp"))
+                  tock: { every: 1s, handler: test.noop }
+                """, file: "test.yaml", directory: URL(fileURLWithPath: "/"))
     }
 
     static func backend(_ redis: RedisServer) -> RedisBackend {
@@ -31,67 +34,79 @@ struct SchedulerTests {
         return logger
     }()
 
-    /// The fire times of the jobs the schedule enqueued, from their origins.
-    static func fires(_ backend: RedisBackend) throws -> [(time: String, catchUp: Bool)] {
+    /// The fire times of the jobs schedule `name` enqueued, from their origins.
+    static func fires(_ backend: RedisBackend, _ name: String = "tick") throws -> [(time: String, catchUp: Bool)] {
         try backend.list(queue: "default", state: .ready, offset: 0, limit: 10_000).compactMap { job in
-            guard let origin = job.origin, origin.hasPrefix("schedule tick ") else { return nil }
-            let rest = origin.dropFirst("schedule tick ".count)
+            guard let origin = job.origin, origin.hasPrefix("schedule \(name) ") else { return nil }
+            let rest = origin.dropFirst("schedule \(name) ".count)
             return (String(rest.prefix { $0 != " " }), rest.hasSuffix("(catch-up)"))
         }
     }
 
+    static func date(_ text: String) -> Date? { try? Date(text, strategy: .iso8601) }
+
+    /// The last fire time `tick` enqueued.
+    static func lastFire(_ backend: RedisBackend) throws -> Date? {
+        try fires(backend).compactMap { Self.date($0.time) }.max()
+    }
+
     @Test func threeSchedulersRacingFireEachTimeOnce() async throws {
         let redis = try await RedisServer.start()
+        defer { redis.stop() }
         let config = try Self.config(redis: redis)
         let backend = Self.backend(redis)
         let schedulers = (0..<3).map { _ in Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50)) }
-        let started = try backend.now()
         for scheduler in schedulers { scheduler.start() }
-        try await Task.sleep(for: .milliseconds(4_200))
+        try await waitUntil("four fire times claimed") { try Self.fires(backend).count >= 4 }
         for scheduler in schedulers { scheduler.stop() }
-        let ended = try backend.now()
         let fires = try Self.fires(backend)
         let times = fires.map(\.time)
         #expect(Set(times).count == times.count, "a fire time enqueued twice: \(times.sorted())")
-        // Every whole second in (started, ended] fired once.
-        let expected = Int(ended.timeIntervalSince1970.rounded(.down)) - Int(started.timeIntervalSince1970.rounded(.down))
-        #expect(abs(times.count - expected) <= 1, "\(times.count) fires, \(expected) expected")
+        // Every whole second from the first fire to the last fired once: none skipped, none twice.
+        let seconds = times.compactMap { Self.date($0) }.map { Int($0.timeIntervalSince1970) }.sorted()
+        #expect(seconds.count == times.count && seconds == Array(seconds[0]...seconds[seconds.count - 1]), "\(times.sorted())")
         #expect(fires.allSatisfy { !$0.catchUp })
-        let job = try #require(try backend.list(queue: "default", state: .ready, offset: 0, limit: 1).first)
+        let job = try #require(try backend.list(queue: "default", state: .ready, offset: 0, limit: 10_000).first {
+            $0.origin?.hasPrefix("schedule tick ") == true
+        })
         #expect(job.handler == "test.noop" && job.payload == #"{"from":"tick"}"#)
     }
 
     @Test func catchUpOnceEnqueuesOneJobForAnOutage() async throws {
         let redis = try await RedisServer.start()
+        defer { redis.stop() }
         let config = try Self.config(redis: redis, catchUp: "once")
         let backend = Self.backend(redis)
         let first = Scheduler(config: config, backends: ["main": backend], logger: Self.quiet, tick: .milliseconds(50))
         first.start()
-        try await Task.sleep(for: .milliseconds(2_200))
+        try await waitUntil("two fire times claimed") { try Self.fires(backend).count >= 2 }
         first.stop()
         let beforeOutage = try Self.fires(backend).count
-        #expect(beforeOutage >= 2)
-        try await Task.sleep(for: .seconds(5))  // every host down: about five fire times pass
+        // Every host down until at least three fire times have passed on the backend's clock.
+        let lastBefore = try #require(try Self.lastFire(backend))
+        try await waitUntil("three fire times passed unclaimed") { try backend.now() >= lastBefore.addingTimeInterval(3.5) }
         let second = Scheduler(config: config, backends: ["main": backend], logger: Self.quiet, tick: .milliseconds(50))
         second.runOnce()
         let afterRestart = try Self.fires(backend)
         second.stop()
         let catchUps = afterRestart.filter(\.catchUp)
         #expect(catchUps.count == 1, "\(afterRestart.map(\.time))")
-        // The outage's fire times collapse into the one catch-up (plus, at most, the fire time due right now).
+        // The outage's three or more fire times collapse into the one catch-up (plus, at most, the fire time due right now).
         #expect(afterRestart.count - beforeOutage <= 2, "\(afterRestart.map(\.time))")
     }
 
     @Test func catchUpSkipEnqueuesNothingForAnOutage() async throws {
         let redis = try await RedisServer.start()
+        defer { redis.stop() }
         let config = try Self.config(redis: redis, catchUp: "skip")
         let backend = Self.backend(redis)
         let first = Scheduler(config: config, backends: ["main": backend], logger: Self.quiet, tick: .milliseconds(50))
         first.start()
-        try await Task.sleep(for: .milliseconds(2_200))
+        try await waitUntil("two fire times claimed") { try Self.fires(backend).count >= 2 }
         first.stop()
         let beforeOutage = try Self.fires(backend).count
-        try await Task.sleep(for: .seconds(4))
+        let lastBefore = try #require(try Self.lastFire(backend))
+        try await waitUntil("three fire times passed unclaimed") { try backend.now() >= lastBefore.addingTimeInterval(3.5) }
         Scheduler(config: config, backends: ["main": backend], logger: Self.quiet).runOnce()
         let afterRestart = try Self.fires(backend)
         #expect(afterRestart.allSatisfy { !$0.catchUp })
@@ -103,29 +118,33 @@ struct SchedulerTests {
     /// time that fell while it was off.
     @Test func aSwitchedOffScheduleFiresNothingAndCatchesNothingUpWhenOnAgain() async throws {
         let redis = try await RedisServer.start()
+        defer { redis.stop() }
         let config = try Self.config(redis: redis, catchUp: "once")
         let backend = Self.backend(redis)
         let running = Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50))
         running.start()
-        try await Task.sleep(for: .milliseconds(1_500))
+        try await waitUntil("a first fire") { try Self.fires(backend).count >= 1 }
         try backend.setDisabled(schedule: "tick", queue: "default", true)
         let offAt = try #require(try backend.scheduleSwitch(schedule: "tick", queue: "default").changedAt)
         let beforeOff = try Self.fires(backend).count
-        #expect(beforeOff >= 1)
-        try await Task.sleep(for: .milliseconds(3_200))
+        // `tock` fires in the same passes: once it has fired three times since, `tick` was passed over three times.
+        try await waitUntil("three fires of tock after tick was switched off") {
+            try Self.fires(backend, "tock").compactMap { Self.date($0.time) }.filter { $0 > offAt }.count >= 3
+        }
         #expect(try Self.fires(backend).count == beforeOff, "fires while switched off")
 
         try backend.setDisabled(schedule: "tick", queue: "default", false)
         let onAt = try #require(try backend.scheduleSwitch(schedule: "tick", queue: "default").changedAt)
         let fresh = Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50))
         fresh.start()
-        try await Task.sleep(for: .milliseconds(2_500))
+        try await waitUntil("two fires after switching on again") {
+            try Self.fires(backend).compactMap { Self.date($0.time) }.filter { $0 > onAt }.count >= 2
+        }
         running.stop()
         fresh.stop()
 
-        let formatter = ISO8601DateFormatter()
         let fires = try Self.fires(backend)
-        let times = fires.compactMap { formatter.date(from: $0.time) }
+        let times = fires.compactMap { Self.date($0.time) }
         #expect(times.count == fires.count)
         #expect(Set(fires.map(\.time)).count == fires.count, "a fire time enqueued twice: \(fires.map(\.time).sorted())")
         #expect(!times.contains { $0 > offAt && $0 <= onAt }, "fired while switched off: \(fires.map(\.time).sorted())")
@@ -135,6 +154,7 @@ struct SchedulerTests {
 
     @Test func aFireTimeAheadOfTheBackendClockIsRefused() async throws {
         let redis = try await RedisServer.start()
+        defer { redis.stop() }
         let backend = Self.backend(redis)
         let job = NewJob(queue: "default", handler: "test.noop", payload: Data("{}".utf8), maxAttempts: 1)
         let future = try backend.now().addingTimeInterval(60)
