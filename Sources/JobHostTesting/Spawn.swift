@@ -192,7 +192,7 @@ func sleepBlocking(_ duration: Duration) {
 /// Swift's cooperative pool has only as many threads as cores (two here). Parking one of them in
 /// `waitpid`, `poll` or `nanosleep` for seconds stalls every other test, so blocking harness calls
 /// made from async code come through here.
-func onDedicatedThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+public func onDedicatedThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
             continuation.resume(with: Result { try work() })

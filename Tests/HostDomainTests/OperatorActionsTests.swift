@@ -141,9 +141,5 @@ struct OperatorActionsTests {
     }
 }
 
-/// Runs blocking backend calls on a thread of their own, off Swift's cooperative pool.
-func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
-    }
-}
+/// Blocking backend calls run on a thread of their own, off Swift's cooperative pool.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T { try await onDedicatedThread(work) }

@@ -36,12 +36,8 @@ func withBackend<T>(_ kind: BackendKind, _ body: (any JobBackend) async throws -
     }
 }
 
-/// Runs blocking backend calls on a thread of their own, never on the cooperative pool.
-func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
-    }
-}
+/// Blocking backend calls run on a thread of their own, off Swift's cooperative pool.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T { try await onDedicatedThread(work) }
 
 /// One job enqueued on `queue` and leased for `lease`: running, under a lease that expires then.
 func leasedJob(_ backend: any JobBackend, queue: String, maxAttempts: Int = 3, lease: Duration) async throws -> LeasedJob {

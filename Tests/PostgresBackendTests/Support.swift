@@ -23,13 +23,8 @@ actor SharedPostgres {
     }
 }
 
-/// Runs blocking backend calls on a thread of their own: Swift's cooperative pool has as many threads as
-/// cores (two here), and a test parked in libpq there would stall every other test.
-func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
-    }
-}
+/// Blocking backend calls run on a thread of their own, off Swift's cooperative pool.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T { try await onDedicatedThread(work) }
 
 let testLogger: Logger = {
     var logger = Logger(label: "PostgresBackendTests")

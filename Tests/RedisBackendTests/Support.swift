@@ -4,13 +4,8 @@ import JobHostTesting
 import Logging
 import RedisBackend
 
-/// Runs blocking backend calls on a thread of their own: Swift's cooperative pool has as many threads as
-/// cores (two here), and a test parked in hiredis there would stall every other test.
-func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
-    }
-}
+/// Blocking backend calls run on a thread of their own, off Swift's cooperative pool.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T { try await onDedicatedThread(work) }
 
 /// A backend on `server` with short timeouts, so failure tests finish quickly.
 func makeBackend(
