@@ -20,7 +20,9 @@ public enum ReclaimMode: String, Sendable, Equatable {
 public protocol LeaseReclaimer: Sendable {
     /// Takes back every job of `queue` still running under a lease whose owner id starts with
     /// `ownerPrefix` (the settled, rescued and re-fetched ones are not touched: their lease ended).
-    /// One atomic step per job; safe on many hosts at once.
+    /// One atomic step per job; safe on many hosts at once. The prefix is compared as plain text (no
+    /// pattern); end it with `/` to name one run or holder exactly (`web-1#a/w1` also matches
+    /// `web-1#a/w10/3`). An empty prefix, which would name every holder, is `.invalid`.
     /// - Returns: how many are ready again, and how many went dead (`rescue` on a last attempt).
     func reclaim(queue: String, leasedBy ownerPrefix: String, _ mode: ReclaimMode) throws(BackendError) -> (ready: Int, dead: Int)
 }

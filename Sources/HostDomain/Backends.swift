@@ -7,8 +7,10 @@ import RedisBackend
 /// The composition root for backends: config entries → clients.
 public enum Backends {
     /// A client for every backend the config names, by name. Clients connect lazily: an unreachable
-    /// server shows up in the first call, which the caller retries or reports.
-    public static func make(_ config: HostConfiguration, logger: Logger) -> [String: any JobBackend] {
+    /// server shows up in the first call, which the caller retries or reports. Every job a client
+    /// fetches records `leaseOwner` (plus `/` and a number per fetch call) as its lease owner (see
+    /// ``LeaseReclaimer``); both backends conform to it and to ``HostRegistry``.
+    public static func make(_ config: HostConfiguration, logger: Logger, leaseOwner: String = "") -> [String: any JobBackend] {
         var available: [String: any JobBackend] = [:]
         for backend in config.backends {
             var backendLogger = logger
@@ -17,11 +19,11 @@ public enum Backends {
             case .redis:
                 available[backend.name] = RedisBackend(
                     url: backend.url.revealed, keyPrefix: backend.keyPrefix, connectTimeout: backend.connectTimeout,
-                    logger: backendLogger)
+                    logger: backendLogger, leaseOwner: leaseOwner)
             case .postgres:
                 available[backend.name] = PostgresBackend(
                     url: backend.url.revealed, schema: backend.schema, poolSize: backend.poolSize,
-                    connectTimeout: backend.connectTimeout, logger: backendLogger)
+                    connectTimeout: backend.connectTimeout, logger: backendLogger, leaseOwner: leaseOwner)
             }
         }
         return available

@@ -26,6 +26,8 @@ struct PGStatements: Sendable {
     let settle: PGStatement
     let extend: PGStatement
     let rescue: String
+    let reclaimRescue: String
+    let reclaimRelease: String
     let prune: String
     let stats: String
     let listReady: String
@@ -45,6 +47,9 @@ struct PGStatements: Sendable {
     let resume: String
     let setScheduleSwitch: String
     let scheduleSwitch: String
+    let claimHost: String
+    let refreshHost: String
+    let releaseHost: String
 
     init(_ schema: PGSchema) {
         let jobs = schema.qualified("jobs")
@@ -114,7 +119,7 @@ struct PGStatements: Sendable {
             """)
 
         // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
-        // NULL: from the head, see ``ClaimCursor``). The inner SELECT walks jobs_claim from there;
+        // NULL: from the head, see ``ClaimCursor``), the lease owner id (recorded with the token). The inner SELECT walks jobs_claim from there;
         // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. A claimed row
         // holding a value it cannot be run with (`unusable`) goes to dead instead, with the reason, in
         // the same step. Returns the claimed jobs, each with the database's now, its crashes, whether
@@ -130,6 +135,7 @@ struct PGStatements: Sendable {
                     attempt = CASE WHEN (\(unusable("j"))) IS NULL THEN j.attempt + 1 ELSE j.attempt END,
                     lease_token = CASE WHEN (\(unusable("j"))) IS NULL THEN gen_random_uuid() END,
                     lease_until = CASE WHEN (\(unusable("j"))) IS NULL THEN now() + $3::bigint * interval '1 microsecond' END,
+                    lease_owner = CASE WHEN (\(unusable("j"))) IS NULL THEN $5::text ELSE j.lease_owner END,
                     last_error = coalesce(\(unusable("j")), j.last_error),
                     updated_at = now()
                 WHERE j.id = ANY (ARRAY(
@@ -226,16 +232,13 @@ struct PGStatements: Sendable {
             SELECT i.n, m.n IS NOT NULL FROM item AS i LEFT JOIN matched AS m ON m.n = i.n
             """)
 
-        // Parameters: queue, limit. Returns (rescued, dead): expired leases put back or dead, and
-        // pending jobs scheduled beyond any usable time moved to dead.
-        rescue = """
-            WITH expired AS (
-                SELECT j.id FROM \(jobs) AS j
-                WHERE j.queue = $1 AND j.state = 'running' AND j.lease_until <= now()
-                ORDER BY j.lease_until
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED
-            ), moved AS (
+        // How a lease ends when it expired, for the rows the CTE `expired` selected and locked (ids), of
+        // queue $1: the job counts a failed attempt and is ready again (keeping its place in line) or,
+        // its attempts used up, dead, last_error naming the lease either way. Shared by rescue (the
+        // expired leases) and reclaim's rescue mode (the leases of a holder that is gone). Leaves the
+        // CTEs `moved` (the jobs' new states), `counted` and `woken`.
+        let endLeases = """
+            moved AS (
                 UPDATE \(jobs) AS j SET
                     state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'ready' END,
                     last_error = 'lease expired ' || CASE WHEN j.attempt >= j.max_attempts THEN 'after' ELSE 'during' END
@@ -249,7 +252,19 @@ struct PGStatements: Sendable {
                 ON CONFLICT (queue, shard) DO UPDATE SET failed = c.failed + excluded.failed
             ), woken AS (
                 SELECT count(pg_notify(\(channel), $1)) AS notified FROM (SELECT 1 FROM moved WHERE state = 'ready' LIMIT 1) AS any_ready
-            ), unreachable AS (
+            )
+            """
+
+        // Parameters: queue, limit. Returns (rescued, dead): expired leases put back or dead, and
+        // pending jobs scheduled beyond any usable time moved to dead.
+        rescue = """
+            WITH expired AS (
+                SELECT j.id FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state = 'running' AND j.lease_until <= now()
+                ORDER BY j.lease_until
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), \(endLeases), unreachable AS (
                 -- Pending jobs whose run time lies beyond any usable time (an edit's `infinity`): no
                 -- claim ever reaches them, so the queue's maintenance records them in dead. The
                 -- claim's index finds them at the far end of the queue's range.
@@ -266,6 +281,45 @@ struct PGStatements: Sendable {
             )
             SELECT count(*) FILTER (WHERE m.state = 'ready'), count(*) FILTER (WHERE m.state = 'dead') + (SELECT count(*) FROM buried)
             FROM moved AS m RIGHT JOIN woken ON true
+            """
+
+        // The running jobs of queue $1 whose lease owner starts with $2 — or, when $3 is true, is
+        // exactly $2 — locked in id order (as settle locks them: the two wait for each other rather
+        // than deadlock). Not SKIP LOCKED: a row a settlement holds is waited for and then checked
+        // again, so a job settled, rescued or fetched by another owner meanwhile drops out.
+        // starts_with compares plain characters: no LIKE pattern, so `_` and `%` in an owner id are
+        // themselves.
+        let ownedBy = """
+            SELECT j.id FROM \(jobs) AS j
+                WHERE j.queue = $1 AND j.state = 'running'
+                  AND CASE WHEN $3::boolean THEN j.lease_owner = $2::text ELSE starts_with(j.lease_owner, $2::text) END
+                ORDER BY j.id
+                FOR UPDATE
+            """
+        // Parameters: queue, owner, exact. Returns (ready, dead): the holder's leases end as expired
+        // ones do (`endLeases`, as rescue).
+        reclaimRescue = """
+            WITH expired AS (
+                \(ownedBy)
+            ), \(endLeases)
+            SELECT count(*) FILTER (WHERE m.state = 'ready'), count(*) FILTER (WHERE m.state = 'dead')
+            FROM moved AS m RIGHT JOIN woken ON true
+            """
+        // Parameters: queue, owner, exact. Returns (ready, 0): the holder's jobs are released as
+        // settle releases them (ready, keeping their place in line; the attempt given back; the unique
+        // key kept), without their lease tokens.
+        reclaimRelease = """
+            WITH held AS (
+                \(ownedBy)
+            ), moved AS (
+                UPDATE \(jobs) AS j SET state = 'ready', attempt = greatest(j.attempt - 1, 0),
+                    lease_token = NULL, lease_until = NULL, updated_at = now()
+                WHERE j.id = ANY (ARRAY(SELECT h.id FROM held AS h))
+                RETURNING j.state
+            ), woken AS (
+                SELECT count(pg_notify(\(channel), $1)) AS notified FROM (SELECT 1 FROM moved LIMIT 1) AS any_ready
+            )
+            SELECT count(m.state), 0 FROM moved AS m RIGHT JOIN woken ON true
             """
 
         // Parameters: queue, retention (µs), limit. Returns the number deleted.
@@ -402,5 +456,36 @@ struct PGStatements: Sendable {
             """
         // Parameters: queue, schedule. Returns (disabled, changed at µs), no row if never switched.
         scheduleSwitch = "SELECT disabled, \(micros("changed_at")) FROM \(switches) WHERE queue = $1 AND schedule = $2"
+
+        let hosts = schema.qualified("hosts")
+        // Parameters: name, instance, boot id, machine, pid, process start, stale after (µs), replace.
+        // Returns one row: (claimed, then the previous record's instance, boot id, machine, pid,
+        // process start, seen at µs; NULLs when there was none). One statement: `old` locks the
+        // name's row (FOR UPDATE waits for a claim in flight and reads its outcome); the insert reads
+        // `old` first, so the lock is taken before it writes; the upsert writes only when the name is
+        // free, held by the same instance, seen `stale after` ago or longer (the database's clock), or
+        // replace is true. A row another claim inserted after this statement's snapshot is not in
+        // `old`: the upsert still judges it, and a refusal then comes back with no previous record
+        // (the caller asks again).
+        claimHost = """
+            WITH old AS (
+                SELECT h.instance, h.boot_id, h.machine, h.pid, h.process_start, \(micros("h.seen_at")) AS seen_at
+                FROM \(hosts) AS h WHERE h.name = $1
+                FOR UPDATE
+            ), claimed AS (
+                INSERT INTO \(hosts) AS h (name, instance, boot_id, machine, pid, process_start, seen_at)
+                SELECT $1, $2, $3, $4, $5::integer, $6::bigint, now() FROM (SELECT count(*) FROM old) AS locked_first
+                ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, boot_id = excluded.boot_id,
+                    machine = excluded.machine, pid = excluded.pid, process_start = excluded.process_start, seen_at = now()
+                WHERE h.instance = excluded.instance OR $8::boolean OR h.seen_at <= now() - $7::bigint * interval '1 microsecond'
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT 1 FROM claimed), o.instance, o.boot_id, o.machine, o.pid, o.process_start, o.seen_at
+            FROM (SELECT 1) AS one LEFT JOIN old AS o ON true
+            """
+        // Parameters: name, instance. A row back if that instance holds the name (now seen now).
+        refreshHost = "UPDATE \(hosts) SET seen_at = now() WHERE name = $1 AND instance = $2 RETURNING 1"
+        // Parameters: name, instance.
+        releaseHost = "DELETE FROM \(hosts) WHERE name = $1 AND instance = $2"
     }
 }

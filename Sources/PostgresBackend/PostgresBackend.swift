@@ -20,6 +20,8 @@ public final class PostgresBackend: JobBackend {
     /// The connections and statements, or why there are none (a bad URL or schema name), thrown by
     /// every call: the initialiser cannot throw.
     let core: Result<Core, BackendError>
+    /// The owner ids of this instance's fetches, and its fetches whose reply never came.
+    let owners: FetchOwners
 
     /// - Parameters:
     ///   - url: `postgres://user:password@host:port/database` (any libpq connection string works;
@@ -33,10 +35,15 @@ public final class PostgresBackend: JobBackend {
     ///   - commandTimeout: how long one statement may take: the server cancels it then
     ///     (`statement_timeout`), and the client gives up on the connection shortly after.
     ///   - logger: connection losses and reconnections, and jobs moved to dead because their rows are unusable.
+    ///   - leaseOwner: who this instance leases jobs for (see ``LeaseReclaimer``): every job it claims
+    ///     records `<leaseOwner>/<n>` in `jobs.lease_owner`, n counting this instance's fetch calls
+    ///     from 1. Empty: the owner ids are `/<n>`, and fetches whose reply was lost are not taken back
+    ///     early (see ``FetchOwners``).
     public init(
         url: String, schema: String = "jobhost", poolSize: Int = 8, connectTimeout: Duration, commandTimeout: Duration = .seconds(30),
-        logger: Logger
+        logger: Logger, leaseOwner: String = ""
     ) {
+        self.owners = FetchOwners(leaseOwner: leaseOwner)
         self.core = Result { () throws(BackendError) -> Core in
             let schema = try PGSchema(schema)
             let (endpoint, listenEndpoint) = try mapErrors { () throws(PostgresError) in
@@ -135,16 +142,30 @@ public final class PostgresBackend: JobBackend {
     /// Scheduled jobs whose time has come are claimed like ready ones: no promotion step. The same
     /// statement checks `queue_pauses` and claims nothing from a paused queue, and moves a claimed row
     /// holding a value outside ``JobFieldLimits`` to dead with the reason (logged here) instead of
-    /// leasing it, so a batch may hold fewer jobs than were due.
+    /// leasing it, so a batch may hold fewer jobs than were due. The claim records the call's owner id
+    /// in `lease_owner` with the lease token. A fetch of this instance whose reply was lost (a timeout,
+    /// a broken connection: the claim may have committed all the same) is taken back first, with
+    /// ``ReclaimMode/release``: one more statement while such a fetch is pending.
     public func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob] {
         let core = try core.get()
         try Self.validate(queue: queue)
         guard limit > 0 else { return [] }
+        try owners.reclaimOrphans { (queue, owner) throws(BackendError) in
+            try reclaim(queue: queue, owner: owner, exact: true, .release).ready
+        }
+        let owner = owners.next()
         let scan = core.cursors.scan(queue)
         let started = ContinuousClock.now
-        let rows = try core.withConnection { connection throws(PostgresError) in
-            try connection.query(
-                core.statements.fetch, [queue, String(limit), String(max(1, lease.roundedUpMicroseconds)), scan.from.map { String($0) }])
+        let rows: PGRows
+        do throws(BackendError) {
+            rows = try core.withConnection { connection throws(PostgresError) in
+                try connection.query(
+                    core.statements.fetch,
+                    [queue, String(limit), String(max(1, lease.roundedUpMicroseconds)), scan.from.map { String($0) }, Self.storable(owner)])
+            }
+        } catch {
+            owners.failed(queue: queue, owner: owner, lease: lease, error: error)
+            throw error
         }
         guard rows.count >= 1, let databaseNow = rows[0, 11].flatMap({ Int64($0) }), let paused = rows[0, 13] else {
             throw Self.malformed("fetch")
@@ -484,7 +505,7 @@ public final class PostgresBackend: JobBackend {
     }
 
     /// Text PostgreSQL can store: `text` cannot hold NUL, which a handler's error message might.
-    private static func storable(_ text: String) -> String {
+    static func storable(_ text: String) -> String {
         text.utf8.contains(0) ? text.replacingOccurrences(of: "\0", with: "\u{FFFD}") : text
     }
 

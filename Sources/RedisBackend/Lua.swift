@@ -107,6 +107,88 @@ enum Lua {
 
         """
 
+    /// `release_job(id, attempt, now)`: what a release does to a held job's hash — ready again, the
+    /// attempt its fetch counted given back (`attempt` is the field as read; unusable reads as 1) —
+    /// for settle's `release` and reclaim's. The caller removes the lease and pushes the id on the
+    /// right of `ready` (the front of the line). Needs base and fields.
+    static let release = """
+        local function release_job(id, attempt_text, now)
+          local attempt = int_field('attempt', attempt_text, 1, limits.attempt + 1, 1) or 1
+          redis.call('HSET', job_key(id), 'state', 'ready', 'attempt', attempt - 1, 'updated_at', now)
+        end
+
+        """
+
+    /// `rescue_leases(ids, now)`: ends the leases `ids` (members of `leases`) the way an expired lease
+    /// ends, for rescue (the expired ones) and reclaim's `rescue` (the ones of a holder that is gone).
+    /// Returns rescued, dead.
+    ///
+    /// Each lease is removed; its job counts a failed attempt and goes to ready (front of the line,
+    /// last_error saying the lease expired) or, with its attempts used up, to dead with a reason naming
+    /// the lease; a job not running any more (settled meanwhile) is left alone; a lease whose job hash
+    /// is gone, whose attempt counts cannot be used or whose state is unknown is recorded in dead with
+    /// that reason rather than forgotten; all leases are read and checked before the first write.
+    /// Needs base, wake, bulk, free_unique, bury, fields and add_count.
+    static let rescueLeases = """
+        local function rescue_leases(ids, now)
+          local leases = base .. ':leases'
+          -- Every lease is read and decided first, then written: nothing that could fail comes after
+          -- the first write.
+          local plan = {}
+          for _, id in ipairs(ids) do
+            local key = job_key(id)
+            local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key')
+            if f.err then
+              -- Not a hash any more: left as it is for an operator, its id recorded in dead.
+              plan[#plan + 1] = {id = id, kind = 'foreign'}
+            elseif f[1] == 'running' then
+              local max_attempts, reason = int_field('max_attempts', f[3], 1, limits.max_attempts)
+              local attempt
+              if max_attempts then attempt, reason = int_field('attempt', f[2], 0, limits.attempt + 1, 0) end
+              if not attempt then
+                plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true}
+              else
+                local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
+                if attempt >= max_attempts then
+                  plan[#plan + 1] = {id = id, kind = 'dead', reason = 'lease expired after' .. what, unique = f[4], failed = true}
+                else
+                  plan[#plan + 1] = {id = id, kind = 'ready', reason = 'lease expired during' .. what, failed = true}
+                end
+              end
+            elseif f[1] and not known_states[f[1]] then
+              plan[#plan + 1] = {id = id, kind = 'dead', reason = unknown_state(f[1]), unique = f[4]}
+            elseif not f[1] then
+              local gone = redis.call('EXISTS', key) == 0
+              local reason = gone and 'job hash missing fields: all (its lease expired)' or 'job hash missing fields: state (its lease expired)'
+              plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4]}
+            end
+            -- ready, scheduled, done, dead: settled meanwhile; only the stale lease goes.
+          end
+
+          bulk('ZREM', leases, ids)
+          local rescued, dead, failed = 0, 0, 0
+          for _, item in ipairs(plan) do
+            if item.failed then failed = failed + 1 end
+            if item.kind == 'foreign' then
+              redis.call('ZADD', base .. ':dead', now, item.id)
+              dead = dead + 1
+            elseif item.kind == 'dead' then
+              free_unique(item.id, item.unique)
+              bury(item.id, item.reason, now)
+              dead = dead + 1
+            else
+              redis.call('HSET', job_key(item.id), 'state', 'ready', 'last_error', item.reason, 'updated_at', now)
+              redis.call('RPUSH', base .. ':ready', item.id)
+              rescued = rescued + 1
+            end
+          end
+          add_count('failed', failed)
+          wake(rescued)
+          return rescued, dead
+        end
+
+        """
+
     /// Frees a unique key, but only if this job holds it.
     static let freeUnique = """
         local function free_unique(id, unique)

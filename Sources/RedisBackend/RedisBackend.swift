@@ -20,6 +20,8 @@ public final class RedisBackend: JobBackend {
     /// The connections, or why there are none (a bad URL or key prefix), thrown by every call: the
     /// initialiser cannot throw.
     private let connections: Result<Connections, BackendError>
+    /// The owner ids of this instance's fetches, and its fetches whose reply never came.
+    let owners: FetchOwners
 
     /// At most this many due scheduled jobs are made ready per fetch, so one fetch stays short even
     /// after a long outage left a million due.
@@ -33,12 +35,17 @@ public final class RedisBackend: JobBackend {
     ///   - poolSize: connections shared by all calls; a call waits while all are busy.
     ///     ``waitForWork(queue:timeout:)`` uses connections of its own, one per concurrent waiter.
     ///   - logger: connection losses and jobs moved to dead because their data is incomplete.
+    ///   - leaseOwner: who this instance leases jobs for (see ``LeaseReclaimer``): every job it fetches
+    ///     records `<leaseOwner>/<n>` in its `lease_owner` field, n counting this instance's fetch
+    ///     calls from 1. Empty: the owner ids are `/<n>`, and fetches whose reply was lost are not
+    ///     taken back early (see ``FetchOwners``).
     public init(
         url: String, keyPrefix: String, connectTimeout: Duration, commandTimeout: Duration = .seconds(5), poolSize: Int = 8,
-        logger: Logger
+        logger: Logger, leaseOwner: String = ""
     ) {
         self.keyPrefix = keyPrefix
         self.logger = logger
+        self.owners = FetchOwners(leaseOwner: leaseOwner)
         self.connections = Result { () throws(BackendError) -> Connections in
             guard !keyPrefix.contains("{"), !keyPrefix.contains("}") else {
                 throw BackendError(.invalid, "the Redis key prefix \"\(keyPrefix)\" must not contain { or }: they delimit the hash tag")
@@ -93,15 +100,28 @@ public final class RedisBackend: JobBackend {
     /// One script call. Jobs whose data is incomplete or unusable (a value outside ``JobFieldLimits``,
     /// an unknown state) are moved to dead (and logged) instead of returned, so a batch may hold fewer
     /// jobs than were ready. The lease token is the job's
-    /// `lease_seq`, bumped on every fetch.
+    /// `lease_seq`, bumped on every fetch; the same write records the call's owner id in `lease_owner`.
+    /// A fetch of this instance whose reply was lost (a timeout, a broken connection) is taken back
+    /// first, with ``ReclaimMode/release``: one more script call while such a fetch is pending.
     public func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob] {
         let script = RedisScripts.fetch
         var command = script.call(key: try key(queue))
         guard limit > 0 else { return [] }
+        try owners.reclaimOrphans { (queue, owner) throws(BackendError) in
+            try reclaim(queue: queue, owner: owner, exact: true, .release).ready
+        }
+        let owner = owners.next()
         command.append(limit)
         command.append(lease.roundedUpMilliseconds)
         command.append(Self.promoteLimit)
-        let reply = try run(script, command)
+        command.append(owner)
+        let reply: RESPValue
+        do throws(BackendError) {
+            reply = try run(script, command)
+        } catch {
+            owners.failed(queue: queue, owner: owner, lease: lease, error: error)
+            throw error
+        }
         guard let parts = reply.array, parts.count == 2, let flat = parts[0].array, let buried = parts[1].array,
               flat.count % 10 == 0, buried.count % 2 == 0
         else { throw Self.malformed(script) }
@@ -317,6 +337,10 @@ public final class RedisBackend: JobBackend {
         }
         return "{\(keyPrefix):\(queue)}"
     }
+
+    /// `prefix:hosts`, the host-name registry. Not under a queue's hash tag: queue keys start with `{`,
+    /// so it cannot meet one.
+    var hostsKey: String { "\(keyPrefix):hosts" }
 
     /// Runs `script` once per queue the items name, pipelined, each call carrying that queue's items
     /// in order; returns each item's 1/0 answer as a Bool, in the items' order.

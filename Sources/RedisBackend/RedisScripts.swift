@@ -34,7 +34,7 @@ enum RedisScripts {
             return ids
             """)
 
-    /// Leases jobs. ARGV: limit, lease_ms, promote_max. Returns `{jobs, buried}`: jobs flat, 10 per
+    /// Leases jobs. ARGV: limit, lease_ms, promote_max, owner. Returns `{jobs, buried}`: jobs flat, 10 per
     /// job (id, lease_seq, handler, payload, attempt, max_attempts, enqueued_at, timeout_ms,
     /// last_error, crashes); buried flat, 2 per id moved to dead instead (id, reason).
     ///
@@ -45,14 +45,15 @@ enum RedisScripts {
     /// ``JobFieldLimits`` in any field the host reads, or in a state jobhost does not know, goes to dead
     /// with a reason naming the field and the value, never returned and never lost (a job key that is
     /// not a hash is left alone and its id recorded in dead), and the good jobs are leased as usual;
-    /// every lease bumps lease_seq, the fencing token; a paused queue (its `paused` key exists) leases
+    /// every lease bumps lease_seq, the fencing token, and records `owner` in `lease_owner` in the same
+    /// write; a paused queue (its `paused` key exists) leases
     /// nothing. Every read is checked before the writes it leads to, and each popped id is taken off
     /// the list only after it was leased or recorded: an error midway loses no job.
     static let fetch = RedisScript(
         name: "fetch",
         source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + Lua.fields + """
             expect_types({scheduled = 'zset', ready = 'list', leases = 'zset', dead = 'zset'})
-            local limit, lease_ms, promote_max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+            local limit, lease_ms, promote_max, owner = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
             local now = now_ms()
             local ready, scheduled = base .. ':ready', base .. ':scheduled'
             local buried = {}
@@ -139,7 +140,7 @@ enum RedisScripts {
                   else
                     local attempt, seq = job.attempt + 1, job.lease_seq + 1
                     redis.call('HSET', key, 'state', 'running', 'attempt', attempt, 'lease_seq', seq, 'updated_at', now,
-                      'enqueued_at', job.enqueued_at)
+                      'enqueued_at', job.enqueued_at, 'lease_owner', owner)
                     redis.call('ZADD', leases, now + lease_ms, id)
                     local n = #jobs
                     jobs[n + 1] = id
@@ -180,7 +181,7 @@ enum RedisScripts {
     /// first write: no item can stop the batch halfway.
     static let settle = RedisScript(
         name: "settle",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + """
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release + """
             expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
               ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
@@ -249,8 +250,7 @@ enum RedisScripts {
                 dead[#dead + 1] = now
                 dead[#dead + 1] = id
               else
-                local attempt = int_field('attempt', item.attempt, 1, limits.attempt + 1, 1) or 1
-                redis.call('HSET', key, 'state', 'ready', 'attempt', attempt - 1, 'updated_at', now)
+                release_job(id, item.attempt, now)
                 ready[#ready + 1] = id
               end
             end
@@ -300,63 +300,12 @@ enum RedisScripts {
     /// lease_seq.
     static let rescue = RedisScript(
         name: "rescue",
-        source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount + """
+        source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
+            + Lua.rescueLeases + """
             expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
-            local leases = base .. ':leases'
-            local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-            -- Every expired lease is read and decided first, then written: nothing that could fail
-            -- comes after the first write.
-            local plan = {}
-            for _, id in ipairs(expired) do
-              local key = job_key(id)
-              local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key')
-              if f.err then
-                -- Not a hash any more: left as it is for an operator, its id recorded in dead.
-                plan[#plan + 1] = {id = id, kind = 'foreign'}
-              elseif f[1] == 'running' then
-                local max_attempts, reason = int_field('max_attempts', f[3], 1, limits.max_attempts)
-                local attempt
-                if max_attempts then attempt, reason = int_field('attempt', f[2], 0, limits.attempt + 1, 0) end
-                if not attempt then
-                  plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true}
-                else
-                  local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
-                  if attempt >= max_attempts then
-                    plan[#plan + 1] = {id = id, kind = 'dead', reason = 'lease expired after' .. what, unique = f[4], failed = true}
-                  else
-                    plan[#plan + 1] = {id = id, kind = 'ready', reason = 'lease expired during' .. what, failed = true}
-                  end
-                end
-              elseif f[1] and not known_states[f[1]] then
-                plan[#plan + 1] = {id = id, kind = 'dead', reason = unknown_state(f[1]), unique = f[4]}
-              elseif not f[1] then
-                local gone = redis.call('EXISTS', key) == 0
-                local reason = gone and 'job hash missing fields: all (its lease expired)' or 'job hash missing fields: state (its lease expired)'
-                plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4]}
-              end
-              -- ready, scheduled, done, dead: settled meanwhile; only the stale lease goes.
-            end
-
-            bulk('ZREM', leases, expired)
-            local rescued, dead, failed = 0, 0, 0
-            for _, item in ipairs(plan) do
-              if item.failed then failed = failed + 1 end
-              if item.kind == 'foreign' then
-                redis.call('ZADD', base .. ':dead', now, item.id)
-                dead = dead + 1
-              elseif item.kind == 'dead' then
-                free_unique(item.id, item.unique)
-                bury(item.id, item.reason, now)
-                dead = dead + 1
-              else
-                redis.call('HSET', job_key(item.id), 'state', 'ready', 'last_error', item.reason, 'updated_at', now)
-                redis.call('RPUSH', base .. ':ready', item.id)
-                rescued = rescued + 1
-              end
-            end
-            add_count('failed', failed)
-            wake(rescued)
+            local expired = redis.call('ZRANGEBYSCORE', base .. ':leases', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+            local rescued, dead = rescue_leases(expired, now)
             return {rescued, dead}
             """)
 
@@ -540,6 +489,6 @@ enum RedisScripts {
     /// Every script, for tests that check them all.
     static let all = [
         enqueue, claimFire, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo, setPaused,
-        setScheduleSwitch,
+        setScheduleSwitch, reclaim, claimHost, refreshHost, releaseHost,
     ]
 }

@@ -49,6 +49,16 @@ func makeBackend(_ server: PostgresServer, schema: String, url: String? = nil, p
     return PostgresBackend(url: url, schema: schema, poolSize: poolSize, connectTimeout: .seconds(5), commandTimeout: .seconds(20), logger: testLogger)
 }
 
+/// Another backend instance on a schema ``makeBackend(_:schema:url:poolSize:)`` migrated, whose fetches
+/// record `leaseOwner`.
+func ownedBackend(
+    _ server: PostgresServer, schema: String, leaseOwner: String, url: String? = nil, poolSize: Int = 2, commandTimeout: Duration = .seconds(20)
+) -> PostgresBackend {
+    PostgresBackend(
+        url: url ?? server.url, schema: schema, poolSize: poolSize, connectTimeout: .seconds(5), commandTimeout: commandTimeout,
+        logger: testLogger, leaseOwner: leaseOwner)
+}
+
 /// A job with a small JSON payload.
 func sampleJob(_ queue: String, _ number: Int = 0, delay: Duration = .zero, uniqueKey: String? = nil) -> NewJob {
     NewJob(queue: queue, handler: "test.echo", payload: Data(#"{"n":\#(number)}"#.utf8), maxAttempts: 3, delay: delay, uniqueKey: uniqueKey)

@@ -14,6 +14,23 @@ import Testing
         }
     }
 
+    @Test(arguments: BackendConformance.leaseScenarios.map(\.name))
+    func leaseScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.leaseScenarios.first { $0.name == name }?.run)
+        try await withRedis { server in
+            try await onThread { try run({ owner in makeBackend(server, leaseOwner: owner) }, "conformance-\(name)") }
+        }
+    }
+
+    @Test(arguments: BackendConformance.hostRegistryScenarios.map(\.name))
+    func hostRegistryScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.hostRegistryScenarios.first { $0.name == name }?.run)
+        try await withRedis { server in
+            let backend = makeBackend(server)
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
+
     @Test(arguments: BackendConformance.scheduleScenarios.map(\.name))
     func scheduleScenario(_ name: String) async throws {
         let run = try #require(BackendConformance.scheduleScenarios.first { $0.name == name }?.run)

@@ -9,11 +9,12 @@ func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thr
 
 /// A backend on `server` with short timeouts, so failure tests finish quickly.
 func makeBackend(
-    _ server: RedisServer, url: String? = nil, prefix: String = "jh", commandTimeout: Duration = .seconds(5), poolSize: Int = 8
+    _ server: RedisServer, url: String? = nil, prefix: String = "jh", commandTimeout: Duration = .seconds(5), poolSize: Int = 8,
+    leaseOwner: String = ""
 ) -> RedisBackend {
     RedisBackend(
         url: url ?? server.url, keyPrefix: prefix, connectTimeout: .seconds(2), commandTimeout: commandTimeout, poolSize: poolSize,
-        logger: Logger(label: "RedisBackendTests"))
+        logger: Logger(label: "RedisBackendTests"), leaseOwner: leaseOwner)
 }
 
 /// A job with a small JSON payload.

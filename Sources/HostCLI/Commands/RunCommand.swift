@@ -75,7 +75,7 @@ struct RunCommand: AsyncParsableCommand {
             throw invalidExitCode
         }
         let identity = HostIdentity.current(name: config.host.name)
-        let backends = Backends.make(config, logger: logger)
+        let backends = Backends.make(config, logger: logger, leaseOwner: identity.leaseOwner("host"))
         try prepareSchemas(config, logger: logger)
         // Before any job is fetched: a previous run of this host that is gone has its jobs back at once,
         // and a second live host of the same name is refused.

@@ -93,7 +93,7 @@ public enum WorkerMain {
             stop.signal()
         }
         let runtime = HostRuntime(
-            config: workerConfig, backends: Backends.make(workerConfig, logger: logger), registry: loader.registry, logger: logger,
+            config: workerConfig, backends: Backends.make(workerConfig, logger: logger, leaseOwner: assignment.leaseOwner(pid: getpid())), registry: loader.registry, logger: logger,
             grace: nil, observer: observer)
         let signals = watchStopSignals { stop.signal() }
         watchControl { stop.signal() }

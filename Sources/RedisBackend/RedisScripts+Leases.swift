@@ -1,0 +1,108 @@
+import RedisClient
+
+/// The scripts behind owned leases (``RedisBackend`` as ``LeaseReclaimer``) and the host-name registry
+/// (``RedisBackend`` as ``HostRegistry``), under the conventions of ``RedisScripts``.
+extension RedisScripts {
+    /// Takes back the running jobs of a holder that is gone. ARGV: owner (a prefix of owner ids, or
+    /// one exact owner id), mode (`rescue` or `release`), exact (1: the owner id must equal it; 0: start
+    /// with it). Returns `{ready, dead}`.
+    ///
+    /// Guarantees: only jobs whose lease is in `leases`, whose state is running and whose `lease_owner`
+    /// starts with (or, exact, equals) the owner are touched — compared as plain bytes, no pattern —
+    /// so a job settled, rescued or fetched again by another owner meanwhile is left alone; `rescue`
+    /// ends those leases exactly as ``rescue`` ends expired ones (the same Lua: the attempt stays
+    /// counted, a last attempt goes dead, `failed` counted); `release` does what settle's release does
+    /// (ready at the front of the line, the attempt given back, the unique key kept), needing no lease
+    /// token. Either way the job is no longer running, so the old holder's token is stale. All
+    /// reads before the first write; one atomic step.
+    static let reclaim = RedisScript(
+        name: "reclaim",
+        source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
+            + Lua.rescueLeases + Lua.release + """
+            expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
+            local owner, mode, exact = ARGV[1], ARGV[2], ARGV[3] == '1'
+            local now = now_ms()
+            local taken, attempts = {}, {}
+            -- Earliest deadline first, as rescue takes them.
+            for _, id in ipairs(redis.call('ZRANGE', base .. ':leases', 0, -1)) do
+              -- pcall: a key that is not a hash holds no lease of this owner.
+              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_owner', 'attempt')
+              if not f.err and f[1] == 'running' and type(f[2]) == 'string' then
+                local held
+                if exact then held = f[2] == owner else held = string.sub(f[2], 1, #owner) == owner end
+                if held then
+                  taken[#taken + 1] = id
+                  attempts[#attempts + 1] = f[3]
+                end
+              end
+            end
+            if mode == 'rescue' then
+              local rescued, dead = rescue_leases(taken, now)
+              return {rescued, dead}
+            end
+            bulk('ZREM', base .. ':leases', taken)
+            for i, id in ipairs(taken) do release_job(id, attempts[i], now) end
+            bulk('RPUSH', base .. ':ready', taken)
+            wake(#taken)
+            return {#taken, 0}
+            """)
+
+    /// Claims a host name. KEYS[1]: the `hosts` hash. ARGV: name, the record as JSON (without
+    /// `seenAt`), stale_ms, replace (1 or 0). Returns `{claimed (1 or 0), the previous record's JSON or
+    /// false}`.
+    ///
+    /// Guarantees: the record is written, with `seenAt` = Redis's clock in ms, when the name has no
+    /// record, or one of the same instance, or one seen stale_ms or longer ago, or replace is 1; a
+    /// record that is not readable JSON with an instance and a seenAt counts as stale. One atomic
+    /// step, so of hosts claiming a free name at once exactly one gets it.
+    static let claimHost = RedisScript(
+        name: "claim_host",
+        source: Lua.now + """
+            local hosts, name = KEYS[1], ARGV[1]
+            local record = cjson.decode(ARGV[2])
+            local now = now_ms()
+            local old = redis.call('HGET', hosts, name)
+            local claimed = true
+            if old and ARGV[4] ~= '1' then
+              local ok, previous = pcall(cjson.decode, old)
+              if ok and type(previous) == 'table' and type(previous.instance) == 'string' and type(previous.seenAt) == 'number'
+                and previous.instance ~= record.instance and now - previous.seenAt < tonumber(ARGV[3]) then
+                claimed = false
+              end
+            end
+            if claimed then
+              record.seenAt = now
+              redis.call('HSET', hosts, name, cjson.encode(record))
+            end
+            return {claimed and 1 or 0, old or false}
+            """)
+
+    /// Marks a host name's record seen. KEYS[1]: the `hosts` hash. ARGV: name, instance. Returns 1 if
+    /// that instance holds the name (its `seenAt` is now Redis's clock), 0 if not.
+    static let refreshHost = RedisScript(
+        name: "refresh_host",
+        source: Lua.now + """
+            local hosts, name = KEYS[1], ARGV[1]
+            local old = redis.call('HGET', hosts, name)
+            if not old then return 0 end
+            local ok, record = pcall(cjson.decode, old)
+            if not ok or type(record) ~= 'table' or record.instance ~= ARGV[2] then return 0 end
+            record.seenAt = now_ms()
+            redis.call('HSET', hosts, name, cjson.encode(record))
+            return 1
+            """)
+
+    /// Removes a host name's record. KEYS[1]: the `hosts` hash. ARGV: name, instance. Returns 1 if that
+    /// instance held the name and it is gone now, 0 if another instance holds it (left alone) or none.
+    static let releaseHost = RedisScript(
+        name: "release_host",
+        source: """
+            local hosts, name = KEYS[1], ARGV[1]
+            local old = redis.call('HGET', hosts, name)
+            if not old then return 0 end
+            local ok, record = pcall(cjson.decode, old)
+            if not ok or type(record) ~= 'table' or record.instance ~= ARGV[2] then return 0 end
+            redis.call('HDEL', hosts, name)
+            return 1
+            """)
+}
