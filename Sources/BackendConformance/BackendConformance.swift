@@ -112,27 +112,32 @@ public enum BackendConformance {
         try expectEqual(Set(all), enqueued, "the set of fetched ids")
     }
 
-    /// A delayed job is not fetched before its time, and is fetched soon after.
+    /// A delayed job is not fetched before its time, and is fetched once it is due. Every fetch that
+    /// returns it is checked against the clock, so a slow machine makes the scenario check less, never fail.
     public static func delayedJobWaitsForItsTime(_ backend: any JobBackend, queue: String) throws {
-        let delay = Duration.milliseconds(500)
+        let delay = Duration.seconds(2)
         let start = ContinuousClock.now
         let delayed = sampleJob(queue, 1, delay: delay)
         let now = sampleJob(queue, 2)
         _ = try backend.enqueue([delayed, now])
-        try expectEqual(try backend.fetch(queue: queue, limit: 10, lease: .seconds(60)).map(\.id), [now.id], "jobs fetched at once")
-        try expectEqual(try backend.job(queue: queue, id: delayed.id)?.state, .scheduled, "state of the delayed job")
-
-        let fetched = try eventually(within: .seconds(10)) { () throws -> LeasedJob? in
+        func fetch() throws -> [LeasedJob] {
             let batch = try backend.fetch(queue: queue, limit: 10, lease: .seconds(60))
-            if !batch.isEmpty {
+            if batch.contains(where: { $0.id == delayed.id }) {
                 let elapsed = ContinuousClock.now - start
                 try expect(elapsed >= delay, "the job delayed by \(delay.millisecondsText) was fetched after \(elapsed.millisecondsText)")
             }
-            return batch.first
+            return batch
         }
-        let job = try require(fetched, "the delayed job was not fetched within 10 s of its time")
-        try expectEqual(job.id, delayed.id, "the delayed job")
-        try expectEqual(job.attempt, 1, "attempt of a delayed job's first run")
+        let first = try fetch()
+        try expect(first.contains { $0.id == now.id }, "the job without a delay was not fetched at once")
+        var job = first.first { $0.id == delayed.id }
+        if job == nil {
+            try expectEqual(try backend.job(queue: queue, id: delayed.id)?.state, .scheduled, "state of the delayed job")
+            job = try eventually(within: .seconds(10)) { () throws -> LeasedJob? in try fetch().first }
+        }
+        let fetched = try require(job, "the delayed job was not fetched within 10 s of its time")
+        try expectEqual(fetched.id, delayed.id, "the delayed job")
+        try expectEqual(fetched.attempt, 1, "attempt of a delayed job's first run")
     }
 
     /// Done: counted as processed, kept as done, and the lease is spent.

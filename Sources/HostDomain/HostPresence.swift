@@ -6,16 +6,23 @@ import Synchronization
 import Threads
 
 /// This host's name on every backend that keeps a host registry: claimed at start — taking back at
-/// once the jobs of a previous run of the same host known to be gone, refusing to start beside another
-/// live host of the same name — kept fresh while the host runs, and given up at a clean stop.
+/// once the jobs of a previous run of the same host that is gone — kept fresh while the host runs,
+/// and given up at a clean stop.
+///
+/// Two live hosts started under one name (several processes on a machine with the default name, say)
+/// both run: one holds the record, the other runs beside it and takes the record over only once the
+/// holder is gone. Neither ever takes the other's jobs: jobs are taken back only from an instance whose
+/// process is known to have ended, or whose record went stale.
 public final class HostPresence: Sendable {
     public let identity: HostIdentity
     private let homes: [Home]
     private let logger: Logger
     private let ticker = Ticker()
     private let stopped = Completion()
-    /// Backends whose last refresh failed, or found the name taken over: logged once per spell.
+    /// Backends whose last refresh failed: logged once per spell.
     private let troubled = Mutex<Set<String>>([])
+    /// Backends where this run holds the name's record (the others: another live host does).
+    private let holding = Mutex<Set<String>>([])
 
     /// A backend that keeps a registry, and the queues on it whose jobs a previous run may have held.
     struct Home: Sendable {
@@ -23,11 +30,6 @@ public final class HostPresence: Sendable {
         var registry: any HostRegistry
         var reclaimer: (any LeaseReclaimer)?
         var queues: [String]
-    }
-
-    /// Why the host does not start.
-    public struct Refusal: Error, CustomStringConvertible, Sendable {
-        public let description: String
     }
 
     public init(identity: HostIdentity, config: HostConfiguration, backends: [String: any JobBackend], logger: Logger) {
@@ -43,19 +45,14 @@ public final class HostPresence: Sendable {
 
     // MARK: Start
 
-    /// Claims the name on every backend. A previous run of this host that is gone — its process ended
-    /// on this machine, or its record went stale elsewhere — has its jobs taken back at once (as if
-    /// their leases had run out). A backend that cannot be reached is skipped: the jobs of a previous
+    /// Claims the name on every backend, taking back the jobs of a previous run that is gone: its process
+    /// has ended on this machine, or its record went stale (not refreshed for
+    /// ``HostIdentity/staleAfter``). A backend that cannot be reached is skipped: the jobs of a previous
     /// run there come back when their leases run out, as on any other host.
-    /// - Parameter wait: how long to wait for the record of a host on another machine to go stale.
-    /// - Throws: ``Refusal`` when another live host holds the name.
-    public func claim(waitingUpTo wait: Duration = HostIdentity.staleAfter + .seconds(2)) throws(Refusal) {
-        let deadline = ContinuousClock.now + wait
+    public func claim() {
         for home in homes {
             do {
-                try claim(on: home, until: deadline)
-            } catch let error as Refusal {
-                throw error
+                try claim(on: home)
             } catch {
                 logger.warning(
                     "cannot check this host's name on the backend; jobs of a previous run there come back when their leases run out",
@@ -64,38 +61,26 @@ public final class HostPresence: Sendable {
         }
     }
 
-    private func claim(on home: Home, until deadline: ContinuousClock.Instant) throws {
+    /// One try on one backend: claims the record if it is free, stale, or its holder is gone.
+    /// - Parameter quietly: log nothing when another live host holds it (it was said once already).
+    private func claim(on home: Home, quietly: Bool = false) throws {
         let me = identity.record
-        var waiting = false
-        while true {
-            let (claimed, previous) = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replace: false)
-            guard !claimed, let previous else {
-                if let previous, previous.instance != me.instance { try takeBack(previous, on: home, why: "its record went stale") }
-                return
-            }
-            switch HostIdentity.isRunning(previous) {
-            case false?:
-                _ = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replace: true)
-                try takeBack(previous, on: home, why: "its process \(previous.pid) has ended")
-                return
-            case true?:
-                throw Refusal(description:
-                    "another host named '\(me.name)' runs on this machine (pid \(previous.pid)); give each host its own host.name, or stop that one first")
-            case nil:
-                let seen = previous.seenAt.map { " (seen \(Int(max(0, -$0.timeIntervalSinceNow))) s ago)" } ?? ""
-                guard ContinuousClock.now < deadline else {
-                    throw Refusal(description:
-                        "host.name '\(me.name)' is in use by a running host on \(previous.machine), pid \(previous.pid)\(seen); give each host its own host.name, or stop that one first")
-                }
-                if !waiting {
-                    waiting = true
-                    logger.notice(
-                        "another host of this name was seen lately on another machine; waiting for its record to go stale",
-                        metadata: ["backend": "\(home.backend)", "machine": "\(previous.machine)", "pid": "\(previous.pid)"])
-                }
-                Thread.sleep(forTimeInterval: 0.5)
-            }
+        var (claimed, previous) = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replace: false)
+        var why = "its record went stale"
+        if !claimed, let holder = previous, HostIdentity.isRunning(holder) == false {
+            (claimed, previous) = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replace: true)
+            why = "its process \(holder.pid) has ended"
         }
+        guard claimed else {
+            if let holder = previous, !quietly {
+                logger.notice(
+                    "another live host has this name; this one runs beside it and takes back only the jobs of runs that are gone; give each host its own host.name",
+                    metadata: ["backend": "\(home.backend)", "machine": "\(holder.machine)", "pid": "\(holder.pid)"])
+            }
+            return
+        }
+        holding.withLock { _ = $0.insert(home.backend) }
+        if let previous, previous.instance != me.instance { try takeBack(previous, on: home, why: why) }
     }
 
     private func takeBack(_ previous: HostRecord, on home: Home, why: String) throws {
@@ -128,15 +113,25 @@ public final class HostPresence: Sendable {
         }
     }
 
-    /// One refresh on every backend; tests call it directly.
+    /// One pass on every backend; tests call it directly. Where this run holds the record it refreshes
+    /// it; where another live host does, it tries again to claim it (taking back the jobs of a holder
+    /// that is gone meanwhile).
     public func refreshOnce() {
         for home in homes {
-            let problem: String?
+            var problem: String?
             do {
-                problem = try home.registry.refreshHostName(identity.record.name, instance: identity.record.instance)
-                    ? nil : "another run of a host with this name took the name over: this one was not seen for \(HostIdentity.staleAfter.configText) (it stalled, or lost the backend); its jobs may have been taken back"
+                if holding.withLock({ $0.contains(home.backend) }) {
+                    if try !home.registry.refreshHostName(identity.record.name, instance: identity.record.instance) {
+                        holding.withLock { _ = $0.remove(home.backend) }
+                        logger.warning(
+                            "another run of a host with this name took the record over: this one was not seen for a while (it stalled, or lost the backend)",
+                            metadata: ["backend": "\(home.backend)"])
+                    }
+                } else {
+                    try claim(on: home, quietly: true)
+                }
             } catch {
-                problem = "cannot refresh this host's record: \(error)"
+                problem = "\(error)"
             }
             let startsASpell = troubled.withLock { backends -> Bool in
                 guard problem != nil else {
@@ -145,7 +140,9 @@ public final class HostPresence: Sendable {
                 }
                 return backends.insert(home.backend).inserted
             }
-            if let problem, startsASpell { logger.critical("\(problem)", metadata: ["backend": "\(home.backend)"]) }
+            if let problem, startsASpell {
+                logger.warning("cannot refresh this host's record; trying again", metadata: ["backend": "\(home.backend)", "error": "\(problem)"])
+            }
         }
     }
 
@@ -153,7 +150,7 @@ public final class HostPresence: Sendable {
     public func stop() {
         ticker.stop()
         stopped.wait(until: .now + .seconds(5))
-        for home in homes {
+        for home in homes where holding.withLock({ $0.contains(home.backend) }) {
             try? home.registry.releaseHostName(identity.record.name, instance: identity.record.instance)
         }
     }

@@ -77,15 +77,9 @@ struct RunCommand: AsyncParsableCommand {
         let identity = HostIdentity.current(name: config.host.name)
         let backends = Backends.make(config, logger: logger, leaseOwner: identity.leaseOwner("host"))
         try prepareSchemas(config, logger: logger)
-        // Before any job is fetched: a previous run of this host that is gone has its jobs back at once,
-        // and a second live host of the same name is refused.
+        // Before any job is fetched: a previous run of this host that is gone has its jobs back at once.
         let presence = HostPresence(identity: identity, config: config, backends: backends, logger: logger)
-        do {
-            try presence.claim()
-        } catch {
-            printError("\(error)")
-            throw invalidExitCode
-        }
+        presence.claim()
         let adminToken = try config.admin.map { try Self.adminToken($0) } ?? nil
 
         let alerts: FailureAlerts
