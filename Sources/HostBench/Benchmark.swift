@@ -40,6 +40,11 @@ struct Benchmark: AsyncParsableCommand {
     @Flag(help: "Drain without the monitoring (metrics, task health, alerts) host run feeds, to measure what it costs.")
     var withoutMonitoring = false
 
+    @Option(help: ArgumentHelp(
+        "Instead of throughput: how long a killed host's jobs take to run again (restart: the same host restarted 2 s after the kill; second-host: another host already running).",
+        valueName: "restart|second-host"))
+    var recovery: String?
+
     @Option(help: "The queue's lease (the config's default is 10s; renewed every third of it while a job is held).")
     var lease = "10s"
 
@@ -70,6 +75,11 @@ struct Benchmark: AsyncParsableCommand {
         }
         guard ["process", "thread"].contains(isolation) else { throw ValidationError("--isolation must be process or thread") }
         defer { server.stop() }
+        if let recovery {
+            guard let mode = RecoveryBench.Mode(rawValue: recovery) else { throw ValidationError("--recovery must be restart or second-host") }
+            try await RecoveryBench(mode: mode, backendYAML: server.backendYAML, backend: try server.make(), scratch: scratch.url).run()
+            return
+        }
 
         let configText = """
             host: { log_level: error }
