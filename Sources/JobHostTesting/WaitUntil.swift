@@ -1,3 +1,4 @@
+import Backend
 import Foundation
 import Synchronization
 
@@ -107,5 +108,21 @@ private final class FirstResult<T: Sendable>: Sendable {
             defer { waiting = nil }
             return waiting
         }?.resume(with: result)
+    }
+}
+
+/// The error a blocking backend call threw, nil if it returned, run on a thread of its own. Any other
+/// error than a ``BackendError`` is rethrown: a backend throws nothing else. A call that never returns
+/// fails the test after a generous bound instead of hanging it.
+public func failure(of body: @escaping @Sendable () throws -> Void) async throws -> BackendError? {
+    try await withinBound("the backend call to return") {
+        try await onDedicatedThread {
+            do {
+                try body()
+                return nil
+            } catch let error as BackendError {
+                return error
+            }
+        }
     }
 }

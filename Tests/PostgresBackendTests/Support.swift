@@ -64,15 +64,3 @@ func sampleJob(_ queue: String, _ number: Int = 0, delay: Duration = .zero, uniq
     NewJob(queue: queue, handler: "test.echo", payload: Data(#"{"n":\#(number)}"#.utf8), maxAttempts: 3, delay: delay, uniqueKey: uniqueKey)
 }
 
-/// The error a blocking call threw. Any other error than a ``BackendError`` is rethrown: a backend
-/// throws nothing else.
-func failure(of body: @escaping @Sendable () throws -> Void) async throws -> BackendError? {
-    try await onThread {
-        do {
-            try body()
-            return nil
-        } catch let error as BackendError {
-            return error
-        }
-    }
-}

@@ -36,18 +36,3 @@ struct CLIFailure: Error, CustomStringConvertible {
     var description: String { "redis-cli \(arguments.joined(separator: " ")) exited \(output.status): \(output.stderr)" }
 }
 
-/// The error a blocking call threw, nil if it returned. Any other error than a ``BackendError`` is
-/// rethrown: a backend throws nothing else. A call that never returns fails the test after a
-/// generous bound instead of hanging it.
-func failure(of body: @escaping @Sendable () throws -> Void) async throws -> BackendError? {
-    try await withinBound("the backend call to return") {
-        try await onThread {
-            do {
-                try body()
-                return nil
-            } catch let error as BackendError {
-                return error
-            }
-        }
-    }
-}
