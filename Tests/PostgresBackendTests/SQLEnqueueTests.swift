@@ -109,12 +109,21 @@ import Testing
         let server = try await SharedPostgres.server
         let schema = freshSchema("python")
         let backend = try await makeBackend(server, schema: schema)
-        let probe = try await ChildProcess.run("python3", ["-c", "import psycopg"], timeout: .seconds(30))
+        // Debian's own Python, where the python3-psycopg package installs psycopg, else whichever python3
+        // comes first on PATH.
+        var python = "python3"
+        for candidate in ["/usr/bin/python3", "python3"] {
+            if try await ChildProcess.run(candidate, ["-c", "import psycopg"], timeout: .seconds(30)).status == 0 {
+                python = candidate
+                break
+            }
+        }
+        let probe = try await ChildProcess.run(python, ["-c", "import psycopg"], timeout: .seconds(30))
         try #require(
             probe.status == 0,
             """
             Python's psycopg is missing, so enqueueing from Python cannot be tested: \
-            install it with pip install "psycopg[binary]" (and add that to the install script). \(probe.stderr)
+            install Debian's python3-psycopg (scripts/install-deps does). \(probe.stderr)
             """)
         let script = """
             import sys
@@ -135,7 +144,7 @@ import Testing
                 except RuntimeError:
                     pass
             """
-        let result = try await ChildProcess.run("python3", ["-c", script, server.url, schema], timeout: .seconds(60))
+        let result = try await ChildProcess.run(python, ["-c", script, server.url, schema], timeout: .seconds(60))
         try #require(result.status == 0, "python exited \(result.status): \(result.stderr)")
         let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let leased = try await onThread { try backend.fetch(queue: "py", limit: 10, lease: .seconds(30)) }
