@@ -33,8 +33,8 @@ public struct HostRecord: Sendable, Equatable, Codable {
     public var name: String
     /// Random, new for every run of the host.
     public var instance: String
-    /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): a PID means something only on the
-    /// machine, and in the boot, it was read in.
+    /// Where the PID means something: the kernel's boot id (`/proc/sys/kernel/random/boot_id`) and the
+    /// process's PID namespace (containers on one machine share the boot, not the PIDs).
     public var bootID: String
     /// The machine's own name, for messages.
     public var machine: String
@@ -61,11 +61,13 @@ public struct HostRecord: Sendable, Equatable, Codable {
 /// A backend that keeps one record per host name: how a host that starts learns whether another one
 /// runs under its name, or whose jobs it may take back because that host is gone.
 public protocol HostRegistry: Sendable {
-    /// Records `record` under its name, unless the record there now is another instance's that was
-    /// seen less than `staleAfter` ago and `replace` is false. One atomic step.
+    /// Records `record` under its name when the name is free, held by the same instance, held by a
+    /// record seen `staleAfter` ago or longer, or held by exactly the instance `replacing` names (a
+    /// holder the caller found gone: compare and swap, so a record another host put there meanwhile is
+    /// never overwritten). One atomic step.
     /// - Returns: whether `record` is now the name's record, and the record that was there before
     ///   (replaced, or kept), if any.
-    func claimHostName(_ record: HostRecord, staleAfter: Duration, replace: Bool) throws(BackendError)
+    func claimHostName(_ record: HostRecord, staleAfter: Duration, replacing: String?) throws(BackendError)
         -> (claimed: Bool, previous: HostRecord?)
 
     /// Marks the record of `name` seen now, if `instance` still holds it.

@@ -203,12 +203,12 @@ extension BackendConformance {
         let name = "host-\(base)"
         let first = hostRecord(name, instance: "i1", pid: 100)
         let before = Date()
-        let claim = try registry.claimHostName(first, staleAfter: .seconds(60), replace: false)
+        let claim = try registry.claimHostName(first, staleAfter: .seconds(60), replacing: nil)
         try expect(claim.claimed, "claiming a free name was refused")
         try expectEqual(claim.previous, nil, "the previous record of a free name")
         try expect(try registry.refreshHostName(name, instance: "i1"), "refreshing the name by its holder said another holds it")
 
-        let again = try registry.claimHostName(first, staleAfter: .seconds(60), replace: false)
+        let again = try registry.claimHostName(first, staleAfter: .seconds(60), replacing: nil)
         try expect(again.claimed, "claiming the name again by its own instance was refused")
         let previous = try require(again.previous, "no previous record when the instance claims its name again")
         var expected = first
@@ -218,7 +218,7 @@ extension BackendConformance {
         try expect(abs(seenAt.timeIntervalSince(before)) < 60, "seenAt \(seenAt) is far from the time of the claim, \(before)")
         try expect(!(try registry.refreshHostName(name, instance: "other")), "refreshing by an instance that does not hold the name")
         try expect(
-            try registry.claimHostName(hostRecord("host-other-\(base)", instance: "i9"), staleAfter: .seconds(60), replace: false).claimed,
+            try registry.claimHostName(hostRecord("host-other-\(base)", instance: "i9"), staleAfter: .seconds(60), replacing: nil).claimed,
             "another name is claimed independently")
     }
 
@@ -230,9 +230,9 @@ extension BackendConformance {
         let holder = hostRecord(name, instance: "old", pid: 100)
         let successor = hostRecord(name, instance: "new", pid: 200)
         let start = ContinuousClock.now
-        try expect(try registry.claimHostName(holder, staleAfter: .seconds(60), replace: false).claimed, "claiming a free name was refused")
+        try expect(try registry.claimHostName(holder, staleAfter: .seconds(60), replacing: nil).claimed, "claiming a free name was refused")
 
-        let refused = try registry.claimHostName(successor, staleAfter: .seconds(60), replace: false)
+        let refused = try registry.claimHostName(successor, staleAfter: .seconds(60), replacing: nil)
         try expect(!refused.claimed, "a second instance got a name whose record is fresh")
         let previous = try require(refused.previous, "a refused claim should name the holder")
         try expectEqual(previous.instance, "old", "the holder named")
@@ -243,7 +243,7 @@ extension BackendConformance {
 
         let staleAfter = Duration.milliseconds(300)
         let granted = try eventually(within: .seconds(15), every: .milliseconds(50)) { () throws -> HostRecord?? in
-            let claim = try registry.claimHostName(successor, staleAfter: staleAfter, replace: false)
+            let claim = try registry.claimHostName(successor, staleAfter: staleAfter, replacing: nil)
             return claim.claimed ? .some(claim.previous) : nil
         }
         let elapsed = ContinuousClock.now - start
@@ -252,30 +252,34 @@ extension BackendConformance {
         try expectEqual(taken?.instance, "old", "the record replaced")
         try expect(!(try registry.refreshHostName(name, instance: "old")), "the old holder's refresh after the takeover")
         try expect(try registry.refreshHostName(name, instance: "new"), "the new holder's refresh")
-        let back = try registry.claimHostName(holder, staleAfter: .seconds(60), replace: false)
+        let back = try registry.claimHostName(holder, staleAfter: .seconds(60), replacing: nil)
         try expect(!back.claimed, "the old holder got the name back while the new record is fresh")
         try expectEqual(back.previous?.instance, "new", "the holder named to the old one")
     }
 
-    /// `replace` takes a fresh name; releasing removes the record only for its holder.
+    /// Replacing takes a fresh name only from the instance named (compare and swap); releasing removes
+    /// the record only for its holder.
     public static func hostNameReplacedAndReleasedOnlyByItsHolder(_ registry: any HostRegistry, name base: String) throws {
         let name = "host-\(base)"
         let first = hostRecord(name, instance: "first")
         let second = hostRecord(name, instance: "second")
         let third = hostRecord(name, instance: "third")
-        try expect(try registry.claimHostName(first, staleAfter: .seconds(60), replace: false).claimed, "claiming a free name was refused")
-        let replaced = try registry.claimHostName(second, staleAfter: .seconds(60), replace: true)
-        try expect(replaced.claimed, "a claim with replace was refused")
+        try expect(try registry.claimHostName(first, staleAfter: .seconds(60), replacing: nil).claimed, "claiming a free name was refused")
+        let notThatOne = try registry.claimHostName(second, staleAfter: .seconds(60), replacing: "someone else")
+        try expect(!notThatOne.claimed, "a claim replacing another instance than the holder overwrote it")
+        try expectEqual(notThatOne.previous?.instance, "first", "the holder kept")
+        let replaced = try registry.claimHostName(second, staleAfter: .seconds(60), replacing: "first")
+        try expect(replaced.claimed, "a claim replacing the holder was refused")
         try expectEqual(replaced.previous?.instance, "first", "the record replaced")
         try expect(!(try registry.refreshHostName(name, instance: "first")), "the replaced holder's refresh")
 
         try registry.releaseHostName(name, instance: "first")
-        let stillHeld = try registry.claimHostName(third, staleAfter: .seconds(60), replace: false)
+        let stillHeld = try registry.claimHostName(third, staleAfter: .seconds(60), replacing: nil)
         try expect(!stillHeld.claimed, "a release by a former holder removed the record")
         try expectEqual(stillHeld.previous?.instance, "second", "the holder after a release by a former holder")
 
         try registry.releaseHostName(name, instance: "second")
-        let free = try registry.claimHostName(third, staleAfter: .seconds(60), replace: false)
+        let free = try registry.claimHostName(third, staleAfter: .seconds(60), replacing: nil)
         try expect(free.claimed, "claiming a released name was refused")
         try expectEqual(free.previous, nil, "the previous record of a released name")
         try registry.releaseHostName(name, instance: "third")

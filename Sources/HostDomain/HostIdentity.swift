@@ -19,7 +19,7 @@ public struct HostIdentity: Sendable {
     public static func current(name: String) -> HostIdentity {
         let pid = getpid()
         return HostIdentity(record: HostRecord(
-            name: name, instance: randomInstance(), bootID: bootID() ?? "", machine: ProcessInfo.processInfo.hostName, pid: pid,
+            name: name, instance: randomInstance(), bootID: pidSpace() ?? "", machine: ProcessInfo.processInfo.hostName, pid: pid,
             processStart: processStart(of: pid) ?? 0))
     }
 
@@ -33,20 +33,28 @@ public struct HostIdentity: Sendable {
     public func leaseOwner(_ holder: String) -> String { leasePrefix + holder }
 
     /// Whether the process a record names still runs: only knowable on the same machine, in the same
-    /// boot; nil when the record comes from elsewhere.
+    /// boot and PID namespace; nil when the record comes from elsewhere or the answer cannot be read.
+    /// Never false for a process that may still run: false is what lets its jobs be taken back.
     public static func isRunning(_ record: HostRecord) -> Bool? {
-        guard !record.bootID.isEmpty, record.bootID == bootID() else { return nil }
-        guard kill(record.pid, 0) == 0 || errno == EPERM else { return false }
-        // The PID may have been reused by another process since.
-        return processStart(of: record.pid) == record.processStart
+        guard !record.bootID.isEmpty, record.bootID == pidSpace(), record.machine == ProcessInfo.processInfo.hostName else { return nil }
+        if kill(record.pid, 0) != 0 {
+            return errno == ESRCH ? false : nil
+        }
+        // The PID exists: it is the host's unless it was reused by another process since.
+        guard let start = processStart(of: record.pid) else { return nil }
+        return start == record.processStart
     }
 
     private static func randomInstance() -> String {
         (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 
-    private static func bootID() -> String? {
-        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    /// The boot id and this process's PID namespace: where a PID names the same process.
+    private static func pidSpace() -> String? {
+        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8),
+            let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")
+        else { return nil }
+        return boot.trimmingCharacters(in: .whitespacesAndNewlines) + "/" + namespace
     }
 
     /// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot. The fields

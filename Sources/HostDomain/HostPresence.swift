@@ -12,7 +12,8 @@ import Threads
 /// Two live hosts started under one name (several processes on a machine with the default name, say)
 /// both run: one holds the record, the other runs beside it and takes the record over only once the
 /// holder is gone. Neither ever takes the other's jobs: jobs are taken back only from an instance whose
-/// process is known to have ended, or whose record went stale.
+/// process is known to have ended; a holder that only went stale (elsewhere, or frozen) keeps them until
+/// their leases run out.
 public final class HostPresence: Sendable {
     public let identity: HostIdentity
     private let homes: [Home]
@@ -45,10 +46,9 @@ public final class HostPresence: Sendable {
 
     // MARK: Start
 
-    /// Claims the name on every backend, taking back the jobs of a previous run that is gone: its process
-    /// has ended on this machine, or its record went stale (not refreshed for
-    /// ``HostIdentity/staleAfter``). A backend that cannot be reached is skipped: the jobs of a previous
-    /// run there come back when their leases run out, as on any other host.
+    /// Claims the name on every backend, taking back the jobs of a previous run whose process has ended
+    /// (on this machine, in this PID namespace). A backend that cannot be reached is skipped: the jobs
+    /// of a previous run there come back when their leases run out, as on any other host.
     public func claim() {
         for home in homes {
             do {
@@ -61,15 +61,17 @@ public final class HostPresence: Sendable {
         }
     }
 
-    /// One try on one backend: claims the record if it is free, stale, or its holder is gone.
+    /// One try on one backend: claims the record if it is free, stale, or its holder is gone. Jobs are
+    /// taken back only from a holder whose process is known to have ended; a stale holder elsewhere
+    /// keeps its jobs until their leases run out (it may only be slow, and its leases may be long).
     /// - Parameter quietly: log nothing when another live host holds it (it was said once already).
     private func claim(on home: Home, quietly: Bool = false) throws {
         let me = identity.record
-        var (claimed, previous) = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replace: false)
-        var why = "its record went stale"
+        var (claimed, previous) = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replacing: nil)
         if !claimed, let holder = previous, HostIdentity.isRunning(holder) == false {
-            (claimed, previous) = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replace: true)
-            why = "its process \(holder.pid) has ended"
+            // Compare and swap: the record is taken only from that very holder, never from a host that
+            // wrote its own meanwhile.
+            (claimed, previous) = try home.registry.claimHostName(me, staleAfter: HostIdentity.staleAfter, replacing: holder.instance)
         }
         guard claimed else {
             if let holder = previous, !quietly {
@@ -80,7 +82,9 @@ public final class HostPresence: Sendable {
             return
         }
         holding.withLock { _ = $0.insert(home.backend) }
-        if let previous, previous.instance != me.instance { try takeBack(previous, on: home, why: why) }
+        if let previous, previous.instance != me.instance, HostIdentity.isRunning(previous) == false {
+            try takeBack(previous, on: home, why: "its process \(previous.pid) has ended")
+        }
     }
 
     private func takeBack(_ previous: HostRecord, on home: Home, why: String) throws {

@@ -149,8 +149,12 @@ public struct OperatorActions: Sendable {
     @discardableResult
     public func apply(_ action: DeadJobAction, toDeadJob id: String, queue: String? = nil) throws(Failure) -> JobInfo {
         let (job, backend) = try job(id: id, queue: queue)
-        guard job.state == .dead, try call({ () throws(BackendError) in try backend.apply(action, queue: job.queue, id: id) }) else {
-            throw .notDead(id: id, state: job.state, action: action)
+        guard job.state == .dead else { throw .notDead(id: id, state: job.state, action: action) }
+        guard try call({ () throws(BackendError) in try backend.apply(action, queue: job.queue, id: id) }) else {
+            // Changed by someone else between the look and the change: say what it is now.
+            let now = try call { () throws(BackendError) in try backend.job(queue: job.queue, id: id) }
+            guard let now else { throw .noSuchJob(id: id, queue: queue) }
+            throw .notDead(id: id, state: now.state, action: action)
         }
         return job
     }

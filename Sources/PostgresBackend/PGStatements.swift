@@ -458,13 +458,14 @@ struct PGStatements: Sendable {
         scheduleSwitch = "SELECT disabled, \(micros("changed_at")) FROM \(switches) WHERE queue = $1 AND schedule = $2"
 
         let hosts = schema.qualified("hosts")
-        // Parameters: name, instance, boot id, machine, pid, process start, stale after (µs), replace.
+        // Parameters: name, instance, boot id, machine, pid, process start, stale after (µs), the
+        // instance to replace ('' for none).
         // Returns one row: (claimed, then the previous record's instance, boot id, machine, pid,
         // process start, seen at µs; NULLs when there was none). One statement: `old` locks the
         // name's row (FOR UPDATE waits for a claim in flight and reads its outcome); the insert reads
         // `old` first, so the lock is taken before it writes; the upsert writes only when the name is
         // free, held by the same instance, seen `stale after` ago or longer (the database's clock), or
-        // replace is true. A row another claim inserted after this statement's snapshot is not in
+        // held by exactly the instance to replace. A row another claim inserted after this statement's snapshot is not in
         // `old`: the upsert still judges it, and a refusal then comes back with no previous record
         // (the caller asks again).
         claimHost = """
@@ -477,7 +478,7 @@ struct PGStatements: Sendable {
                 SELECT $1, $2, $3, $4, $5::integer, $6::bigint, now() FROM (SELECT count(*) FROM old) AS locked_first
                 ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, boot_id = excluded.boot_id,
                     machine = excluded.machine, pid = excluded.pid, process_start = excluded.process_start, seen_at = now()
-                WHERE h.instance = excluded.instance OR $8::boolean OR h.seen_at <= now() - $7::bigint * interval '1 microsecond'
+                WHERE h.instance = excluded.instance OR h.instance = $8 OR h.seen_at <= now() - $7::bigint * interval '1 microsecond'
                 RETURNING 1
             )
             SELECT EXISTS (SELECT 1 FROM claimed), o.instance, o.boot_id, o.machine, o.pid, o.process_start, o.seen_at

@@ -37,14 +37,14 @@ extension PostgresBackend: HostRegistry {
     /// One statement (`INSERT … ON CONFLICT DO UPDATE … WHERE`), asked again (at most twice more) in the
     /// one case where it cannot tell the previous record: another host inserted the name after the
     /// statement's snapshot and kept it.
-    public func claimHostName(_ record: HostRecord, staleAfter: Duration, replace: Bool) throws(BackendError)
+    public func claimHostName(_ record: HostRecord, staleAfter: Duration, replacing: String?) throws(BackendError)
         -> (claimed: Bool, previous: HostRecord?)
     {
         let core = try core.get()
         try Self.validate(record)
         let parameters: [String?] = [
             record.name, record.instance, record.bootID, record.machine, String(record.pid), String(record.processStart),
-            String(max(0, staleAfter.roundedUpMicroseconds)), replace ? "true" : "false",
+            String(max(0, staleAfter.roundedUpMicroseconds)), replacing ?? "",
         ]
         for _ in 0..<3 {
             let rows = try core.withConnection { connection throws(PostgresError) in

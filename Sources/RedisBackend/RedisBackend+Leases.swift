@@ -33,7 +33,7 @@ extension RedisBackend: LeaseReclaimer {
 /// The host-name registry: one hash, `<prefix>:hosts`, host name → the record as JSON, its `seenAt`
 /// in ms set from Redis's clock by the scripts (docs/redis.md).
 extension RedisBackend: HostRegistry {
-    public func claimHostName(_ record: HostRecord, staleAfter: Duration, replace: Bool) throws(BackendError)
+    public func claimHostName(_ record: HostRecord, staleAfter: Duration, replacing: String?) throws(BackendError)
         -> (claimed: Bool, previous: HostRecord?)
     {
         try Self.validate(hostName: record.name)
@@ -42,7 +42,7 @@ extension RedisBackend: HostRegistry {
         command.append(record.name)
         command.append(try HostRecordJSON.encode(record))
         command.append(staleAfter.roundedUpMilliseconds)
-        command.append(replace ? 1 : 0)
+        command.append(replacing ?? "")
         let reply = try run(script, command)
         guard let parts = reply.array, parts.count == 2, let claimed = parts[0].int else { throw Self.malformed(script) }
         return (claimed == 1, parts[1].text.flatMap(HostRecordJSON.decode))

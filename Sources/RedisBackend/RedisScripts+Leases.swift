@@ -48,11 +48,12 @@ extension RedisScripts {
             """)
 
     /// Claims a host name. KEYS[1]: the `hosts` hash. ARGV: name, the record as JSON (without
-    /// `seenAt`), stale_ms, replace (1 or 0). Returns `{claimed (1 or 0), the previous record's JSON or
-    /// false}`.
+    /// `seenAt`), stale_ms, the instance to replace ("" for none). Returns `{claimed (1 or 0), the
+    /// previous record's JSON or false}`.
     ///
     /// Guarantees: the record is written, with `seenAt` = Redis's clock in ms, when the name has no
-    /// record, or one of the same instance, or one seen stale_ms or longer ago, or replace is 1; a
+    /// record, or one of the same instance, or one seen stale_ms or longer ago, or one of exactly the
+    /// instance to replace (compare and swap: a record another host wrote meanwhile stays); a
     /// record that is not readable JSON with an instance and a seenAt counts as stale. One atomic
     /// step, so of hosts claiming a free name at once exactly one gets it.
     static let claimHost = RedisScript(
@@ -63,10 +64,11 @@ extension RedisScripts {
             local now = now_ms()
             local old = redis.call('HGET', hosts, name)
             local claimed = true
-            if old and ARGV[4] ~= '1' then
+            if old then
               local ok, previous = pcall(cjson.decode, old)
               if ok and type(previous) == 'table' and type(previous.instance) == 'string' and type(previous.seenAt) == 'number'
-                and previous.instance ~= record.instance and now - previous.seenAt < tonumber(ARGV[3]) then
+                and previous.instance ~= record.instance and previous.instance ~= ARGV[4]
+                and now - previous.seenAt < tonumber(ARGV[3]) then
                 claimed = false
               end
             end

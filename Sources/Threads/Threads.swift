@@ -35,3 +35,11 @@ public final class Completion: Sendable {
         semaphore.signal()
     }
 }
+
+/// Runs blocking `body` on a thread of its own and suspends the caller until it returns, so async code
+/// never parks a thread of the cooperative pool in a blocking call.
+public func onOwnThread<T: Sendable>(name: String, _ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        startThread(name: name) { continuation.resume(returning: body()) }
+    }
+}

@@ -79,7 +79,7 @@ struct RunCommand: AsyncParsableCommand {
         try prepareSchemas(config, logger: logger)
         // Before any job is fetched: a previous run of this host that is gone has its jobs back at once.
         let presence = HostPresence(identity: identity, config: config, backends: backends, logger: logger)
-        presence.claim()
+        await onOwnThread(name: "jobhost.presence.claim") { presence.claim() }
         let adminToken = try config.admin.map { try Self.adminToken($0) } ?? nil
 
         let alerts: FailureAlerts

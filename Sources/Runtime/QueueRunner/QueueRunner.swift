@@ -166,23 +166,23 @@ final class QueueRunner: Sendable {
     /// renewals fail — the lease is confirmed with the backend first: a job another host has rescued
     /// meanwhile must not start here too.
     private func startable(_ job: LeasedJob, context: InvocationContext, timeout: Duration) -> Bool {
-        let margin = queue.lease / 3
-        for confirmed in [false, true] {
-            switch state.withLock({ $0.start(job.lease, run: context, deadline: .now + timeout, now: .now, margin: confirmed ? .zero : margin) }) {
-            case .started: return true
-            case .notHeld: return false
-            case .leaseUnsure where confirmed: break
-            case .leaseUnsure:
-                let askedAt = ContinuousClock.now
-                do {
-                    let held = try backend.extend([job.lease], by: queue.lease)
-                    renewed([job.lease], stillHeld: held, askedAt: askedAt)
-                } catch {
-                    logFailure(error, failures: 1, doing: "confirm a lease before starting its job")
-                }
-            }
+        func start(margin: Duration) -> HeldJobs<InvocationContext>.Start {
+            state.withLock { $0.start(job.lease, run: context, deadline: .now + timeout, now: .now, margin: margin) }
         }
-        // Still unsure (the backend does not answer): hand it back rather than risk running it twice.
+        switch start(margin: queue.lease / 3) {
+        case .started: return true
+        case .notHeld: return false
+        case .leaseUnsure: break
+        }
+        let askedAt = ContinuousClock.now
+        do {
+            let held = try backend.extend([job.lease], by: queue.lease)
+            renewed([job.lease], stillHeld: held, askedAt: askedAt)
+            if start(margin: .zero) == .started { return true }
+        } catch {
+            logFailure(error, failures: 1, doing: "confirm a lease before starting its job")
+        }
+        // Lost, or the backend does not answer: hand it back rather than risk running it twice.
         settle(job, as: nil)
         return false
     }
