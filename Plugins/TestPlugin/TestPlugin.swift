@@ -172,6 +172,9 @@ let plugin = Plugin(
         if values["crash_in_init"] == "true" {
             UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
         }
+        if values["hang_in_init"] == "true" {
+            while true { sleep(60) }
+        }
         if let reason = values["refuse"] { throw PluginConfigurationError(description: reason) }
         // Merged, not replaced: tests in one process load this library several times, each with its own config.
         pluginConfig.withLock { $0.merge(values) { $1 } }

@@ -183,6 +183,18 @@ struct IsolationTests {
         #expect(run.stderr.contains("the host does not start until these are fixed"))
     }
 
+    @Test func aPluginThatHangsWhileLoadingIsRefusedByNameInsteadOfFreezingTheHost() async throws {
+        let harness = try await HostHarness.testPlugin(.redis)
+        try harness.editConfig { $0.replacingOccurrences(of: "TestPlugin: {}", with: #"TestPlugin: { config: { hang_in_init: "true" } }"#) }
+        let listed = try await harness.host(["list-plugins"])
+        #expect(listed.status == 1)
+        #expect(listed.stdout.contains("hang: loading it did not finish (killed after 10s still loading)"), "\(listed.stdout)\(listed.stderr)")
+        let run = try await harness.host(["run"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("plugins.TestPlugin: hang check failed"), "\(run.stderr)")
+        #expect(run.stderr.contains("the host does not start until these are fixed"))
+    }
+
     @Test func threadIsolationRunsHandlersInTheHostProcess() async throws {
         let harness = try await HostHarness.testPlugin(.redis)
         try harness.editConfig { $0.replacingOccurrences(of: "retention: 1h }", with: "retention: 1h, isolation: thread }") }

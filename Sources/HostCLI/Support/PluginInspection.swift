@@ -27,9 +27,14 @@ struct PluginInspection {
                 return PluginInspection(entries: entries, searchPaths: report.searchPaths)
             } catch let failure as PluginSurvey.Failure {
                 guard let plugin = failure.plugin, !crashed.contains(where: { $0.name == plugin }) else { throw failure }
-                crashed.append(PluginEntry(refusal: PluginRefusal(
-                    plugin: plugin, path: nil, check: .crashed,
-                    reason: "the process loading it ended (\(failure.exit)); a constructor or init of the plugin crashed or exited")))
+                let path = config.plugins.first { $0.name == plugin }?.path?.path
+                crashed.append(PluginEntry(refusal: failure.hung
+                    ? PluginRefusal(
+                        plugin: plugin, path: path, check: .hung,
+                        reason: "loading it did not finish (\(failure.exit)): a constructor, its entry function or init does not return")
+                    : PluginRefusal(
+                        plugin: plugin, path: path, check: .crashed,
+                        reason: "the process loading it ended (\(failure.exit)); a constructor or init of the plugin crashed or exited")))
             }
         }
     }

@@ -16,6 +16,8 @@ public struct PluginRefusal: Error, Sendable, Equatable, CustomStringConvertible
         case initFailed = "init"
         /// The process loading it died or exited (a crash in a constructor or in `init`).
         case crashed = "crash"
+        /// Loading it did not finish in time (a constructor, the entry function or `init` hangs).
+        case hung = "hang"
     }
 
     /// The name the config gives the plugin.
