@@ -90,9 +90,16 @@ import Testing
         let backend = ownedBackend(server, schema: schema, leaseOwner: "web-1#7f3a/w1", commandTimeout: .seconds(1))
         let ids = try await onThread { try backend.enqueue([sampleJob("q", 1), sampleJob("q", 2)]) }
         let holder = Task {
-            try await server.psql("BEGIN; LOCK TABLE \(schema).jobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;")
+            try await server.psql("BEGIN; LOCK TABLE \(schema).jobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;")
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // The claim must meet the lock: wait until the other session holds it.
+        try await waitUntil("the other session holds the lock on the jobs table") {
+            try await server.psql("""
+                SELECT count(*) FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation
+                JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                WHERE n.nspname = '\(schema)' AND c.relname = 'jobs' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                """) == "1"
+        }
         let error = try await failure { _ = try backend.fetch(queue: "q", limit: 2, lease: .seconds(60)) }
         #expect(error?.code == .unavailable, "\(String(describing: error))")
         #expect(backend.owners.pending.map(\.owner) == ["web-1#7f3a/w1/1"])
