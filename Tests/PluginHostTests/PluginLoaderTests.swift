@@ -59,6 +59,9 @@ final class PluginLoaderTests {
         try CPluginSource(name: "copycat", handlerNames: ["copycat.own", "greeter.hello"]).build(as: "Copycat", in: directory)
         try CPluginSource(name: "twice", handlerNames: ["twice.run", "twice.run"]).build(as: "Twice", in: directory)
         try CPluginSource(name: "badname", handlerNames: ["Bad Name"]).build(as: "BadName", in: directory)
+        // Cut to 4 KiB, this name would be a valid handler name the plugin never declared.
+        try CPluginSource(name: "longname", handlerNames: ["longname." + String(repeating: "x", count: 5000)]).build(as: "LongName", in: directory)
+        try CPluginSource(name: "longname." + String(repeating: "y", count: 300), handlerNames: ["longplugin.run"]).build(as: "LongPlugin", in: directory)
         try CPluginSource(name: "refuser", initBody: #"snprintf(err, cap, "missing api key for %s", "noctua"); return JH_ERROR;"#)
             .build(as: "Refuser", in: directory)
         let writable = try CPluginSource(name: "writable", handlerNames: ["writable.run"]).build(as: "Writable", in: directory)
@@ -68,7 +71,7 @@ final class PluginLoaderTests {
         let loader = loader()
         let names: [String] = [
             "Echo", "Text", "Noise", "NoEntry", "Future", "Tiny", "Null", "Greeter", "Copycat", "Twice",
-            "BadName", "Refuser", "Writable", "Fifo", "Missing", "TestPlugin",
+            "BadName", "LongName", "LongPlugin", "Refuser", "Writable", "Fifo", "Missing", "TestPlugin",
         ]
         // A FIFO opened to be read blocks until a writer comes: `load` returning at all shows it was not.
         let results = loader.load(names.map { plugin($0) } + [plugin("Initless", path: directory.appendingPathComponent("libNope.so"))])
@@ -94,6 +97,8 @@ final class PluginLoaderTests {
         expectRefused("Copycat", .duplicateHandler, "handler 'greeter.hello' is already registered by plugin 'Greeter'")
         expectRefused("Twice", .duplicateHandler, "declares handler 'twice.run' twice")
         expectRefused("BadName", .handlerName, "handler 'Bad Name' is not a valid name")
+        expectRefused("LongName", .handlerName, "the name of handler #1 is 4096 bytes or more (or not terminated), longer than the 255 bytes")
+        expectRefused("LongPlugin", .descriptor, "the descriptor's name is 309 bytes, longer than the 255 bytes")
         expectRefused("Refuser", .initFailed, "missing api key for noctua")
         expectRefused("Writable", .permissions, "writable by group or others (mode 664)")
         expectRefused("Writable", .permissions, "chmod go-w")

@@ -56,6 +56,9 @@ struct DescriptorReader {
         guard let name = boundedString(raw.name), !name.isEmpty else {
             throw refuse(.descriptor, "the descriptor has no name")
         }
+        guard name.utf8.count <= maximumNameLength else {
+            throw refuse(.descriptor, "the descriptor's name is \(lengthText(name)), longer than the \(maximumNameLength) bytes a name may have")
+        }
         guard name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }) else {
             throw refuse(.descriptor, "the plugin calls itself '\(name)'; a plugin name uses lower-case letters, digits, _ and -")
         }
@@ -77,6 +80,11 @@ struct DescriptorReader {
                 size: Int(raw.handler_size))
             guard let handlerName = boundedString(definition.name) else {
                 throw refuse(.handlerName, "handler #\(index + 1) has no name")
+            }
+            // Refused, never cut: a cut name would register a handler the plugin never declared.
+            guard handlerName.utf8.count <= maximumNameLength else {
+                throw refuse(.handlerName,
+                    "the name of handler #\(index + 1) is \(lengthText(handlerName)), longer than the \(maximumNameLength) bytes a name may have")
             }
             guard HandlerName.isValid(handlerName) else {
                 throw refuse(.handlerName,
@@ -106,6 +114,14 @@ struct DescriptorReader {
         value.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
         value.copyMemory(from: pointer, byteCount: min(size, MemoryLayout<T>.size))
         return value.load(as: T.self)
+    }
+
+    /// The longest plugin or handler name taken. Longer ones are refused, not cut.
+    static let maximumNameLength = 255
+
+    /// A name's length for a refusal: a string read to the 4 KiB bound may go on (or lack its terminator).
+    private static func lengthText(_ text: String) -> String {
+        text.utf8.count >= 4096 ? "4096 bytes or more (or not terminated)" : "\(text.utf8.count) bytes"
     }
 
     /// Unsafe 3: a plugin's string may lack its terminator; read at most 4 KiB of it. Control
