@@ -49,7 +49,7 @@ struct RecoveryBench {
         let other = mode == .secondHost ? try start("bench-b", 1) : nil
         var hosts = [victim] + (other.map { [$0] } ?? [])
         defer { for host in hosts { host.send(SIGKILL) } }
-        try await waitFor("100 jobs started") { try Self.runs(records).count >= 100 }
+        try await waitUntil("100 jobs started", timeout: .seconds(600)) { try HostHarness.runs(in: records).count >= 100 }
 
         // What the victim holds now: running, and fetched ahead of its slots.
         let held = Set(try backend.list(queue: "default", state: .running, offset: 0, limit: 1000).map(\.id))
@@ -62,13 +62,13 @@ struct RecoveryBench {
             from = Date()
             hosts.append(try start("bench-a", 2))
         }
-        try await waitFor("every job done") { try backend.stats(queue: "default").processed >= ids.count }
+        try await waitUntil("every job done", timeout: .seconds(600)) { try backend.stats(queue: "default").processed >= ids.count }
 
         // The first start of each held job after the kill (jobs the other host held at the kill are
         // among them and start on time; the victim's are the ones that wait).
         var again: [String: Double] = [:]
-        for run in try Self.runs(records) where held.contains(run.id) && run.at > killedAt.timeIntervalSince1970 {
-            again[run.id] = min(again[run.id] ?? .infinity, run.at - from.timeIntervalSince1970)
+        for run in try HostHarness.runs(in: records) where held.contains(run.id) && run.at > killedAt {
+            again[run.id] = min(again[run.id] ?? .infinity, run.at.timeIntervalSince(from))
         }
         let waits = again.values.sorted()
         let what = mode == .restart ? "after the restart (2 s after the kill)" : "after the kill"
@@ -79,25 +79,4 @@ struct RecoveryBench {
         for host in hosts { host.send(SIGTERM) }
         for host in hosts { _ = await host.waitUntilExit(timeout: .seconds(30)) }
     }
-
-    private static func runs(_ file: String) throws -> [(id: String, at: Double)] {
-        try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: " ")
-            guard fields.count == 4, let micros = Double(fields[3]) else { return nil }
-            return (String(fields[0]), micros / 1_000_000)
-        }
-    }
-
-    private func waitFor(_ what: String, _ condition: () throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(600)
-        while try !condition() {
-            guard ContinuousClock.now < deadline else { throw BenchError("gave up waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

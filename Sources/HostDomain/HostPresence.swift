@@ -117,7 +117,7 @@ public final class HostPresence: Sendable {
         }
     }
 
-    /// One pass on every backend; tests call it directly. Where this run holds the record it refreshes
+    /// One pass on every backend. Where this run holds the record it refreshes
     /// it; where another live host does, it tries again to claim it (taking back the jobs of a holder
     /// that is gone meanwhile).
     public func refreshOnce() {

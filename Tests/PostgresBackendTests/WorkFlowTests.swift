@@ -18,13 +18,11 @@ import Testing
 
         // A wait of an hour: returning at all shows it ended when its connection went.
         let waiting = Task { try await onThread { try backend.waitForWork(queue: "q", timeout: .seconds(3600)) } }
-        var killed = "0"
-        for _ in 0..<100 where killed == "0" {
-            try await Task.sleep(for: .milliseconds(50))
-            killed = try await server.psql(
+        try await waitUntil("the listening connection to be found and terminated") {
+            try await server.psql(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '\(name) listen' AND state = 'idle'")
+                == "1"
         }
-        #expect(killed == "1", "the listening connection was not found")
         try await withinBound("waitForWork to end after its connection was killed") { try await waiting.value }
 
         let job = sampleJob("q", 1)

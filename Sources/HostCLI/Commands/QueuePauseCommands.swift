@@ -54,23 +54,15 @@ struct QueueSwitchTarget: ParsableArguments {
         let actions = try operatorActions(options)
         // Every name is checked before anything changes: a typo must not leave half the queues switched.
         let named = try perform { () throws(OperatorActions.Failure) in try actions.queues(named: queues) }
-        var results: [Result] = []
-        for queue in named {
-            do throws(OperatorActions.Failure) {
-                try actions.setPaused(queue: queue.name, paused)
-                results.append(Result(queue: queue.name, backend: queue.backend, paused: paused, error: nil))
-                if !json {
-                    print(paused
-                        ? "\(queue.name): paused; hosts start none of its jobs until `host queues resume \(queue.name)`"
-                        : "\(queue.name): resumed")
-                }
-            } catch {
-                results.append(Result(queue: queue.name, backend: queue.backend, paused: nil, error: "\(error)"))
-                printError("\(queue.name): not \(paused ? "paused" : "resumed"): \(error)")
-            }
+        try changeEach(named, json: json) { queue throws(OperatorActions.Failure) in
+            try actions.setPaused(queue: queue.name, paused)
+            return (
+                Result(queue: queue.name, backend: queue.backend, paused: paused, error: nil),
+                paused ? "\(queue.name): paused; hosts start none of its jobs until `host queues resume \(queue.name)`" : "\(queue.name): resumed")
+        } failed: { queue, error in
+            (Result(queue: queue.name, backend: queue.backend, paused: nil, error: "\(error)"),
+             "\(queue.name): not \(paused ? "paused" : "resumed"): \(error)")
         }
-        if json { try printJSON(results) }
-        if results.contains(where: { $0.error != nil }) { throw ExitCode(2) }
     }
 
     /// One queue's outcome; `paused` is its state now, absent when the change failed.

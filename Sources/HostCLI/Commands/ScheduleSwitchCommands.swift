@@ -57,23 +57,18 @@ struct ScheduleSwitchTarget: ParsableArguments {
         let actions = try operatorActions(options)
         // Every name is checked before anything changes: a typo must not leave half of them switched.
         let named = try perform { () throws(OperatorActions.Failure) in try actions.schedules(named: schedules) }
-        var results: [Result] = []
-        for schedule in named {
-            let name = schedule.name
-            do throws(OperatorActions.Failure) {
-                let queue = try actions.setDisabled(schedule: name, disabled)
-                results.append(Result(schedule: name, queue: queue, disabled: disabled, error: nil))
-                if !json { print("\(name): \(disabled ? "disabled; it fires nothing until `host schedules enable \(name)`" : "enabled")") }
-                if !disabled && !schedule.enabled {
-                    printError("\(name): still silent: \(actions.config.file) says enabled: false for it")
-                }
-            } catch {
-                results.append(Result(schedule: name, queue: actions.home(of: schedule).queue, disabled: nil, error: "\(error)"))
-                printError("\(name): not \(disabled ? "disabled" : "enabled"): \(error)")
+        try changeEach(named, json: json) { schedule throws(OperatorActions.Failure) in
+            let queue = try actions.setDisabled(schedule: schedule.name, disabled)
+            if !disabled && !schedule.enabled {
+                printError("\(schedule.name): still silent: \(actions.config.file) says enabled: false for it")
             }
+            return (
+                Result(schedule: schedule.name, queue: queue, disabled: disabled, error: nil),
+                "\(schedule.name): \(disabled ? "disabled; it fires nothing until `host schedules enable \(schedule.name)`" : "enabled")")
+        } failed: { schedule, error in
+            (Result(schedule: schedule.name, queue: actions.home(of: schedule).queue, disabled: nil, error: "\(error)"),
+             "\(schedule.name): not \(disabled ? "disabled" : "enabled"): \(error)")
         }
-        if json { try printJSON(results) }
-        if results.contains(where: { $0.error != nil }) { throw ExitCode(2) }
     }
 
     /// One schedule's outcome; `disabled` is its switch now, absent when the change failed.

@@ -32,3 +32,30 @@ func perform<Result>(_ body: () throws(OperatorActions.Failure) -> Result, onFai
         throw error.exitCode
     }
 }
+
+/// Applies one change to each item in turn and reports it: a line per item on stdout (or, with
+/// `json`, every item's row as one JSON array), each failure on stderr; exit 2 when any failed.
+/// - Parameters:
+///   - change: makes the change; returns the item's row and its line.
+///   - failed: the row and stderr line of an item whose change failed.
+func changeEach<Item, Row: Encodable>(
+    _ items: [Item], json: Bool, change: (Item) throws(OperatorActions.Failure) -> (row: Row, line: String),
+    failed: (Item, OperatorActions.Failure) -> (row: Row, line: String)
+) throws {
+    var rows: [Row] = []
+    var anyFailed = false
+    for item in items {
+        do throws(OperatorActions.Failure) {
+            let done = try change(item)
+            rows.append(done.row)
+            if !json { print(done.line) }
+        } catch {
+            anyFailed = true
+            let failure = failed(item, error)
+            rows.append(failure.row)
+            printError(failure.line)
+        }
+    }
+    if json { try printJSON(rows) }
+    if anyFailed { throw ExitCode(2) }
+}

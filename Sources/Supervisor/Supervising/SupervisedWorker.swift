@@ -146,7 +146,8 @@ final class SupervisedWorker: Sendable {
         report(exit, ledger: ledger, pid: process.pid)
         let settlements = settlement.settlements(for: ledger, exit: exit, shuttingDown: stopping && ledger.culprits.isEmpty)
         tellEvents(settle(settlements), ledger: ledger)
-        takeBackUnreported(pid: process.pid)
+        // A worker that exited 0 drained: it handed back everything it had leased itself.
+        if !exit.isClean { takeBackUnreported(pid: process.pid) }
         return (exit, !ledger.culprits.isEmpty)
     }
 
