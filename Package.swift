@@ -62,6 +62,12 @@ let package = Package(
             name: "PostgresBackend",
             dependencies: ["Backend", "ConnectionPool", "PostgresClient", .product(name: "Logging", package: "swift-log")]),
 
+        // SQLite, through Debian's libsqlite3-dev: the embedded backend, one file on this machine, no server.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(
+            name: "SQLiteBackend",
+            dependencies: ["Backend", "ConnectionPool", "CSQLite", "Durations", .product(name: "Logging", package: "swift-log")]),
+
         // Cron and interval schedules.
         .target(name: "Scheduling"),
 
@@ -76,7 +82,10 @@ let package = Package(
         // what a finished job tells.
         .target(
             name: "HostDomain",
-            dependencies: ["Threads", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Threads", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", "SQLiteBackend",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // Fetch loops, worker slots on threads the runtime owns, timeouts, retries, leases, shutdown.
@@ -219,6 +228,7 @@ let package = Package(
             name: "MaintenanceTests",
             dependencies: ["Runtime", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
+        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "PostgresClient", "BackendConformance", "JobHostTesting"]),
         .testTarget(
             name: "MonitoringTests",

@@ -1,4 +1,5 @@
 import Foundation
+import Durations
 
 /// The values a job's fields may hold when a backend hands the job out, the same on every backend.
 ///
@@ -50,5 +51,24 @@ public enum JobFieldLimits {
     public static func date(microseconds: Int64) -> Date {
         let range = (timestampMilliseconds.lowerBound * 1000)...(timestampMilliseconds.upperBound * 1000 + 999)
         return Date(timeIntervalSince1970: Double(clamped(microseconds, to: range)) / 1_000_000)
+    }
+}
+
+extension NewJob {
+    /// Refuses, with `.invalid` naming the job, what no backend may store: an empty id or handler,
+    /// `maxAttempts` or a timeout outside ``JobFieldLimits`` (a fetch would refuse them as unusable),
+    /// a payload that is not JSON.
+    public func checkStorable() throws(BackendError) {
+        guard !id.isEmpty else { throw BackendError(.invalid, "a job of queue \(queue) has an empty id") }
+        guard !handler.isEmpty else { throw BackendError(.invalid, "job \(id) names no handler") }
+        guard JobFieldLimits.maxAttempts.contains(maxAttempts) else {
+            throw BackendError(.invalid, "job \(id) has maxAttempts \(maxAttempts); it must be from 1 to \(JobFieldLimits.maxAttempts.upperBound)")
+        }
+        if let timeout, timeout.roundedUpMilliseconds > JobFieldLimits.timeoutMilliseconds.upperBound {
+            throw BackendError(.invalid, "job \(id) has a timeout longer than \(JobFieldLimits.timeoutMilliseconds.upperBound) ms")
+        }
+        guard (try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed])) != nil else {
+            throw BackendError(.invalid, "the payload of job \(id) (handler \(handler)) is not JSON")
+        }
     }
 }

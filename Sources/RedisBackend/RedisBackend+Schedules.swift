@@ -16,7 +16,7 @@ extension RedisBackend: ScheduleStore {
     }
 
     public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
-        try Self.validate(job)
+        try job.checkStorable()
         let script = RedisScripts.claimFire
         var command = script.call(key: try key(job.queue))
         command.append(job.queue)

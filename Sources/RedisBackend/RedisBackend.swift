@@ -66,7 +66,7 @@ public final class RedisBackend: JobBackend {
         var positions: [String: [Int]] = [:]
         var queues: [String] = []
         for (index, job) in jobs.enumerated() {
-            try Self.validate(job)
+            try job.checkStorable()
             if positions[job.queue] == nil { queues.append(job.queue) }
             positions[job.queue, default: []].append(index)
         }
@@ -381,21 +381,6 @@ public final class RedisBackend: JobBackend {
         command.append(id)
         let reply = try run(script, command)
         return reply.int == 1
-    }
-
-    static func validate(_ job: NewJob) throws(BackendError) {
-        guard !job.id.isEmpty else { throw BackendError(.invalid, "a job of queue \(job.queue) has an empty id") }
-        guard !job.handler.isEmpty else { throw BackendError(.invalid, "job \(job.id) names no handler") }
-        guard JobFieldLimits.maxAttempts.contains(job.maxAttempts) else {
-            throw BackendError(.invalid, "job \(job.id) has maxAttempts \(job.maxAttempts); it must be from 1 to \(JobFieldLimits.maxAttempts.upperBound)")
-        }
-        // What a fetch would refuse as unusable is refused here, before it is written.
-        if let timeout = job.timeout, timeout.roundedUpMilliseconds > JobFieldLimits.timeoutMilliseconds.upperBound {
-            throw BackendError(.invalid, "job \(job.id) has a timeout longer than \(JobFieldLimits.timeoutMilliseconds.upperBound) ms")
-        }
-        guard (try? JSONSerialization.jsonObject(with: job.payload, options: [.fragmentsAllowed])) != nil else {
-            throw BackendError(.invalid, "the payload of job \(job.id) (handler \(job.handler)) is not JSON")
-        }
     }
 
     /// A ``JobInfo`` from the 10 fields the list script and ``job(queue:id:)`` read: handler, state,

@@ -1,0 +1,42 @@
+import BackendConformance
+import JobHostTesting
+import Testing
+
+/// The backend conformance suite against SQLite: a file of its own per scenario, so scenarios run in
+/// parallel without sharing anything.
+@Suite struct SQLiteConformanceTests {
+    @Test(arguments: BackendConformance.allScenarios.map(\.name))
+    func scenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.allScenarios.first { $0.name == name }?.run)
+        try await withSQLite { _, make in
+            let backend = make("")
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
+
+    @Test(arguments: BackendConformance.leaseScenarios.map(\.name))
+    func leaseScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.leaseScenarios.first { $0.name == name }?.run)
+        try await withSQLite { _, make in
+            try await onThread { try run(make, "conformance-\(name)") }
+        }
+    }
+
+    @Test(arguments: BackendConformance.hostRegistryScenarios.map(\.name))
+    func hostRegistryScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.hostRegistryScenarios.first { $0.name == name }?.run)
+        try await withSQLite { _, make in
+            let backend = make("")
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
+
+    @Test(arguments: BackendConformance.scheduleScenarios.map(\.name))
+    func scheduleScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.scheduleScenarios.first { $0.name == name }?.run)
+        try await withSQLite { _, make in
+            let backend = make("")
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
+}
