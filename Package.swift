@@ -167,7 +167,8 @@ let package = Package(
         .executableTarget(
             name: "host-bench",
             dependencies: [
-                "Threads", "Backend", "HostDomain", "RedisBackend", "PostgresBackend", "Runtime", "Supervisor", "PluginHost", "HostConfig", "JobHostTesting", "Monitoring", "Alerting",
+                "Threads", "Backend", "HostDomain", "RedisBackend", "PostgresBackend", "SQLiteBackend", "Runtime", "Supervisor", "PluginHost",
+                "HostConfig", "JobHostTesting", "Monitoring", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -11,6 +11,7 @@ import PluginHost
 import PostgresBackend
 import RedisBackend
 import Runtime
+import SQLiteBackend
 import Supervisor
 
 /// Measures the runtime end to end on a private Redis: bulk enqueue, drain of no-op jobs, host memory,
@@ -34,8 +35,11 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "How long finished jobs are kept (0s deletes them at once).")
     var retention = "0s"
 
-    @Option(help: "redis or postgres: which private server to start and run against.")
+    @Option(help: "redis, postgres or sqlite: which private server to start (or, for sqlite, which file to make) and run against.")
     var backend = "redis"
+
+    @Option(help: "sqlite only: the synchronous level, full (every commit synced, the default) or normal.")
+    var synchronous = "full"
 
     @Flag(help: "Drain without the monitoring (metrics, task health, alerts) host run feeds, to measure what it costs.")
     var withoutMonitoring = false
@@ -70,8 +74,14 @@ struct Benchmark: AsyncParsableCommand {
                 try PostgresMigrator(url: postgres.url, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
                 return PostgresBackend(url: postgres.url, schema: "jobhost", poolSize: 8, connectTimeout: .seconds(5), logger: logger)
             })
+        case "sqlite":
+            guard let level = SQLiteBackend.Synchronous(rawValue: synchronous) else { throw ValidationError("--synchronous must be full or normal") }
+            let file = scratch.url.appendingPathComponent("bench.sqlite").path
+            server = (file, {}, "{ type: sqlite, path: \"\(file)\", synchronous: \(level.rawValue) }", {
+                SQLiteBackend(path: file, synchronous: level, logger: logger)
+            })
         default:
-            throw ValidationError("--backend must be redis or postgres")
+            throw ValidationError("--backend must be redis, postgres or sqlite")
         }
         guard ["process", "thread"].contains(isolation) else { throw ValidationError("--isolation must be process or thread") }
         defer { server.stop() }
@@ -100,7 +110,8 @@ struct Benchmark: AsyncParsableCommand {
         let submitter = JobSubmitter(config: config, backends: ["main": backend])
         let (template, _) = try submitter.prepare(.init(handler: "test.noop", payload: Data("{}".utf8)))
 
-        print("jobhost benchmark: \(jobs) no-op jobs, concurrency \(concurrency), retention \(retention), isolation \(isolation), \(self.backend) at \(server.url)")
+        print("jobhost benchmark: \(jobs) no-op jobs, concurrency \(concurrency), retention \(retention), isolation \(isolation), \(self.backend) at \(server.url)"
+            + (self.backend == "sqlite" ? ", synchronous \(synchronous)" : ""))
 
         // Bulk enqueue.
         let enqueueStart = ContinuousClock.now

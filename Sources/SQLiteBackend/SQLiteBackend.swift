@@ -39,7 +39,9 @@ public final class SQLiteBackend: JobBackend {
     let readers: ConnectionPool<SQLiteConnection>
     let watch: ChangeWatch
     let owners: FetchOwners
-    private let opened = Mutex<Bool>(false)
+    /// Whether ``open()`` succeeded; read without the lock on every call.
+    private let opened = Atomic<Bool>(false)
+    private let opening = Mutex<Void>(())
 
     /// - Parameters:
     ///   - path: the database file; created, with its directory, when missing.
@@ -363,13 +365,14 @@ public final class SQLiteBackend: JobBackend {
     /// Prepares the file once per instance: its directory, the schema, the one-machine check, and the
     /// change watch's starting point. A failure is thrown to the caller and tried again on the next call.
     func open() throws(BackendError) {
-        try opened.withLock { (opened) throws(BackendError) in
-            guard !opened else { return }
+        guard !opened.load(ordering: .acquiring) else { return }
+        try opening.withLock { (_) throws(BackendError) in
+            guard !opened.load(ordering: .acquiring) else { return }
             try location.prepare()
             try SQLiteMigrator(path: path, busyTimeout: settings.busyTimeout).migrate()
             try refuseOtherMachines()
             try watch.prime()
-            opened = true
+            opened.store(true, ordering: .releasing)
         }
     }
 
