@@ -154,7 +154,7 @@ let package = Package(
             name: "HostCLI",
             dependencies: [
                 "Logs",
-                "Threads", "HostConfig", "HostDomain", "PluginHost", "Backend", "PostgresBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
+                "Threads", "HostConfig", "HostDomain", "PluginHost", "Backend", "PostgresBackend", "SQLiteBackend", "Runtime", "Scheduler", "Scheduling", "Supervisor",
                 "Monitoring", "AdminHTTP", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,10 +175,10 @@ let package = Package(
             path: "Sources/HostBench"
         ),
 
-        // Test harness: private Redis and PostgreSQL servers, temporary directories, child processes.
+        // Test harness: private Redis and PostgreSQL servers (or a SQLite file), temporary directories, child processes.
         .target(
             name: "JobHostTesting",
-            dependencies: ["Backend", "RedisBackend", "PostgresBackend", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["Backend", "RedisBackend", "PostgresBackend", "SQLiteBackend", .product(name: "Logging", package: "swift-log")]),
 
         // Plugins shipped in the repository.
         .target(name: "TestPlugin", dependencies: ["PluginKit"], path: "Plugins/TestPlugin"),

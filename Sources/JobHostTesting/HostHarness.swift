@@ -4,10 +4,12 @@ import Glibc
 import Logging
 import PostgresBackend
 import RedisBackend
+import SQLiteBackend
 import Synchronization
 
-/// The `host` executable as the tests run it: a private backend server, a temporary directory
-/// holding the config file, the spawned `host run` processes, and the `host` subcommands.
+/// The `host` executable as the tests run it: a private backend server (or, for SQLite, a file in the
+/// temporary directory), a temporary directory holding the config file, the spawned `host run`
+/// processes, and the `host` subcommands.
 ///
 /// Everything it starts is its own to clean up: ``stop()`` (also run when the last reference
 /// goes away) kills every `host run` it started, stops the servers it started and removes its
@@ -22,6 +24,8 @@ public final class HostHarness: Sendable {
     /// Which backend the jobs live in.
     public enum BackendKind: String, CaseIterable, Sendable, CustomStringConvertible {
         case redis, postgres
+        /// A file in the harness's directory: no server.
+        case sqlite
         public var description: String { rawValue }
     }
 
@@ -34,7 +38,7 @@ public final class HostHarness: Sendable {
     public let database: PostgresServer?
     /// The fake AI endpoint, when asked for.
     public let ai: FakeAIServer?
-    /// The backend the config's `main` entry points at.
+    /// The backend the config's `main` entry points at: a server's URL, or the SQLite file's path.
     public let backendURL: String
     /// The key prefix (Redis) the config gives the backend.
     public let keyPrefix: String
@@ -53,7 +57,8 @@ public final class HostHarness: Sendable {
     ///
     /// - Parameters:
     ///   - kind: the backend the jobs live in.
-    ///   - backendURL: a server the test manages itself; nil starts a private one of `kind`.
+    ///   - backendURL: a server the test manages itself (for SQLite, a file's path); nil starts a
+    ///     private one of `kind` (for SQLite, `jobs.sqlite` in ``directory``).
     ///   - keyPrefix: the Redis key prefix the config and ``backend`` use.
     ///   - applicationDatabase: the name of a database on a second, private PostgreSQL server
     ///     (``database``), for plugins that keep their own tables; nil starts none.
@@ -66,15 +71,19 @@ public final class HostHarness: Sendable {
     ) async throws {
         self.kind = kind
         self.keyPrefix = keyPrefix
+        // nil until the directory exists: a SQLite file of the harness's own lives there.
+        var jobsAt: String?
         switch (kind, backendURL) {
         case (_, .some(let url)):
-            (redis, postgres, self.backendURL) = (nil, nil, url)
+            (redis, postgres, jobsAt) = (nil, nil, url)
         case (.redis, nil):
             let server = try await RedisServer.start()
-            (redis, postgres, self.backendURL) = (server, nil, server.url)
+            (redis, postgres, jobsAt) = (server, nil, server.url)
         case (.postgres, nil):
             let server = try await PostgresServer.start()
-            (redis, postgres, self.backendURL) = (nil, server, server.url)
+            (redis, postgres, jobsAt) = (nil, server, server.url)
+        case (.sqlite, nil):
+            (redis, postgres) = (nil, nil)
         }
         do {
             database = try await applicationDatabase.asyncMap { try await PostgresServer.start(database: $0) }
@@ -95,6 +104,7 @@ public final class HostHarness: Sendable {
             for server in [redis?.stop, postgres?.stop, database?.stop, ai?.stop] { server?() }
             throw error
         }
+        self.backendURL = jobsAt ?? directory.url.appendingPathComponent("jobs.sqlite").path
         recordFile = directory.url.appendingPathComponent("ran.txt").path
         _ = FileManager.default.createFile(atPath: recordFile, contents: nil)
         configPath = directory.url.appendingPathComponent("host.yaml").path
@@ -120,6 +130,9 @@ public final class HostHarness: Sendable {
                 }
             }
             backend = PostgresBackend(url: url, schema: "jobhost", poolSize: 4, connectTimeout: .seconds(5), logger: logger)
+        case .sqlite:
+            // Created and migrated by its first call, whoever makes it: this client or a host.
+            backend = SQLiteBackend(path: self.backendURL, poolSize: 4, logger: logger)
         }
     }
 
@@ -147,6 +160,7 @@ public final class HostHarness: Sendable {
         switch kind {
         case .redis: "{ type: redis, url: \"\(backendURL)\", key_prefix: \(keyPrefix), connect_timeout: 500ms }"
         case .postgres: "{ type: postgres, url: \"\(backendURL)\", auto_migrate: true, connect_timeout: 2s }"
+        case .sqlite: "{ type: sqlite, path: \"\(backendURL)\" }"
         }
     }
 

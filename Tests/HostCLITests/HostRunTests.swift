@@ -27,6 +27,17 @@ struct HostRunTests {
                 "BEGIN; SELECT jobhost.enqueue('test.record', '{\"record\": \"\(harness.recordFile)\"}'::jsonb); COMMIT;")
             ids.append(sqlID.trimmingCharacters(in: .whitespacesAndNewlines))
         }
+        if kind == .sqlite {
+            // An application on the same machine enqueues with one INSERT into the file; the host sees
+            // the change without being told.
+            let inserted = try await ChildProcess.run(
+                "sqlite3", [
+                    "-cmd", ".timeout 10000", harness.backendURL,
+                    "INSERT INTO jobs (handler, payload) VALUES ('test.record', '{\"record\": \"\(harness.recordFile)\"}') RETURNING id;",
+                ])
+            #expect(inserted.status == 0, "\(inserted.stderr)")
+            ids.append(inserted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         try await harness.waitUntil("every enqueued job ran") { try Set(harness.recordedIDs()) == Set(ids) }
 
         let queues = try await harness.host(["queues", "--json"])
@@ -81,7 +92,8 @@ struct HostRunTests {
         #expect(await second.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
-    @Test(arguments: HostHarness.BackendKind.allCases)
+    /// Not SQLite: the file is the backend, with no server to restart (a killed host is `sigkillLosesNothing`).
+    @Test(arguments: [HostHarness.BackendKind.redis, .postgres])
     func aServerRestartMidRunLosesNothing(_ kind: HostHarness.BackendKind) async throws {
         // Redis with every write fsynced to its append-only file; PostgreSQL crashed with `-m immediate`.
         let redis = kind == .redis ? try await DurableRedisServer.start() : nil
@@ -225,6 +237,42 @@ struct HostRunTests {
         #expect(again.stdout == "db: up to date\n")
         let after = try await host(["migrate", "--status"])
         #expect(after.stdout.contains("applied") && !after.stdout.contains("pending"))
+    }
+
+    @Test func migrateShowsPrintsAndAppliesTheSQLiteSchemaAndLooksWithoutCreatingTheFile() async throws {
+        let harness = try await HostHarness(.sqlite)
+        let file = harness.directory.url.appendingPathComponent("data/jobs.sqlite").path
+        // Relative to the config file's directory, like a plugin's path.
+        try harness.writeConfig(queues: "  default: {}", backends: "  local: { type: sqlite, path: data/jobs.sqlite, synchronous: normal }")
+        func host(_ arguments: [String]) async throws -> ChildProcess.Output { try await harness.host(arguments) }
+        let before = try await host(["migrate", "--status"])
+        #expect(before.status == 0, "\(before.stderr)")
+        #expect(before.stdout.hasPrefix("local (\(file)):\n") && before.stdout.contains("pending") && !before.stdout.contains("applied"), "\(before.stdout)")
+        let dryRun = try await host(["migrate", "--dry-run"])
+        #expect(dryRun.status == 0 && dryRun.stdout.contains("CREATE TABLE jobs"), "\(dryRun.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: (file as NSString).deletingLastPathComponent), "looking created nothing")
+        let applied = try await host(["migrate"])
+        #expect(applied.status == 0 && applied.stdout.hasPrefix("local: applied 1"), "\(applied.stdout)\(applied.stderr)")
+        #expect(FileManager.default.fileExists(atPath: file))
+        let again = try await host(["migrate", "--backend", "local"])
+        #expect(again.stdout == "local: up to date\n")
+        let after = try await host(["migrate", "--status"])
+        #expect(after.stdout.contains("applied") && !after.stdout.contains("pending"), "\(after.stdout)")
+        let upToDate = try await host(["migrate", "--dry-run"])
+        #expect(upToDate.stdout.contains("-- up to date: nothing would run"), "\(upToDate.stdout)")
+        let unknown = try await host(["migrate", "--backend", "nope"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no PostgreSQL or SQLite backend named 'nope'"), "\(unknown.stderr)")
+    }
+
+    /// A SQLite path the host cannot use stops `host run` at start, saying why, rather than failing every call.
+    @Test func aSQLiteFileThatCannotBeCreatedStopsTheHostAtStart() async throws {
+        let harness = try await HostHarness(.sqlite)
+        let blocker = harness.directory.url.appendingPathComponent("not-a-directory")
+        try "".write(to: blocker, atomically: true, encoding: .utf8)
+        try harness.writeConfig(queues: "  default: {}", backends: "  local: { type: sqlite, path: not-a-directory/jobs.sqlite }")
+        let refused = try await harness.host(["run"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("backend 'local': ") && refused.stderr.contains("not-a-directory is not a directory"), "\(refused.stderr)")
     }
 
     /// SIGTERM while jobs run that would outlast any wait here: the host does not wait for them past

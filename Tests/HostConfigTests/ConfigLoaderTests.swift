@@ -110,6 +110,65 @@ struct ConfigLoaderTests {
         #expect(config.schedules[1].payloadJSON == "{}")
     }
 
+    @Test func readsASQLiteBackendWithItsPathRelativeToTheConfigFile() throws {
+        let config = try load("""
+            backends:
+              local: { type: sqlite, path: ../var/jobs.sqlite }
+              fast: { type: sqlite, path: "${JOBS_DIR:-/srv/jobhost}/fast.sqlite", synchronous: normal, busy_timeout: 250ms }
+            queues:
+              default: { backend: local }
+              quick: { backend: fast }
+            """)
+        let local = try #require(config.backend(named: "local"))
+        #expect(local.kind == .sqlite)
+        #expect(local.path == "/etc/var/jobs.sqlite", "resolved against the config file's directory, /etc/jobhost")
+        #expect(local.synchronous == .full && local.busyTimeout == .seconds(5))
+        #expect(local.address == "/etc/var/jobs.sqlite" && local.url.revealed.isEmpty)
+        let fast = try #require(config.backend(named: "fast"))
+        #expect(fast.path == "/srv/jobhost/fast.sqlite" && fast.synchronous == .normal && fast.busyTimeout == .milliseconds(250))
+    }
+
+    @Test func aSQLiteBackendRefusesServerKeysAndServersRefuseSQLiteKeys() {
+        let found = problems("""
+            backends:
+              local: { type: sqlite, path: jobs.sqlite, key_prefix: jh, schema: jobs, auto_migrate: true, connect_timeout: 1s }
+              cache: { type: redis, url: "redis://127.0.0.1:6379", synchronous: full }
+            queues:
+              default: { backend: local }
+            """)
+        #expect(found.map(\.keyPath) == [
+            "backends.local.key_prefix", "backends.local.schema", "backends.local.auto_migrate", "backends.local.connect_timeout",
+            "backends.cache.synchronous",
+        ])
+        #expect(found[0].message == "'key_prefix' applies to redis backends, not sqlite")
+        #expect(found[3].message == "'connect_timeout' applies to redis and postgres backends, not sqlite")
+        #expect(found[4].message == "'synchronous' applies to sqlite backends, not redis")
+    }
+
+    @Test func aBackendWithoutATypeListsSQLiteAmongTheChoices() {
+        let found = problems("""
+            backends:
+              main: { path: jobs.sqlite }
+            queues:
+              default: {}
+            """)
+        #expect(found.count == 1)
+        #expect(found.first?.keyPath == "backends.main.type")
+        #expect(found.first?.message.contains("redis, postgres or sqlite") == true, "\(found)")
+    }
+
+    @Test(arguments: [":memory:", "file:jobs.sqlite?mode=memory", "data/"])
+    func aSQLitePathMustNameOneFile(path: String) {
+        let found = problems("""
+            backends:
+              main: { type: sqlite, path: "\(path)" }
+            queues:
+              default: {}
+            """)
+        #expect(found.map(\.keyPath) == ["backends.main.path"], "\(found)")
+        #expect(found.first?.location.line == 2)
+    }
+
     @Test func expandsEnvironmentVariables() throws {
         let config = try load("""
             backends:
@@ -298,9 +357,23 @@ struct ConfigLoaderTests {
         }
     }
 
-    @Test func theExampleConfigLoads() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let config = try ConfigLoader(environment: [:]).load(path: root.appendingPathComponent("config/host.yaml").path)
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The shipped config needs no server: one SQLite file under .build/, the two small plugins.
+    @Test func theExampleConfigLoadsAndNeedsNoServer() throws {
+        let config = try ConfigLoader(environment: [:]).load(path: Self.repository.appendingPathComponent("config/host.yaml").path)
+        #expect(config.backends.map(\.kind) == [.sqlite])
+        #expect(config.backends[0].path == Self.repository.appendingPathComponent(".build/jobhost.sqlite").path)
+        #expect(config.plugins.map(\.name) == ["Echo", "Greeter"])
+        #expect(config.queues.map(\.name) == ["default"])
+        #expect(config.schedules.map(\.name) == ["heartbeat"])
+        #expect(JobRouter(config).route(for: "greeter.hello")?.queue == "default" && JobRouter(config).route(for: "echo.log")?.queue == "default")
+        #expect(config.admin != nil)
+    }
+
+    /// The reference deployment: Redis and PostgreSQL, the seed systems' plugins and their schedules.
+    @Test func theReferenceConfigLoads() throws {
+        let config = try ConfigLoader(environment: [:]).load(path: Self.repository.appendingPathComponent("config/reference.yaml").path)
         #expect(config.queues.map(\.name) == ["default", "noctua", "voxa", "company-context", "worlds"])
         #expect(config.plugins.map(\.name) == ["Echo", "Greeter", "Noctua", "Voxa", "CompanyContext", "Worlds"])
         #expect(config.schedules.filter { $0.name.hasPrefix("worlds-") }.count == 5, "the worlds family's five schedules are live")

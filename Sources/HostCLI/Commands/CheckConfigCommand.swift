@@ -11,7 +11,8 @@ struct CheckConfigCommand: ParsableCommand {
         discussion: """
             Reads the file, expands ${VAR} and ${VAR:-default}, checks every key and value, loads each plugin \
             and checks that every routed or scheduled handler is registered. Prints every problem as \
-            file:line:column: key.path: message, then exits 1; prints a summary and exits 0 when all is well.
+            file:line:column: key.path: message, then exits 1; prints a summary, then each backend with where \
+            its jobs are (a URL with the password masked, or a SQLite file), and exits 0 when all is well.
 
             Run it before restarting a host: a config that fails here would fail at start.
             """)
@@ -72,10 +73,12 @@ struct CheckConfigCommand: ParsableCommand {
         if json {
             let report = CheckReport(
                 file: path, ok: problems.isEmpty, summary: problems.isEmpty ? summary : nil,
+                backends: problems.isEmpty ? config?.backends.map(CheckReport.Backend.init) : nil,
                 errors: problems.map(CheckReport.Problem.init))
             try printJSON(report)
         } else if problems.isEmpty {
             print("OK: \(summary ?? path)")
+            for backend in config?.backends ?? [] { print("backend \(backend.name): \(backend.kind.rawValue) \(backend.address)") }
             if let config { for warning in environmentWarnings(config) { printError("warning: \(warning)") } }
         } else {
             for problem in problems { printError("\(problem)") }
@@ -118,9 +121,23 @@ struct CheckReport: Encodable {
         }
     }
 
+    /// Where a backend's jobs are: its URL (password masked) or its SQLite file.
+    struct Backend: Encodable {
+        let name: String
+        let type: String
+        let address: String
+
+        init(_ config: BackendConfig) {
+            name = config.name
+            type = config.kind.rawValue
+            address = config.address
+        }
+    }
+
     let file: String
     let ok: Bool
     let summary: String?
+    let backends: [Backend]?
     let errors: [Problem]
 }
 

@@ -4,21 +4,25 @@ import Foundation
 import HostConfig
 import Logs
 import PostgresBackend
+import SQLiteBackend
 
-/// `host migrate`: bring the job tables of PostgreSQL backends up to date, on purpose.
+/// `host migrate`: bring the job tables of PostgreSQL and SQLite backends up to date, on purpose.
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Applies pending schema migrations to the PostgreSQL backends.",
+        abstract: "Applies pending schema migrations to the PostgreSQL and SQLite backends.",
         discussion: """
-            Each migration runs in its own transaction under an advisory lock, so two hosts migrating at once \
-            are safe and a failed migration leaves the schema as it was. Redis backends need no migrations.
-            Set auto_migrate: true on a backend to have `host run` do this at start instead.
+            PostgreSQL: each migration runs in its own transaction under an advisory lock, so two hosts \
+            migrating at once are safe and a failed migration leaves the schema as it was. Set \
+            auto_migrate: true on a backend to have `host run` do this at start instead.
+            SQLite: each migration runs in its own write transaction; the file (and its directory) is \
+            created when missing. `host run` migrates SQLite files at start by itself.
+            Redis backends need no migrations.
             """)
 
     @OptionGroup var options: ConfigOptions
 
-    @Option(help: "Only this backend (default: every PostgreSQL backend).")
+    @Option(help: "Only this backend (default: every PostgreSQL and SQLite backend).")
     var backend: String?
 
     @Flag(help: "Show each migration and whether it is applied; change nothing.")
@@ -30,36 +34,24 @@ struct MigrateCommand: ParsableCommand {
     func run() throws {
         let config = try loadConfig(options)
         let path = config.file
-        let candidates = config.backends.filter { $0.kind == .postgres && (backend == nil || $0.name == backend) }
+        let migratable = config.backends.filter { $0.kind != .redis }
+        let candidates = migratable.filter { backend == nil || $0.name == backend }
         if let backend, candidates.isEmpty {
-            printError("no PostgreSQL backend named '\(backend)' in \(path); it has: \(config.backends.filter { $0.kind == .postgres }.map(\.name).joined(separator: ", "))")
+            let known = migratable.isEmpty ? "none" : migratable.map(\.name).joined(separator: ", ")
+            printError("no PostgreSQL or SQLite backend named '\(backend)' in \(path); it has: \(known)")
             throw ExitCode.validationFailure
         }
         if candidates.isEmpty {
-            print("No PostgreSQL backends in \(path): nothing to migrate.")
+            print("No PostgreSQL or SQLite backends in \(path): nothing to migrate.")
             return
         }
         var failed = false
         for entry in candidates {
-            let migrator = PostgresMigrator(
-                url: entry.url.revealed, schema: entry.schema, connectTimeout: entry.connectTimeout,
-                logger: CommandLogging.logger(verbose: false))
             do {
-                if status {
-                    print("\(entry.name) (\(entry.url), schema \(entry.schema)):")
-                    for migration in try migrator.status() {
-                        let applied = migration.appliedAt.map { "applied \(ISO8601DateFormatter().string(from: $0))" } ?? "pending"
-                        print("  \(migration.version)  \(migration.name)  \(applied)")
-                    }
-                } else if dryRun {
-                    let sql = try migrator.pendingSQL()
-                    print("-- \(entry.name) (\(entry.url), schema \(entry.schema))")
-                    print(sql.isEmpty ? "-- up to date: nothing would run" : sql)
-                } else {
-                    let applied = try migrator.migrate()
-                    print(applied.isEmpty
-                        ? "\(entry.name): up to date"
-                        : "\(entry.name): applied \(applied.map(String.init).joined(separator: ", "))")
+                switch entry.kind {
+                case .postgres: try postgres(entry)
+                case .sqlite: try sqlite(entry)
+                case .redis: continue
                 }
             } catch {
                 printError("\(entry.name): \(error)")
@@ -67,5 +59,64 @@ struct MigrateCommand: ParsableCommand {
             }
         }
         if failed { throw ExitCode(2) }
+    }
+
+    private func postgres(_ entry: BackendConfig) throws {
+        let migrator = PostgresMigrator(
+            url: entry.url.revealed, schema: entry.schema, connectTimeout: entry.connectTimeout,
+            logger: CommandLogging.logger(verbose: false))
+        let heading = "\(entry.name) (\(entry.address), schema \(entry.schema))"
+        if status {
+            print("\(heading):")
+            for migration in try migrator.status() {
+                let applied = migration.appliedAt.map { "applied \(ISO8601DateFormatter().string(from: $0))" } ?? "pending"
+                print("  \(migration.version)  \(migration.name)  \(applied)")
+            }
+        } else if dryRun {
+            let sql = try migrator.pendingSQL()
+            print("-- \(heading)")
+            print(sql.isEmpty ? "-- up to date: nothing would run" : sql)
+        } else {
+            report(entry, applied: try migrator.migrate())
+        }
+    }
+
+    private func sqlite(_ entry: BackendConfig) throws {
+        let heading = "\(entry.name) (\(entry.address))"
+        if status || dryRun {
+            let (migrations, sql) = try Self.sqlitePending(entry)
+            if status {
+                print("\(heading):")
+                for migration in migrations {
+                    print("  \(migration.version)  \(migration.name)  \(migration.applied ? "applied" : "pending")")
+                }
+            } else {
+                print("-- \(heading)")
+                print(sql.isEmpty ? "-- up to date: nothing would run" : sql)
+            }
+        } else {
+            report(entry, applied: try SQLiteMigrator(path: entry.path, busyTimeout: entry.busyTimeout).migrate())
+        }
+    }
+
+    /// The migrations of the backend's file and the SQL it lacks, without creating anything: the
+    /// migrator creates the file (and its directory) to read its version, so a file that does not
+    /// exist yet is read as an empty file in a scratch directory, removed at once; every migration is
+    /// then pending.
+    private static func sqlitePending(_ entry: BackendConfig) throws -> ([(version: Int, name: String, applied: Bool)], String) {
+        if FileManager.default.fileExists(atPath: entry.path) {
+            let migrator = SQLiteMigrator(path: entry.path, busyTimeout: entry.busyTimeout)
+            return (try migrator.status(), try migrator.pendingSQL())
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("jobhost-migrate-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let migrator = SQLiteMigrator(path: scratch.appendingPathComponent("jobs.sqlite").path)
+        return (try migrator.status(), try migrator.pendingSQL())
+    }
+
+    private func report(_ entry: BackendConfig, applied: [Int]) {
+        print(applied.isEmpty
+            ? "\(entry.name): up to date"
+            : "\(entry.name): applied \(applied.map(String.init).joined(separator: ", "))")
     }
 }

@@ -11,6 +11,7 @@ import Monitoring
 import PluginHost
 import PostgresBackend
 import Runtime
+import SQLiteBackend
 import Scheduler
 import ServiceLifecycle
 import Supervisor
@@ -185,21 +186,36 @@ struct RunCommand: AsyncParsableCommand {
 
     /// PostgreSQL backends: migrate when `auto_migrate` is set; otherwise refuse to start on a schema
     /// that is behind, rather than fail every call. An unreachable server is not an error here: the
-    /// runtime retries it with backoff.
+    /// runtime retries it with backoff. SQLite backends: create and migrate the file now (the backend
+    /// would on first use anyway), so a path the host cannot use stops it at start with the reason
+    /// rather than failing every call; a file busy with another process's write is retried later.
     private func prepareSchemas(_ config: HostConfiguration, logger: Logger) throws {
-        for backend in config.backends where backend.kind == .postgres {
-            let migrator = PostgresMigrator(
-                url: backend.url.revealed, schema: backend.schema, connectTimeout: backend.connectTimeout, logger: logger)
+        for backend in config.backends {
             do {
-                if backend.autoMigrate {
-                    let applied = try migrator.migrate()
-                    if !applied.isEmpty { logger.notice("applied migrations \(applied)", metadata: ["backend": "\(backend.name)"]) }
-                } else if try migrator.status().contains(where: { $0.appliedAt == nil }) {
-                    printError("backend '\(backend.name)': schema \(backend.schema) has pending migrations; run `host migrate` or set auto_migrate: true")
-                    throw invalidExitCode
+                switch backend.kind {
+                case .redis:
+                    continue
+                case .postgres:
+                    let migrator = PostgresMigrator(
+                        url: backend.url.revealed, schema: backend.schema, connectTimeout: backend.connectTimeout, logger: logger)
+                    if backend.autoMigrate {
+                        let applied = try migrator.migrate()
+                        if !applied.isEmpty { logger.notice("applied migrations \(applied)", metadata: ["backend": "\(backend.name)"]) }
+                    } else if try migrator.status().contains(where: { $0.appliedAt == nil }) {
+                        printError("backend '\(backend.name)': schema \(backend.schema) has pending migrations; run `host migrate` or set auto_migrate: true")
+                        throw invalidExitCode
+                    }
+                case .sqlite:
+                    let applied = try SQLiteMigrator(path: backend.path, busyTimeout: backend.busyTimeout).migrate()
+                    if !applied.isEmpty {
+                        logger.notice("applied migrations \(applied)", metadata: ["backend": "\(backend.name)", "path": "\(backend.path)"])
+                    }
                 }
             } catch let error as BackendError where error.isTransient {
                 logger.error("cannot reach the backend to check its schema; will keep trying", metadata: ["backend": "\(backend.name)", "error": "\(error)"])
+            } catch let error as BackendError where backend.kind == .sqlite {
+                printError("backend '\(backend.name)': \(error)")
+                throw invalidExitCode
             }
         }
     }

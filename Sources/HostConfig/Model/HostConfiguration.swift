@@ -80,7 +80,7 @@ public struct BackendConfig: Sendable {
     public var name: String
     public var kind: Kind
     /// Redis: `redis://[user:password@]host[:port][/db]`; PostgreSQL: a `postgres://` URL or a libpq
-    /// keyword string. Prints with the password masked.
+    /// keyword string. Prints with the password masked. Empty for SQLite, which has a ``path``.
     public var url: ConnectionString
     /// Redis: every key starts with it.
     public var keyPrefix: String
@@ -93,9 +93,30 @@ public struct BackendConfig: Sendable {
     /// How long to wait for a connection before giving up (and retrying with backoff).
     public var connectTimeout: Duration
     public var location: SourceLocation
+    /// SQLite: the database file, absolute (a relative `path:` is resolved against the config file's
+    /// directory, so the file is the same whichever directory the host starts in).
+    public var path: String = ""
+    /// SQLite: how hard each commit is made to stick.
+    public var synchronous: Synchronous = .full
+    /// SQLite: how long a write waits for another process's write before the call fails (and is retried).
+    public var busyTimeout: Duration = .seconds(5)
+
+    /// Where the jobs are, fit for messages and listings: the URL with its password masked, or the
+    /// SQLite file's path.
+    public var address: String { kind == .sqlite ? path : url.description }
 
     public enum Kind: String, Sendable, CaseIterable {
         case redis, postgres
+        /// A file on this machine, through SQLite: no server to run.
+        case sqlite
+    }
+
+    /// SQLite's `PRAGMA synchronous`, as the config names it.
+    public enum Synchronous: String, Sendable, CaseIterable {
+        /// Every commit is synced to disk before it returns: nothing acknowledged is lost, even to a power loss.
+        case full
+        /// Synced at checkpoints only: a crash of the host loses nothing, a power loss may lose the last commits.
+        case normal
     }
 }
 

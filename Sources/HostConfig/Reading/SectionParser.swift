@@ -94,36 +94,64 @@ struct SectionParser {
         return settings
     }
 
+    /// Each key of a backend besides `type`, in the order hints list them, with the types it applies to.
+    private static let backendKeys: [(key: String, kinds: [BackendConfig.Kind])] = [
+        ("url", [.redis, .postgres]), ("key_prefix", [.redis]),
+        ("schema", [.postgres]), ("pool_size", [.postgres]), ("auto_migrate", [.postgres]),
+        ("connect_timeout", [.redis, .postgres]),
+        ("path", [.sqlite]), ("synchronous", [.sqlite]), ("busy_timeout", [.sqlite]),
+    ]
+
     private func parseBackend(_ entry: NodeReader.Entry) -> BackendConfig? {
         guard checkName(entry, what: "backend"),
             let fields = reader.fields(
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
-                allowed: ["type", "url", "key_prefix", "schema", "pool_size", "auto_migrate", "connect_timeout"],
+                allowed: ["type"] + Self.backendKeys.map(\.key),
                 section: "backend '\(entry.key)'")
         else { return nil }
-        fields.require("type", hint: "redis or postgres")
-        fields.require("url")
-        guard let kind = fields.choice("type", BackendConfig.Kind.self), let url = fields.string("url") else { return nil }
-        let connection = ConnectionString(url)
-        if let problem = URLCheck.problem(with: url, for: kind) {
-            reader.report(fields.entry("url")?.value, entry.path.appending("url"), "\(problem) (got \(connection))")
+        fields.require("type", hint: "redis, postgres or sqlite (a file on this machine, no server)")
+        guard let kind = fields.choice("type", BackendConfig.Kind.self) else { return nil }
+        for (key, kinds) in Self.backendKeys where fields.has(key) && !kinds.contains(kind) {
+            let hint = kind == .sqlite && key == "url" ? "; a sqlite backend names its file with 'path'" : ""
+            reader.report(
+                fields.entry(key)?.keyNode, entry.path.appending(key),
+                "'\(key)' applies to \(kinds.map(\.rawValue).joined(separator: " and ")) backends, not \(kind.rawValue)\(hint)")
         }
-        let redisOnly = ["key_prefix"], postgresOnly = ["schema", "pool_size", "auto_migrate"]
-        for key in kind == .redis ? postgresOnly : redisOnly where fields.has(key) {
-            reader.report(fields.entry(key)?.keyNode, entry.path.appending(key), "'\(key)' applies to \(kind == .redis ? "postgres" : "redis") backends, not \(kind.rawValue)")
-        }
-        let schema = fields.string("schema") ?? "jobhost"
-        if !schema.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLowercase || $0.isNumber)) }) {
-            reader.report(fields.entry("schema")?.value, entry.path.appending("schema"), "use lower-case letters, digits and _ only, found '\(schema)'")
-        }
-        return BackendConfig(
-            name: entry.key, kind: kind, url: connection,
+        var config = BackendConfig(
+            name: entry.key, kind: kind, url: ConnectionString(""),
             keyPrefix: fields.string("key_prefix") ?? "jobhost",
-            schema: schema,
+            schema: fields.string("schema") ?? "jobhost",
             poolSize: fields.int("pool_size", minimum: 1, maximum: 100) ?? 4,
             autoMigrate: fields.bool("auto_migrate") ?? false,
             connectTimeout: fields.duration("connect_timeout") ?? .seconds(5),
             location: reader.location(entry.keyNode))
+        if !config.schema.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLowercase || $0.isNumber)) }) {
+            reader.report(fields.entry("schema")?.value, entry.path.appending("schema"), "use lower-case letters, digits and _ only, found '\(config.schema)'")
+        }
+        switch kind {
+        case .redis, .postgres:
+            fields.require("url")
+            guard let url = fields.string("url") else { return nil }
+            config.url = ConnectionString(url)
+            if let problem = URLCheck.problem(with: url, for: kind) {
+                reader.report(fields.entry("url")?.value, entry.path.appending("url"), "\(problem) (got \(config.url))")
+            }
+        case .sqlite:
+            fields.require("path", hint: "the database file, e.g. path: /var/lib/jobhost/jobs.sqlite (relative to this file's directory)")
+            guard let path = fields.string("path") else { return nil }
+            if path.hasSuffix("/") {
+                reader.report(fields.entry("path")?.value, entry.path.appending("path"), "'\(path)' names a directory; name the database file in it, e.g. \(path)jobhost.sqlite")
+            } else if path == ":memory:" || path.hasPrefix("file:") {
+                // An in-memory database is private to one connection: the host's workers and commands would not see it.
+                reader.report(
+                    fields.entry("path")?.value, entry.path.appending("path"),
+                    "expected a file path, found '\(path)'; every process of the host opens the same file, so neither :memory: nor a file: URI works")
+            }
+            config.path = resolve(path).path
+            config.synchronous = fields.choice("synchronous", BackendConfig.Synchronous.self) ?? .full
+            config.busyTimeout = fields.duration("busy_timeout") ?? .seconds(5)
+        }
+        return config
     }
 
     private func parsePlugin(_ entry: NodeReader.Entry) -> PluginConfig? {
@@ -317,6 +345,8 @@ enum EnvironmentVariableName {
 enum URLCheck {
     static func problem(with url: String, for kind: BackendConfig.Kind) -> String? {
         switch kind {
+        case .sqlite:
+            return nil
         case .redis:
             guard url.hasPrefix("redis://") else {
                 return url.hasPrefix("rediss://")
