@@ -11,7 +11,7 @@ import Testing
 /// admin API both call.
 @Suite(.serialized)
 struct OperatorActionsTests {
-    enum Kind: String, CaseIterable, Sendable { case redis, postgres }
+    enum Kind: String, CaseIterable, Sendable { case redis, postgres, sqlite }
 
     /// A private server of `kind`, a config with queues `default` and `other` and schedule `tick` on it,
     /// and the actions over it.
@@ -20,24 +20,28 @@ struct OperatorActionsTests {
         private let stop: @Sendable () -> Void
 
         init(_ kind: Kind) async throws {
-            let url: String
+            let location: String
             switch kind {
             case .redis:
                 let server = try await RedisServer.start()
-                url = server.url
+                location = "url: \"\(server.url)\""
                 stop = { server.stop() }
             case .postgres:
                 let server = try await PostgresServer.start()
-                url = server.url
+                location = "url: \"\(server.url)\""
                 stop = { server.stop() }
                 try await onThread {
-                    _ = try PostgresMigrator(url: url, connectTimeout: .seconds(10), logger: Logger(label: "test")).migrate()
+                    _ = try PostgresMigrator(url: server.url, connectTimeout: .seconds(10), logger: Logger(label: "test")).migrate()
                 }
+            case .sqlite:
+                let directory = try TemporaryDirectory.create(prefix: "jobhost-actions-")
+                location = "path: \"\(directory.path)/jobs.sqlite\""
+                stop = { try? directory.remove() }
             }
             let config = try ConfigLoader(environment: [:]).load(
                 text: """
                     backends:
-                      main: { type: \(kind.rawValue), url: "\(url)" }
+                      main: { type: \(kind.rawValue), \(location) }
                     queues:
                       default: { retry: { max_attempts: 1 } }
                       other: {}
