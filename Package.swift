@@ -226,7 +226,10 @@ let package = Package(
         // Each maintenance chore against every backend, and the one place that wires them.
         .testTarget(
             name: "MaintenanceTests",
-            dependencies: ["Runtime", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "Runtime", "Backend", "HostConfig", "RedisBackend", "PostgresBackend", "SQLiteBackend", "JobHostTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "RedisBackendTests", dependencies: ["RedisBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "BackendConformance", "JobHostTesting"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "PostgresClient", "BackendConformance", "JobHostTesting"]),

@@ -11,10 +11,10 @@ import Testing
 /// admin API both call.
 @Suite(.serialized)
 struct OperatorActionsTests {
-    enum Kind: String, CaseIterable, Sendable { case redis, postgres }
+    enum Kind: String, CaseIterable, Sendable { case redis, postgres, sqlite }
 
-    /// A private server of `kind`, a config with queues `default` and `other` and schedule `tick` on it,
-    /// and the actions over it.
+    /// A private server of `kind` (SQLite: a file in a directory of its own), a config with queues
+    /// `default` and `other` and schedule `tick` on it, and the actions over it.
     final class Setup: Sendable {
         let actions: OperatorActions
         private let stop: @Sendable () -> Void
@@ -33,11 +33,17 @@ struct OperatorActionsTests {
                 try await onThread {
                     _ = try PostgresMigrator(url: url, connectTimeout: .seconds(10), logger: Logger(label: "test")).migrate()
                 }
+            case .sqlite:
+                let directory = try TemporaryDirectory.create()
+                url = directory.url.appendingPathComponent("jobs.sqlite").path
+                stop = { try? directory.remove() }
             }
+            // A SQLite backend names its file with `path`, a server backend its address with `url`.
+            let location = kind == .sqlite ? "path: \"\(url)\"" : "url: \"\(url)\""
             let config = try ConfigLoader(environment: [:]).load(
                 text: """
                     backends:
-                      main: { type: \(kind.rawValue), url: "\(url)" }
+                      main: { type: \(kind.rawValue), \(location) }
                     queues:
                       default: { retry: { max_attempts: 1 } }
                       other: {}

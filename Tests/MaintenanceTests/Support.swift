@@ -4,11 +4,12 @@ import JobHostTesting
 import Logging
 import PostgresBackend
 import RedisBackend
+import SQLiteBackend
 import Testing
 
 /// The backends every chore is tested against.
 enum BackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case redis, postgres
+    case redis, postgres, sqlite
     var testDescription: String { rawValue }
 }
 
@@ -18,21 +19,26 @@ let quiet: Logger = {
     return logger
 }()
 
-/// Runs `body` with a backend of `kind` on a private server of its own, stopped afterwards.
+/// Runs `body` with a backend of `kind` on a private server of its own, stopped afterwards (SQLite: a
+/// file in a directory of its own, removed afterwards).
 func withBackend<T>(_ kind: BackendKind, _ body: (any JobBackend) async throws -> T) async throws -> T {
     switch kind {
     case .redis:
-        try await withRedis { server in
+        return try await withRedis { server in
             try await body(RedisBackend(url: server.url, keyPrefix: "m", connectTimeout: .seconds(2), logger: quiet))
         }
     case .postgres:
-        try await withPostgres { server in
+        return try await withPostgres { server in
             _ = try await onThread {
                 try PostgresMigrator(url: server.url, schema: "jobhost", connectTimeout: .seconds(5), logger: quiet).migrate()
             }
             return try await body(
                 PostgresBackend(url: server.url, schema: "jobhost", poolSize: 2, connectTimeout: .seconds(5), logger: quiet))
         }
+    case .sqlite:
+        let directory = try TemporaryDirectory.create()
+        defer { try? directory.remove() }
+        return try await body(SQLiteBackend(path: directory.url.appendingPathComponent("jobs.sqlite").path, logger: quiet))
     }
 }
 
