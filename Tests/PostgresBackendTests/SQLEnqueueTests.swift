@@ -123,7 +123,7 @@ import Testing
             probe.status == 0,
             """
             Python's psycopg is missing, so enqueueing from Python cannot be tested: \
-            install Debian's python3-psycopg (scripts/install-deps does). \(probe.stderr)
+            install Debian's python3-psycopg (scripts/install-deps --test does). \(probe.stderr)
             """)
         let script = """
             import sys
