@@ -4,7 +4,7 @@ import ArgumentParser
 public struct HostCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "host",
-        abstract: "Runs jobs from Redis or PostgreSQL on handlers that plugins provide.",
+        abstract: "Runs jobs from Redis, PostgreSQL or a SQLite file on handlers that plugins provide.",
         discussion: """
             The host reads one YAML file (config/host.yaml unless --config or JOBHOST_CONFIG says otherwise), \
             loads the plugins it names (lib<Name>.so) and routes jobs to their handlers.

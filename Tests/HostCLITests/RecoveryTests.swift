@@ -4,8 +4,8 @@ import Glibc
 import JobHostTesting
 import Testing
 
-/// How held jobs come back when their holder stops, through real `host run` processes on both
-/// backends. Leases here are long (minutes) unless a test needs them to run out: a job that comes back
+/// How held jobs come back when their holder stops, through real `host run` processes on every
+/// backend. Leases here are long (minutes) unless a test needs them to run out: a job that comes back
 /// within the test's bound came back through the event under test, not because its lease expired.
 @Suite(.serialized)
 struct RecoveryTests {
