@@ -108,17 +108,15 @@ public struct SQLiteMigrator: Sendable {
         self.connection = SQLiteConnection(settings: SQLiteSettings(path: path, synchronous: .full, busyTimeout: busyTimeout))
     }
 
-    /// Each migration with whether the file has it.
+    /// Each migration with whether the file has it. Creates nothing: a missing file has none.
     public func status() throws(BackendError) -> [(version: Int, name: String, applied: Bool)] {
-        try location.prepare()
-        let version = try currentVersion()
+        let version = try versionIfExists()
         return SQLiteSchema.migrations.enumerated().map { (index, migration) in (index + 1, migration.name, index + 1 <= version) }
     }
 
-    /// The SQL of the migrations the file lacks, each followed by the version it sets.
+    /// The SQL of the migrations the file lacks, each followed by the version it sets. Creates nothing.
     public func pendingSQL() throws(BackendError) -> String {
-        try location.prepare()
-        let version = try currentVersion()
+        let version = try versionIfExists()
         return SQLiteSchema.migrations.enumerated().dropFirst(version).map { (index, migration) in
             "-- \(index + 1) \(migration.name)\n\(migration.sql)\nPRAGMA user_version = \(index + 1);\n"
         }.joined(separator: "\n")
@@ -159,6 +157,12 @@ public struct SQLiteMigrator: Sendable {
                     + "run a newer jobhost")
         }
         return applied
+    }
+
+    /// The file's version; 0 for a file that does not exist, which is left so.
+    private func versionIfExists() throws(BackendError) -> Int {
+        guard FileManager.default.fileExists(atPath: location.path) else { return 0 }
+        return try currentVersion()
     }
 
     func currentVersion() throws(BackendError) -> Int {

@@ -84,34 +84,21 @@ struct MigrateCommand: ParsableCommand {
     private func sqlite(_ entry: BackendConfig) throws {
         let heading = "\(entry.name) (\(entry.address))"
         if status || dryRun {
-            let (migrations, sql) = try Self.sqlitePending(entry)
+            // Neither creates the file: a missing one has every migration pending.
+            let migrator = SQLiteMigrator(path: entry.path, busyTimeout: entry.busyTimeout)
             if status {
                 print("\(heading):")
-                for migration in migrations {
+                for migration in try migrator.status() {
                     print("  \(migration.version)  \(migration.name)  \(migration.applied ? "applied" : "pending")")
                 }
             } else {
+                let sql = try migrator.pendingSQL()
                 print("-- \(heading)")
                 print(sql.isEmpty ? "-- up to date: nothing would run" : sql)
             }
         } else {
             report(entry, applied: try SQLiteMigrator(path: entry.path, busyTimeout: entry.busyTimeout).migrate())
         }
-    }
-
-    /// The migrations of the backend's file and the SQL it lacks, without creating anything: the
-    /// migrator creates the file (and its directory) to read its version, so a file that does not
-    /// exist yet is read as an empty file in a scratch directory, removed at once; every migration is
-    /// then pending.
-    private static func sqlitePending(_ entry: BackendConfig) throws -> ([(version: Int, name: String, applied: Bool)], String) {
-        if FileManager.default.fileExists(atPath: entry.path) {
-            let migrator = SQLiteMigrator(path: entry.path, busyTimeout: entry.busyTimeout)
-            return (try migrator.status(), try migrator.pendingSQL())
-        }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("jobhost-migrate-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let migrator = SQLiteMigrator(path: scratch.appendingPathComponent("jobs.sqlite").path)
-        return (try migrator.status(), try migrator.pendingSQL())
     }
 
     private func report(_ entry: BackendConfig, applied: [Int]) {
