@@ -65,6 +65,11 @@ let plugin = Plugin(
     description: "Handlers that misbehave on purpose, for the host's tests",
     handlers: [
         Handler("test.noop", description: "Does nothing; for benchmarks") { _, _ in .success },
+        Handler("test.result", description: "Sets the payload's `result` as the job's result and succeeds") { job, host in
+            let payload = try JSONSerialization.jsonObject(with: job.payload) as? [String: Any] ?? [:]
+            try host.setResult(JSONSerialization.data(withJSONObject: payload["result"] ?? NSNull(), options: [.fragmentsAllowed, .sortedKeys]))
+            return .success
+        },
         Handler("test.record", description: "Records the job and succeeds") { job, host in
             _ = try instructions(job)
             return .success

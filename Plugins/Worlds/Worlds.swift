@@ -34,7 +34,8 @@
 //                             from the AI, stored with the job's id: the unique (world_id, source_job)
 //                             makes a re-run of the job skip the worlds it has done already, so a
 //                             world whose AI call failed is retried without repeating the others.
-// Each handler logs one line: a human summary and its metrics as JSON (keys in snake_case).
+// Each handler logs one line: a human summary and its metrics as JSON (keys in snake_case), and
+// sets the same JSON as the job's result.
 //
 // Config: `database_url`, `redis_url`, `redis_prefix`, the thresholds above (seconds and counts; the
 // defaults are 1 h, 1 h, 24 h, 24 h, 1000, 100, 200) and the `ai_*` keys of AIConfiguration.
@@ -223,7 +224,7 @@ final class Store: Sendable {
 
 // MARK: - Metrics
 
-/// What a handler did, logged as one line; the shape a job-result channel would carry.
+/// What a handler did: logged as one line and kept as the job's result.
 protocol Metrics: Encodable {
     var summary: String { get }
 }
@@ -236,8 +237,14 @@ let metricsEncoder: JSONEncoder = {
 }()
 
 func report(_ handler: String, _ metrics: some Metrics, _ host: Host) {
-    let json = (try? metricsEncoder.encode(metrics)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    host.log(.info, "\(handler): \(metrics.summary) \(json)")
+    let data = (try? metricsEncoder.encode(metrics)) ?? Data("{}".utf8)
+    host.log(.info, "\(handler): \(metrics.summary) \(String(decoding: data, as: UTF8.self))")
+    // The metrics are the job's result too (ABI 1.1): `host jobs show` and the admin API show them.
+    do {
+        try host.setResult(data)
+    } catch {
+        host.log(.warning, "\(handler): the metrics were not kept as the job's result: \(error)")
+    }
 }
 
 func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }

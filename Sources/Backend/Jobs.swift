@@ -89,8 +89,9 @@ public struct LeasedJob: Sendable {
 
 /// What the runtime decided about a leased job.
 public enum Settlement: Sendable, Equatable {
-    /// Finished: kept as done for `retention`, then pruned.
-    case done(retention: Duration)
+    /// Finished: kept as done for `retention`, then pruned, with the handler's `result` (JSON text) if
+    /// it set one.
+    case done(retention: Duration, result: String? = nil)
     /// Failed this attempt: ready again after `delay` (backend clock).
     case retry(after: Duration, error: String)
     /// Failed for good: into the dead set with `error`.
@@ -133,10 +134,12 @@ public struct JobInfo: Sendable, Codable, Equatable {
     public var origin: String?
     /// Worker processes it crashed, ever (see ``LeasedJob/crashes``).
     public var crashes: Int
+    /// What its handler reported it produced (JSON text), once it is done.
+    public var result: String?
 
     public init(
         id: String, queue: String, handler: String, state: JobState, payload: String, attempt: Int, maxAttempts: Int,
-        enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil, crashes: Int = 0
+        enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil, crashes: Int = 0, result: String? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -150,6 +153,7 @@ public struct JobInfo: Sendable, Codable, Equatable {
         self.updatedAt = updatedAt
         self.origin = origin
         self.crashes = crashes
+        self.result = result
     }
 }
 

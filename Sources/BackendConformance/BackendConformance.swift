@@ -17,6 +17,7 @@ public enum BackendConformance {
         ("concurrentFetchersGetEachJobOnce", concurrentFetchersGetEachJobOnce),
         ("delayedJobWaitsForItsTime", delayedJobWaitsForItsTime),
         ("settleDone", settleDone),
+        ("doneJobKeepsItsResult", doneJobKeepsItsResult),
         ("settleRetry", settleRetry),
         ("settleDeadThenRetryAndDiscard", settleDeadThenRetryAndDiscard),
         ("settleRelease", settleRelease),
@@ -157,6 +158,31 @@ public enum BackendConformance {
         try expect(info.updatedAt != nil, "a done job has no updatedAt")
         try expectEqual(try backend.settle([(leased.lease, .done(retention: .seconds(3600)))]), [false], "settling twice")
         try expectEqual(try backend.stats(queue: queue).processed, 1, "processed after settling twice")
+    }
+
+    /// A job done with a result keeps it, exactly as set, in the listing and the look-up; a job done
+    /// without one, and one retried, have none; a result set on a settlement that lost its lease is not
+    /// written.
+    public static func doneJobKeepsItsResult(_ backend: any JobBackend, queue: String) throws {
+        let jobs = (0..<3).map { sampleJob(queue, $0, maxAttempts: 3) }
+        _ = try backend.enqueue(jobs)
+        let leased = try fetchAll(backend, queue, limit: 10)
+        try expectEqual(leased.map(\.id), jobs.map(\.id), "fetched")
+        let result = #"{"rows": 3, "note": "héllo ✓", "list": [1, 2.5, null]}"#
+        let answers = try backend.settle([
+            (leased[0].lease, .done(retention: .seconds(3600), result: result)),
+            (leased[1].lease, .done(retention: .seconds(3600))),
+            (leased[2].lease, .retry(after: .seconds(3600), error: "later")),
+            (leased[0].lease, .done(retention: .seconds(3600), result: #"{"rows": 99}"#)),
+        ])
+        try expectEqual(answers, [true, true, true, false], "settle answers")
+        try expectEqual(try backend.job(queue: queue, id: jobs[0].id)?.result, result, "the result of a job done with one")
+        try expectEqual(try backend.job(queue: queue, id: jobs[1].id)?.result, nil, "the result of a job done without one")
+        try expectEqual(try backend.job(queue: queue, id: jobs[2].id)?.result, nil, "the result of a retried job")
+        let listed = try backend.list(queue: queue, state: .done, offset: 0, limit: 10)
+        try expectEqual(
+            Dictionary(uniqueKeysWithValues: listed.map { ($0.id, $0.result ?? "") }), [jobs[0].id: result, jobs[1].id: ""],
+            "results of the done listing")
     }
 
     /// Retry: scheduled with the error, fetched again after the delay as attempt 2 showing the error; a

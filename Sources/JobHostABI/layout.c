@@ -13,3 +13,5 @@ _Static_assert(offsetof(jh_job, enqueued_at_unix_ms) == 64, "fields of ABI 1.0's
 _Static_assert(offsetof(jh_host, set_retry_delay) == 56, "fields of ABI 1.0's host table moved");
 _Static_assert(offsetof(jh_enqueue_request, unique_key) + sizeof(char *) == JH_ENQUEUE_REQUEST_SIZE_1_0,
                "fields of ABI 1.0's enqueue request moved");
+_Static_assert(offsetof(jh_host, set_retry_delay) + sizeof(void *) == JH_HOST_SIZE_1_0, "ABI 1.0's host table must end at set_retry_delay");
+_Static_assert(offsetof(jh_host, set_result) == JH_HOST_SIZE_1_0, "1.1's set_result is appended right after 1.0's host table");

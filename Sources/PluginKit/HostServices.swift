@@ -16,6 +16,12 @@ public enum LogLevel: Sendable {
     }
 }
 
+/// Why the host did not take a result.
+public struct ResultError: Error, CustomStringConvertible, Sendable {
+    /// The reason.
+    public let description: String
+}
+
 /// Why the host refused to enqueue a job.
 public struct EnqueueError: Error, CustomStringConvertible, Sendable {
     /// The host's reason.
@@ -107,6 +113,31 @@ public struct Host {
         try enqueue(
             handler: handler, payload: JSONEncoder().encode(value), queue: queue, delay: delay,
             uniqueKey: uniqueKey, maxAttempts: maxAttempts)
+    }
+
+    /// Sets the job's result: JSON text the host stores with the job when the handler succeeds, shown by
+    /// `host jobs show` and the admin API. The last call before the handler returns wins.
+    /// - Throws: ``ResultError`` when the host refuses it (not JSON, more than 64 KiB, or a host older
+    ///   than ABI 1.1, which has no results).
+    public func setResult(_ json: Data) throws(ResultError) {
+        // A 1.0 host hands a shorter table: set_result is not there to call.
+        let end = MemoryLayout<jh_host>.offset(of: \.set_result)! + MemoryLayout<UnsafeRawPointer>.size
+        guard Int(table.pointee.struct_size) >= end, let setResult = table.pointee.set_result else {
+            throw ResultError(description: "the host (ABI \(table.pointee.abi_major).\(table.pointee.abi_minor)) keeps no results")
+        }
+        let status = json.withUnsafeBytes { bytes in
+            setResult(context, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        guard status == Int32(JH_OK.rawValue) else {
+            throw ResultError(description: "the host refused the result: not JSON, or more than \(JH_RESULT_MAX_BYTES) bytes")
+        }
+    }
+
+    /// Sets the job's result to `value` encoded as JSON (see ``setResult(_:)-(Data)``).
+    public func setResult<Value: Encodable>(json value: Value) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try setResult(encoder.encode(value))
     }
 
     func report(_ outcome: Outcome) -> Int32 {

@@ -85,7 +85,7 @@ struct PGStatements: Sendable {
             j.id, j.handler, CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN 'ready' ELSE j.state END,
                 j.payload, j.attempt, j.max_attempts, \(micros("j.enqueued_at")), j.last_error,
                 \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END")), j.origin,
-                j.crashes
+                j.crashes, j.result
             """
 
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
@@ -155,17 +155,17 @@ struct PGStatements: Sendable {
             """)
 
         // Parameters: queues, ids, tokens, operations (done, retry, dead, release, crashed), µs
-        // (retention for done, delay for retry and crashed; NULL for crashed: no retry), errors;
-        // arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
+        // (retention for done, delay for retry and crashed; NULL for crashed: no retry), errors,
+        // results (for done; NULL: none); arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
         // holding its current token wins. A crash becomes a retry (or a death, without a delay) that
         // also counts one crash, so the rest of the statement knows four operations only; a job whose
         // crashes is already at its limit goes dead instead, the reason naming the value.
         settle = PGStatement(name: "jobhost_settle", sql: """
             WITH item AS (
-                SELECT t.queue, t.id, t.token, t.micros, t.error, t.n, t.op = 'crashed' AS crashed,
+                SELECT t.queue, t.id, t.token, t.micros, t.error, t.result, t.n, t.op = 'crashed' AS crashed,
                     CASE WHEN t.op <> 'crashed' THEN t.op WHEN t.micros IS NULL THEN 'dead' ELSE 'retry' END AS op
-                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-                    WITH ORDINALITY AS t(queue, id, token, op, micros, error, n)
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+                    WITH ORDINALITY AS t(queue, id, token, op, micros, error, result, n)
             ), held AS (
                 SELECT j.id, j.queue, j.state, j.lease_token, j.crashes FROM \(jobs) AS j
                 WHERE j.id = ANY ($2::text[])
@@ -178,7 +178,7 @@ struct PGStatements: Sendable {
             ), won AS (
                 -- A crash the job's crashes cannot count one more of makes it dead, saying why,
                 -- rather than failing the statement and with it the whole batch.
-                SELECT m.queue, m.id, m.token, m.micros, m.n,
+                SELECT m.queue, m.id, m.token, m.micros, m.n, m.result,
                     m.crashed AND m.old_crashes BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) AS crashed,
                     CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) THEN 'dead' ELSE m.op END AS op,
                     CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound)
@@ -197,6 +197,7 @@ struct PGStatements: Sendable {
                     attempt = CASE WHEN w.op = 'release' THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
                     crashes = CASE WHEN w.crashed THEN j.crashes + 1 ELSE j.crashes END,
                     last_error = CASE WHEN w.op IN ('retry', 'dead') THEN w.error ELSE j.last_error END,
+                    result = CASE WHEN w.op = 'done' THEN w.result ELSE j.result END,
                     lease_token = NULL, lease_until = NULL, updated_at = now()
                 FROM won AS w
                 WHERE j.id = w.id AND NOT (w.op = 'done' AND w.micros = 0)

@@ -259,13 +259,15 @@ public final class PostgresBackend: JobBackend {
         let core = try core.get()
         guard !settlements.isEmpty else { return [] }
         for (lease, _) in settlements { try Self.validate(queue: lease.queue) }
-        var operations: [String] = [], micros: [String?] = [], errors: [String?] = []
+        var operations: [String] = [], micros: [String?] = [], errors: [String?] = [], results: [String?] = []
         for (_, settlement) in settlements {
+            results.append(nil)
             switch settlement {
-            case .done(let retention):
+            case .done(let retention, let result):
                 operations.append("done")
                 micros.append(String(retention.roundedUpMicroseconds))
                 errors.append(nil)
+                results[results.count - 1] = result.map(Self.storable)
             case .retry(let delay, let error):
                 operations.append("retry")
                 micros.append(String(delay.roundedUpMicroseconds))
@@ -289,6 +291,7 @@ public final class PostgresBackend: JobBackend {
         let parameters: [String?] = [
             PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
             PGArray.text(leases.map { Self.storable($0.token) }), PGArray.text(operations), PGArray.text(micros), PGArray.text(errors),
+            PGArray.text(results),
         ]
         let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.settle, parameters)
@@ -531,7 +534,7 @@ public final class PostgresBackend: JobBackend {
     }
 
     /// A ``JobInfo`` from the columns every listing statement selects: id, handler, state, payload,
-    /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes.
+    /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes, result.
     private static func info(_ rows: PGRows, row: Int, queue: String, schema: PGSchema) throws(BackendError) -> JobInfo {
         guard let id = rows[row, 0], let handler = rows[row, 1], let stateText = rows[row, 2], let payload = rows[row, 3],
               let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
@@ -546,7 +549,7 @@ public final class PostgresBackend: JobBackend {
             id: id, queue: queue, handler: handler, state: state, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
             enqueuedAt: date(microseconds: enqueuedAt), lastError: rows[row, 7],
             updatedAt: rows[row, 8].flatMap { Int64($0) }.map(date(microseconds:)), origin: rows[row, 9],
-            crashes: rows[row, 10].flatMap { Int($0) } ?? 0)
+            crashes: rows[row, 10].flatMap { Int($0) } ?? 0, result: rows[row, 11])
     }
 
     static func malformed(_ statement: String) -> BackendError {

@@ -186,7 +186,7 @@ public final class RedisBackend: JobBackend {
             let (lease, settlement) = item
             let (op, milliseconds, text): (String, Int?, String) =
                 switch settlement {
-                case .done(let retention): ("done", retention.roundedUpMilliseconds, "")
+                case .done(let retention, let result): ("done", retention.roundedUpMilliseconds, result ?? "")
                 case .retry(let delay, let error): ("retry", delay.roundedUpMilliseconds, error)
                 case .dead(let error): ("dead", 0, error)
                 case .release: ("release", 0, "")
@@ -277,12 +277,12 @@ public final class RedisBackend: JobBackend {
         command.append(max(0, offset))
         command.append(limit)
         let reply = try run(script, command)
-        guard let flat = reply.array, flat.count % 11 == 0 else { throw Self.malformed(script) }
+        guard let flat = reply.array, flat.count % 12 == 0 else { throw Self.malformed(script) }
         var jobs: [JobInfo] = []
-        jobs.reserveCapacity(flat.count / 11)
-        for index in stride(from: 0, to: flat.count, by: 11) {
+        jobs.reserveCapacity(flat.count / 12)
+        for index in stride(from: 0, to: flat.count, by: 12) {
             guard let id = flat[index].text else { throw Self.malformed(script) }
-            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 11)], listedAs: state))
+            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 12)], listedAs: state))
         }
         return jobs
     }
@@ -290,11 +290,13 @@ public final class RedisBackend: JobBackend {
     /// One `HMGET` of the job's hash.
     public func job(queue: String, id: String) throws(BackendError) -> JobInfo? {
         var command: RedisCommand = ["HMGET", try key(queue) + ":job:" + id]
-        for field in ["handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin", "crashes"] {
+        for field in [
+            "handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin", "crashes", "result",
+        ] {
             command.append(field)
         }
         let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(command) }
-        guard let fields = reply.array, fields.count == 10 else {
+        guard let fields = reply.array, fields.count == 11 else {
             throw BackendError(.server, "Redis answered HMGET for job \(id) of queue \(queue) with an unexpected reply")
         }
         if fields.allSatisfy({ $0 == .null }) { return nil }
@@ -383,8 +385,8 @@ public final class RedisBackend: JobBackend {
         return reply.int == 1
     }
 
-    /// A ``JobInfo`` from the 10 fields the list script and ``job(queue:id:)`` read: handler, state,
-    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin, crashes. Fields an
+    /// A ``JobInfo`` from the 11 fields the list script and ``job(queue:id:)`` read: handler, state,
+    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin, crashes, result. Fields an
     /// edit left unreadable read as 0 (times: clamped to ``JobFieldLimits/timestampMilliseconds``). A
     /// job listed from a state's list or set whose hash names a state jobhost does not know is shown in
     /// that state, its last error saying so (the next fetch, rescue or prune that meets it moves it to
@@ -408,7 +410,7 @@ public final class RedisBackend: JobBackend {
         return JobInfo(
             id: id, queue: queue, handler: f[0].text ?? "", state: state, payload: f[2].text ?? "", attempt: f[3].int ?? 0,
             maxAttempts: f[4].int ?? 0, enqueuedAt: date(milliseconds: f[5].int ?? 0), lastError: lastError,
-            updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]), crashes: f[9].int ?? 0)
+            updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]), crashes: f[9].int ?? 0, result: nonEmpty(f[10]))
     }
 
     static func checked(_ reply: RESPValue, _ script: RedisScript) throws(BackendError) -> RESPValue {

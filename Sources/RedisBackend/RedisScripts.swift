@@ -228,6 +228,8 @@ enum RedisScripts {
                 free_unique(id, item.unique)
                 if ms > 0 then
                   redis.call('HSET', key, 'state', 'done', 'updated_at', now)
+                  -- The handler's result, if it set one (an empty text: none).
+                  if text ~= '' then redis.call('HSET', key, 'result', text) end
                   done[#done + 1] = now
                   done[#done + 1] = id
                 else
@@ -392,15 +394,15 @@ enum RedisScripts {
             local out = {}
             for _, id in ipairs(ids) do
               local f = redis.pcall('HMGET', job_key(id), 'handler', 'state', 'payload', 'attempt', 'max_attempts',
-                'enqueued_at', 'last_error', 'updated_at', 'origin', 'crashes')
+                'enqueued_at', 'last_error', 'updated_at', 'origin', 'crashes', 'result')
               if f.err then
                 -- A foreign key where the job's hash should be: shown, not hidden, and not fatal to the listing.
                 out[#out + 1] = id
-                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false, false, 0}
-                for j = 1, 10 do out[#out + 1] = row[j] end
+                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false, false, 0, false}
+                for j = 1, 11 do out[#out + 1] = row[j] end
               elseif f[1] or f[2] then
                 out[#out + 1] = id
-                for j = 1, 10 do out[#out + 1] = f[j] end
+                for j = 1, 11 do out[#out + 1] = f[j] end
               end
             end
             return out

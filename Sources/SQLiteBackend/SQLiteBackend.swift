@@ -196,6 +196,7 @@ public final class SQLiteBackend: JobBackend {
                     try statements.run(SQLiteStatements.finish, [
                         .text(lease.jobID), .text(ending.state.rawValue), ending.runAt.map { .integer($0) } ?? .null,
                         .integer(ending.attemptGivenBack), .integer(ending.crashAdded), ending.error.map { .text($0) } ?? .null, .integer(now),
+                        ending.result.map { .text($0) } ?? .null,
                     ])
                 }
                 counts[lease.queue, default: (0, 0)].processed += ending.processed
@@ -422,9 +423,9 @@ public final class SQLiteBackend: JobBackend {
     }
 
     /// A ``JobInfo`` from the columns every listing selects: id, handler, state, payload, attempt,
-    /// max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes.
+    /// max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes, result.
     private static func info(_ row: [SQLiteValue], queue: String) throws(BackendError) -> JobInfo {
-        guard row.count == 11, let id = row[0].text, let handler = row[1].text, let stateText = row[2].text, let payload = row[3].text,
+        guard row.count == 12, let id = row[0].text, let handler = row[1].text, let stateText = row[2].text, let payload = row[3].text,
               let attempt = row[4].int, let maxAttempts = row[5].int, let enqueuedAt = row[6].int64
         else {
             throw BackendError(.corrupt, "a job row of queue \(queue) lacks a required column")
@@ -435,7 +436,8 @@ public final class SQLiteBackend: JobBackend {
         return JobInfo(
             id: id, queue: queue, handler: handler, state: state, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
             enqueuedAt: JobFieldLimits.date(microseconds: enqueuedAt), lastError: row[7].text,
-            updatedAt: row[8].int64.map(JobFieldLimits.date(microseconds:)), origin: row[9].text, crashes: row[10].int ?? 0)
+            updatedAt: row[8].int64.map(JobFieldLimits.date(microseconds:)), origin: row[9].text, crashes: row[10].int ?? 0,
+            result: row[11].text)
     }
 
     private func corrupt(_ queue: String) -> BackendError {
@@ -454,6 +456,8 @@ struct Ending {
     var attemptGivenBack: Int64 = 0
     var crashAdded: Int64 = 0
     var error: String?
+    /// The handler's result, for a job done.
+    var result: String?
     var deletes = false
     var processed: Int64 = 0
     var failed: Int64 = 0
@@ -467,8 +471,9 @@ struct Ending {
 
     init(_ settlement: Settlement, crashes: Int64, now: Int64) {
         switch settlement {
-        case .done(let retention):
+        case .done(let retention, let result):
             self.init(state: .done)
+            self.result = result
             deletes = retention <= .zero
             processed = 1
         case .retry(let delay, let error):

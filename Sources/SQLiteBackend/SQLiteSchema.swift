@@ -8,6 +8,7 @@ enum SQLiteSchema {
     /// Every migration, in order; version n is `migrations[n - 1]`.
     static let migrations: [(name: String, sql: String)] = [
         ("jobs", version1),
+        ("results", version2),
     ]
 
     static var latest: Int { migrations.count }
@@ -94,6 +95,11 @@ enum SQLiteSchema {
             seen_at INTEGER NOT NULL
         ) STRICT;
         """
+}
+
+extension SQLiteSchema {
+    /// Version 2: what a handler reported it produced (ABI 1.1's `set_result`), kept with the done job.
+    static let version2 = "ALTER TABLE jobs ADD COLUMN result TEXT;"
 }
 
 /// Brings a jobs file to the latest schema. Safe with several processes at once: each migration runs

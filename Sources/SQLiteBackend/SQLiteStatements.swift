@@ -73,10 +73,10 @@ enum SQLiteStatements {
     // Parameter: id.
     static let deleteJob = "DELETE FROM jobs WHERE id = ?1"
     // Parameters: id, state, run_at (NULL: keep), attempt given back (0 or 1), crashes added, error
-    // (NULL: keep), now. Ends the lease.
+    // (NULL: keep), now, result. Ends the lease.
     static let finish = """
         UPDATE jobs SET state = ?2, run_at = coalesce(?3, run_at), attempt = max(attempt - ?4, 0), crashes = crashes + ?5,
-            last_error = coalesce(?6, last_error), lease_token = NULL, lease_until = NULL, updated_at = ?7
+            last_error = coalesce(?6, last_error), lease_token = NULL, lease_until = NULL, updated_at = ?7, result = ?8
         WHERE id = ?1
         """
     // Parameters: queue, processed, failed.
@@ -156,7 +156,7 @@ enum SQLiteStatements {
     static let infoColumns = """
         id, handler, CASE WHEN state IN ('ready', 'scheduled') THEN CASE WHEN run_at <= ?4 THEN 'ready' ELSE 'scheduled' END ELSE state END,
             payload, attempt, max_attempts, enqueued_at, last_error,
-            CASE WHEN state = 'scheduled' AND run_at <= ?4 THEN run_at ELSE updated_at END, origin, crashes
+            CASE WHEN state = 'scheduled' AND run_at <= ?4 THEN run_at ELSE updated_at END, origin, crashes, result
         """
     // Parameters: queue, offset, limit, now; and the state for finished jobs.
     static let listReady = """

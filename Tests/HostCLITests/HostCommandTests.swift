@@ -39,7 +39,7 @@ struct HostCommandTests {
         #expect(output.status == 0, "\(output.stderr)")
         let report = try JSONDecoder().decode(ListReport.self, from: Data(output.stdout.utf8))
         #expect(report.plugins.map(\.name) == ["Echo", "Greeter"])
-        #expect(report.plugins.allSatisfy { $0.status == "ok" && $0.abi == "1.0" && $0.version == "1.0.0" })
+        #expect(report.plugins.allSatisfy { $0.status == "ok" && $0.abi == "1.1" && $0.version == "1.0.0" })
         #expect(report.plugins[0].handlers.map(\.name) == ["echo.log"])
         #expect(report.plugins[1].handlers.first?.default_timeout_ms == 5000)
         #expect(report.plugins[1].path == BuildProducts.plugin("Greeter").resolvingSymlinksInPath().path)
@@ -51,7 +51,7 @@ struct HostCommandTests {
         #expect(output.status == 0, "\(output.stderr)")
         let report = try JSONDecoder().decode(ListReport.self, from: Data(output.stdout.utf8))
         #expect(report.plugins.map(\.name) == ["Echo", "Greeter", "Noctua", "Voxa", "CompanyContext", "Worlds"])
-        #expect(report.plugins.allSatisfy { $0.status == "ok" && $0.abi == "1.0" && $0.version == "1.0.0" })
+        #expect(report.plugins.allSatisfy { $0.status == "ok" && $0.abi == "1.1" && $0.version == "1.0.0" })
     }
 
     @Test func listPluginsTableHasTheDocumentedColumns() throws {

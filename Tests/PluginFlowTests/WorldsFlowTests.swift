@@ -8,7 +8,7 @@ import RedisClient
 import Testing
 
 /// worlds end to end: each scheduled job on a seeded Redis and database, its effect counted in both
-/// and in the metrics it logs, then run again to show a second run finds nothing left to do.
+/// and in the metrics it logs and keeps as its result, then run again to show a second run finds nothing left to do.
 @Suite(.serialized)
 struct WorldsFlowTests {
     let now = Int(Date().timeIntervalSince1970)
@@ -23,7 +23,13 @@ struct WorldsFlowTests {
         let attempts = try harness.backend.job(queue: "default", id: job)?.attempt ?? 0
         // The line comes from a worker process; it may reach the host's log just after the job finished.
         try await harness.waitUntil("the metrics line of each attempt in the log") { metrics(handler, in: host.log).count >= before + attempts }
-        return (job, Array(metrics(handler, in: host.log).dropFirst(before)))
+        let logged = Array(metrics(handler, in: host.log).dropFirst(before))
+        if state == .done {
+            // The last attempt's metrics are the job's result too.
+            let result = try harness.backend.job(queue: "default", id: job)?.result
+            #expect(result.flatMap { try? JSONDecoder().decode([String: Int].self, from: Data($0.utf8)) } == logged.last, "result \(result ?? "none")")
+        }
+        return (job, logged)
     }
 
     /// The JSON object that ends each `<handler>: …` log message (the host logs JSON lines here: its

@@ -43,7 +43,7 @@ final class PluginLoaderTests {
         let loaded = results.compactMap { if case .loaded(let plugin) = $0 { plugin } else { nil } }
         #expect(loaded.map(\.name) == ["Echo", "Greeter", "TestPlugin"], "\(results)")
         #expect(loaded.map(\.declaredName) == ["echo", "greeter", "test"])
-        #expect(loaded[0].abiVersion == "1.0")
+        #expect(loaded[0].abiVersion == "1.1")
         #expect(loaded[1].handlers == [HandlerInfo(name: "greeter.hello", description: "Logs a greeting for {\"name\": …}", defaultTimeout: .seconds(5))])
         #expect(loader.registry.names.isSuperset(of: ["echo.log", "greeter.hello", "test.flaky", "test.sleep"]))
         #expect(loader.registry["test.flaky"]?.plugin == "TestPlugin")

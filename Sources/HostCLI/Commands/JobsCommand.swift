@@ -54,7 +54,7 @@ struct JobsCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Shows one job as JSON: state, attempts, crashes, payload, last error, origin.")
+        static let configuration = CommandConfiguration(abstract: "Shows one job as JSON: state, attempts, crashes, payload, last error, origin, and the result its handler set.")
 
         @OptionGroup var options: ConfigOptions
 

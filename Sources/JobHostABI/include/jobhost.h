@@ -1,5 +1,5 @@
 /*
- * jobhost.h — the jobhost plugin ABI, version 1.0.
+ * jobhost.h — the jobhost plugin ABI, version 1.1.
  *
  * This header is the only contract between the jobhost host process and a
  * job-handler plugin. A plugin is a shared library (lib<Name>.so) written in
@@ -19,6 +19,10 @@
  *     check `struct_size` covers it (JH_HAS_FIELD).
  * A version step is recorded here with its reason:
  *   1.0  first version.
+ *   1.1  jh_host.set_result appended: a handler reports what it produced (JSON),
+ *        which the host stores with the job; until then results could only be
+ *        logged. A 1.0 plugin loads and runs unchanged; a 1.1 plugin run by a
+ *        1.0 host finds struct_size too small for set_result (JH_HAS_FIELD).
  *
  * ---------------------------------------------------------------------------
  * LOADING (what the host checks, in this order, before any other plugin code
@@ -82,7 +86,7 @@ extern "C" {
 #endif
 
 #define JH_ABI_MAJOR 1
-#define JH_ABI_MINOR 0
+#define JH_ABI_MINOR 1
 
 /* The one symbol a plugin exports:  const jh_plugin_descriptor *jh_plugin_entry(void); */
 #define JH_ENTRY_SYMBOL "jh_plugin_entry"
@@ -183,7 +187,19 @@ typedef struct jh_host {
 
     /* With JH_RETRY: run again after this delay instead of the backoff policy. */
     void (*set_retry_delay)(jh_context *ctx, int64_t delay_ms);
+
+    /* ---- 1.1 ---- check JH_HAS_FIELD(host, struct_size, jh_host, set_result) first. */
+
+    /* The job's result: JSON (UTF-8, at most JH_RESULT_MAX_BYTES), stored with the
+       job when the handler returns JH_SUCCESS and shown to operators (`host jobs
+       show`, the admin API). The last call before the handler returns wins.
+       Returns JH_INVALID (and stores nothing) for text that is not JSON or is too
+       long, JH_UNSUPPORTED outside a handler call. */
+    int32_t (*set_result)(jh_context *ctx, const uint8_t *json, size_t json_len);
 } jh_host;
+
+/* The largest result set_result takes, in bytes. */
+#define JH_RESULT_MAX_BYTES 65536u
 
 /* A handler: runs one job and says how it went. May block; must be thread-safe. */
 typedef int32_t (*jh_handler_fn)(const jh_host *host, jh_context *ctx, const jh_job *job, void *handler_data);
@@ -235,6 +251,7 @@ typedef struct jh_plugin_descriptor {
 #define JH_DESCRIPTOR_SIZE_1_0 72u
 #define JH_HANDLER_SIZE_1_0 40u
 #define JH_ENQUEUE_REQUEST_SIZE_1_0 56u
+#define JH_HOST_SIZE_1_0 64u
 
 /* The signature of the entry symbol. */
 typedef const jh_plugin_descriptor *(*jh_plugin_entry_fn)(void);

@@ -32,6 +32,9 @@ enum HostServiceTable {
         host.set_retry_delay = { context, milliseconds in
             HostServiceTable.invocation(context)?.setRetryDelay(.milliseconds(max(0, milliseconds)))
         }
+        host.set_result = { context, json, length in
+            HostServiceTable.setResult(context, json, length)
+        }
         table.initialize(to: host)
         return UnsafePointer(table)
     }()
@@ -73,6 +76,23 @@ enum HostServiceTable {
         default: .error
         }
         logger.log(level: swiftLevel, "\(message)")
+    }
+
+    private static func setResult(_ context: OpaquePointer?, _ json: UnsafePointer<UInt8>?, _ length: Int) -> Int32 {
+        guard let invocation = invocation(context) else { return Int32(JH_UNSUPPORTED.rawValue) }
+        guard length <= Int(JH_RESULT_MAX_BYTES) else {
+            invocation.logger.warning("result refused: \(length) bytes, more than the \(JH_RESULT_MAX_BYTES) a result may have")
+            return Int32(JH_INVALID.rawValue)
+        }
+        let bytes = json.map { Data(bytes: $0, count: length) } ?? Data()
+        guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self),
+              (try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])) != nil
+        else {
+            invocation.logger.warning("result refused: it is not JSON text")
+            return Int32(JH_INVALID.rawValue)
+        }
+        invocation.setResult(text)
+        return Int32(JH_OK.rawValue)
     }
 
     private static func enqueue(

@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 /// The host side of one handler call: what `jh_context` points to. Collects what the handler reports
-/// (error text, retry delay) and carries the cancel flag the runtime raises.
+/// (error text, retry delay, result) and carries the cancel flag the runtime raises.
 public final class InvocationContext: Sendable {
     public let job: JobInvocation
     public let plugin: String
@@ -15,6 +15,7 @@ public final class InvocationContext: Sendable {
     struct Reported {
         var error: String?
         var retryDelay: Duration?
+        var result: String?
     }
 
     public init(job: JobInvocation, plugin: String, logger: Logger, enqueuer: any JobEnqueuer) {
@@ -43,6 +44,10 @@ public final class InvocationContext: Sendable {
 
     func setError(_ text: String) { reported.withLock { $0.error = text } }
     func setRetryDelay(_ delay: Duration) { reported.withLock { $0.retryDelay = delay } }
+    func setResult(_ json: String) { reported.withLock { $0.result = json } }
+
+    /// The result the handler set (JSON text), if any: stored with the job when it succeeds.
+    public var result: String? { reported.withLock { $0.result } }
 
     func outcome(forStatus status: Int32) -> HandlerOutcome {
         let (error, delay) = reported.withLock { ($0.error, $0.retryDelay) }

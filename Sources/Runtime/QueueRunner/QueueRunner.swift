@@ -142,7 +142,7 @@ final class QueueRunner: Sendable {
         let outcome = handler.invoke(context)
         let ran = ContinuousClock.now - began
         observer?.didRun(job)
-        let settlement = self.settlement(for: outcome, job: job)
+        let settlement = self.settlement(for: outcome, job: job, result: context.result)
         // One lock for the check and the hand-over: ten slot threads meet on this mutex per job.
         let verdict = state.withLock { state -> HeldJobs<InvocationContext>.Return in
             let verdict = state.returned(job.lease, ran: ran)
@@ -198,9 +198,9 @@ final class QueueRunner: Sendable {
         if queued { count(settlement, job: job, discarded: outcome?.isDiscard ?? false) }
     }
 
-    private func settlement(for outcome: HandlerOutcome, job: LeasedJob) -> Settlement {
+    private func settlement(for outcome: HandlerOutcome, job: LeasedJob, result: String? = nil) -> Settlement {
         switch outcome {
-        case .success: .done(retention: queue.retention)
+        case .success: .done(retention: queue.retention, result: result)
         case .retry(let reason, let delay): failure(job, reason: reason, delay: delay)
         case .discard(let reason): .dead(error: reason)
         }
