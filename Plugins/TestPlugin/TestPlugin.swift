@@ -101,6 +101,13 @@ let plugin = Plugin(
             struct Planned: Error, CustomStringConvertible { var description: String { "planned error" } }
             throw Planned()
         },
+        Handler("test.progress", description: "Reports progress 0.5 with a note, then waits until cancelled or `ms` pass") { job, host in
+            let options = try instructions(job)
+            host.heartbeat(progress: 0.5, note: "halfway")
+            let end = Date().addingTimeInterval(Double(options.ms ?? 1000) / 1000)
+            while Date() < end, !host.isCancelled { Thread.sleep(forTimeInterval: 0.01) }
+            return .success
+        },
         Handler("test.sleep", description: "Sleeps `ms`, stopping early when cancelled unless `ignore_cancel`") { job, host in
             let options = try instructions(job)
             let end = Date().addingTimeInterval(Double(options.ms ?? 1000) / 1000)

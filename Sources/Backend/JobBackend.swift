@@ -26,6 +26,10 @@ public protocol JobBackend: Sendable {
     /// still held.
     func extend(_ leases: [Lease], by lease: Duration) throws(BackendError) -> [Bool]
 
+    /// Records how far running jobs got (their handlers' heartbeats), for operators. Returns, per
+    /// item, whether the lease was still held (nothing is written for one that was not).
+    func recordProgress(_ items: [(Lease, JobProgress)]) throws(BackendError) -> [Bool]
+
     /// Makes jobs whose lease expired ready again (their attempt stays counted), or dead when their
     /// attempts are used up. Returns how many were rescued and how many went dead.
     func rescueExpired(queue: String, limit: Int) throws(BackendError) -> (rescued: Int, dead: Int)

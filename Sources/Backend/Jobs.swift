@@ -103,6 +103,21 @@ public enum Settlement: Sendable, Equatable {
     case crashed(retryAfter: Duration?, error: String)
 }
 
+/// How far a running job got, as its handler last said in a heartbeat.
+public struct JobProgress: Sendable, Equatable {
+    /// 0 to 1; nil when the handler did not say.
+    public var fraction: Double?
+    /// A short status, at most ``JobProgress/noteLimit`` characters; nil when none.
+    public var note: String?
+
+    public static let noteLimit = 500
+
+    public init(fraction: Double?, note: String?) {
+        self.fraction = fraction.flatMap { $0.isFinite && $0 >= 0 ? min($0, 1) : nil }
+        self.note = note.map { String($0.prefix(Self.noteLimit)) }
+    }
+}
+
 /// The states a job passes through.
 public enum JobState: String, Sendable, Codable, CaseIterable {
     /// Waiting to be fetched.
@@ -136,10 +151,15 @@ public struct JobInfo: Sendable, Codable, Equatable {
     public var crashes: Int
     /// What its handler reported it produced (JSON text), once it is done.
     public var result: String?
+    /// How far its handler said it got, 0 to 1 (heartbeat), while it runs and after.
+    public var progress: Double?
+    /// The handler's last status note (heartbeat).
+    public var note: String?
 
     public init(
         id: String, queue: String, handler: String, state: JobState, payload: String, attempt: Int, maxAttempts: Int,
-        enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil, crashes: Int = 0, result: String? = nil
+        enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil, crashes: Int = 0, result: String? = nil,
+        progress: Double? = nil, note: String? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -154,6 +174,8 @@ public struct JobInfo: Sendable, Codable, Equatable {
         self.origin = origin
         self.crashes = crashes
         self.result = result
+        self.progress = progress
+        self.note = note
     }
 }
 

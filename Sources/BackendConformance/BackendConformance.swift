@@ -18,6 +18,7 @@ public enum BackendConformance {
         ("delayedJobWaitsForItsTime", delayedJobWaitsForItsTime),
         ("settleDone", settleDone),
         ("doneJobKeepsItsResult", doneJobKeepsItsResult),
+        ("progressOfARunningJobIsShown", progressOfARunningJobIsShown),
         ("settleRetry", settleRetry),
         ("settleDeadThenRetryAndDiscard", settleDeadThenRetryAndDiscard),
         ("settleRelease", settleRelease),
@@ -183,6 +184,34 @@ public enum BackendConformance {
         try expectEqual(
             Dictionary(uniqueKeysWithValues: listed.map { ($0.id, $0.result ?? "") }), [jobs[0].id: result, jobs[1].id: ""],
             "results of the done listing")
+    }
+
+    /// Heartbeat progress is recorded for a job running under the lease given, shown by the look-up
+    /// and kept once it is done; a stale lease writes nothing; a new attempt starts without any.
+    public static func progressOfARunningJobIsShown(_ backend: any JobBackend, queue: String) throws {
+        let jobs = (0..<2).map { sampleJob(queue, $0, maxAttempts: 3) }
+        _ = try backend.enqueue(jobs)
+        let leased = try fetchAll(backend, queue, limit: 10)
+        try expectEqual(leased.map(\.id), jobs.map(\.id), "fetched")
+        try expectEqual(try backend.recordProgress([(leased[0].lease, JobProgress(fraction: 0.5, note: "halfway: 50 of 100"))]), [true], "recorded")
+        let running = try require(try backend.job(queue: queue, id: jobs[0].id), "the running job is gone")
+        try expectEqual(running.progress, 0.5, "progress of the running job")
+        try expectEqual(running.note, "halfway: 50 of 100", "note of the running job")
+        try expectEqual(try backend.job(queue: queue, id: jobs[1].id)?.progress, nil, "progress of a job that reported none")
+
+        try expectEqual(try backend.settle([(leased[0].lease, .done(retention: .seconds(3600)))]), [true], "settled")
+        try expectEqual(try backend.recordProgress([(leased[0].lease, JobProgress(fraction: 0.9, note: nil))]), [false], "recorded after settling")
+        try expectEqual(try backend.job(queue: queue, id: jobs[0].id)?.progress, 0.5, "progress kept with the done job")
+
+        try expectEqual(try backend.recordProgress([(leased[1].lease, JobProgress(fraction: 0.25, note: "a quarter"))]), [true], "recorded")
+        try expectEqual(try backend.settle([(leased[1].lease, .release)]), [true], "released")
+        let again = try eventually(within: .seconds(10)) { () throws -> LeasedJob? in
+            try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first
+        }
+        try expectEqual(again?.id, jobs[1].id, "fetched again")
+        let fresh = try require(try backend.job(queue: queue, id: jobs[1].id), "the job fetched again is gone")
+        try expectEqual(fresh.progress, nil, "progress of a new attempt")
+        try expectEqual(fresh.note, nil, "note of a new attempt")
     }
 
     /// Retry: scheduled with the error, fetched again after the delay as attempt 2 showing the error; a

@@ -25,6 +25,7 @@ struct PGStatements: Sendable {
     let fetch: PGStatement
     let settle: PGStatement
     let extend: PGStatement
+    let progress: String
     let rescue: String
     let reclaimRescue: String
     let reclaimRelease: String
@@ -85,7 +86,7 @@ struct PGStatements: Sendable {
             j.id, j.handler, CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN 'ready' ELSE j.state END,
                 j.payload, j.attempt, j.max_attempts, \(micros("j.enqueued_at")), j.last_error,
                 \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END")), j.origin,
-                j.crashes, j.result
+                j.crashes, j.result, j.progress, j.note
             """
 
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
@@ -136,6 +137,8 @@ struct PGStatements: Sendable {
                     lease_token = CASE WHEN (\(unusable("j"))) IS NULL THEN gen_random_uuid() END,
                     lease_until = CASE WHEN (\(unusable("j"))) IS NULL THEN now() + $3::bigint * interval '1 microsecond' END,
                     lease_owner = CASE WHEN (\(unusable("j"))) IS NULL THEN $5::text ELSE j.lease_owner END,
+                    progress = CASE WHEN (\(unusable("j"))) IS NULL THEN NULL ELSE j.progress END,
+                    note = CASE WHEN (\(unusable("j"))) IS NULL THEN NULL ELSE j.note END,
                     last_error = coalesce(\(unusable("j")), j.last_error),
                     updated_at = now()
                 WHERE j.id = ANY (ARRAY(
@@ -232,6 +235,15 @@ struct PGStatements: Sendable {
             )
             SELECT i.n, m.n IS NOT NULL FROM item AS i LEFT JOIN matched AS m ON m.n = i.n
             """)
+
+        // Parameters: queues, ids, tokens, progress values, notes (arrays). Returns the ids written: jobs
+        // still running under those tokens. Not prepared: a custom plan looks each row up by id.
+        progress = """
+            UPDATE \(jobs) AS j SET progress = t.progress, note = t.note
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[]) AS t(queue, id, token, progress, note)
+            WHERE j.id = t.id AND j.queue = t.queue AND j.state = 'running' AND j.lease_token::text = t.token
+            RETURNING j.id
+            """
 
         // How a lease ends when it expired, for the rows the CTE `expired` selected and locked (ids), of
         // queue $1: the job counts a failed attempt and is ready again (keeping its place in line) or,

@@ -319,6 +319,25 @@ public final class PostgresBackend: JobBackend {
         return try Self.answers(rows, count: leases.count, statement: "extend")
     }
 
+    /// One statement for the whole batch: each job still running under its lease token gets the
+    /// progress and note.
+    public func recordProgress(_ items: [(Lease, JobProgress)]) throws(BackendError) -> [Bool] {
+        let core = try core.get()
+        guard !items.isEmpty else { return [] }
+        for (lease, _) in items { try Self.validate(queue: lease.queue) }
+        let leases = items.map(\.0)
+        let parameters: [String?] = [
+            PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
+            PGArray.text(leases.map { Self.storable($0.token) }), PGArray.text(items.map { $0.1.fraction.map { String($0) } }),
+            PGArray.text(items.map { $0.1.note.map(Self.storable) }),
+        ]
+        let rows = try core.withConnection { connection throws(PostgresError) in
+            try connection.query(core.statements.progress, parameters)
+        }
+        let written = Set((0..<rows.count).compactMap { rows[$0, 0] })
+        return leases.map { written.contains($0.jobID) }
+    }
+
     /// One statement: up to `limit` running jobs whose lease deadline passed, earliest first, each
     /// counted as a failed attempt, go back to ready (keeping their place in line, `lastError` saying
     /// the lease expired) or, with their attempts used up, to dead. Rows another host is rescuing or
@@ -549,7 +568,8 @@ public final class PostgresBackend: JobBackend {
             id: id, queue: queue, handler: handler, state: state, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
             enqueuedAt: date(microseconds: enqueuedAt), lastError: rows[row, 7],
             updatedAt: rows[row, 8].flatMap { Int64($0) }.map(date(microseconds:)), origin: rows[row, 9],
-            crashes: rows[row, 10].flatMap { Int($0) } ?? 0, result: rows[row, 11])
+            crashes: rows[row, 10].flatMap { Int($0) } ?? 0, result: rows[row, 11], progress: rows[row, 12].flatMap { Double($0) },
+            note: rows[row, 13])
     }
 
     static func malformed(_ statement: String) -> BackendError {

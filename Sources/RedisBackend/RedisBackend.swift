@@ -210,6 +210,16 @@ public final class RedisBackend: JobBackend {
         }
     }
 
+    /// One script call per queue, pipelined.
+    public func recordProgress(_ items: [(Lease, JobProgress)]) throws(BackendError) -> [Bool] {
+        try perQueue(items, queue: \.0.queue, script: RedisScripts.progress) { command, item in
+            command.append(item.0.jobID)
+            command.append(item.0.token)
+            command.append(item.1.fraction.map { String($0) } ?? "")
+            command.append(item.1.note ?? "")
+        }
+    }
+
     /// Handles up to `limit` expired leases, earliest deadline first, in one script call. Every expired
     /// lease counts as a failed attempt in the stats.
     public func rescueExpired(queue: String, limit: Int) throws(BackendError) -> (rescued: Int, dead: Int) {
@@ -277,12 +287,12 @@ public final class RedisBackend: JobBackend {
         command.append(max(0, offset))
         command.append(limit)
         let reply = try run(script, command)
-        guard let flat = reply.array, flat.count % 12 == 0 else { throw Self.malformed(script) }
+        guard let flat = reply.array, flat.count % 14 == 0 else { throw Self.malformed(script) }
         var jobs: [JobInfo] = []
-        jobs.reserveCapacity(flat.count / 12)
-        for index in stride(from: 0, to: flat.count, by: 12) {
+        jobs.reserveCapacity(flat.count / 14)
+        for index in stride(from: 0, to: flat.count, by: 14) {
             guard let id = flat[index].text else { throw Self.malformed(script) }
-            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 12)], listedAs: state))
+            jobs.append(try Self.info(queue: queue, id: id, fields: flat[(index + 1)..<(index + 14)], listedAs: state))
         }
         return jobs
     }
@@ -292,11 +302,12 @@ public final class RedisBackend: JobBackend {
         var command: RedisCommand = ["HMGET", try key(queue) + ":job:" + id]
         for field in [
             "handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin", "crashes", "result",
+            "progress", "note",
         ] {
             command.append(field)
         }
         let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(command) }
-        guard let fields = reply.array, fields.count == 11 else {
+        guard let fields = reply.array, fields.count == 13 else {
             throw BackendError(.server, "Redis answered HMGET for job \(id) of queue \(queue) with an unexpected reply")
         }
         if fields.allSatisfy({ $0 == .null }) { return nil }
@@ -385,8 +396,9 @@ public final class RedisBackend: JobBackend {
         return reply.int == 1
     }
 
-    /// A ``JobInfo`` from the 11 fields the list script and ``job(queue:id:)`` read: handler, state,
-    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin, crashes, result. Fields an
+    /// A ``JobInfo`` from the 13 fields the list script and ``job(queue:id:)`` read: handler, state,
+    /// payload, attempt, max_attempts, enqueued_at, last_error, updated_at, origin, crashes, result,
+    /// progress, note. Fields an
     /// edit left unreadable read as 0 (times: clamped to ``JobFieldLimits/timestampMilliseconds``). A
     /// job listed from a state's list or set whose hash names a state jobhost does not know is shown in
     /// that state, its last error saying so (the next fetch, rescue or prune that meets it moves it to
@@ -410,7 +422,8 @@ public final class RedisBackend: JobBackend {
         return JobInfo(
             id: id, queue: queue, handler: f[0].text ?? "", state: state, payload: f[2].text ?? "", attempt: f[3].int ?? 0,
             maxAttempts: f[4].int ?? 0, enqueuedAt: date(milliseconds: f[5].int ?? 0), lastError: lastError,
-            updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]), crashes: f[9].int ?? 0, result: nonEmpty(f[10]))
+            updatedAt: f[7].int.map(date(milliseconds:)), origin: nonEmpty(f[8]), crashes: f[9].int ?? 0, result: nonEmpty(f[10]),
+            progress: nonEmpty(f[11]).flatMap { Double($0) }, note: nonEmpty(f[12]))
     }
 
     static func checked(_ reply: RESPValue, _ script: RedisScript) throws(BackendError) -> RESPValue {

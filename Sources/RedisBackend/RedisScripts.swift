@@ -140,7 +140,7 @@ enum RedisScripts {
                   else
                     local attempt, seq = job.attempt + 1, job.lease_seq + 1
                     redis.call('HSET', key, 'state', 'running', 'attempt', attempt, 'lease_seq', seq, 'updated_at', now,
-                      'enqueued_at', job.enqueued_at, 'lease_owner', owner)
+                      'enqueued_at', job.enqueued_at, 'lease_owner', owner, 'progress', '', 'note', '')
                     redis.call('ZADD', leases, now + lease_ms, id)
                     local n = #jobs
                     jobs[n + 1] = id
@@ -290,6 +290,27 @@ enum RedisScripts {
             return results
             """)
 
+    /// Records heartbeat progress. ARGV: 4 per item: id, token, progress ('' for none), note ('' for
+    /// none). Returns 1 or 0 per item.
+    ///
+    /// Guarantees: only a job running under exactly this token is written.
+    static let progress = RedisScript(
+        name: "progress",
+        source: Lua.base + """
+            local results = {}
+            for i = 1, #ARGV, 4 do
+              local id, token = ARGV[i], ARGV[i + 1]
+              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq')
+              if not f.err and f[1] == 'running' and f[2] == token then
+                redis.call('HSET', job_key(id), 'progress', ARGV[i + 2], 'note', ARGV[i + 3])
+                results[#results + 1] = 1
+              else
+                results[#results + 1] = 0
+              end
+            end
+            return results
+            """)
+
     /// Rescues jobs whose lease deadline passed. ARGV: limit. Returns `{rescued, dead}`.
     ///
     /// Guarantees: each expired lease is removed; its job counts a failed attempt and goes to ready
@@ -394,15 +415,15 @@ enum RedisScripts {
             local out = {}
             for _, id in ipairs(ids) do
               local f = redis.pcall('HMGET', job_key(id), 'handler', 'state', 'payload', 'attempt', 'max_attempts',
-                'enqueued_at', 'last_error', 'updated_at', 'origin', 'crashes', 'result')
+                'enqueued_at', 'last_error', 'updated_at', 'origin', 'crashes', 'result', 'progress', 'note')
               if f.err then
                 -- A foreign key where the job's hash should be: shown, not hidden, and not fatal to the listing.
                 out[#out + 1] = id
-                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false, false, 0, false}
-                for j = 1, 11 do out[#out + 1] = row[j] end
+                local row = {'', state, '', 0, 0, 0, 'job key is not a hash (' .. f.err .. ')', false, false, 0, false, false, false}
+                for j = 1, 13 do out[#out + 1] = row[j] end
               elseif f[1] or f[2] then
                 out[#out + 1] = id
-                for j = 1, 11 do out[#out + 1] = f[j] end
+                for j = 1, 13 do out[#out + 1] = f[j] end
               end
             end
             return out

@@ -230,6 +230,22 @@ public final class SQLiteBackend: JobBackend {
         }
     }
 
+    /// One transaction: each job still running under its lease gets the progress and note.
+    public func recordProgress(_ items: [(Lease, JobProgress)]) throws(BackendError) -> [Bool] {
+        guard !items.isEmpty else { return [] }
+        for (lease, _) in items { try Self.validate(queue: lease.queue) }
+        try open()
+        return try writer.transaction { (statements) throws(BackendError) -> [Bool] in
+            try items.map { (item) throws(BackendError) -> Bool in
+                let (lease, progress) = item
+                return try statements.run(SQLiteStatements.progress, [
+                    .text(lease.jobID), .text(lease.queue), .text(lease.token), progress.fraction.map { .real($0) } ?? .null,
+                    progress.note.map { .text($0) } ?? .null,
+                ]) == 1
+            }
+        }
+    }
+
     /// One transaction: up to `limit` running jobs whose lease deadline passed, earliest first, each
     /// counted as a failed attempt, go back to ready (keeping their place in line) or, with their
     /// attempts used up, to dead; pending jobs scheduled beyond any usable time go to dead.
@@ -423,9 +439,9 @@ public final class SQLiteBackend: JobBackend {
     }
 
     /// A ``JobInfo`` from the columns every listing selects: id, handler, state, payload, attempt,
-    /// max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes, result.
+    /// max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes, result, progress, note.
     private static func info(_ row: [SQLiteValue], queue: String) throws(BackendError) -> JobInfo {
-        guard row.count == 12, let id = row[0].text, let handler = row[1].text, let stateText = row[2].text, let payload = row[3].text,
+        guard row.count == 14, let id = row[0].text, let handler = row[1].text, let stateText = row[2].text, let payload = row[3].text,
               let attempt = row[4].int, let maxAttempts = row[5].int, let enqueuedAt = row[6].int64
         else {
             throw BackendError(.corrupt, "a job row of queue \(queue) lacks a required column")
@@ -437,7 +453,7 @@ public final class SQLiteBackend: JobBackend {
             id: id, queue: queue, handler: handler, state: state, payload: payload, attempt: attempt, maxAttempts: maxAttempts,
             enqueuedAt: JobFieldLimits.date(microseconds: enqueuedAt), lastError: row[7].text,
             updatedAt: row[8].int64.map(JobFieldLimits.date(microseconds:)), origin: row[9].text, crashes: row[10].int ?? 0,
-            result: row[11].text)
+            result: row[11].text, progress: row[12].real, note: row[13].text)
     }
 
     private func corrupt(_ queue: String) -> BackendError {

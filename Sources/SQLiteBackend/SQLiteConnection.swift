@@ -16,6 +16,14 @@ enum SQLiteValue: Sendable, Equatable {
 
     var int: Int? { int64.map { Int(truncatingIfNeeded: $0) } }
 
+    var real: Double? {
+        switch self {
+        case .real(let value): value
+        case .integer(let value): Double(value)
+        default: nil
+        }
+    }
+
     var text: String? {
         if case .text(let value) = self { return value }
         return nil

@@ -8,7 +8,7 @@ enum SQLiteSchema {
     /// Every migration, in order; version n is `migrations[n - 1]`.
     static let migrations: [(name: String, sql: String)] = [
         ("jobs", version1),
-        ("results", version2),
+        ("results_and_progress", version2),
     ]
 
     static var latest: Int { migrations.count }
@@ -98,8 +98,13 @@ enum SQLiteSchema {
 }
 
 extension SQLiteSchema {
-    /// Version 2: what a handler reported it produced (ABI 1.1's `set_result`), kept with the done job.
-    static let version2 = "ALTER TABLE jobs ADD COLUMN result TEXT;"
+    /// Version 2: what a handler reported it produced (ABI 1.1's `set_result`), kept with the done job;
+    /// how far it said it got and its status note (heartbeat), while it runs.
+    static let version2 = """
+        ALTER TABLE jobs ADD COLUMN result TEXT;
+        ALTER TABLE jobs ADD COLUMN progress REAL;
+        ALTER TABLE jobs ADD COLUMN note TEXT;
+        """
 }
 
 /// Brings a jobs file to the latest schema. Safe with several processes at once: each migration runs

@@ -51,6 +51,8 @@ enum SQLiteStatements {
             lease_token = CASE WHEN (\(unusable)) IS NULL THEN lower(hex(randomblob(12))) END,
             lease_until = CASE WHEN (\(unusable)) IS NULL THEN ?3 + ?4 END,
             lease_owner = CASE WHEN (\(unusable)) IS NULL THEN ?5 ELSE lease_owner END,
+            progress = CASE WHEN (\(unusable)) IS NULL THEN NULL ELSE progress END,
+            note = CASE WHEN (\(unusable)) IS NULL THEN NULL ELSE note END,
             last_error = coalesce((\(unusable)), last_error),
             updated_at = ?3
         WHERE seq IN (
@@ -84,6 +86,8 @@ enum SQLiteStatements {
         INSERT INTO queue_counters (queue, processed, failed) VALUES (?1, ?2, ?3)
         ON CONFLICT (queue) DO UPDATE SET processed = processed + excluded.processed, failed = failed + excluded.failed
         """
+    // Parameters: id, queue, token, progress, note.
+    static let progress = "UPDATE jobs SET progress = ?4, note = ?5 WHERE id = ?1 AND queue = ?2 AND state = 'running' AND lease_token = ?3"
     // Parameters: id, queue, token, new deadline.
     static let extend = "UPDATE jobs SET lease_until = ?4 WHERE id = ?1 AND queue = ?2 AND state = 'running' AND lease_token = ?3"
 
@@ -156,7 +160,7 @@ enum SQLiteStatements {
     static let infoColumns = """
         id, handler, CASE WHEN state IN ('ready', 'scheduled') THEN CASE WHEN run_at <= ?4 THEN 'ready' ELSE 'scheduled' END ELSE state END,
             payload, attempt, max_attempts, enqueued_at, last_error,
-            CASE WHEN state = 'scheduled' AND run_at <= ?4 THEN run_at ELSE updated_at END, origin, crashes, result
+            CASE WHEN state = 'scheduled' AND run_at <= ?4 THEN run_at ELSE updated_at END, origin, crashes, result, progress, note
         """
     // Parameters: queue, offset, limit, now; and the state for finished jobs.
     static let listReady = """

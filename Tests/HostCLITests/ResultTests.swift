@@ -26,6 +26,20 @@ import Testing
         #expect(try harness.backend.job(queue: "default", id: plain)?.result == nil)
     }
 
+    /// A running handler's heartbeat (progress and note) reaches the backend with the next lease
+    /// renewal, and `host jobs show` shows it while the job runs.
+    @Test func aRunningHandlersProgressIsShown() async throws {
+        let harness = try await HostHarness.testPlugin(.sqlite, lease: "1s", timeout: "60s")
+        defer { harness.stop() }
+        try harness.startHost()
+        let job = try await harness.enqueue("test.progress", #"{"ms": 60000}"#)
+        try await harness.waitUntil("the running job's progress shown by host jobs show") {
+            let shown = try await harness.host(["jobs", "show", job])
+            let object = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            return object?["state"] as? String == "running" && object?["progress"] as? Double == 0.5 && object?["note"] as? String == "halfway"
+        }
+    }
+
     /// A plugin compiled against the 1.0 header (kept in Tests/Fixtures/abi-1.0) loads and runs next to
     /// the 1.1 test plugin: `host list-plugins` shows it as ABI 1.0, and its job is done.
     @Test func aPluginBuiltAgainstABI10RunsBesideABI11Ones() async throws {

@@ -177,8 +177,11 @@ typedef struct jh_host {
        a reason is logged and returned through the same buffer. */
     int32_t (*enqueue)(jh_context *ctx, const jh_enqueue_request *request, char *id_out, size_t id_capacity);
 
-    /* Tell the host the handler is alive (keeps its lease) and how far it got:
-       progress in [0, 1], or negative when unknown; note may be NULL. */
+    /* Tell the host how far the handler got: progress in [0, 1], or negative when
+       unknown; note may be NULL (at most 500 characters are kept). The host
+       records the latest with the job's next lease renewal, for operators (`host
+       jobs show`, the admin API); a new attempt starts without any. The lease is
+       renewed whether or not a handler calls this. */
     void (*heartbeat)(jh_context *ctx, double progress, const char *note, size_t note_len);
 
     /* The error text recorded with a JH_RETRY or JH_DISCARD outcome. The last

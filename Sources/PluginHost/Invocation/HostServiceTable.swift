@@ -23,9 +23,11 @@ enum HostServiceTable {
         host.enqueue = { context, request, idOut, capacity in
             HostServiceTable.enqueue(context, request, idOut, capacity)
         }
-        // Taken and not kept: the runner renews a running job's lease whatever its handler reports, and
-        // nothing shows progress yet. Plugins call it all the same, so it must be there.
-        host.heartbeat = { _, _, _, _ in }
+        // The runner renews a running job's lease whatever its handler reports; the progress and note are
+        // kept for operators (sent to the backend with the next renewal).
+        host.heartbeat = { context, progress, note, length in
+            HostServiceTable.invocation(context)?.setProgress(progress, note: note.map { text($0, length) })
+        }
         host.set_error = { context, message, length in
             HostServiceTable.invocation(context)?.setError(text(message, length))
         }

@@ -2,6 +2,13 @@ import Foundation
 import Logging
 import Synchronization
 
+/// What a handler last said in a heartbeat.
+public struct HandlerProgress: Sendable, Equatable {
+    /// As the handler gave it; nil when it said it does not know (a negative value).
+    public var fraction: Double?
+    public var note: String?
+}
+
 /// The host side of one handler call: what `jh_context` points to. Collects what the handler reports
 /// (error text, retry delay, result) and carries the cancel flag the runtime raises.
 public final class InvocationContext: Sendable {
@@ -16,6 +23,9 @@ public final class InvocationContext: Sendable {
         var error: String?
         var retryDelay: Duration?
         var result: String?
+        var progress: HandlerProgress?
+        /// The progress changed since ``takeChangedProgress()`` last took it.
+        var progressChanged = false
     }
 
     public init(job: JobInvocation, plugin: String, logger: Logger, enqueuer: any JobEnqueuer) {
@@ -45,6 +55,25 @@ public final class InvocationContext: Sendable {
     func setError(_ text: String) { reported.withLock { $0.error = text } }
     func setRetryDelay(_ delay: Duration) { reported.withLock { $0.retryDelay = delay } }
     func setResult(_ json: String) { reported.withLock { $0.result = json } }
+
+    /// A heartbeat: `fraction` in 0…1, negative when unknown.
+    func setProgress(_ fraction: Double, note: String?) {
+        let progress = HandlerProgress(fraction: fraction >= 0 ? fraction : nil, note: note)
+        reported.withLock {
+            guard $0.progress != progress else { return }
+            $0.progress = progress
+            $0.progressChanged = true
+        }
+    }
+
+    /// The handler's latest progress if it changed since the last call: what the runner records.
+    public func takeChangedProgress() -> HandlerProgress? {
+        reported.withLock {
+            guard $0.progressChanged else { return nil }
+            $0.progressChanged = false
+            return $0.progress
+        }
+    }
 
     /// The result the handler set (JSON text), if any: stored with the job when it succeeds.
     public var result: String? { reported.withLock { $0.result } }

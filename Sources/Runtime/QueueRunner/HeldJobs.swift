@@ -262,6 +262,13 @@ struct HeldJobs<Run: Sendable>: Sendable {
         }
     }
 
+    /// The jobs whose handlers run now, with how to reach each handler.
+    var runs: [(lease: Lease, run: Run)] {
+        entries.compactMap { lease, entry in
+            if case .running(let run, _, _) = entry.phase { (lease, run) } else { nil }
+        }
+    }
+
     /// Whether a handler still runs a held job: shutdown waits for those. (A handler given up on runs
     /// no held job: its job is settling.)
     var anyRunning: Bool {

@@ -319,6 +319,7 @@ final class QueueRunner: Sendable {
                 failures = 0
                 next = .now + every
                 renewed(leases, stillHeld: stillHeld, askedAt: askedAt)
+                recordProgress()
             } catch {
                 // Try again soon: the lease is running out while the backend is unreachable.
                 failures += 1
@@ -327,6 +328,20 @@ final class QueueRunner: Sendable {
                     logger.warning("could not renew leases; trying again", metadata: ["error": "\(error)", "failures": "\(failures)"])
                 }
             }
+        }
+    }
+
+    /// Sends the heartbeats of running handlers that changed since the last renewal, for operators. A
+    /// failure is only logged: progress is for show, and the next renewal sends it again.
+    private func recordProgress() {
+        let changed = state.withLock { $0.runs }.compactMap { lease, run in
+            run.takeChangedProgress().map { (lease, JobProgress(fraction: $0.fraction, note: $0.note)) }
+        }
+        guard !changed.isEmpty else { return }
+        do {
+            _ = try backend.recordProgress(changed)
+        } catch {
+            logger.debug("could not record progress", metadata: ["error": "\(error)"])
         }
     }
 
