@@ -54,6 +54,22 @@ public enum JobFieldLimits {
     }
 }
 
+extension LeasedJob {
+    /// A leased job from the values a backend's claim returned, each moved into ``JobFieldLimits``:
+    /// the claim checked them already, and clamping again means nothing it let through can make the
+    /// host's arithmetic trap later.
+    public init(
+        claimed lease: Lease, handler: String, payload: Data, attempt: Int, maxAttempts: Int, enqueuedAt: Date,
+        timeoutMilliseconds: Int?, lastError: String?, crashes: Int
+    ) {
+        self.init(
+            lease: lease, handler: handler, payload: payload, attempt: JobFieldLimits.clamped(attempt, to: JobFieldLimits.attempt),
+            maxAttempts: JobFieldLimits.clamped(maxAttempts, to: JobFieldLimits.maxAttempts), enqueuedAt: enqueuedAt,
+            timeout: timeoutMilliseconds.flatMap(JobFieldLimits.timeout(milliseconds:)), lastError: lastError,
+            crashes: JobFieldLimits.clamped(crashes, to: JobFieldLimits.crashes))
+    }
+}
+
 extension NewJob {
     /// Refuses, with `.invalid` naming the job, what no backend may store: an empty id or handler,
     /// `maxAttempts` or a timeout outside ``JobFieldLimits`` (a fetch would refuse them as unusable),

@@ -194,17 +194,12 @@ public final class PostgresBackend: JobBackend {
             else {
                 throw BackendError(.corrupt, "a job claimed from \(core.schema.qualified("jobs")) in queue \(queue) lacks a required column")
             }
-            // The statement checked every value against JobFieldLimits; clamped again so that nothing
-            // it let through can make the host's arithmetic trap later.
-            let timeout = rows[row, 7].flatMap { Int($0) }.flatMap { JobFieldLimits.timeout(milliseconds: $0) }
             jobs.append((
                 (runAt, seq),
                 LeasedJob(
-                    lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload.utf8),
-                    attempt: JobFieldLimits.clamped(attempt, to: JobFieldLimits.attempt),
-                    maxAttempts: JobFieldLimits.clamped(maxAttempts, to: JobFieldLimits.maxAttempts),
-                    enqueuedAt: Self.date(microseconds: enqueuedAt), timeout: timeout, lastError: rows[row, 8],
-                    crashes: JobFieldLimits.clamped(crashes, to: JobFieldLimits.crashes))
+                    claimed: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload.utf8), attempt: attempt,
+                    maxAttempts: maxAttempts, enqueuedAt: Self.date(microseconds: enqueuedAt),
+                    timeoutMilliseconds: rows[row, 7].flatMap { Int($0) }, lastError: rows[row, 8], crashes: crashes)
             ))
         }
         core.cursors.record(queue, scan: scan, lastClaimed: lastClaimed, databaseNow: databaseNow, took: ContinuousClock.now - started)

@@ -140,15 +140,11 @@ public final class RedisBackend: JobBackend {
                   let maxAttempts = flat[index + 5].int, let enqueuedAt = flat[index + 6].int, let timeout = flat[index + 7].int,
                   let crashes = flat[index + 9].int
             else { throw Self.malformed(script) }
-            // The script checked every value against JobFieldLimits; clamped again so that nothing a
-            // script let through can make the host's arithmetic trap later.
             jobs.append(
                 LeasedJob(
-                    lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload),
-                    attempt: JobFieldLimits.clamped(attempt, to: JobFieldLimits.attempt),
-                    maxAttempts: JobFieldLimits.clamped(maxAttempts, to: JobFieldLimits.maxAttempts),
-                    enqueuedAt: JobFieldLimits.date(milliseconds: Int64(enqueuedAt)), timeout: JobFieldLimits.timeout(milliseconds: timeout),
-                    lastError: Self.nonEmpty(flat[index + 8]), crashes: JobFieldLimits.clamped(crashes, to: JobFieldLimits.crashes)))
+                    claimed: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload), attempt: attempt,
+                    maxAttempts: maxAttempts, enqueuedAt: JobFieldLimits.date(milliseconds: Int64(enqueuedAt)), timeoutMilliseconds: timeout,
+                    lastError: Self.nonEmpty(flat[index + 8]), crashes: crashes))
         }
         return jobs
     }

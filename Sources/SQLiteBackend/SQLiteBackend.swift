@@ -136,11 +136,9 @@ public final class SQLiteBackend: JobBackend {
             jobs.append((
                 (runAt, seq),
                 LeasedJob(
-                    lease: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload.utf8),
-                    attempt: JobFieldLimits.clamped(attempt, to: JobFieldLimits.attempt),
-                    maxAttempts: JobFieldLimits.clamped(maxAttempts, to: JobFieldLimits.maxAttempts),
-                    enqueuedAt: JobFieldLimits.date(microseconds: enqueuedAt), timeout: row[7].int.flatMap(JobFieldLimits.timeout(milliseconds:)),
-                    lastError: row[8].text, crashes: JobFieldLimits.clamped(crashes, to: JobFieldLimits.crashes))
+                    claimed: Lease(queue: queue, jobID: id, token: token), handler: handler, payload: Data(payload.utf8), attempt: attempt,
+                    maxAttempts: maxAttempts, enqueuedAt: JobFieldLimits.date(microseconds: enqueuedAt), timeoutMilliseconds: row[7].int,
+                    lastError: row[8].text, crashes: crashes)
             ))
         }
         return jobs.sorted { $0.key < $1.key }.map(\.job)
