@@ -1,4 +1,5 @@
 import Foundation
+internal import Spelling
 import Yams
 
 /// Walks a composed YAML tree, converting values and collecting every problem with its line, column

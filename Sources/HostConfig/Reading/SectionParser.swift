@@ -1,4 +1,5 @@
 import Foundation
+internal import Spelling
 import Yams
 
 /// Reads each top-level section into the model, filling in defaults. Problems are reported to the
