@@ -28,7 +28,7 @@ struct PluginConfigCheckTests {
             queues:
               default: {}
             """
-        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        try yaml.write(toFile: file, atomically: false, encoding: .utf8)
         let output = try host(["check-config", file])
         #expect(output.status == 1, "\(output.stdout)\(output.stderr)")
         return (file, output.stderr.split(separator: "\n").map(String.init).dropLast())
@@ -162,7 +162,7 @@ struct PluginConfigCheckTests {
                 .handlers = handlers, .handler_count = 1, .init = init,
             };
             JH_EXPORT const jh_plugin_descriptor *jh_plugin_entry(void) { return &descriptor; }
-            """.write(to: source, atomically: true, encoding: .utf8)
+            """.write(to: source, atomically: false, encoding: .utf8)
         let library = directory.url.appendingPathComponent("libStrict.so").path
         let compiled = try ChildProcess.run(
             "cc", ["-shared", "-fPIC", "-I", BuildProducts.abiIncludeDirectory.path, "-o", library, source.path], timeout: .seconds(60))
@@ -181,7 +181,7 @@ struct PluginConfigCheckTests {
                     size: large
             queues:
               default: {}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+            """.write(toFile: file, atomically: false, encoding: .utf8)
         let output = try host(["check-config", file])
         #expect(output.status == 1)
         #expect(output.stderr.split(separator: "\n").map(String.init) == [
