@@ -31,10 +31,13 @@ let package = Package(
         .target(name: "JobHostABI", path: "Sources/JobHostABI"),
 
         // What a Swift plugin imports.
-        .target(name: "PluginKit", dependencies: ["JobHostABI"]),
+        .target(name: "PluginKit", dependencies: ["JobHostABI", "Spelling"]),
+
+        // "Did you mean": the one suggestion rule for misspelt keys, the host's and the plugins' alike.
+        .target(name: "Spelling"),
 
         // YAML → validated, typed configuration.
-        .target(name: "HostConfig", dependencies: ["Durations", "Yams", "Scheduling"]),
+        .target(name: "HostConfig", dependencies: ["Durations", "Yams", "Scheduling", "Spelling"]),
 
         // Duration units: one conversion to seconds, milliseconds and microseconds for the whole host.
         .target(name: "Durations"),
@@ -204,7 +207,7 @@ let package = Package(
             dependencies: ["PluginKit", "AIClient", "PostgresClient", "RedisClient", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/Worlds"),
 
-        .testTarget(name: "HostConfigTests", dependencies: ["HostConfig"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HostConfigTests", dependencies: ["HostConfig", "Spelling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "RedisBackend", "HostConfig", "JobHostTesting"]),
         .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "HostConfig", "JobHostTesting"]),

@@ -37,11 +37,13 @@ import Synchronization
 /// The host's services to a job (Foundation has a `Host` too).
 typealias Host = PluginKit.Host
 
+/// The plugin's own keys; the ai_* keys are AIConfiguration's (ai_timeout_seconds is read here too,
+/// only to tell whether the config sets it).
 struct Settings: Decodable {
     var databaseURL: String
     var aiTimeoutSeconds: Double?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case databaseURL = "database_url"
         case aiTimeoutSeconds = "ai_timeout_seconds"
     }
@@ -272,8 +274,8 @@ let plugin = Plugin(
                 timeout: .seconds(60), run: process),
     ],
     onInit: { config, host in
-        let settings = try config.decode(Settings.self)
-        var ai = try config.decode(AIConfiguration.self)
+        let (settings, configured) = try config.decode(Settings.self, AIConfiguration.self)
+        var ai = configured
         if settings.aiTimeoutSeconds == nil { ai.timeoutSeconds = defaultAITimeoutSeconds }
         let store = try Store(databaseURL: settings.databaseURL)
         services.withLock { $0 = Services(store: store, ai: AIClient(configuration: ai)) }

@@ -5,8 +5,14 @@ struct Greeting: Decodable {
     let name: String
 }
 
+/// The plugin's config block: every key it takes, so a misspelt one is refused at its line.
 struct Settings: Decodable {
+    /// "Hello" when left out.
     var salutation: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case salutation
+    }
 }
 
 let settings = Mutex(Settings())
@@ -25,7 +31,7 @@ let plugin = Plugin(
         },
     ],
     onInit: { config, host in
-        let parsed = try config.decode(Settings.self)  // throwing refuses the plugin with the reason
+        let parsed = try config.decode(Settings.self)  // an unknown key or a wrong type refuses the plugin, at its line
         settings.withLock { $0 = parsed }
     }
 )

@@ -16,14 +16,6 @@ import Synchronization
 /// The host's services to a job (Foundation has a `Host` too).
 typealias Host = PluginKit.Host
 
-struct Settings: Decodable {
-    var databaseURL: String
-
-    enum CodingKeys: String, CodingKey {
-        case databaseURL = "database_url"
-    }
-}
-
 struct Services: Sendable {
     let store: ContentStore
     let ai: AIClient
@@ -198,9 +190,9 @@ let plugin = Plugin(
                 timeout: .seconds(120), run: strategyBatch),
     ],
     onInit: { config, host in
-        let settings = try config.decode(Settings.self)
-        let ai = try config.decode(AIConfiguration.self)
-        let store = try ContentStore(settings: DatabaseSettings(databaseURL: settings.databaseURL), plugin: "noctua")
+        // Its keys: database_url and the ai_* keys; any other is refused at its line in the YAML.
+        let (database, ai) = try config.decode(DatabaseSettings.self, AIConfiguration.self)
+        let store = try ContentStore(settings: database, plugin: "noctua")
         services.withLock { $0 = Services(store: store, ai: AIClient(configuration: ai)) }
     }
 )

@@ -17,11 +17,13 @@ import Synchronization
 /// The host's services to a job (Foundation has a `Host` too).
 typealias Host = PluginKit.Host
 
+/// The plugin's own keys; the ai_* keys are AIConfiguration's.
 struct Settings: Decodable {
     var databaseURL: String
+    /// Items per refine_batch job; 7 when left out.
     var batchSize: Int?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case databaseURL = "database_url"
         case batchSize = "batch_size"
     }
@@ -239,10 +241,11 @@ let plugin = Plugin(
                 timeout: .seconds(60), run: recoverStuck),
     ],
     onInit: { config, host in
-        let settings = try config.decode(Settings.self)
-        let ai = try config.decode(AIConfiguration.self)
+        let (settings, ai) = try config.decode(Settings.self, AIConfiguration.self)
+        let batchSize = settings.batchSize ?? 7
+        guard batchSize >= 1 else { throw PluginConfigurationError(at: "batch_size", message: "must be at least 1, found \(batchSize)") }
         let store = try ContentStore(settings: DatabaseSettings(databaseURL: settings.databaseURL), plugin: "voxa")
-        services.withLock { $0 = Services(store: store, ai: AIClient(configuration: ai), batchSize: max(1, settings.batchSize ?? 7)) }
+        services.withLock { $0 = Services(store: store, ai: AIClient(configuration: ai), batchSize: batchSize) }
     }
 )
 

@@ -64,7 +64,7 @@ struct Settings: Decodable {
     var consolidateKeep: Int?
     var summaryExcerpt: Int?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case databaseURL = "database_url"
         case redisURL = "redis_url"
         case redisPrefix = "redis_prefix"
@@ -90,7 +90,7 @@ struct Thresholds: Sendable {
     init(_ settings: Settings) throws {
         func positive(_ value: Int?, _ key: String, _ fallback: Int) throws -> Int {
             guard let value else { return fallback }
-            guard value > 0 else { throw PluginConfigurationError(description: "config: \(key) must be positive, not \(value)") }
+            guard value > 0 else { throw PluginConfigurationError(at: key, message: "must be positive, found \(value)") }
             return value
         }
         stateIdleSeconds = try positive(settings.stateIdleSeconds, "state_idle_seconds", stateIdleSeconds)
@@ -102,7 +102,7 @@ struct Thresholds: Sendable {
         summaryExcerpt = try positive(settings.summaryExcerpt, "summary_excerpt", summaryExcerpt)
         guard consolidateKeep < consolidateOver else {
             throw PluginConfigurationError(
-                description: "config: consolidate_keep (\(consolidateKeep)) must be less than consolidate_over (\(consolidateOver))")
+                at: "consolidate_keep", message: "must be less than consolidate_over (\(consolidateOver)), found \(consolidateKeep)")
         }
     }
 }
@@ -808,11 +808,10 @@ let plugin = Plugin(
                 timeout: .seconds(1200), run: emergentEvents),
     ],
     onInit: { config, host in
-        let settings = try config.decode(Settings.self)
+        let (settings, ai) = try config.decode(Settings.self, AIConfiguration.self)
         let thresholds = try Thresholds(settings)
         let prefix = settings.redisPrefix ?? "worlds:"
-        guard !prefix.isEmpty else { throw PluginConfigurationError(description: "config: redis_prefix must not be empty") }
-        let ai = try config.decode(AIConfiguration.self)
+        guard !prefix.isEmpty else { throw PluginConfigurationError(at: "redis_prefix", message: "must not be empty") }
         var logger = Logger(label: "jobhost.worlds", factory: { _ in SwiftLogNoOpLogHandler() })
         logger.logLevel = .critical
         let store = try Store(databaseURL: settings.databaseURL, logger: logger)

@@ -29,7 +29,8 @@ public struct AIConfiguration: Decodable, Sendable, Equatable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// Every key it takes: a plugin's config check finds a misspelt one among them.
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case baseURL = "ai_base_url"
         case model = "ai_model"
         case temperature = "ai_temperature"

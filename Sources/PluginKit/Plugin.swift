@@ -28,30 +28,6 @@ public struct Handler: Sendable {
     }
 }
 
-/// The plugin's own `config:` block from the host's YAML, handed to `onInit`.
-public struct PluginConfiguration: Sendable {
-    /// The block as a JSON object (`{}` when the YAML has none).
-    public let json: Data
-
-    /// The block decoded into your own type.
-    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: json)
-        } catch {
-            throw PluginConfigurationError(description: "config: \(describeDecodingFailure(error))")
-        }
-    }
-}
-
-/// A config block the plugin cannot use; the host refuses the plugin with this text.
-public struct PluginConfigurationError: Error, CustomStringConvertible, Sendable {
-    /// What is wrong with the block, e.g. "config: missing key 'api_url'".
-    public let description: String
-
-    /// Refuses the plugin with `description`.
-    public init(description: String) { self.description = description }
-}
-
 /// A plugin: its name, version and handlers, and the C descriptor the host loads.
 ///
 /// Declare one as a global and export it in one line:
@@ -158,12 +134,34 @@ private func initPlugin(
         return Int32(JH_OK.rawValue)
     } catch {
         if let errorOut, errorCapacity > 0 {
-            let bytes = Array(String(describing: error).utf8.prefix(errorCapacity - 1))
+            let bytes = fitting(String(describing: error), in: errorCapacity - 1)
             for (index, byte) in bytes.enumerated() { errorOut[index] = CChar(bitPattern: byte) }
             errorOut[bytes.count] = 0
         }
         return Int32(JH_ERROR.rawValue)
     }
+}
+
+/// As much of `text` as fits in `capacity` bytes: whole lines when at least one fits (the host reads
+/// each `config.<key>: <message>` line as a problem, so a line cut short would mislead), otherwise
+/// the first line cut at a character boundary.
+func fitting(_ text: String, in capacity: Int) -> [UInt8] {
+    if text.utf8.count <= capacity { return Array(text.utf8) }
+    var kept: [UInt8] = []
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        let needed = line.utf8.count + (kept.isEmpty ? 0 : 1)
+        guard kept.count + needed <= capacity else { break }
+        if !kept.isEmpty { kept.append(UInt8(ascii: "\n")) }
+        kept += line.utf8
+    }
+    if !kept.isEmpty { return kept }
+    var cut: [UInt8] = []
+    for character in text {
+        let bytes = Array(String(character).utf8)
+        guard cut.count + bytes.count <= capacity else { break }
+        cut += bytes
+    }
+    return cut
 }
 
 private func shutdownPlugin(host: UnsafePointer<jh_host>?) {

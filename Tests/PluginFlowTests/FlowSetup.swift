@@ -5,7 +5,7 @@ import JobHostTesting
 /// in a private PostgreSQL (the application database), the AI a local fake server.
 extension HostHarness {
     /// - Parameters:
-    ///   - plugins: the plugin entries (`Noctua`, …) to load; each gets the database, Redis and AI settings.
+    ///   - plugins: the plugin entries (`Noctua`, …) to load; each gets the database and AI settings, Worlds Redis too.
     ///   - maxAttempts: of the default queue, where every family's jobs go.
     ///   - queues: extra YAML under `queues:` (two-space indented entries), after the default queue.
     ///   - routes: extra YAML under `routes:` (two-space indented entries), before the family routes;
@@ -16,12 +16,13 @@ extension HostHarness {
         aiTimeoutSeconds: Double = 5
     ) async throws -> HostHarness {
         let harness = try await HostHarness(.redis, keyPrefix: "flow", applicationDatabase: "app", fakeAI: true)
+        // Only the keys each plugin takes: any other is refused at start.
         let pluginYAML = plugins.map { name in
             """
               \(name):
                 config:
                   database_url: "\(harness.app.url)"
-                  redis_url: "\(harness.backendURL)"
+                  \(name == "Worlds" ? "redis_url: \"\(harness.backendURL)\"" : "# no Redis of its own")
                   ai_base_url: "\(harness.fakeAI.url)"
                   ai_model: fake-1
                   ai_timeout_seconds: \(aiTimeoutSeconds)

@@ -187,10 +187,14 @@ final class PluginLoaderTests {
         #expect(refused.reason == "no database configured")
     }
 
-    @Test func aPluginConfigThatDoesNotDecodeIsReported() throws {
-        let refused = try #require(refusal(loader().load(plugin("Greeter", config: #"{"salutation": 42}"#))))
+    @Test func aPluginConfigThatDoesNotDecodeIsReportedKeyByKey() throws {
+        let refused = try #require(refusal(loader().load(plugin("Greeter", config: #"{"salutation": 42, "salutaion": "Hi"}"#))))
         #expect(refused.check == .initFailed)
-        #expect(refused.reason.contains("config: expected String at salutation"), "\(refused)")
+        // One line per problem, in the form jobhost.h documents, for the host to place at each key.
+        #expect(refused.reason == """
+            config.salutaion: unknown key; did you mean 'salutation'?
+            config.salutation: expected a string, found an integer
+            """, "\(refused)")
     }
 
     @Test func aPluginBuiltWithPlainCNeedsNoSwiftRuntime() throws {

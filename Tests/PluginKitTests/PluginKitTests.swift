@@ -295,9 +295,18 @@ struct PluginKitTests {
         #expect(Self.initLogs.withLock { $0.contains("configured for http://ai.local") }, "init logs without a job context")
 
         let missing = callInit("{}")
-        #expect(missing.0 == Int32(JH_ERROR.rawValue) && missing.1 == "config: missing key 'api_url'")
+        #expect(missing.0 == Int32(JH_ERROR.rawValue) && missing.1 == "config.api_url: required key is missing")
+        let several = callInit(#"{"api_uri": "http://ai.local", "timeout": 5}"#)
+        #expect(several.1 == """
+            config.api_uri: unknown key; did you mean 'api_url'?
+            config.api_url: required key is missing
+            config.timeout: unknown key
+            """, "one line per problem, as the host places them")
+        let wholeLines = callInit(#"{"api_uri": "http://ai.local", "timeout": 5}"#, capacity: 100)
+        #expect(wholeLines.1 == "config.api_uri: unknown key; did you mean 'api_url'?\nconfig.api_url: required key is missing",
+                "only whole lines when the text does not fit")
         let truncated = callInit("{}", capacity: 8)
-        #expect(truncated.0 == Int32(JH_ERROR.rawValue) && truncated.1 == "config:", "cut to fit, NUL-terminated")
+        #expect(truncated.0 == Int32(JH_ERROR.rawValue) && truncated.1 == "config.", "cut to fit, NUL-terminated")
         #expect(callInit("{}", capacity: 0).0 == Int32(JH_ERROR.rawValue), "no room for a reason is not a crash")
 
         let shutdown = try #require(Self.descriptor.shutdown)

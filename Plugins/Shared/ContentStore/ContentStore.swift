@@ -27,7 +27,8 @@ public struct DatabaseSettings: Decodable, Sendable {
 
     public init(databaseURL: String) { self.databaseURL = databaseURL }
 
-    enum CodingKeys: String, CodingKey {
+    /// Every key it takes: a plugin's config check finds a misspelt one among them.
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case databaseURL = "database_url"
     }
 }

@@ -40,7 +40,13 @@ struct ListPluginsCommand: ParsableCommand {
             throw invalidExitCode
         }
         if json {
-            try printJSON(PluginSurveyReport(plugins: inspection.entries, searchPaths: inspection.searchPaths))
+            try printJSON(ListReport(
+                plugins: inspection.entries.map { entry in
+                    ListedPlugin(
+                        entry: entry,
+                        errors: entry.status == "ok" ? nil : PluginInspection.diagnostics(of: entry, config: config).map(CheckReport.Problem.init))
+                },
+                searchPaths: inspection.searchPaths))
         } else {
             printTable(inspection, config: config)
         }
@@ -57,7 +63,8 @@ struct ListPluginsCommand: ParsableCommand {
             if entry.status == "ok" {
                 table.rows.append([entry.name, entry.version ?? "-", entry.abi ?? "-", "\(entry.handlers.count)", entry.path ?? "-", "ok"])
             } else {
-                table.rows.append([entry.name, "-", "-", "-", entry.path ?? "-", "\(entry.check ?? "load"): \(entry.reason ?? "refused")"])
+                let reason = (entry.reason ?? "refused").split(separator: "\n").joined(separator: "; ")
+                table.rows.append([entry.name, "-", "-", "-", entry.path ?? "-", "\(entry.check ?? "load"): \(reason)"])
             }
         }
         print(table.rendered)
@@ -75,7 +82,36 @@ struct ListPluginsCommand: ParsableCommand {
             }
         }
         if !inspection.refused.isEmpty {
+            // Where in the config each refusal points, a config problem at its key, as check-config prints it.
+            for problem in ConfigError(inspection.diagnostics(config: config)).diagnostics { printError("\(problem)") }
             printError("\(inspection.refused.count) of \(inspection.entries.count) plugins refused; `host run` would not start")
         }
+    }
+}
+
+/// `host list-plugins --json`: the survey's entries, each refused one with its problems placed in the
+/// config as `host check-config --json` gives them.
+private struct ListReport: Encodable {
+    let plugins: [ListedPlugin]
+    let searchPaths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case plugins, searchPaths = "search_paths"
+    }
+}
+
+private struct ListedPlugin: Encodable {
+    let entry: PluginEntry
+    let errors: [CheckReport.Problem]?
+
+    enum CodingKeys: String, CodingKey {
+        case errors
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        // The entry's own keys and `errors` side by side in one object.
+        try entry.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(errors, forKey: .errors)
     }
 }

@@ -110,7 +110,7 @@ struct RunCommand: AsyncParsableCommand {
         if !inThreads.isEmpty {
             let loader = PluginLoader(config: config, logger: logger)
             for case .refused(let refusal) in loader.load(config.plugins) {
-                printError("\(refusal)")
+                for problem in PluginInspection.diagnostics(of: PluginEntry(refusal: refusal), config: config) { printError("\(problem)") }
                 throw invalidExitCode
             }
             let runtime = HostRuntime(

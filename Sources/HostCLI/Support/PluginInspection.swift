@@ -47,16 +47,28 @@ struct PluginInspection {
         ConfigValidator(config: config).handlerDiagnostics(registered: Set(loaded.flatMap { $0.handlers.map(\.name) }))
     }
 
-    /// Each refusal as a diagnostic at the plugin's entry in the config.
+    /// Each refusal as diagnostics: the problems a plugin's `init` reported with its config block
+    /// (`config.<key>: <message>` lines, see jobhost.h) at their keys, anything else at the plugin's entry.
     func diagnostics(config: HostConfiguration) -> [ConfigDiagnostic] {
-        refused.map { entry in
-            let location = config.plugins.first { $0.name == entry.name }?.location
-                ?? SourceLocation(file: config.file, line: 1, column: 1)
-            let file = entry.path.map { "\($0): " } ?? ""
-            return ConfigDiagnostic(
-                location: location, keyPath: "plugins.\(entry.name)",
-                message: "\(file)\(entry.check ?? "load") check failed: \(entry.reason ?? "refused")")
+        refused.flatMap { Self.diagnostics(of: $0, config: config) }
+    }
+
+    static func diagnostics(of entry: PluginEntry, config: HostConfiguration) -> [ConfigDiagnostic] {
+        let plugin = config.plugins.first { $0.name == entry.name }
+        let location = plugin?.location ?? SourceLocation(file: config.file, line: 1, column: 1)
+        let file = entry.path.map { "\($0): " } ?? ""
+        var reason = entry.reason ?? "refused"
+        var placed: [ConfigDiagnostic] = []
+        if entry.check == PluginRefusal.Check.initFailed.rawValue, let plugin {
+            let found = plugin.diagnostics(forInitError: reason)
+            placed = found.placed
+            if found.otherLines.isEmpty && !placed.isEmpty { return placed }
+            reason = found.otherLines.joined(separator: "; ")
         }
+        return placed + [
+            ConfigDiagnostic(
+                location: location, keyPath: "plugins.\(entry.name)", message: "\(file)\(entry.check ?? "load") check failed: \(reason)")
+        ]
     }
 }
 

@@ -128,13 +128,24 @@ public struct PluginConfig: Sendable {
     public var path: URL?
     /// The plugin's own `config:` block as a JSON object, handed to its `init`.
     public var configJSON: String
+    /// Where the entry's name was written.
     public var location: SourceLocation
+    /// Where its `config:` key was written, when it has one.
+    public var configLocation: SourceLocation?
+    /// Where each key and list item inside `config:` was written, so that a problem the plugin's
+    /// `init` reports with one (`config.batch_size: …`) is shown there.
+    public var configKeyLocations: [PluginConfigPath: SourceLocation]
 
-    public init(name: String, path: URL? = nil, configJSON: String = "{}", location: SourceLocation) {
+    public init(
+        name: String, path: URL? = nil, configJSON: String = "{}", location: SourceLocation, configLocation: SourceLocation? = nil,
+        configKeyLocations: [PluginConfigPath: SourceLocation] = [:]
+    ) {
         self.name = name
         self.path = path
         self.configJSON = configJSON
         self.location = location
+        self.configLocation = configLocation
+        self.configKeyLocations = configKeyLocations
     }
 }
 

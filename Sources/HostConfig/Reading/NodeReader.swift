@@ -1,4 +1,5 @@
 import Foundation
+internal import Spelling
 import Yams
 
 /// Walks a composed YAML tree, converting values and collecting every problem with its line, column
@@ -131,6 +132,53 @@ final class NodeReader {
         case .alias:
             return nil
         }
+    }
+
+    /// Where each key and list item under `node` was written, by its path below `node`: a key at its
+    /// key, an item at its value. Merge keys count as `json` counts them (the first source defines a key,
+    /// an explicit key wins). Quiet: `json` reports what is wrong with the same nodes.
+    func keyLocations(in node: Node, at path: PluginConfigPath = .root) -> [PluginConfigPath: SourceLocation] {
+        var locations: [PluginConfigPath: SourceLocation] = [:]
+        switch node {
+        case .mapping:
+            for (key, keyNode, value) in effectiveEntries(of: node) {
+                let inner = path.appending(.key(key))
+                locations[inner] = location(keyNode)
+                locations.merge(keyLocations(in: value, at: inner)) { $1 }
+            }
+        case .sequence(let sequence):
+            for (index, item) in sequence.enumerated() {
+                let inner = path.appending(.index(index))
+                locations[inner] = location(item)
+                locations.merge(keyLocations(in: item, at: inner)) { $1 }
+            }
+        case .scalar, .alias:
+            break
+        }
+        return locations
+    }
+
+    /// A mapping's entries after merge keys, as `entries(of:at:)` finds them, without reporting.
+    private func effectiveEntries(of node: Node) -> [(key: String, keyNode: Node, value: Node)] {
+        guard case .mapping(let mapping) = node else { return [] }
+        var merged: [(key: String, keyNode: Node, value: Node)] = []
+        var explicit: [(key: String, keyNode: Node, value: Node)] = []
+        for (keyNode, value) in mapping {
+            guard case .scalar(let scalar) = keyNode else { continue }
+            if scalar.string == "<<" {
+                let sources: [Node]
+                if case .sequence(let sequence) = value { sources = Array(sequence) } else { sources = [value] }
+                for source in sources {
+                    for entry in effectiveEntries(of: source) where !merged.contains(where: { $0.key == entry.key }) {
+                        merged.append(entry)
+                    }
+                }
+            } else {
+                explicit.append((scalar.string, keyNode, value))
+            }
+        }
+        let explicitKeys = Set(explicit.map(\.key))
+        return merged.filter { !explicitKeys.contains($0.key) } + explicit
     }
 
     /// `json` serialised, keys sorted so the same config always gives the same text.

@@ -1,4 +1,5 @@
 import Foundation
+internal import Spelling
 import Yams
 
 /// Reads each top-level section into the model, filling in defaults. Problems are reported to the
@@ -168,7 +169,9 @@ struct SectionParser {
             name: entry.key,
             path: fields.string("path").map { resolve($0) },
             configJSON: reader.jsonText(fields.entry("config")?.value, at: entry.path.appending("config"), default: "{}"),
-            location: reader.location(entry.keyNode))
+            location: reader.location(entry.keyNode),
+            configLocation: fields.entry("config").map { reader.location($0.keyNode) },
+            configKeyLocations: fields.entry("config").map { reader.keyLocations(in: $0.value) } ?? [:])
     }
 
     private func parseQueue(_ entry: NodeReader.Entry, declaredBackends backends: [String]) -> QueueConfig? {

@@ -1,3 +1,4 @@
+internal import Spelling
 import Scheduling
 
 /// Checks that hold across sections: references resolve, cron specs parse.

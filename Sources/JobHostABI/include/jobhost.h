@@ -220,7 +220,26 @@ typedef struct jh_handler_def {
 /* Called once after loading, before any handler. config_json is the plugin's
    `config:` block from the host's YAML as a JSON object ("{}" when absent).
    On failure return JH_ERROR and write a reason (NUL-terminated, truncated to
-   fit) into error_out; the host then refuses the plugin and says why. */
+   fit) into error_out; the host then refuses the plugin and says why.
+
+   Problems with the config block: write one line per problem, in this form,
+   and the host reports each at that key's line and column in the YAML, as it
+   reports its own keys (host check-config, host run, host list-plugins):
+
+       config.<key path>: <message>
+
+   The key path names keys with `.key` and list items with `[index]`, from the
+   block down: `config.batch_size`, `config.ai.model`, `config.targets[2].url`;
+   `config: <message>` is about the block as a whole. A key holding other
+   characters than letters, digits, '_' and '-' is written in double quotes,
+   with '"' and '\' escaped by a backslash: `config."a.b"`. Separate lines by '\n'.
+   The host shows the line for `config.batch_sise: unknown key; did you mean
+   'batch_size'?` as
+       host.yaml:47:7: plugins.Voxa.config.batch_sise: unknown key; did you mean 'batch_size'?
+   A key that is not written (a required key left out) is reported at the
+   nearest key above it that is, else at `config:`. Keep whole lines when the
+   text does not fit: a cut line still reads as a problem. Any other text is
+   reported as it is, at the plugin's entry. PluginKit writes this form. */
 typedef int32_t (*jh_init_fn)(const jh_host *host, const char *config_json, size_t config_len,
                               char *error_out, size_t error_capacity);
 

@@ -1,5 +1,8 @@
 /// The candidate closest to a misspelt word, if one is close enough to be what was meant.
-func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
+///
+/// One home for "did you mean": the host's config reader and PluginKit's config decoder both use it,
+/// so a typo in the host's keys and one in a plugin's keys get the same suggestion.
+public func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
     let limit = max(2, word.count / 3)
     let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
     guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= limit else { return nil }
@@ -8,7 +11,7 @@ func suggestion(for word: String, among candidates: some Sequence<String>) -> St
 
 /// Damerau-style distance (an adjacent swap counts once), so `concurency` and `concurrnecy` both point
 /// at `concurrency`.
-func editDistance(_ a: String, _ b: String) -> Int {
+public func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
