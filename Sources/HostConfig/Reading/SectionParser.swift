@@ -25,7 +25,7 @@ struct SectionParser {
         let host = parseHost(top.entry("host"))
         let backends = backendEntries.compactMap(parseBackend)
         let plugins = namedEntries(top, "plugins").compactMap(parsePlugin)
-        var queues = queueEntries.compactMap { parseQueue($0, declaredBackends: declared.backends) }
+        let queues = queueEntries.compactMap { parseQueue($0, declaredBackends: declared.backends) }
         let routes = namedEntries(top, "routes").compactMap { parseRoute($0, queues: queues) }
         let schedules = namedEntries(top, "schedules").compactMap(parseSchedule)
         let alerts = parseAlerts(top.entry("alerts"))
