@@ -51,7 +51,7 @@ static DESCRIPTOR: Shared<JhPluginDescriptor> = Shared(JhPluginDescriptor {
     handler_size: std::mem::size_of::<JhHandlerDef>() as u32,
     name: cstr!("rust-hello"),
     version: cstr!("1.0.0"),
-    description: cstr!("Greets and sums; the smallest plugin, in Rust"),
+    description: cstr!("Greets and sums; a plugin in Rust, standard library only"),
     handlers: &HANDLERS.0 as *const [JhHandlerDef; 2] as *const JhHandlerDef,
     handler_count: 2,
     reserved: 0,
