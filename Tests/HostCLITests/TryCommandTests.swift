@@ -63,7 +63,8 @@ struct TryCommandTests {
         let output = try await harness.host(["try", "greeter.hello", #"{"name": "Ada"}"#])
         #expect(output.status == 0, "\(output.stderr)")
         let lines = output.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasPrefix("plugin    Greeter 1.0.0 (ABI 1.0), /") == true, "\(output.stdout)")
+        // The ABI's minor is the one PluginKit was built with.
+        #expect(lines.first?.hasPrefix("plugin    Greeter 1.0.0 (ABI 1.") == true, "\(output.stdout)")
         // Greeter's own 5 s wins over the queue's 20 s, as under host run.
         #expect(lines.contains { $0.hasPrefix("job       ") && $0.hasSuffix(" greeter.hello, attempt 1 of 4, queue default, timeout 5s, in a worker process") })
         #expect(lines.contains("log       info: Ahoy, Ada!"))
@@ -73,7 +74,7 @@ struct TryCommandTests {
 
         let json = try report(try await harness.host(["try", "greeter.hello", #"{"name": "Ada"}"#, "--json", "--job-id", "job-7", "--timeout", "2s"]))
         #expect(json.outcome == "success" && json.error == nil && json.retry_delay_ms == nil)
-        #expect(json.plugin?.name == "Greeter" && json.plugin?.abi == "1.0")
+        #expect(json.plugin?.name == "Greeter" && json.plugin?.abi.hasPrefix("1.") == true)
         #expect(json.job?.id == "job-7" && json.job?.timeout_ms == 2000 && json.job?.queue == "default")
         #expect(json.logs == [.init(level: "info", message: "Ahoy, Ada!", from_init: false)])
         #expect(json.isolation == "process")
