@@ -11,11 +11,12 @@ public struct HostCommand: AsyncParsableCommand {
 
             Before a restart, check the config:  host check-config
             See what the plugins offer:           host list-plugins --handlers
+            Try one handler, with no backend:     host try greeter.hello '{"name": "Ada"}'
             Run the host:                         host run
             Add a job:                            host enqueue greeter.hello '{"name": "Ada"}'
             See the queues:                       host queues
             """,
-        subcommands: [RunCommand.self, EnqueueCommand.self, QueuesCommand.self, JobsCommand.self, SchedulesCommand.self, TriggerCommand.self, MigrateCommand.self, CheckConfigCommand.self, ListPluginsCommand.self, WorkerCommand.self]
+        subcommands: [RunCommand.self, EnqueueCommand.self, QueuesCommand.self, JobsCommand.self, SchedulesCommand.self, TriggerCommand.self, MigrateCommand.self, CheckConfigCommand.self, ListPluginsCommand.self, TryCommand.self, WorkerCommand.self]
     )
 
     public init() {}

@@ -26,6 +26,8 @@ enum WorkerReport: Equatable {
     case returned(number: Int)
     /// No longer held by the worker: its outcome recorded (and what it was), or handed back.
     case letGo(number: Int, run: Run?)
+    /// What a worker started by `host try` tells, as one line of JSON (a ``TrialEvent``).
+    case trial(json: String)
     /// Written by the crash reporter: the handler of `jobID` raised this fatal signal.
     case crashedBySignal(signal: Int32, jobID: String)
     /// Written by the crash reporter: the handler of `jobID` called `exit(status)`.
@@ -106,6 +108,7 @@ enum WorkerReport: Equatable {
         case .loading(let plugin): "L\t\(plugin)\n"
         case .ready: "R\n"
         case .survey(let json): "P\t\(json.replacing("\n", with: " "))\n"
+        case .trial(let json): "T\t\(json.replacing("\n", with: " "))\n"
         case .crashedBySignal(let signal, let id): "C\t\(signal)\t\(id)\n"
         case .exitedInHandler(let status, let id): "X\t\(status)\t\(id)\n"
         case .started, .returned, .letGo, .held: ""  // written byte by byte in write(to:)
@@ -176,6 +179,7 @@ enum WorkerReport: Equatable {
         case ("L", 2): self = .loading(plugin: fields[1])
         case ("R", 1): self = .ready
         case ("P", 2): self = .survey(json: fields[1])
+        case ("T", 2): self = .trial(json: fields[1])
         case ("C", 3):
             guard let signal = Int32(fields[1]) else { return nil }
             self = .crashedBySignal(signal: signal, jobID: fields[2])

@@ -18,6 +18,7 @@ struct WorkerReportTests {
         .letGo(number: 5, run: WorkerReport.Run(result: .retried, timedOut: true, runTime: nil, error: "timeout: the handler did not stop")),
         .letGo(number: 6, run: WorkerReport.Run(result: .dead, crashed: true, runTime: .seconds(2), error: "")),
         .crashedBySignal(signal: 11, jobID: "01JOB"), .exitedInHandler(status: 3, jobID: "01JOB"),
+        .trial(json: TrialEvent.log(TrialLogLine(level: "info", message: "a\tb\nc", fromInit: false)).json),
     ])
     func everyReportReadsBackAsWritten(_ report: WorkerReport) {
         var bytes: [UInt8] = []
@@ -190,5 +191,35 @@ struct WorkerAssignmentTests {
     @Test func onlyTheCommandAndALabelTravelOnTheCommandLine() {
         #expect(WorkerAssignment(configFile: "x", name: "default.1").arguments == ["worker", "default.1"])
         #expect(WorkerAssignment(configFile: "x", surveyOnly: true).arguments == ["worker", "survey"])
+        let trial = TrialRequest(
+            plugin: "Greeter", handler: "greeter.hello", payload: Data("{}".utf8), jobID: "01JOB", queue: "default", attempt: 1,
+            maxAttempts: 3, timeout: .seconds(5))
+        #expect(WorkerAssignment(configFile: "x", trial: trial).arguments == ["worker", "try"])
+    }
+
+    /// `host try`'s job travels in the assignment, payload bytes and all.
+    @Test func aTrialReadsBackAsWritten() throws {
+        let trial = TrialRequest(
+            plugin: "Greeter", handler: "greeter.hello", payload: Data([0x7B, 0x7D, 0xFF]), jobID: "01JOB", queue: "default", attempt: 2,
+            maxAttempts: 3, timeout: .milliseconds(1500))
+        let assignment = WorkerAssignment(configFile: "x", name: "try", trial: trial)
+        let decoded = try JSONDecoder().decode(WorkerAssignment.self, from: JSONEncoder().encode(assignment))
+        #expect(decoded == assignment)
+        #expect(decoded.trial?.timeout == .milliseconds(1500))
+    }
+
+    /// Every event `host try`'s worker sends reads back as sent, on one line.
+    @Test func trialEventsTravelOnOneLine() throws {
+        let events: [TrialEvent] = [
+            .loaded(TrialPlugin(name: "Greeter", version: "1.0.0", abi: "1.0", path: "/p/libGreeter.so")), .started,
+            .log(TrialLogLine(level: "debug", message: "two\nlines\tand a tab", fromInit: true)),
+            .enqueued(TrialChainedJob(handler: "echo.log", queue: "default", payload: "{\"a\":1}", delayMilliseconds: 5, uniqueKey: nil, maxAttempts: 3, id: "02JOB")),
+            .finished(TrialFinish(status: .retry, error: "nope", retryDelayMilliseconds: 1500, result: #"{"n":1}"#, runTimeMicroseconds: 42)),
+            .refused("plugin 'X': init check failed"),
+        ]
+        for event in events {
+            #expect(!event.json.contains("\n") && !event.json.contains("\t"))
+            #expect(try JSONDecoder().decode(TrialEvent.self, from: Data(event.json.utf8)) == event)
+        }
     }
 }

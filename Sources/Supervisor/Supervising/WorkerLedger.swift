@@ -35,7 +35,7 @@ struct WorkerLedger {
         case .ready:
             ready = true
             loading = nil
-        case .survey: break
+        case .survey, .trial: break
         case .held(let job): held[job.number] = Entry(job: job)
         case .started(let number, let timeout): held[number]?.killAt = now + .milliseconds(timeout) + grace
         case .returned(let number): held[number]?.killAt = nil

@@ -30,11 +30,13 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
     public var logFormat: String
     /// What the lease owner ids of this host's run start with (`HostIdentity.leasePrefix`); empty for none.
     public var leaseOwnerPrefix: String
+    /// Run this one job (`host try`) instead of serving queues: load its plugin, call the handler once, exit.
+    public var trial: TrialRequest?
 
     public init(
         configFile: String, slots: [String: Int] = [:], surveyOnly: Bool = false, supervisorPID: pid_t = getpid(),
         memoryLimit: Int? = nil, maxJobs: Int? = nil, name: String = "worker", skipped: [String] = [], verbose: Bool = false,
-        logFormat: HostSettings.LogFormat = .text, leaseOwnerPrefix: String = ""
+        logFormat: HostSettings.LogFormat = .text, leaseOwnerPrefix: String = "", trial: TrialRequest? = nil
     ) {
         self.configFile = configFile
         self.slots = slots
@@ -47,6 +49,7 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
         self.verbose = verbose
         self.logFormat = logFormat.rawValue
         self.leaseOwnerPrefix = leaseOwnerPrefix
+        self.trial = trial
     }
 
     /// The lease owner id of the worker process `pid` running this assignment: its name and PID, so the
@@ -58,7 +61,7 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
 
     /// The arguments a worker is started with, after the executable: the hidden command and a label
     /// that tells workers apart in `ps`.
-    var arguments: [String] { ["worker", surveyOnly ? "survey" : name] }
+    var arguments: [String] { ["worker", surveyOnly ? "survey" : trial != nil ? "try" : name] }
 
     /// What the worker's control pipe starts with: this assignment, then the config text, each as
     /// "<byte count>\n<bytes>".

@@ -57,6 +57,7 @@ public enum WorkerMain {
             for problem in error.diagnostics { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             exit(78)
         }
+        if let trial = assignment.trial { TrialWorker.run(trial, assignment: assignment, config: config, writer: writer) }
         var settings = config.host
         settings.logFormat = HostSettings.LogFormat(rawValue: assignment.logFormat) ?? .text
         var logger = HostLogging.bootstrap(settings)
