@@ -41,12 +41,7 @@ struct RustPluginTests {
             FIELD(jh_host, struct_size), FIELD(jh_host, abi_major), FIELD(jh_host, abi_minor), FIELD(jh_host, reserved),
             FIELD(jh_host, log), FIELD(jh_host, is_cancelled), FIELD(jh_host, enqueue), FIELD(jh_host, heartbeat),
             FIELD(jh_host, set_error), FIELD(jh_host, set_retry_delay),
-        #if JH_ABI_MINOR >= 1
             FIELD(jh_host, set_result), SIZE(jh_host),
-        #else
-            /* A 1.0 header has no set_result: ABI 1.1 appends it after set_retry_delay, at the end. */
-            {"jh_host.set_result", sizeof(jh_host)}, {"jh_host.size", sizeof(jh_host) + sizeof(void (*)(void))},
-        #endif
             SIZE(jh_handler_def), FIELD(jh_handler_def, name), FIELD(jh_handler_def, description),
             FIELD(jh_handler_def, default_timeout_ms), FIELD(jh_handler_def, reserved), FIELD(jh_handler_def, run),
             FIELD(jh_handler_def, handler_data),
@@ -56,11 +51,7 @@ struct RustPluginTests {
             FIELD(jh_plugin_descriptor, handlers), FIELD(jh_plugin_descriptor, handler_count),
             FIELD(jh_plugin_descriptor, reserved), FIELD(jh_plugin_descriptor, init), FIELD(jh_plugin_descriptor, shutdown),
         };
-        #if JH_ABI_MINOR >= 1
         ENDS_WITH(jh_host, set_result);
-        #else
-        ENDS_WITH(jh_host, set_retry_delay);
-        #endif
 
         int main(int argc, char **argv) {
             if (argc != 2) return 2;

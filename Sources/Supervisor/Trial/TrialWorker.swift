@@ -83,10 +83,9 @@ enum TrialWorker {
 
     static let pluginLogLabel = "jobhost.plugin"
 
-    /// The result the handler set with `set_result` (ABI 1.1), once the host keeps results; until
-    /// then there is none to show.
+    /// The result the handler set with `set_result` (ABI 1.1), if any.
     private static func result(of context: InvocationContext) -> String? {
-        nil
+        context.result
     }
 }
 
