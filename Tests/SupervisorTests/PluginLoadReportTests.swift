@@ -51,6 +51,9 @@ struct PluginLoadReportTests {
         let exited = ledger.loadEnded(.exited(status: 0))
         #expect(exited?.check == .exited)
         #expect(exited?.reason.hasPrefix("the entry function exited the process (exit status 0)") == true)
+        // Past the plugin's steps the worker speaks for itself (it exits on a refused plugin).
+        ledger.apply(.stage(.done, path: "/plugins/libBad.so"), grace: .seconds(1), now: .now)
+        #expect(ledger.loadEnded(.exited(status: 78)) == nil)
     }
 
     /// The survey's reading of a worker's lines: the step under way and its file, whatever the reads

@@ -5,8 +5,8 @@ public struct PluginRefusal: Error, Sendable, Equatable, CustomStringConvertible
     /// The checks, in the order the loader makes them.
     public enum Check: String, Sendable, Codable {
         case notFound = "not found"
-        case permissions
         case notRegularFile = "regular file"
+        case permissions
         case elf = "ELF"
         case entrySymbol = "entry symbol"
         case dlopen
@@ -72,7 +72,8 @@ extension PluginRefusal {
             reason = switch stage {
             case .checks: "the host's checks of the file did not finish within \(limit.configText); is its file system answering?"
             case .done: "the loading process did not go on within \(limit.configText) after the plugin had loaded"
-            default: "\(stage.subject) did not return within \(limit.configText) (host.plugin_load_timeout)"
+            case .descriptor: "\(stage.subject) did not finish within \(limit.configText) (host.plugin_load_timeout)"
+            case .constructor, .entry, .`init`: "\(stage.subject) did not return within \(limit.configText) (host.plugin_load_timeout)"
             }
         case .crashed(let signal):
             check = .crashed

@@ -86,10 +86,11 @@ struct WorkerLedger {
         return .loadingEnded(plugin: plugin, path: current.path.isEmpty ? nil : current.path, stage: current.stage, end: .hung(limit: limit))
     }
 
-    /// What the plugin being loaded did, when the worker ended by `exit` before it was ready.
+    /// What the plugin being loaded did, when the worker ended before it was ready; nil when it
+    /// ended past the plugins' steps (a worker that found a plugin refused exits by itself, saying why).
     func loadEnded(_ exit: WorkerExit) -> PluginRefusal? {
         if let loadKilled { return loadKilled }
-        guard !ready, let plugin = loading else { return nil }
+        guard !ready, let plugin = loading, loadStage?.stage != .done else { return nil }
         let stage = loadStage?.stage ?? .checks
         let path = loadStage.map(\.path).flatMap { $0.isEmpty ? nil : $0 }
         return .loadingEnded(plugin: plugin, path: path, stage: stage, end: exit.processEnd)
