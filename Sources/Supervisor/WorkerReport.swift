@@ -1,5 +1,6 @@
 import Backend
 import HostDomain
+import PluginHost
 
 /// One line a worker writes to its supervisor on the report pipe. Text, tab-separated, one message per
 /// line, so the crash lines can be written by a signal handler in C (see `worker_support.h`).
@@ -13,6 +14,9 @@ import HostDomain
 enum WorkerReport: Equatable {
     /// About to load this plugin: a crash before the next line is this plugin's.
     case loading(plugin: String)
+    /// About to take this step of loading the plugin named by the last `loading` line, from this file
+    /// (empty before the file is found): a crash or a hang before the next line is this step's.
+    case stage(PluginLoadStage, path: String)
     /// Plugins loaded; the worker takes jobs from now on.
     case ready
     /// What loading the plugins found, as one line of JSON (a worker started to survey the plugins
@@ -106,6 +110,7 @@ enum WorkerReport: Equatable {
     private var textLine: String {
         switch self {
         case .loading(let plugin): "L\t\(plugin)\n"
+        case .stage(let stage, let path): "T\t\(stage.rawValue)\t\(Self.escaped(path))\n"
         case .ready: "R\n"
         case .survey(let json): "P\t\(json.replacing("\n", with: " "))\n"
         case .trial(let json): "T\t\(json.replacing("\n", with: " "))\n"
@@ -177,6 +182,9 @@ enum WorkerReport: Equatable {
         guard let tag = fields.first else { return nil }
         switch (tag, fields.count) {
         case ("L", 2): self = .loading(plugin: fields[1])
+        case ("T", 3):
+            guard let stage = PluginLoadStage(rawValue: fields[1]), let path = Self.unescaped(fields[2]) else { return nil }
+            self = .stage(stage, path: path)
         case ("R", 1): self = .ready
         case ("P", 2): self = .survey(json: fields[1])
         case ("T", 2): self = .trial(json: fields[1])
@@ -188,6 +196,45 @@ enum WorkerReport: Equatable {
             self = .exitedInHandler(status: status, jobID: fields[2])
         default: return nil
         }
+    }
+
+    /// A file name may hold any byte but NUL and `/`: tabs, newlines and backslashes are written as
+    /// `\t`, `\n`, `\r` and `\\`, so the path stays one field of one line.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for character in text.unicodeScalars {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
+    }
+
+    /// The text `escaped` wrote; nil for a lone or unknown escape.
+    static func unescaped(_ text: String) -> String? {
+        var out = ""
+        var escaping = false
+        for character in text.unicodeScalars {
+            if escaping {
+                switch character {
+                case "\\": out += "\\"
+                case "t": out += "\t"
+                case "n": out += "\n"
+                case "r": out += "\r"
+                default: return nil
+                }
+                escaping = false
+            } else if character == "\\" {
+                escaping = true
+            } else {
+                out.unicodeScalars.append(character)
+            }
+        }
+        return escaping ? nil : out
     }
 
     /// Result, flags, run time in microseconds (-1: none) and, for a failure, its error (one line, cut

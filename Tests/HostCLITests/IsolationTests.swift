@@ -174,24 +174,26 @@ struct IsolationTests {
         try harness.editConfig { $0.replacingOccurrences(of: "TestPlugin: {}", with: #"TestPlugin: { config: { crash_in_init: "true" } }"#) }
         let listed = try await harness.host(["list-plugins"])
         #expect(listed.status == 1)
-        #expect(listed.stdout.contains("crash: the process loading it ended (SIGSEGV)"), "\(listed.stdout)\(listed.stderr)")
+        #expect(listed.stdout.contains("crash: init crashed the loading process (SIGSEGV)"), "\(listed.stdout)\(listed.stderr)")
         let json = try await harness.host(["list-plugins", "--json"])
         #expect(json.stdout.contains(#""check" : "crash""#), "\(json.stdout)")
         let run = try await harness.host(["run"])
         #expect(run.status == 1)
-        #expect(run.stderr.contains("plugins.TestPlugin: crash check failed: the process loading it ended (SIGSEGV)"), "\(run.stderr)")
+        let file = BuildProducts.plugin("TestPlugin").resolvingSymlinksInPath().path
+        #expect(run.stderr.contains("plugins.TestPlugin: \(file): crash check failed: init crashed the loading process (SIGSEGV)"), "\(run.stderr)")
         #expect(run.stderr.contains("the host does not start until these are fixed"))
     }
 
     @Test func aPluginThatHangsWhileLoadingIsRefusedByNameInsteadOfFreezingTheHost() async throws {
-        let harness = try await HostHarness.testPlugin(.redis)
+        let harness = try await HostHarness.testPlugin(.redis, hostYAML: ", plugin_load_timeout: 2s")
         try harness.editConfig { $0.replacingOccurrences(of: "TestPlugin: {}", with: #"TestPlugin: { config: { hang_in_init: "true" } }"#) }
         let listed = try await harness.host(["list-plugins"])
         #expect(listed.status == 1)
-        #expect(listed.stdout.contains("hang: loading it did not finish (killed after 10s still loading)"), "\(listed.stdout)\(listed.stderr)")
+        #expect(listed.stdout.contains("hang: init did not return within 2s (host.plugin_load_timeout)"), "\(listed.stdout)\(listed.stderr)")
         let run = try await harness.host(["run"])
         #expect(run.status == 1)
-        #expect(run.stderr.contains("plugins.TestPlugin: hang check failed"), "\(run.stderr)")
+        let file = BuildProducts.plugin("TestPlugin").resolvingSymlinksInPath().path
+        #expect(run.stderr.contains("plugins.TestPlugin: \(file): hang check failed: init did not return within 2s"), "\(run.stderr)")
         #expect(run.stderr.contains("the host does not start until these are fixed"))
     }
 

@@ -1,5 +1,6 @@
 #if os(Linux)
 import Foundation
+import JobHostTesting
 import Testing
 @testable import PluginHost
 

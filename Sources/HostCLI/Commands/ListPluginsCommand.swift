@@ -14,7 +14,9 @@ struct ListPluginsCommand: ParsableCommand {
             Each plugin is looked for as lib<name>.so in $JOBHOST_PLUGIN_PATH, the config's host.plugin_paths, \
             then the directory of the host executable (where `swift build` puts the repository's plugins), \
             unless its entry has a 'path'. STATUS is ok, or the check that refused the plugin and why. \
-            Exits 0 only if every configured plugin loads.
+            The plugins are loaded in a worker process: one whose constructor, entry function or init crashes, \
+            exits or does not return within host.plugin_load_timeout is refused naming that step, and the \
+            others are still listed. Exits 0 only if every configured plugin loads.
             """)
 
     @OptionGroup var options: ConfigOptions

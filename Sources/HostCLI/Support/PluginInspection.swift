@@ -11,32 +11,13 @@ import Supervisor
 struct PluginInspection {
     let entries: [PluginEntry]
     let searchPaths: [String]
-    /// Loads the plugins in a worker process. A plugin that ends that process is refused (check
-    /// `crash`) and the survey runs again without it, so every other plugin is still reported.
+    /// Loads the plugins in a worker process. A plugin that ends that process, or hangs a step of
+    /// loading past `host.plugin_load_timeout`, is refused (checks `crash`, `exit`, `hang`) naming its
+    /// file and the step, and every other plugin is still reported.
     /// - Parameter verbose: the worker logs what the loader does, on stderr.
     static func inWorker(config: HostConfiguration, configText: String, verbose: Bool = false) throws -> PluginInspection {
-        var crashed: [PluginEntry] = []
-        while true {
-            do {
-                let report = try PluginSurvey.run(
-                    executable: HostExecutable.path, configFile: config.file, configText: configText,
-                    skipping: crashed.map(\.name), verbose: verbose)
-                let entries = config.plugins.compactMap { plugin in
-                    crashed.first { $0.name == plugin.name } ?? report.plugins.first { $0.name == plugin.name }
-                }
-                return PluginInspection(entries: entries, searchPaths: report.searchPaths)
-            } catch let failure as PluginSurvey.Failure {
-                guard let plugin = failure.plugin, !crashed.contains(where: { $0.name == plugin }) else { throw failure }
-                let path = config.plugins.first { $0.name == plugin }?.path?.path
-                crashed.append(PluginEntry(refusal: failure.hung
-                    ? PluginRefusal(
-                        plugin: plugin, path: path, check: .hung,
-                        reason: "loading it did not finish (\(failure.exit)): a constructor, its entry function or init does not return")
-                    : PluginRefusal(
-                        plugin: plugin, path: path, check: .crashed,
-                        reason: "the process loading it ended (\(failure.exit)); a constructor or init of the plugin crashed or exited")))
-            }
-        }
+        let report = try PluginSurvey.run(executable: HostExecutable.path, config: config, configText: configText, verbose: verbose)
+        return PluginInspection(entries: report.plugins, searchPaths: report.searchPaths)
     }
 
     var loaded: [PluginEntry] { entries.filter { $0.status == "ok" } }

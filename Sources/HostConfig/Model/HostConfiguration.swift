@@ -35,6 +35,9 @@ public struct HostSettings: Sendable {
     public var timeoutGrace: Duration
     /// Crashes of its worker after which a job is dead as a poison job, whatever attempts it has left.
     public var crashLimit: Int
+    /// How long each step of loading a plugin that runs its code (its constructors, its entry
+    /// function, its `init`) may take before the plugin is refused as hanging.
+    public var pluginLoadTimeout: Duration = .seconds(5)
 
     public enum LogLevel: String, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical

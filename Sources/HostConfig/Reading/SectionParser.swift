@@ -50,7 +50,8 @@ struct SectionParser {
         guard let entry,
             let fields = reader.fields(
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
-                allowed: ["name", "plugin_paths", "shutdown_timeout", "log_level", "log_format", "timeout_grace", "crash_limit"])
+                allowed: ["name", "plugin_paths", "shutdown_timeout", "log_level", "log_format", "timeout_grace", "crash_limit",
+                    "plugin_load_timeout"])
         else { return settings }
         if let name = fields.string("name") { settings.name = name }
         if let paths = fields.stringList("plugin_paths") {
@@ -61,6 +62,7 @@ struct SectionParser {
         if let format = fields.choice("log_format", HostSettings.LogFormat.self) { settings.logFormat = format }
         if let grace = fields.duration("timeout_grace", minimum: .milliseconds(100)) { settings.timeoutGrace = grace }
         if let limit = fields.int("crash_limit", minimum: 1, maximum: 100) { settings.crashLimit = limit }
+        if let timeout = fields.duration("plugin_load_timeout", minimum: .milliseconds(100)) { settings.pluginLoadTimeout = timeout }
         return settings
     }
 

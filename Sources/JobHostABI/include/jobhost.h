@@ -25,20 +25,31 @@
  *        1.0 host finds struct_size too small for set_result (JH_HAS_FIELD).
  *
  * ---------------------------------------------------------------------------
- * LOADING (what the host checks, in this order, before any other plugin code
- * runs besides the entry function)
+ * LOADING (what the host checks, in this order; the library's constructors,
+ * the entry function and init() are the only plugin code that runs)
  * ---------------------------------------------------------------------------
- *   1. the file is a readable regular file owned by root or the host's user and
- *      not writable by group or others, and so is every directory above it
- *      (a sticky, root-owned directory such as /tmp is fine);
- *   2. it is a 64-bit ELF shared object for the host's machine, with no
+ *   1. symbolic links in the path are followed, and what they lead to is a
+ *      regular file (a link to a device, a FIFO or a directory, a dangling
+ *      link and a link loop are refused as such);
+ *   2. that file is readable, owned by root or the host's user and not
+ *      writable by group or others, and so is every directory above it and
+ *      every directory holding a link on the way (a sticky, root-owned
+ *      directory such as /tmp is fine);
+ *   3. it is a 64-bit ELF shared object for the host's machine, with no
  *      truncated segment;
- *   3. it defines the symbol JH_ENTRY_SYMBOL;
- *   4. the descriptor it returns has abi_major == JH_ABI_MAJOR and a
+ *   4. it defines the symbol JH_ENTRY_SYMBOL;
+ *      then dlopen runs the library's constructors, and the host calls the
+ *      entry function;
+ *   5. the descriptor it returns has abi_major == JH_ABI_MAJOR and a
  *      descriptor_size and handler_size at least as large as version 1.0's;
- *   5. plugin and handler names are well formed, and every handler name is
- *      unique across all plugins the host loads;
- *   6. init() (if present) returns JH_OK.
+ *   6. plugin and handler names are well formed (at most 255 bytes of UTF-8,
+ *      no control characters), and every handler name is unique across all
+ *      plugins the host loads;
+ *   7. init() (if present) returns JH_OK.
+ * Constructors, the entry function and init() must each return within the
+ * host's plugin_load_timeout (5 s unless configured), and must not crash or
+ * call exit(): the host loads the plugins first in a throwaway process and
+ * refuses one that does, naming the step ("init did not return within 5s").
  * Handler names are `family.action` (lower-case letters, digits, '_', '-',
  * '.'), e.g. "noctua.strategy_batch"; the host routes jobs by this name.
  * The host never unloads a plugin (no dlclose): a plugin may keep global

@@ -53,11 +53,13 @@ struct DescriptorReader {
             throw refuse(.descriptor,
                 "handler_size is \(raw.handler_size) bytes, expected a multiple of \(MemoryLayout<jh_handler_def>.alignment) from \(JH_HANDLER_SIZE_1_0) to \(maximumHandlerSize)")
         }
-        guard let name = boundedString(raw.name), !name.isEmpty else {
+        guard let nameBytes = boundedBytes(raw.name), !nameBytes.isEmpty else {
             throw refuse(.descriptor, "the descriptor has no name")
         }
-        guard name.utf8.count <= maximumNameLength else {
-            throw refuse(.descriptor, "the descriptor's name is \(lengthText(name)), longer than the \(maximumNameLength) bytes a name may have")
+        let name: String
+        switch checkedName(nameBytes) {
+        case .success(let checked): name = checked
+        case .failure(let problem): throw refuse(.descriptor, "the descriptor's name \(problem)")
         }
         guard name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }) else {
             throw refuse(.descriptor, "the plugin calls itself '\(name)'; a plugin name uses lower-case letters, digits, _ and -")
@@ -78,13 +80,13 @@ struct DescriptorReader {
             let definition = loadPrefix(
                 jh_handler_def.self, from: UnsafeRawPointer(raw.handlers!).advanced(by: index * Int(raw.handler_size)),
                 size: Int(raw.handler_size))
-            guard let handlerName = boundedString(definition.name) else {
+            guard let handlerNameBytes = boundedBytes(definition.name) else {
                 throw refuse(.handlerName, "handler #\(index + 1) has no name")
             }
-            // Refused, never cut: a cut name would register a handler the plugin never declared.
-            guard handlerName.utf8.count <= maximumNameLength else {
-                throw refuse(.handlerName,
-                    "the name of handler #\(index + 1) is \(lengthText(handlerName)), longer than the \(maximumNameLength) bytes a name may have")
+            let handlerName: String
+            switch checkedName(handlerNameBytes) {
+            case .success(let checked): handlerName = checked
+            case .failure(let problem): throw refuse(.handlerName, "the name of handler #\(index + 1) \(problem)")
             }
             guard HandlerName.isValid(handlerName) else {
                 throw refuse(.handlerName,
@@ -120,16 +122,76 @@ struct DescriptorReader {
     static let maximumNameLength = 255
 
     /// A name's length for a refusal: a string read to the 4 KiB bound may go on (or lack its terminator).
-    private static func lengthText(_ text: String) -> String {
-        text.utf8.count >= 4096 ? "4096 bytes or more (or not terminated)" : "\(text.utf8.count) bytes"
+    private static func lengthText(_ count: Int) -> String {
+        count >= stringBound ? "\(stringBound) bytes or more (or not terminated)" : "\(count) bytes"
     }
 
-    /// Unsafe 3: a plugin's string may lack its terminator; read at most 4 KiB of it. Control
-    /// characters become spaces so that no plugin text can forge lines in tables or logs.
-    private static func boundedString(_ pointer: UnsafePointer<CChar>?) -> String? {
+    /// A plugin or handler name as declared, or the end of a sentence about what is wrong with it
+    /// (after "the descriptor's name" or "the name of handler #N"). Names are refused, never
+    /// repaired: a cut or cleaned name would register something the plugin never declared, and a
+    /// control character in a name could forge lines in tables and logs.
+    static func checkedName(_ bytes: [UInt8]) -> Result<String, NameProblem> {
+        guard bytes.count <= maximumNameLength else {
+            return .failure(NameProblem("is \(lengthText(bytes.count)), longer than the \(maximumNameLength) bytes a name may have"))
+        }
+        guard let name = String(validating: bytes, as: UTF8.self) else {
+            let offset = firstInvalidUTF8Offset(bytes)
+            return .failure(NameProblem(
+                "is not valid UTF-8 (byte 0x\(String(bytes[offset], radix: 16)) at offset \(offset) of \(bytes.count)): \(printable(bytes))"))
+        }
+        if let control = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            return .failure(NameProblem(
+                "contains a control character (U+\(hex4(control.value))): \(name.debugDescription)"))
+        }
+        return .success(name)
+    }
+
+    /// The end of a sentence about a bad name.
+    struct NameProblem: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    private static func hex4(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
+    /// The offset of the first byte that is not part of a valid UTF-8 sequence.
+    private static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int {
+        var iterator = bytes.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded): offset += encoded.count
+            case .error: return offset
+            case .emptyInput: return max(0, bytes.count - 1)
+            }
+        }
+    }
+
+    /// Bytes as text fit for one line: ASCII shown as itself, everything else as \xNN.
+    private static func printable(_ bytes: [UInt8]) -> String {
+        "\"" + bytes.map { (0x20..<0x7F).contains($0) && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\")
+            ? String(UnicodeScalar($0)) : "\\x" + (($0 < 0x10 ? "0" : "") + String($0, radix: 16)) }.joined() + "\""
+    }
+
+    /// How far a plugin's string is read at most.
+    static let stringBound = 4096
+
+    /// Unsafe 3: a plugin's string may lack its terminator; read at most 4 KiB of it.
+    private static func boundedBytes(_ pointer: UnsafePointer<CChar>?) -> [UInt8]? {
         guard let pointer else { return nil }
-        let length = strnlen(pointer, 4096)
-        let text = String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+        let length = strnlen(pointer, stringBound)
+        return [UInt8](UnsafeRawBufferPointer(start: pointer, count: length))
+    }
+
+    /// A plugin's free text (version, description). Control characters become spaces so that no
+    /// plugin text can forge lines in tables or logs; bytes that are not UTF-8 become U+FFFD.
+    private static func boundedString(_ pointer: UnsafePointer<CChar>?) -> String? {
+        guard let bytes = boundedBytes(pointer) else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
         return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 }

@@ -14,7 +14,15 @@ enum FilePermissions {
         var info = stat()
         guard stat(path, &info) == 0 else { return "cannot stat: \(String(cString: strerror(errno)))" }
         if let problem = ownerAndMode(of: info, path: path, me: me, isDirectory: false) { return problem }
-        var directory = (path as NSString).deletingLastPathComponent
+        return problem(withDirectoryAt: (path as NSString).deletingLastPathComponent)
+    }
+
+    /// The same check for a directory and every directory above it (one holding a symlink to a
+    /// plugin: whoever can write there can point the link elsewhere).
+    static func problem(withDirectoryAt start: String) -> String? {
+        let me = geteuid()
+        var info = stat()
+        var directory = start
         while !directory.isEmpty {
             guard stat(directory, &info) == 0 else { return "cannot stat \(directory): \(String(cString: strerror(errno)))" }
             if let problem = ownerAndMode(of: info, path: directory, me: me, isDirectory: true) { return problem }

@@ -23,8 +23,11 @@ public enum PluginLoadResult: Sendable {
 /// Finds, checks and loads plugin libraries, and registers their handlers.
 ///
 /// Every check that can be made without running plugin code is made before `dlopen` (which runs the
-/// library's constructors): file type, permissions, ELF header and segments, the entry symbol. A
-/// refusal names the file and the check; a refused plugin never stops the others from loading.
+/// library's constructors): symlinks followed, then the file type, permissions, ELF header and
+/// segments, the entry symbol. A refusal names the file and the check; a refused plugin never stops
+/// the others from loading. What no check can stop in-process (a constructor, the entry function or
+/// `init` that crashes, exits or never returns) is caught by loading in a worker process first,
+/// which tells its supervisor each step through `load(_:reporting:)`.
 public final class PluginLoader: Sendable {
     private let locator: PluginLocator
     private let logger: Logger
@@ -68,48 +71,69 @@ public final class PluginLoader: Sendable {
     /// Loads each plugin in order; returns the results of this call.
     @discardableResult
     public func load(_ plugins: [PluginConfig]) -> [PluginLoadResult] {
-        plugins.map(load)
+        plugins.map { load($0) }
     }
 
     /// Loads one plugin, or says why not.
+    /// - Parameter reporting: called before each step with the step and the file (once it is found),
+    ///   and with `.done` at the end. It runs on the loading thread, before the step:
+    ///   whatever it records is there if the step never returns.
     @discardableResult
-    public func load(_ plugin: PluginConfig) -> PluginLoadResult {
+    public func load(_ plugin: PluginConfig, reporting: (PluginLoadStage, String) -> Void = { _, _ in }) -> PluginLoadResult {
         let result: PluginLoadResult
         do {
-            result = .loaded(try Self.serial.withLock { _ throws(PluginRefusal) in try loadChecked(plugin) })
+            result = .loaded(try Self.serial.withLock { _ throws(PluginRefusal) in try loadChecked(plugin, report: reporting) })
         } catch {
             logger.error("plugin refused", metadata: ["plugin": "\(plugin.name)", "reason": "\(error)"])
             result = .refused(error)
         }
         state.withLock { $0.results.append(result) }
+        switch result {
+        case .loaded(let loaded): reporting(.done, loaded.path)
+        case .refused(let refusal): reporting(.done, refusal.path ?? "")
+        }
         return result
     }
 
-    private func loadChecked(_ plugin: PluginConfig) throws(PluginRefusal) -> LoadedPlugin {
+    private func loadChecked(_ plugin: PluginConfig, report: (PluginLoadStage, String) -> Void) throws(PluginRefusal) -> LoadedPlugin {
         func refuse(_ check: PluginRefusal.Check, _ reason: String, path: String? = nil) -> PluginRefusal {
             PluginRefusal(plugin: plugin.name, path: path, check: check, reason: reason)
         }
         if state.withLock({ $0.results.contains { $0.name == plugin.name } }) {
             throw refuse(.duplicatePlugin, "a plugin named '\(plugin.name)' is already loaded")
         }
-        let url: URL
+        let given: String
         if let explicit = plugin.path {
-            guard FileManager.default.fileExists(atPath: explicit.path) else {
+            var info = stat()
+            guard lstat(explicit.path, &info) == 0 else {
                 throw refuse(.notFound, "no file at \(explicit.path) (the plugin's 'path')", path: explicit.path)
             }
-            url = explicit
+            given = explicit.path
         } else {
             switch locator.locate(plugin.name) {
-            case .found(let found): url = found
+            case .found(let found): given = found.path
             case .notFound(let reason): throw refuse(.notFound, reason)
             }
         }
-        // dlopen must get an absolute, resolved path: a bare name would be searched elsewhere.
-        let path = url.resolvingSymlinksInPath().path
+        report(.checks, given)
+        // Links first, so that every check below looks at what the path really is, and dlopen gets
+        // an absolute, resolved path (a bare name would be searched elsewhere).
+        let file: PluginFile
+        do {
+            file = try PluginFile.resolve(given)
+        } catch {
+            throw refuse(error.check, error.reason, path: given)
+        }
+        let path = file.path
         if let other = state.withLock({ $0.loadedPaths[path] }) {
             throw refuse(.duplicatePlugin, "this library is already loaded as plugin '\(other)'", path: path)
         }
         if let problem = FilePermissions.problem(withFileAt: path) { throw refuse(.permissions, problem, path: path) }
+        for directory in file.linkDirectories {
+            if let problem = FilePermissions.problem(withDirectoryAt: directory) {
+                throw refuse(.permissions, "\(problem) (it holds a symlink on the way to the plugin)", path: path)
+            }
+        }
 
         let facts: ELFFacts
         switch ELFInspector.inspect(path: path, symbol: JH_ENTRY_SYMBOL) {
@@ -124,10 +148,13 @@ public final class PluginLoader: Sendable {
         }
 
         // Unsafe 2: from here on, the library's constructors run inside dlopen. Nothing in-process can
-        // stop one that crashes or hangs; the checks above keep out every file that is not a plugin.
+        // stop one that crashes or hangs; the checks above keep out every file that is not a plugin,
+        // and a survey process (which reports each step before it) catches the rest.
+        report(.constructor, path)
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
-            throw refuse(.dlopen, explainDlopenFailure(dlerror().map { String(cString: $0) } ?? "unknown error"), path: path)
+            throw refuse(.dlopen, Self.explainDlopenFailure(dlerror().map { String(cString: $0) } ?? "unknown error", path: path), path: path)
         }
+        report(.entry, path)
         guard let symbol = dlsym(handle, JH_ENTRY_SYMBOL) else {
             throw refuse(.entrySymbol, "dlsym(\(JH_ENTRY_SYMBOL)) failed: \(dlerror().map { String(cString: $0) } ?? "not found")", path: path)
         }
@@ -136,6 +163,7 @@ public final class PluginLoader: Sendable {
         guard let descriptorPointer = entry() else {
             throw refuse(.descriptor, "\(JH_ENTRY_SYMBOL)() returned NULL", path: path)
         }
+        report(.descriptor, path)
         let descriptor = try DescriptorReader.read(UnsafeRawPointer(descriptorPointer)) { check, reason in
             refuse(check, reason, path: path)
         }
@@ -152,6 +180,7 @@ public final class PluginLoader: Sendable {
         }
 
         if let initialize = descriptor.initialize {
+            report(.`init`, path)
             var message = [CChar](repeating: 0, count: 1024)
             let status = HostServiceTable.initializing(plugin: plugin.name) {
                 plugin.configJSON.withCString { json in
@@ -200,17 +229,26 @@ public final class PluginLoader: Sendable {
         }
     }
 
-    /// `dlerror()` texts mislead for some files; say what they mean.
-    private func explainDlopenFailure(_ text: String) -> String {
-        if text.contains("cannot open shared object file"), let colon = text.firstIndex(of: ":") {
-            let library = text[..<colon]
+    /// `dlerror()` texts mislead for some files; say what they mean. The text starts with the
+    /// plugin's path, which the refusal already names, and the check is already called dlopen.
+    static func explainDlopenFailure(_ text: String, path: String) -> String {
+        var text = text
+        if text.hasPrefix(path + ": ") { text.removeFirst(path.count + 2) }
+        if let range = text.range(of: ": cannot open shared object file") {
+            let library = String(text[..<range.lowerBound])
+            let why = text[range.lowerBound...].dropFirst(2)
             if !library.hasPrefix("/") {
-                return "a library it depends on is missing: \(library) (dlopen: \(text)); install it or add its directory to LD_LIBRARY_PATH"
+                // LD_LIBRARY_PATH would have to be set wherever the host runs (systemd does not pass
+                // a shell's); a RUNPATH travels with the plugin.
+                return "a library it depends on is missing: \(library) (\(why)); "
+                    + "install it, or link the plugin with a RUNPATH that finds it: -Wl,-rpath,'$ORIGIN' for a library "
+                    + "beside the plugin, or -Wl,-rpath,<the library's directory>"
             }
+            return "a library it depends on is missing: \(library) (\(why))"
         }
-        if text.contains("undefined symbol") {
-            return "it needs a symbol nothing provides (dlopen: \(text)); was it built against a different version of a library it uses?"
+        if let range = text.range(of: "undefined symbol: ") {
+            return "it needs a symbol nothing provides (\(text[range.lowerBound...])); was it built against a different version of a library it uses?"
         }
-        return "dlopen: \(text)"
+        return text
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Finds `lib<name>.so` in the search paths, first match wins.
 struct PluginLocator: Sendable {
@@ -13,7 +16,10 @@ struct PluginLocator: Sendable {
         let fileName = "lib\(name).so"
         for directory in searchPaths {
             let candidate = directory.appendingPathComponent(fileName)
-            if FileManager.default.fileExists(atPath: candidate.path) { return .found(candidate) }
+            // lstat, not a check that follows links: a broken link is this plugin's file, to be
+            // refused by name, not a reason to load another copy from a later directory.
+            var info = stat()
+            if lstat(candidate.path, &info) == 0 { return .found(candidate) }
         }
         var reason = "no \(fileName) in \(searchPaths.map(\.path).joined(separator: ", "))"
         if let nearMiss = caseInsensitiveMatch(for: fileName) {

@@ -4,6 +4,7 @@ import Glibc
 import HostConfig
 import HostDomain
 import Logging
+import PluginHost
 import Synchronization
 import Threads
 
@@ -179,10 +180,12 @@ final class SupervisedWorker: Sendable {
         if exit.isClean {
             logger.info("worker exited", metadata: metadata)
         } else if !ledger.ready {
-            if let plugin = ledger.loading { metadata["plugin"] = "\(plugin)" }
-            logger.critical(
-                "worker died before it was ready\(ledger.loading.map { ": plugin '\($0)' crashed while loading" } ?? "")",
-                metadata: metadata)
+            if let refusal = ledger.loadEnded(exit) {
+                metadata["plugin"] = "\(refusal.plugin)"
+                logger.critical("worker died before it was ready: \(refusal)", metadata: metadata)
+            } else {
+                logger.critical("worker died before it was ready", metadata: metadata)
+            }
         } else {
             for (number, reason) in ledger.culprits.sorted(by: { $0.key < $1.key }) {
                 guard let job = ledger.held[number]?.job else { continue }
@@ -279,8 +282,21 @@ final class SupervisedWorker: Sendable {
 
     // MARK: Watching
 
-    /// Kills the worker if a handler overran its deadline plus grace, and recycles it past its memory limit.
+    /// Kills the worker if a handler overran its deadline plus grace, or a step of loading a plugin
+    /// ran past `host.plugin_load_timeout` (the survey loaded it in time, but a worker must not wait
+    /// forever on it either: its queue would stall with nothing said).
     func enforceLimits(now: ContinuousClock.Instant) {
+        let loadLimit = settlement.config.host.pluginLoadTimeout
+        let (hungLoad, loadingProcess) = state.withLock { state -> (PluginRefusal?, WorkerProcess?) in
+            guard let refusal = state.ledger.loadOverdue(at: now, limit: loadLimit) else { return (nil, nil) }
+            state.ledger.loadKilled = refusal
+            return (refusal, state.process)
+        }
+        if let hungLoad, let loadingProcess {
+            logger.critical("killing a worker stuck loading a plugin: \(hungLoad)", metadata: ["pid": "\(loadingProcess.pid)"])
+            loadingProcess.kill()
+            return
+        }
         let (overdue, process) = state.withLock { state -> ([WorkerLedger.Entry], WorkerProcess?) in
             let numbers = state.ledger.overdue(at: now)
             for number in numbers {

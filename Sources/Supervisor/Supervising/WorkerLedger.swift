@@ -1,5 +1,6 @@
 import Backend
 import HostDomain
+import PluginHost
 
 /// What one worker holds, as its reports say: every job it leased and not yet let go of, which of them
 /// a handler is running and until when, and the jobs already found guilty of ending it.
@@ -19,6 +20,10 @@ struct WorkerLedger {
     var ready = false
     /// The plugin being loaded, until the worker is ready.
     var loading: String?
+    /// The step of loading it under way, the file, and since when (the supervisor's clock).
+    var loadStage: (stage: PluginLoadStage, path: String, since: ContinuousClock.Instant)?
+    /// Why the supervisor killed the worker while it was loading a plugin.
+    var loadKilled: PluginRefusal?
     /// Asked to drain (recycling or shutdown): a clean exit is expected.
     var draining = false
     /// Jobs let go of so far: finished, or handed back.
@@ -31,10 +36,14 @@ struct WorkerLedger {
     @discardableResult
     mutating func apply(_ report: WorkerReport, grace: Duration, now: ContinuousClock.Instant) -> FinishedJob? {
         switch report {
-        case .loading(let plugin): loading = plugin
+        case .loading(let plugin):
+            loading = plugin
+            loadStage = nil
+        case .stage(let stage, let path): loadStage = (stage, path, now)
         case .ready:
             ready = true
             loading = nil
+            loadStage = nil
         case .survey, .trial: break
         case .held(let job): held[job.number] = Entry(job: job)
         case .started(let number, let timeout): held[number]?.killAt = now + .milliseconds(timeout) + grace
@@ -66,6 +75,25 @@ struct WorkerLedger {
     /// A crash of a worker past its memory limit is most likely an allocation that failed.
     private var memoryNote: String {
         residentPastLimit.map { " (the worker was past its memory limit, at \($0 >> 20) MiB resident)" } ?? ""
+    }
+
+    /// The refusal of the plugin being loaded if a step of it running plugin code has gone on for
+    /// longer than `limit` (what follows the last plugin, starting the queues, is not bounded here).
+    func loadOverdue(at now: ContinuousClock.Instant, limit: Duration) -> PluginRefusal? {
+        guard !ready, loadKilled == nil, let plugin = loading, let current = loadStage, current.stage != .done,
+            now - current.since >= limit
+        else { return nil }
+        return .loadingEnded(plugin: plugin, path: current.path.isEmpty ? nil : current.path, stage: current.stage, end: .hung(limit: limit))
+    }
+
+    /// What the plugin being loaded did, when the worker ended before it was ready; nil when it
+    /// ended past the plugins' steps (a worker that found a plugin refused exits by itself, saying why).
+    func loadEnded(_ exit: WorkerExit) -> PluginRefusal? {
+        if let loadKilled { return loadKilled }
+        guard !ready, let plugin = loading, loadStage?.stage != .done else { return nil }
+        let stage = loadStage?.stage ?? .checks
+        let path = loadStage.map(\.path).flatMap { $0.isEmpty ? nil : $0 }
+        return .loadingEnded(plugin: plugin, path: path, stage: stage, end: exit.processEnd)
     }
 
     /// Running jobs whose time is up, not yet blamed.

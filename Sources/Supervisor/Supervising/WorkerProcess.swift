@@ -1,6 +1,7 @@
 import CWorkerSupport
 import Foundation
 import Glibc
+import PluginHost
 
 /// One running worker process as its supervisor sees it: its PID, the pipe it reports on, and the
 /// pipe it takes commands from.
@@ -80,6 +81,17 @@ final class WorkerProcess: Sendable {
 
     func kill(_ signal: Int32 = SIGKILL) { _ = Glibc.kill(pid, signal) }
 
+    /// The worker's wait status if it has exited (reaping it), nil while it runs.
+    func exitStatusIfEnded() -> Int32? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { return status }
+            if result < 0, errno == EINTR { continue }
+            return nil
+        }
+    }
+
     /// Blocks until the worker has exited; returns its wait status.
     func waitForExit() -> Int32 {
         var status: Int32 = 0
@@ -133,6 +145,14 @@ enum WorkerExit: Equatable {
     }
 
     var isClean: Bool { self == .exited(status: 0) }
+
+    /// As a plugin refusal tells it.
+    var processEnd: PluginRefusal.ProcessEnd {
+        switch self {
+        case .exited(let status): .exited(status: status)
+        case .signalled(let signal): .crashed(signal: signalName(signal))
+        }
+    }
 
     var description: String {
         switch self {

@@ -21,7 +21,7 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
     public var maxJobs: Int?
     /// How the supervisor's logs call this worker (`<queue>.<n>`).
     public var name: String
-    /// Plugins a survey leaves out (found to crash by an earlier survey).
+    /// Plugins a survey leaves out (refused by an earlier survey: they crashed, exited or hung it).
     public var skipped: [String]
     /// A survey logs what the loader does; otherwise it logs only critical problems.
     public var verbose: Bool

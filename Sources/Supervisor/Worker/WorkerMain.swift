@@ -69,7 +69,8 @@ public enum WorkerMain {
         var results: [PluginLoadResult] = []
         for plugin in config.plugins where !assignment.skipped.contains(plugin.name) {
             writer.send([.loading(plugin: plugin.name)])
-            results.append(loader.load(plugin))
+            // Each step is on the pipe before it starts: if it never ends, the supervisor knows which.
+            results.append(loader.load(plugin) { stage, path in writer.send([.stage(stage, path: path)]) })
         }
         if assignment.surveyOnly {
             writer.send([.survey(json: PluginSurveyReport(loader: loader, results: results).json)])
