@@ -113,7 +113,7 @@ enum WorkerReport: Equatable {
         case .stage(let stage, let path): "T\t\(stage.rawValue)\t\(Self.escaped(path))\n"
         case .ready: "R\n"
         case .survey(let json): "P\t\(json.replacing("\n", with: " "))\n"
-        case .trial(let json): "T\t\(json.replacing("\n", with: " "))\n"
+        case .trial(let json): "J\t\(json.replacing("\n", with: " "))\n"
         case .crashedBySignal(let signal, let id): "C\t\(signal)\t\(id)\n"
         case .exitedInHandler(let status, let id): "X\t\(status)\t\(id)\n"
         case .started, .returned, .letGo, .held: ""  // written byte by byte in write(to:)
@@ -187,7 +187,7 @@ enum WorkerReport: Equatable {
             self = .stage(stage, path: path)
         case ("R", 1): self = .ready
         case ("P", 2): self = .survey(json: fields[1])
-        case ("T", 2): self = .trial(json: fields[1])
+        case ("J", 2): self = .trial(json: fields[1])
         case ("C", 3):
             guard let signal = Int32(fields[1]) else { return nil }
             self = .crashedBySignal(signal: signal, jobID: fields[2])

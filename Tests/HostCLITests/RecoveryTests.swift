@@ -14,7 +14,8 @@ struct RecoveryTests {
     @Test(arguments: HostHarness.BackendKind.allCases)
     func aRestartedHostTakesBackItsPredecessorsJobsAtOnce(_ kind: HostHarness.BackendKind) async throws {
         let harness = try await HostHarness.testPlugin(kind, concurrency: 4, lease: "10m", timeout: "1m")
-        let ids = try harness.enqueue(12, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 1500}"# }
+        // Jobs long enough that a loaded machine still sees the moment when four run and four wait.
+        let ids = try harness.enqueue(12, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 5000}"# }
         let first = try harness.startHost()
         try await harness.waitUntil("four jobs running and four more fetched ahead") {
             try harness.recordedIDs().count >= 4 && harness.backend.stats(queue: "default").running == 8
