@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "Voxa", type: .dynamic, targets: ["Voxa"]),
         .library(name: "CompanyContext", type: .dynamic, targets: ["CompanyContext"]),
         .library(name: "Worlds", type: .dynamic, targets: ["Worlds"]),
+        // The CRM's periodic tasks, over the CRM's SQLite file.
+        .library(name: "CRM", type: .dynamic, targets: ["CRM"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -206,6 +208,7 @@ let package = Package(
             name: "Worlds",
             dependencies: ["PluginKit", "AIClient", "PostgresClient", "RedisClient", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/Worlds"),
+        .target(name: "CRM", dependencies: ["PluginKit", "CSQLite"], path: "Plugins/CRM"),
 
         .testTarget(name: "HostConfigTests", dependencies: ["HostConfig", "Spelling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
