@@ -41,6 +41,11 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "sqlite only: the synchronous level, full (every commit synced, the default) or normal.")
     var synchronous = "full"
 
+    @Option(help: ArgumentHelp(
+        "postgres only: durable (PostgreSQL's default settings, fsync on: what users run; the default) or fast (fsync, synchronous_commit and full_page_writes off, as the test harness runs it).",
+        valueName: "durable|fast"))
+    var postgresSettings = "durable"
+
     @Flag(help: "Drain without the monitoring (metrics, task health, alerts) host run feeds, to measure what it costs.")
     var withoutMonitoring = false
 
@@ -69,10 +74,22 @@ struct Benchmark: AsyncParsableCommand {
                 RedisBackend(url: redis.url, keyPrefix: "bench", connectTimeout: .seconds(2), logger: logger)
             })
         case "postgres":
-            let postgres = try await PostgresServer.start(database: "bench")
-            server = (postgres.url, { postgres.stop() }, "{ type: postgres, url: \"\(postgres.url)\", pool_size: 8 }", {
-                try PostgresMigrator(url: postgres.url, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
-                return PostgresBackend(url: postgres.url, schema: "jobhost", poolSize: 8, connectTimeout: .seconds(5), logger: logger)
+            let url: String
+            let stop: @Sendable () -> Void
+            switch postgresSettings {
+            case "durable":
+                let postgres = try await DurablePostgresServer.start()
+                // Killed and removed when the last reference goes, at the end of the run.
+                (url, stop) = (postgres.url, { withExtendedLifetime(postgres) {} })
+            case "fast":
+                let postgres = try await PostgresServer.start(database: "bench")
+                (url, stop) = (postgres.url, { postgres.stop() })
+            default:
+                throw ValidationError("--postgres-settings must be durable or fast")
+            }
+            server = (url, stop, "{ type: postgres, url: \"\(url)\", pool_size: 8 }", {
+                try PostgresMigrator(url: url, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
+                return PostgresBackend(url: url, schema: "jobhost", poolSize: 8, connectTimeout: .seconds(5), logger: logger)
             })
         case "sqlite":
             guard let level = SQLiteBackend.Synchronous(rawValue: synchronous) else { throw ValidationError("--synchronous must be full or normal") }
@@ -111,7 +128,9 @@ struct Benchmark: AsyncParsableCommand {
         let (template, _) = try submitter.prepare(.init(handler: "test.noop", payload: Data("{}".utf8)))
 
         print("jobhost benchmark: \(jobs) no-op jobs, concurrency \(concurrency), retention \(retention), isolation \(isolation), \(self.backend) at \(server.url)"
-            + (self.backend == "sqlite" ? ", synchronous \(synchronous)" : ""))
+            + (self.backend == "sqlite" ? ", synchronous \(synchronous)" : "")
+            + (self.backend == "postgres"
+                ? (postgresSettings == "durable" ? ", PostgreSQL default settings (fsync on)" : ", fsync, synchronous_commit and full_page_writes off") : ""))
 
         // Bulk enqueue.
         let enqueueStart = ContinuousClock.now
