@@ -46,6 +46,7 @@ extension SQLiteBackend: HostRegistry {
         return try writer.transaction { (statements) throws(BackendError) -> (claimed: Bool, previous: HostRecord?) in
             let now = Self.now()
             var previous: HostRecord?
+            var stale = true
             if let row = try statements.query(SQLiteStatements.hostRecord, [.text(record.name)]).first {
                 guard let instance = row[0].text, let bootID = row[1].text, let machine = row[2].text, let pid = row[3].int64,
                       let start = row[4].int64, let seen = row[5].int64
@@ -53,12 +54,9 @@ extension SQLiteBackend: HostRegistry {
                 previous = HostRecord(
                     name: record.name, instance: instance, bootID: bootID, machine: machine, pid: Int32(truncatingIfNeeded: pid),
                     processStart: UInt64(max(0, start)), seenAt: JobFieldLimits.date(microseconds: seen))
+                stale = seen <= now - Int64(max(0, staleAfter.roundedUpMicroseconds))
             }
-            let stale = { (seen: Date?) in
-                guard let seen else { return true }
-                return Int64((seen.timeIntervalSince1970 * 1_000_000).rounded()) <= now - Int64(max(0, staleAfter.roundedUpMicroseconds))
-            }
-            let claimed = previous.map { $0.instance == record.instance || $0.instance == replacing || stale($0.seenAt) } ?? true
+            let claimed = previous.map { $0.instance == record.instance || $0.instance == replacing || stale } ?? true
             if claimed {
                 try statements.run(SQLiteStatements.writeHost, [
                     .text(record.name), .text(record.instance), .text(record.bootID), .text(record.machine), .integer(Int64(record.pid)),

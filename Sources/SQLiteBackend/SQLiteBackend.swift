@@ -30,7 +30,6 @@ public final class SQLiteBackend: JobBackend {
 
     let path: String
     let logger: Logger
-    let location: SQLiteLocation
     let settings: SQLiteSettings
     /// Every write goes through this one connection: SQLite has one writer at a time anyway, and this
     /// process's writers then queue on its lock instead of sleeping in the busy handler.
@@ -57,7 +56,6 @@ public final class SQLiteBackend: JobBackend {
     ) {
         self.path = path
         self.logger = logger
-        self.location = SQLiteLocation(path: path)
         let settings = SQLiteSettings(path: path, synchronous: synchronous, busyTimeout: busyTimeout)
         self.settings = settings
         self.writer = SQLiteConnection(settings: settings)
@@ -377,14 +375,14 @@ public final class SQLiteBackend: JobBackend {
 
     // MARK: - Helpers
 
-    /// Prepares the file once per instance: its directory, the schema, the one-machine check, and the
-    /// change watch's starting point. A failure is thrown to the caller and tried again on the next call.
+    /// Prepares the file once per instance: its directory and the schema (through the migrator, on the
+    /// writer's connection), the one-machine check, and the change watch's starting point. A failure is
+    /// thrown to the caller and tried again on the next call.
     func open() throws(BackendError) {
         guard !opened.load(ordering: .acquiring) else { return }
         try opening.withLock { (_) throws(BackendError) in
             guard !opened.load(ordering: .acquiring) else { return }
-            try location.prepare()
-            try SQLiteMigrator(path: path, busyTimeout: settings.busyTimeout).migrate()
+            try SQLiteMigrator(connection: writer).migrate()
             try refuseOtherMachines()
             try watch.prime()
             opened.store(true, ordering: .releasing)

@@ -115,8 +115,13 @@ public struct SQLiteMigrator: Sendable {
 
     /// - Parameter path: the database file; created (with missing parent directories) if absent.
     public init(path: String, busyTimeout: Duration = .seconds(5)) {
-        self.location = SQLiteLocation(path: path)
-        self.connection = SQLiteConnection(settings: SQLiteSettings(path: path, synchronous: .full, busyTimeout: busyTimeout))
+        self.init(connection: SQLiteConnection(settings: SQLiteSettings(path: path, synchronous: .full, busyTimeout: busyTimeout)))
+    }
+
+    /// On a connection the caller keeps (the backend's writer), so migrating opens the file once.
+    init(connection: SQLiteConnection) {
+        self.location = SQLiteLocation(path: connection.settings.path)
+        self.connection = connection
     }
 
     /// Each migration with whether the file has it. Creates nothing: a missing file has none.

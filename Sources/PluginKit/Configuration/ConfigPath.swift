@@ -3,7 +3,8 @@ import Foundation
 /// A place in a plugin's config block, written the way the host reads it back from `init`'s error:
 /// `config`, then `.key` for each key and `[n]` for each list index (`config.ai.model`,
 /// `config.targets[2].url`). A key made of anything but letters, digits, `_` and `-` is quoted, with
-/// `"` and `\` escaped: `config."a.b"`.
+/// `"` and `\` escaped: `config."a.b"`. The host's `PluginConfigPath` reads the same form; plugins link
+/// nothing of the host's, so each side has its own.
 struct ConfigPath: Hashable, Sendable, CustomStringConvertible {
     enum Component: Hashable, Sendable {
         case key(String)
