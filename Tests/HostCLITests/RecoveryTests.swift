@@ -22,7 +22,10 @@ struct RecoveryTests {
         }
         first.send(SIGKILL)
         #expect(await first.waitUntilExit(timeout: .seconds(60)) == 128 + SIGKILL)
-        #expect(try harness.backend.stats(queue: "default").running == 8, "the dead host's jobs are still leased to it")
+        // A job may end or a fetch be under way in the moment between the wait and the kill, so the
+        // count held at the kill is not always eight; what matters is that some are held and come back.
+        let heldAtTheKill = try harness.backend.stats(queue: "default")
+        #expect(heldAtTheKill.running > 0 && heldAtTheKill.processed < 12, "the dead host's jobs are still leased to it: \(heldAtTheKill)")
 
         let second = try harness.startHost()
         try await harness.waitUntil("every job done, none left to its 10-minute lease") {
