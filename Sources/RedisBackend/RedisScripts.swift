@@ -165,9 +165,10 @@ enum RedisScripts {
             return {jobs, buried}
             """)
 
-    /// Settles leased jobs. ARGV: 5 per item: op (done, retry, dead, release, crashed), id, token, ms
-    /// (retention for done, delay for retry and crashed; "" for crashed: no retry), error text.
-    /// Returns 1 or 0 per item.
+    /// Settles leased jobs. ARGV: 7 per item: op (done, retry, dead, release, crashed), id, token, ms
+    /// (retention for done, delay for retry and crashed; "" for crashed: no retry), error text (the
+    /// result for done), the run's outcome for the attempt history (``JobAttempt/Outcome``), the signal
+    /// that crashed it ("" for none). Returns 1 or 0 per item.
     ///
     /// Guarantees: an item whose job is not running under exactly this token (the lease was
     /// rescued, the job settled already, an earlier item of this batch settled it) changes nothing
@@ -177,11 +178,13 @@ enum RedisScripts {
     /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
     /// not counted), crashed (the job's crashes field + 1, then as retry with the delay, or as dead
     /// without one; a crashes field that cannot take one more crash makes the job dead with a reason
-    /// naming it). The whole batch is one atomic step, and every item is read and checked before the
-    /// first write: no item can stop the batch halfway.
+    /// naming it). Every item but a done one deleted at once appends the run to the job's attempt
+    /// history (``Lua/attempts``). The whole batch is one atomic step, and every item is read and
+    /// checked before the first write: no item can stop the batch halfway.
     static let settle = RedisScript(
         name: "settle",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release + """
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release
+            + Lua.attempts + """
             expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
               ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
@@ -189,16 +192,19 @@ enum RedisScripts {
             -- First every item is read and decided, then the whole batch written: Redis keeps the writes
             -- of a script stopped by an error, so nothing that could fail comes after the first write.
             local plan, taken = {}, {}
-            for i = 1, #ARGV, 5 do
+            for i = 1, #ARGV, 7 do
               local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
               -- A key that is no longer a hash holds no lease.
-              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes')
+              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at',
+                'lease_owner', 'attempts')
               if f.err or f[1] ~= 'running' or f[2] ~= token or taken[id] then
                 results[#results + 1] = 0
               else
                 results[#results + 1] = 1
                 taken[id] = true
-                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4]}
+                -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
+                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4], outcome = ARGV[i + 5],
+                  signal = ARGV[i + 6], started = f[6], owner = f[7], history = f[8]}
                 if op == 'crashed' then
                   -- A crash is a failed attempt that also counts against the job as possible poison.
                   local crashes, reason = int_field('crashes', f[5], 0, limits.crashes, 0)
@@ -223,6 +229,10 @@ enum RedisScripts {
               local key = job_key(id)
               settled[#settled + 1] = id
               if item.crashes then redis.call('HSET', key, 'crashes', item.crashes) end
+              if not (op == 'done' and ms <= 0) then
+                append_attempt(key, item.history, item.attempt, item.started, item.owner, item.outcome, item.signal,
+                  op == 'done' and '' or text, now)
+              end
               if op == 'done' then
                 processed = processed + 1
                 free_unique(id, item.unique)
@@ -324,7 +334,7 @@ enum RedisScripts {
     static let rescue = RedisScript(
         name: "rescue",
         source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
-            + Lua.rescueLeases + """
+            + Lua.attempts + Lua.rescueLeases + """
             expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
             local expired = redis.call('ZRANGEBYSCORE', base .. ':leases', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))

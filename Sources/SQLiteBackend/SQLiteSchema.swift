@@ -9,6 +9,7 @@ enum SQLiteSchema {
     static let migrations: [(name: String, sql: String)] = [
         ("jobs", version1),
         ("results_and_progress", version2),
+        ("attempt_history", version3),
     ]
 
     static var latest: Int { migrations.count }
@@ -104,6 +105,14 @@ extension SQLiteSchema {
         ALTER TABLE jobs ADD COLUMN result TEXT;
         ALTER TABLE jobs ADD COLUMN progress REAL;
         ALTER TABLE jobs ADD COLUMN note TEXT;
+        """
+}
+
+extension SQLiteSchema {
+    /// Version 3: each job's attempt history, a JSON array of its last runs (docs/sqlite.md describes
+    /// an entry), appended by the statements that end a run; NULL until its first run ends.
+    static let version3 = """
+        ALTER TABLE jobs ADD COLUMN attempts TEXT;
         """
 }
 
