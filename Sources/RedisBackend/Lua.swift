@@ -312,9 +312,9 @@ enum Lua {
           if signal and signal ~= '' then entry.signal = signal end
           if text and text ~= '' then entry.error = attempt_error(text) end
           local history = cjson.encode(entry)
-          if type(old) == 'string' and old ~= '' then history = old .. '\n' .. history end
-          local _, breaks = string.gsub(history, '\n', '')
-          for _ = \(JobAttempt.limit), breaks do history = string.sub(history, string.find(history, '\n', 1, true) + 1) end
+          if type(old) == 'string' and old ~= '' then history = old .. '\\n' .. history end
+          local _, breaks = string.gsub(history, '\\n', '')
+          for _ = \(JobAttempt.limit), breaks do history = string.sub(history, string.find(history, '\\n', 1, true) + 1) end
           redis.call('HSET', key, 'attempts', history)
         end
 

@@ -84,11 +84,11 @@ enum SQLiteStatements {
                 json_object('n', attempt, 'owner', lease_owner, 'start', updated_at / 1000, 'end', \(now) / 1000, 'outcome', \(outcome),
                     'signal', \(signal), 'error', substr(\(error), 1, \(JobAttempt.errorLimit))))
             """
+        // No derived tables: SQLite's subqueries in FROM cannot see the row being updated.
         return """
-            (SELECT CASE WHEN json_array_length(h.a) <= \(JobAttempt.limit) THEN h.a
-                ELSE (SELECT json_group_array(json(e.value)) FROM
-                    (SELECT value FROM json_each(h.a) ORDER BY key LIMIT -1 OFFSET json_array_length(h.a) - \(JobAttempt.limit)) AS e)
-                END FROM (SELECT \(history) AS a) AS h)
+            CASE WHEN json_array_length(\(history)) <= \(JobAttempt.limit) THEN \(history)
+            ELSE (SELECT json_group_array(json(value)) FROM json_each(\(history))
+                  WHERE key >= json_array_length(\(history)) - \(JobAttempt.limit)) END
             """
     }
 
