@@ -111,17 +111,17 @@ struct DashboardAccessTests {
 
         // A forged cookie (another token) or one holding what is not hex reads nothing.
         for forged in ["jobhost_token=\(DashboardSession.encode(Array("guess".utf8)))", "jobhost_token=zz", "jobhost_token="] {
-            #expect(try await Self.call(app, .get, "/api/v1/queues", headers: [.cookie: forged]).status == .unauthorized, forged)
+            #expect(try await Self.call(app, .get, "/api/v1/queues", headers: [.cookie: forged]).status == .unauthorized, "\(forged)")
         }
     }
 
     @Test func theSessionSaysWhetherSignedInAndSigningOutClearsTheCookies() async throws {
         let app = Self.application(openReads: true)
         let before = try await Self.call(app, .get, "/session")
-        #expect(before.status == .ok && before.body.contains(#""signed_in":false"#) && before.body.contains(#""reads_open":true"#), before.body)
+        #expect(before.status == .ok && before.body.contains(#""signed_in":false"#) && before.body.contains(#""reads_open":true"#), "\(before.body)")
         let signedIn = try await Self.signIn(app)
         let during = try await Self.call(app, .get, "/session", headers: [.cookie: Self.cookieHeader(signedIn)])
-        #expect(during.body.contains(#""signed_in":true"#) && during.body.contains(#""changes_possible":true"#), during.body)
+        #expect(during.body.contains(#""signed_in":true"#) && during.body.contains(#""changes_possible":true"#), "\(during.body)")
         let out = try await Self.call(app, .post, "/logout", headers: [.cookie: Self.cookieHeader(signedIn)])
         #expect(out.status == .ok)
         #expect(out.setCookies.count == 2 && out.setCookies.allSatisfy { $0.contains("Max-Age=0") }, "\(out.setCookies)")
@@ -133,7 +133,7 @@ struct DashboardAccessTests {
             let answer = try await Self.call(app, .get, path)
             #expect(answer.status == .ok, "\(path): \(answer.status)")
             #expect(answer.headers[.contentType]?.hasPrefix(type) == true, "\(path): \(answer.headers)")
-            let policy = try #require(answer.headers[.contentSecurityPolicy], path)
+            let policy = try #require(answer.headers[.contentSecurityPolicy], "\(path)")
             #expect(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"))
             #expect(!answer.body.contains(Self.token))
             // Self-contained: nothing is loaded from another host (the SVG namespace is a name, not a request).

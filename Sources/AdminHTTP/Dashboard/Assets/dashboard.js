@@ -29,6 +29,11 @@ function el(tag, attributes, ...children) {
   return node;
 }
 
+// What a list of parts shows: the ones that are there.
+function present(parts) {
+  return parts.filter(part => part !== undefined && part !== null && part !== false);
+}
+
 function svgEl(tag, attributes) {
   const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
   for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
@@ -210,7 +215,7 @@ async function render() {
   try {
     const content = await page(where);
     if (route().page !== where.page || route().arg !== where.arg) return;
-    main.replaceChildren(...[content].flat());
+    main.replaceChildren(...present([content].flat()));
   } catch (error) {
     main.replaceChildren(el('h1', {}, 'Something went wrong'), el('p', { class: 'error-text' }, error.message));
   }
@@ -294,9 +299,9 @@ async function renderOverview() {
       api('/api/v1/queues'), api('/health').catch(() => null), optional('/api/v1/throughput'), optional('/api/v1/hosts')]);
     noteSample(queues.queues);
     queuesBox.replaceChildren(el('h2', {}, 'Queues'), queueCountsTable(queues.queues));
-    chartBox.replaceChildren(el('h2', {}, 'Jobs per second, last 10 minutes'), throughputChart(throughput));
-    healthBox.replaceChildren(...healthParts(health));
-    hostsBox.replaceChildren(...hostParts(hosts));
+    chartBox.replaceChildren(el('h2', {}, 'Jobs per second, last 10 minutes'), ...throughputChart(throughput));
+    healthBox.replaceChildren(...present(healthParts(health)));
+    hostsBox.replaceChildren(...present(hostParts(hosts)));
   }
   await refresh();
   refreshEvery(refresh);
