@@ -100,11 +100,17 @@ def text_of(driver, selector):
     return elements[0].text if elements else None
 
 
-def click(driver, selector, within=None):
-    root = within or driver
-    element = wait_for(f"'{selector}' to be clickable", lambda: next(
-        (e for e in root.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed() and e.is_enabled()), None))
-    element.click()
+def click(driver, selector):
+    """Clicks the first shown, enabled match; again if the page redrew it in between (it refreshes)."""
+
+    def attempt():
+        element = next((e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed() and e.is_enabled()), None)
+        if element is None:
+            return False
+        element.click()
+        return True
+
+    wait_for(f"'{selector}' to be clickable", attempt)
 
 
 def open_page(driver, hash_path):
@@ -115,11 +121,13 @@ def count_cell(driver, queue, state):
     return text_of(driver, f'#queue-counts tr[data-queue="{queue}"] td[data-count="{state}"]')
 
 
-def requested_urls(driver):
+def requests_of_the_dashboard(driver):
+    """Every URL a page of the admin server asked for (the browser's own pages, such as its blank
+    new tab, are not the dashboard's)."""
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
+        if message.get("method") == "Network.requestWillBeSent" and message["params"].get("documentURL", "").startswith(URL + "/"):
             urls.append(message["params"]["request"]["url"])
     return urls
 
@@ -194,7 +202,9 @@ def run(driver):
     search = wait_for("the search box", lambda: driver.find_elements(By.ID, "jobs-search"))[0]
     search.send_keys(SEARCH_TEXT)
     click(driver, '#search button[type="submit"]')
-    wait_for("the job found by its payload text", lambda: driver.find_elements(By.CSS_SELECTOR, f'#job-list tr[data-job="{SEARCH_JOB}"]'))
+    wait_for("the job found by its payload text", lambda: driver.find_elements(By.CSS_SELECTOR, f'#search-results tr[data-job="{SEARCH_JOB}"]'))
+    if len(driver.find_elements(By.CSS_SELECTOR, "#search-results tbody tr")) != 1:
+        raise Failure("the search found more than the one job whose payload holds the text")
     step("a job is found by text in its payload")
 
     # Cancelling a scheduled job.
@@ -246,7 +256,10 @@ def run(driver):
     step("the plugins page lists the handlers")
 
     # Nothing but the admin server was asked for anything.
-    foreign = [url for url in requested_urls(driver) if not (url.startswith(URL + "/") or url == URL or url.startswith("data:"))]
+    requested = requests_of_the_dashboard(driver)
+    foreign = [url for url in requested if not (url.startswith(URL + "/") or url.startswith("data:"))]
+    if len(requested) < 10:
+        raise Failure(f"the browser's log shows too few requests of the dashboard to judge: {requested}")
     if foreign:
         raise Failure(f"the page made requests to other hosts: {foreign[:5]}")
     step("every request of the page went to the admin server")

@@ -232,7 +232,9 @@ function refreshEvery(refresh) {
 function startRefreshing() {
   clearInterval(refreshTimer);
   refreshTimer = setInterval(() => {
-    if (document.visibilityState === 'visible' && currentRefresh) currentRefresh().catch(error => flash(error.message, true));
+    // Redrawing would throw away a question being answered or text being typed.
+    const busy = document.querySelector('.confirm') || document.activeElement?.matches('input, select');
+    if (document.visibilityState === 'visible' && currentRefresh && !busy) currentRefresh().catch(error => flash(error.message, true));
   }, REFRESH_MS);
 }
 
@@ -482,7 +484,7 @@ async function renderJobs(where) {
       box.replaceChildren(
         el('p', { class: 'muted' }, `${found.jobs.length} job${found.jobs.length === 1 ? '' : 's'} of ${queue} matching “${text}”`,
           found.truncated ? ' (only the newest jobs were searched)' : ''),
-        jobsTable(found.jobs));
+        jobsTable(found.jobs, 'search-results'));
       return;
     }
     const page = await api(`/api/v1/queues/${encodeURIComponent(queue)}/jobs${query({ state, offset, limit: PAGE_SIZE })}`);
@@ -506,7 +508,7 @@ async function searchJobs(queue, text) {
   return { jobs, truncated: found ? !!found.truncated : false };
 }
 
-function jobsTable(jobs) {
+function jobsTable(jobs, id) {
   if (!jobs.length) return el('p', { class: 'muted' }, 'No jobs.');
   const rows = jobs.map(job => el('tr', { 'data-job': job.id },
     el('td', { class: 'mono' }, link(`/job/${encodeURIComponent(job.id)}`, job.id)),
@@ -515,7 +517,7 @@ function jobsTable(jobs) {
     el('td', {}, when(job.updated_at || job.enqueued_at)),
     el('td', { class: 'mono hide-narrow' }, truncate(job.payload, 80)),
     el('td', { class: 'error' }, truncate(job.last_error || '', 160))));
-  return table(['id', 'handler', 'state', el('th', { class: 'num' }, 'attempt'), 'changed', el('th', { class: 'hide-narrow' }, 'payload'), 'last error'], rows, { id: 'job-list' });
+  return table(['id', 'handler', 'state', el('th', { class: 'num' }, 'attempt'), 'changed', el('th', { class: 'hide-narrow' }, 'payload'), 'last error'], rows, { id: id || 'job-list' });
 }
 
 function truncate(text, length) {
