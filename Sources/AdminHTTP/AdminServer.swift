@@ -12,6 +12,7 @@ public enum AdminServer {
     ) -> some Service {
         let router = Router(options: .autoGenerateHeadEndpoints)
         let token = token.map(BearerToken.init)
+        router.add(middleware: ServedMethods())
         router.add(middleware: AdminAccess(token: token, openReads: settings.openReads))
         Probes(host: host).register(on: router)
         AdminAPI(host: host).register(on: router)

@@ -143,4 +143,17 @@ struct DashboardAccessTests {
         let page = try await Self.call(app, .get, "/")
         #expect(page.body.contains(#"src="/assets/dashboard.js""#) && page.body.contains(#"href="/assets/dashboard.css""#))
     }
+
+    @Test func methodsTheServerNeverTakesAre405WithTheOnesItDoes() async throws {
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        router.add(middleware: ServedMethods())
+        router.add(middleware: AdminAccess(token: BearerToken(Self.token), openReads: false))
+        router.get("api/v1/queues") { _, _ in "queues" }
+        let app = Application(router: router)
+        for method in [HTTPRequest.Method.trace, .put, .delete, .patch, .options] {
+            let answer = try await Self.call(app, method, "/api/v1/queues")
+            #expect(answer.status == .methodNotAllowed && answer.headers[.allow] == "GET, HEAD, POST", "\(method): \(answer)")
+        }
+        #expect(try await Self.call(app, .get, "/api/v1/queues").status == .unauthorized, "served methods go on to the access rule")
+    }
 }
