@@ -9,6 +9,11 @@ enum SQLiteSchema {
     static let migrations: [(name: String, sql: String)] = [
         ("jobs", version1),
         ("results_and_progress", version2),
+        // Version 3 belongs to another change made at the same time: merged together, its migration
+        // replaces this placeholder. Released without it, a file passes version 3 doing nothing, and
+        // that change then takes the next free version instead (a file never goes back to a version).
+        ("reserved", "SELECT 1;"),
+        ("fire_history", fireHistory),
     ]
 
     static var latest: Int { migrations.count }
@@ -104,6 +109,22 @@ extension SQLiteSchema {
         ALTER TABLE jobs ADD COLUMN result TEXT;
         ALTER TABLE jobs ADD COLUMN progress REAL;
         ALTER TABLE jobs ADD COLUMN note TEXT;
+        """
+}
+
+extension SQLiteSchema {
+    /// Version 4: the last fires of each schedule, per queue (written by the claim's transaction, which
+    /// keeps the newest ten), and when each host record's instance started. Its number is only its
+    /// place in ``migrations``.
+    static let fireHistory = """
+        CREATE TABLE schedule_fire_history (
+            queue TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            fire_time INTEGER NOT NULL,
+            job_id TEXT NOT NULL,
+            PRIMARY KEY (queue, schedule, fire_time)
+        ) STRICT;
+        ALTER TABLE hosts ADD COLUMN started_at INTEGER;
         """
 }
 
