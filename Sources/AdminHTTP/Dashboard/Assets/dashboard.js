@@ -302,7 +302,8 @@ async function renderOverview() {
     noteSample(queues.queues);
     queuesBox.replaceChildren(el('h2', {}, 'Queues'), queueCountsTable(queues.queues));
     chartBox.replaceChildren(el('h2', {}, 'Jobs per second, last 10 minutes'), ...throughputChart(throughput));
-    healthBox.replaceChildren(...present(healthParts(health)));
+    const jobsRun = new Map(((hosts && hosts.workers) || []).map(worker => [worker.pid, worker.jobs_run]));
+    healthBox.replaceChildren(...present(healthParts(health, jobsRun)));
     hostsBox.replaceChildren(...present(hostParts(hosts)));
   }
   await refresh();
@@ -395,7 +396,7 @@ function throughputChart(throughput) {
   return [legend, svg];
 }
 
-function healthParts(health) {
+function healthParts(health, jobsRun) {
   if (!health) return [el('h2', {}, 'Health'), el('p', { class: 'muted' }, 'not available')];
   const backends = (health.backends || []).map(b => el('tr', { 'data-backend': b.name },
     el('td', {}, b.name), el('td', {}, b.type || ''), el('td', {}, b.up ? badge('up', 'up') : badge('down', 'down')),
@@ -403,23 +404,25 @@ function healthParts(health) {
     el('td', { class: 'error' }, b.error || '')));
   const workers = (health.workers || []).map(w => el('tr', {},
     el('td', {}, w.name), el('td', { class: 'num' }, String(w.pid ?? '—')), el('td', {}, w.queue || ''),
-    el('td', { class: 'num' }, String(w.running ?? 0)), el('td', { class: 'num' }, String(w.restarts ?? 0))));
+    el('td', { class: 'num' }, String(w.running ?? 0)), el('td', { class: 'num' }, String(jobsRun.get(w.pid) ?? '—')),
+    el('td', { class: 'num' }, String(w.restarts ?? 0))));
   return [
     el('h2', {}, 'Health ', health.status === 'ok' ? badge('ok', 'up') : badge(health.status || 'problem', 'down')),
     (health.problems || []).length ? el('ul', { class: 'error-text' }, health.problems.map(p => el('li', {}, typeof p === 'string' ? p : JSON.stringify(p)))) : null,
     table(['backend', 'type', 'state', el('th', { class: 'num' }, 'latency'), ''], backends, { id: 'backends' }),
     workers.length ? el('h2', {}, 'Worker processes of this host') : null,
-    workers.length ? table(['worker', el('th', { class: 'num' }, 'pid'), 'queue', el('th', { class: 'num' }, 'running'), el('th', { class: 'num' }, 'restarts')], workers) : null,
+    workers.length ? table(['worker', el('th', { class: 'num' }, 'pid'), 'queue', el('th', { class: 'num' }, 'running'), el('th', { class: 'num' }, 'jobs run'), el('th', { class: 'num' }, 'restarts')], workers) : null,
   ];
 }
 
 function hostParts(hosts) {
   if (!hosts || !hosts.hosts) return [];
+  const unanswered = (hosts.errors || []).map(e => el('p', { class: 'error-text' }, typeof e === 'string' ? e : `${e.backend}: ${e.error}`));
   const rows = hosts.hosts.map(h => el('tr', { 'data-host': h.name },
     el('td', {}, h.name), el('td', {}, h.alive === false ? badge('gone', 'down') : badge('alive', 'up')),
     el('td', {}, h.machine || ''), el('td', { class: 'num' }, String(h.pid ?? '—')),
     el('td', {}, when(h.started_at)), el('td', {}, when(h.last_seen_at)), el('td', {}, h.backend || '')));
-  return [el('h2', {}, 'Hosts'), table(['host', 'state', 'machine', el('th', { class: 'num' }, 'pid'), 'started', 'last seen', 'backend'], rows)];
+  return [el('h2', {}, 'Hosts'), ...unanswered, table(['host', 'state', 'machine', el('th', { class: 'num' }, 'pid'), 'started', 'last seen', 'backend'], rows, { id: 'hosts-table' })];
 }
 
 // MARK: Queues
@@ -677,13 +680,14 @@ async function renderPlugins() {
       plugin.description ? el('p', {}, plugin.description) : null,
       plugin.reason ? el('p', { class: 'error-text' }, plugin.reason) : null,
       el('p', { class: 'muted mono' }, plugin.path || ''),
-      table(['handler', 'description', 'queue', 'runs ok', 'failed', 'failures in a row', 'last success', 'last failure', 'last error'],
+      table(['handler', 'description', 'queue', 'runs ok', 'failed', 'in a row', 'last success', 'last failure', 'last error'],
         (plugin.handlers || []).flatMap(handler => {
           const entries = health.get(handler.name) || [{}];
           return entries.map(task => el('tr', { 'data-handler': handler.name },
             el('td', { class: 'mono' }, handler.name), el('td', {}, handler.description || ''), el('td', {}, task.queue || '—'),
             el('td', { class: 'num' }, String(task.succeeded ?? 0)), el('td', { class: 'num' }, String(task.failed ?? 0)),
-            el('td', { class: 'num' }, task.consecutive_failures ? badge(String(task.consecutive_failures), 'down') : '0'),
+            el('td', {}, task.consecutive_failures ? badge(`${task.consecutive_failures} failed`, 'down')
+              : task.consecutive_successes ? badge(`${task.consecutive_successes} ok`, 'up') : '—'),
             el('td', {}, when(task.last_success_at)), el('td', {}, when(task.last_failure_at)),
             el('td', { class: 'error' }, truncate(task.last_error || '', 160))));
         })))));
