@@ -143,7 +143,8 @@ let package = Package(
             ]
         ),
 
-        // The admin HTTP server: health and readiness probes, Prometheus metrics, the JSON API.
+        // The admin HTTP server: health and readiness probes, Prometheus metrics, the JSON API, and the
+        // web dashboard (its page, script and style compiled into the binary: nothing to install beside it).
         .target(
             name: "AdminHTTP",
             dependencies: [
@@ -151,6 +152,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [
+                .embedInCode("Dashboard/Assets/dashboard.html"),
+                .embedInCode("Dashboard/Assets/dashboard.js"),
+                .embedInCode("Dashboard/Assets/dashboard.css"),
             ]
         ),
 

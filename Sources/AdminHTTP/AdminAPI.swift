@@ -5,7 +5,8 @@ import HostDomain
 import Hummingbird
 import Monitoring
 
-/// The JSON API under `/api/v1`: queues, jobs, dead-job actions, schedules and plugins. Backend
+/// The JSON API under `/api/v1`: queues, jobs, dead-job actions, schedules and plugins (the overview's
+/// throughput, hosts and plugins: `AdminAPI+Overview.swift`). Backend
 /// calls block, so each runs on a thread of its own (``blockingCall(timeout:_:)``).
 struct AdminAPI: Sendable {
     let host: AdminHost
@@ -42,7 +43,7 @@ struct AdminAPI: Sendable {
             case let other: return Reply.error(.notFound, "unknown action '\(other)'; one of trigger, enable, disable")
             }
         }
-        api.get("plugins") { _, _ in Reply.bytes(host.pluginsJSON) }
+        registerOverview(on: api)
     }
 
     // MARK: Queues and jobs
@@ -152,6 +153,8 @@ struct AdminAPI: Sendable {
         /// Switched off by an operator; nil when its backend did not answer.
         var disabled: Bool?
         var nextFires: [Date]
+        /// The last fires, newest first, with their jobs' states; nil when its backend did not answer.
+        var recentRuns: [OperatorActions.ScheduleRun]?
     }
 
     private func schedules() async -> Response {
@@ -162,7 +165,7 @@ struct AdminAPI: Sendable {
                 ScheduleView(
                     name: schedule.name, handler: schedule.handler, queue: actions.home(of: schedule).queue,
                     trigger: schedule.trigger.description, timeZone: schedule.timeZone.identifier, enabledInConfig: schedule.enabled,
-                    disabled: actions.isDisabled(schedule), nextFires: upcoming[schedule.name] ?? [])
+                    disabled: actions.isDisabled(schedule), nextFires: upcoming[schedule.name] ?? [], recentRuns: actions.recentRuns(of: schedule))
             }
         }
         guard let views else { return Self.timedOut }

@@ -2,10 +2,15 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// Who may call what. The probes answer anyone (orchestrators carry no token). Reading calls need
-/// the bearer token unless `open_reads` is set. Changing calls always need it, and are refused when
-/// a browser says the request comes from another site, so a page an operator visits cannot drive
-/// the API with credentials the browser holds.
+/// Who may call what. The probes answer anyone (orchestrators carry no token), and so do the
+/// dashboard's page, script and style (they hold no data) and `/session`. Reading calls need the
+/// token unless `open_reads` is set. Changing calls always need it, and are refused when a browser
+/// says the request comes from another site, so a page an operator visits cannot drive the API with
+/// credentials the browser holds.
+///
+/// The token comes as a bearer header (scripts, Prometheus) or as the dashboard's sign-in cookie. A
+/// change made with the cookie must also carry the session's CSRF token in a header that only a
+/// page of this origin can read and set: a cookie is sent by the browser on its own, a header is not.
 struct AdminAccess<Context: RequestContext>: RouterMiddleware {
     /// nil: no token configured; nothing can be changed, and reads need `openReads`.
     let token: BearerToken?
@@ -15,12 +20,17 @@ struct AdminAccess<Context: RequestContext>: RouterMiddleware {
     static var probes: Set<String> { ["/health", "/ready", "/live"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if Self.probes.contains(request.uri.path) { return try await next(request, context) }
+        let path = request.uri.path
+        if Self.probes.contains(path) || DashboardPages.paths.contains(path) || path == DashboardSession.statusPath {
+            return try await next(request, context)
+        }
         let changes = request.method != .get && request.method != .head
         if changes {
             if let site = request.headers[.secFetchSite], site != "same-origin", site != "none" {
                 return Reply.error(.forbidden, "cross-site requests may not change anything (Sec-Fetch-Site: \(site))")
             }
+            // Signing in and out check the token themselves.
+            if path == DashboardSession.signInPath || path == DashboardSession.signOutPath { return try await next(request, context) }
             guard token != nil else {
                 return Reply.error(.forbidden, "changes over HTTP are off: set admin.token_env to the name of an environment variable holding a token")
             }
@@ -30,12 +40,36 @@ struct AdminAccess<Context: RequestContext>: RouterMiddleware {
         guard let token else {
             return Reply.error(.unauthorized, "this needs a token: set admin.token_env (or admin.open_reads: true for reading)")
         }
-        guard let presented = Self.bearer(request.headers[.authorization]), Self.constantTimeEqual(presented, token.bytes) else {
+        switch Self.credentials(of: request) {
+        case .bearer(let presented) where Self.constantTimeEqual(presented, token.bytes):
+            return try await next(request, context)
+        case .cookie(let presented, let csrf) where Self.constantTimeEqual(presented, token.bytes):
+            if changes && !csrf {
+                return Reply.error(.forbidden, "a change from the dashboard must carry its session's CSRF token (header \(DashboardSession.csrfHeader.rawName)); reload the page")
+            }
+            return try await next(request, context)
+        case .bearer, .cookie, .none:
             var response = Reply.error(.unauthorized, "missing or wrong bearer token")
             response.headers[.wwwAuthenticate] = "Bearer"
             return response
         }
-        return try await next(request, context)
+    }
+
+    enum Credentials {
+        case bearer([UInt8])
+        /// The sign-in cookie, and whether the request carries the matching CSRF header.
+        case cookie([UInt8], csrf: Bool)
+        case none
+    }
+
+    /// A bearer header wins over the cookie: a script that sends one means it.
+    static func credentials(of request: Request) -> Credentials {
+        if let presented = bearer(request.headers[.authorization]) { return .bearer(presented) }
+        let cookies = request.cookies
+        guard let presented = cookies[DashboardSession.tokenCookie].flatMap({ DashboardSession.decode($0.value) }) else { return .none }
+        let expected = cookies[DashboardSession.csrfCookie].map { Array($0.value.utf8) } ?? []
+        let sent = request.headers[DashboardSession.csrfHeader].map { Array($0.utf8) } ?? []
+        return .cookie(presented, csrf: !expected.isEmpty && constantTimeEqual(sent, expected))
     }
 
     static func bearer(_ header: String?) -> [UInt8]? {

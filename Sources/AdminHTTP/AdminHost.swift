@@ -20,13 +20,34 @@ public struct AdminHost: Sendable {
     public var pluginsJSON: [UInt8]
     /// Where the API logs what it changes.
     public var logger: Logger
+    /// Each queue's jobs processed and failed per interval; nil when not sampled.
+    public var throughput: ThroughputSampler?
+    /// This host's worker processes now (none when every queue runs in threads).
+    public var workers: @Sendable () -> [Worker]
+
+    /// One worker process of this host, as `/api/v1/hosts` shows it.
+    public struct Worker: Sendable, Encodable {
+        public var pid: Int32
+        public var queues: [String]
+        public var startedAt: Date
+        /// Job runs this process finished (a restarted worker counts afresh).
+        public var jobsRun: Int
+
+        public init(pid: Int32, queues: [String], startedAt: Date, jobsRun: Int) {
+            self.pid = pid
+            self.queues = queues
+            self.startedAt = startedAt
+            self.jobsRun = jobsRun
+        }
+    }
 
     /// What the API changes, through the same actions as the `host` commands.
     var actions: OperatorActions { OperatorActions(config: config, backends: backends) }
 
     public init(
         config: HostConfiguration, backends: [String: any JobBackend], probe: HostProbe, metrics: HostMetrics, tasks: TaskHealth, scheduler: Scheduler,
-        readiness: Readiness, pluginsJSON: [UInt8], logger: Logger
+        readiness: Readiness, pluginsJSON: [UInt8], logger: Logger, throughput: ThroughputSampler? = nil,
+        workers: @escaping @Sendable () -> [Worker] = { [] }
     ) {
         self.config = config
         self.backends = backends
@@ -37,6 +58,8 @@ public struct AdminHost: Sendable {
         self.readiness = readiness
         self.pluginsJSON = pluginsJSON
         self.logger = logger
+        self.throughput = throughput
+        self.workers = workers
     }
 }
 

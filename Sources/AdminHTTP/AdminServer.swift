@@ -3,17 +3,23 @@ import HostConfig
 import Logging
 import ServiceLifecycle
 
-/// The admin HTTP server of `host run`: probes, Prometheus metrics and the JSON API (see
-/// `docs/admin-api.yaml`), on the address of the config's `admin:` block.
+/// The admin HTTP server of `host run`: probes, Prometheus metrics, the JSON API (see
+/// `docs/admin-api.yaml`) and the web dashboard, on the address of the config's `admin:` block.
 public enum AdminServer {
     /// The server as a service of the host's group. Fails at once when the address is taken.
     public static func service(
         _ host: AdminHost, settings: AdminSettings, token: String?, logger: Logger
     ) -> some Service {
         let router = Router(options: .autoGenerateHeadEndpoints)
-        router.add(middleware: AdminAccess(token: token.map(BearerToken.init), openReads: settings.openReads))
+        let token = token.map(BearerToken.init)
+        router.add(middleware: ServedMethods())
+        router.add(middleware: AdminAccess(token: token, openReads: settings.openReads))
         Probes(host: host).register(on: router)
         AdminAPI(host: host).register(on: router)
+        if settings.dashboard {
+            DashboardPages().register(on: router)
+            DashboardSession(token: token, openReads: settings.openReads, logger: logger).register(on: router)
+        }
         var serverLogger = logger
         // The server's own lines (connection states, parse errors, at debug and trace) are noise
         // next to the host's: warnings and worse still come through; the API logs what it changes.

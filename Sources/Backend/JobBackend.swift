@@ -111,6 +111,10 @@ public protocol ScheduleStore: Sendable {
     /// The latest fire of `schedule` recorded with `queue` (the queue its jobs go to), and its job's id.
     func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)?
 
+    /// The latest fires of `schedule` recorded with `queue`, newest first, at most `limit` of the last
+    /// ``ScheduleFire/kept``: recorded by ``claimFire(schedule:at:job:)`` in its atomic step.
+    func recentFires(schedule: String, queue: String, limit: Int) throws(BackendError) -> [ScheduleFire]
+
     /// Switches `schedule` (whose jobs go to `queue`) off or on for every host on this backend; the
     /// switch persists until changed. While it is off, ``claimFire(schedule:at:job:)`` fires nothing
     /// (returns nil). Fire times that passed while it was off are never fired, not even as a

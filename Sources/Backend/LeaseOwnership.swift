@@ -44,9 +44,14 @@ public struct HostRecord: Sendable, Equatable, Codable {
     public var processStart: UInt64
     /// When the backend last heard from the host (the backend's clock); set by the backend.
     public var seenAt: Date?
+    /// When this instance first claimed the name (the backend's clock), which a host does as it starts;
+    /// set by the backend, kept while the same instance claims it again. nil in records written before
+    /// backends kept it.
+    public var startedAt: Date?
 
     public init(
-        name: String, instance: String, bootID: String, machine: String, pid: Int32, processStart: UInt64, seenAt: Date? = nil
+        name: String, instance: String, bootID: String, machine: String, pid: Int32, processStart: UInt64, seenAt: Date? = nil,
+        startedAt: Date? = nil
     ) {
         self.name = name
         self.instance = instance
@@ -55,6 +60,7 @@ public struct HostRecord: Sendable, Equatable, Codable {
         self.pid = pid
         self.processStart = processStart
         self.seenAt = seenAt
+        self.startedAt = startedAt
     }
 }
 
@@ -76,4 +82,8 @@ public protocol HostRegistry: Sendable {
 
     /// Removes the record of `name` if `instance` holds it: a clean stop.
     func releaseHostName(_ name: String, instance: String) throws(BackendError)
+
+    /// Every host record, stale ones too (a host that died without a clean stop keeps its record until
+    /// another run claims the name), by name.
+    func hostRecords() throws(BackendError) -> [HostRecord]
 }

@@ -17,6 +17,7 @@ extension BackendConformance {
     public static let scheduleScenarios: [(name: String, run: @Sendable (any JobBackend & ScheduleStore, String) throws -> Void)] = [
         ("disabledScheduleFiresNothing", disabledScheduleFiresNothing),
         ("enabledAgainScheduleSkipsWhatFellWhileOff", enabledAgainScheduleSkipsWhatFellWhileOff),
+        ("recentFiresKeepTheLastOnesNewestFirst", recentFiresKeepTheLastOnesNewestFirst),
     ]
 
     /// A paused queue hands out nothing, not even jobs enqueued while paused; they pile up as ready

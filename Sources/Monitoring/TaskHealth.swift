@@ -11,9 +11,12 @@ public final class TaskHealth: Sendable {
         public var succeeded: Int = 0
         public var failed: Int = 0
         public var consecutiveFailures: Int = 0
+        public var consecutiveSuccesses: Int = 0
         public var lastSuccessAt: Date?
         public var lastFailureAt: Date?
         public var lastError: String?
+
+        var lastRunAt: Date? { [lastSuccessAt, lastFailureAt].compactMap { $0 }.max() }
     }
 
     private let tasks = Mutex<[TaskKey: Task]>([:])
@@ -40,16 +43,45 @@ public final class TaskHealth: Sendable {
                 if job.result == .succeeded {
                     task.succeeded += 1
                     task.consecutiveFailures = 0
+                    task.consecutiveSuccesses += 1
                     task.lastSuccessAt = now
                 } else {
                     task.failed += 1
                     task.consecutiveFailures += 1
+                    task.consecutiveSuccesses = 0
                     task.lastFailureAt = now
                     task.lastError = job.error.map { String($0.prefix(Self.errorLimit)) }
                 }
                 tasks[key] = task
             }
         }
+    }
+
+    /// How a handler's latest runs went: the runs in a row that succeeded or failed (one of the two
+    /// is 0), its last error, and when it last ran.
+    public struct Streak: Sendable, Encodable, Equatable {
+        public var successes = 0
+        public var failures = 0
+        public var lastError: String?
+        public var lastRunAt: Date?
+
+        public init(successes: Int = 0, failures: Int = 0, lastError: String? = nil, lastRunAt: Date? = nil) {
+            self.successes = successes
+            self.failures = failures
+            self.lastError = lastError
+            self.lastRunAt = lastRunAt
+        }
+    }
+
+    /// The streak of `handler` on this host, from the queue it ran on last (a handler routed to several
+    /// queues shows its latest); zeros when it has not run.
+    public func streak(handler: String) -> Streak {
+        let latest = tasks.withLock { tasks in
+            tasks.values.filter { $0.handler == handler }.max { ($0.lastRunAt ?? .distantPast) < ($1.lastRunAt ?? .distantPast) }
+        }
+        guard let latest else { return Streak() }
+        return Streak(
+            successes: latest.consecutiveSuccesses, failures: latest.consecutiveFailures, lastError: latest.lastError, lastRunAt: latest.lastRunAt)
     }
 
     /// Every handler that ran since the host started, by name.

@@ -43,6 +43,8 @@ struct PGStatements: Sendable {
     let claimFire: String
     let recordFire: String
     let lastFire: String
+    let recordFireHistory: String
+    let recentFires: String
     let pause: String
     let isPaused: String
     let resume: String
@@ -51,6 +53,7 @@ struct PGStatements: Sendable {
     let claimHost: String
     let refreshHost: String
     let releaseHost: String
+    let hostRecords: String
 
     init(_ schema: PGSchema) {
         let jobs = schema.qualified("jobs")
@@ -477,6 +480,27 @@ struct PGStatements: Sendable {
         recordFire = "UPDATE \(fires) SET job_id = $3 WHERE queue = $1 AND schedule = $2"
         // Parameters: queue, schedule. Returns (fire time µs, job id).
         lastFire = "SELECT \(micros("fire_time")), job_id FROM \(fires) WHERE queue = $1 AND schedule = $2"
+        let history = schema.qualified("schedule_fire_history")
+        // Parameters: queue, schedule, job id. In the claim's transaction, after recordFire: copies
+        // the fire just recorded and keeps the newest \(ScheduleFire.kept).
+        recordFireHistory = """
+            WITH added AS (
+                INSERT INTO \(history) (queue, schedule, fire_time, job_id)
+                SELECT queue, schedule, fire_time, $3 FROM \(fires) WHERE queue = $1 AND schedule = $2
+                ON CONFLICT (queue, schedule, fire_time) DO UPDATE SET job_id = excluded.job_id
+                RETURNING fire_time
+            )
+            DELETE FROM \(history) AS h
+            WHERE h.queue = $1 AND h.schedule = $2 AND h.fire_time <= (
+                SELECT o.fire_time FROM \(history) AS o WHERE o.queue = $1 AND o.schedule = $2
+                ORDER BY o.fire_time DESC OFFSET \(ScheduleFire.kept - 1) LIMIT 1)
+              AND h.fire_time < (SELECT fire_time FROM added)
+            """
+        // Parameters: queue, schedule, limit. Returns (fire time µs, job id), newest first.
+        recentFires = """
+            SELECT \(micros("fire_time")), job_id FROM \(history) WHERE queue = $1 AND schedule = $2
+            ORDER BY fire_time DESC LIMIT $3::integer
+            """
 
         // Parameter: queue. Pausing keeps the first pause's time.
         pause = "INSERT INTO \(pauses) (queue) VALUES ($1) ON CONFLICT (queue) DO NOTHING"
@@ -506,7 +530,8 @@ struct PGStatements: Sendable {
         // name's row (FOR UPDATE waits for a claim in flight and reads its outcome); the insert reads
         // `old` first, so the lock is taken before it writes; the upsert writes only when the name is
         // free, held by the same instance, seen `stale after` ago or longer (the database's clock), or
-        // held by exactly the instance to replace. A row another claim inserted after this statement's snapshot is not in
+        // held by exactly the instance to replace; `started_at` is the claim's time unless the same
+        // instance held the row. A row another claim inserted after this statement's snapshot is not in
         // `old`: the upsert still judges it, and a refusal then comes back with no previous record
         // (the caller asks again).
         claimHost = """
@@ -515,10 +540,11 @@ struct PGStatements: Sendable {
                 FROM \(hosts) AS h WHERE h.name = $1
                 FOR UPDATE
             ), claimed AS (
-                INSERT INTO \(hosts) AS h (name, instance, boot_id, machine, pid, process_start, seen_at)
-                SELECT $1, $2, $3, $4, $5::integer, $6::bigint, now() FROM (SELECT count(*) FROM old) AS locked_first
+                INSERT INTO \(hosts) AS h (name, instance, boot_id, machine, pid, process_start, seen_at, started_at)
+                SELECT $1, $2, $3, $4, $5::integer, $6::bigint, now(), now() FROM (SELECT count(*) FROM old) AS locked_first
                 ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, boot_id = excluded.boot_id,
-                    machine = excluded.machine, pid = excluded.pid, process_start = excluded.process_start, seen_at = now()
+                    machine = excluded.machine, pid = excluded.pid, process_start = excluded.process_start, seen_at = now(),
+                    started_at = CASE WHEN h.instance = excluded.instance THEN coalesce(h.started_at, now()) ELSE now() END
                 WHERE h.instance = excluded.instance OR h.instance = $8 OR h.seen_at <= now() - $7::bigint * interval '1 microsecond'
                 RETURNING 1
             )
@@ -529,5 +555,10 @@ struct PGStatements: Sendable {
         refreshHost = "UPDATE \(hosts) SET seen_at = now() WHERE name = $1 AND instance = $2 RETURNING 1"
         // Parameters: name, instance.
         releaseHost = "DELETE FROM \(hosts) WHERE name = $1 AND instance = $2"
+        // Returns (name, instance, boot id, machine, pid, process start, seen at µs, started at µs or NULL).
+        hostRecords = """
+            SELECT name, instance, boot_id, machine, pid, process_start, \(micros("seen_at")), \(micros("started_at"))
+            FROM \(hosts) ORDER BY name
+            """
     }
 }

@@ -82,6 +82,20 @@ extension PostgresBackend: HostRegistry {
         }
     }
 
+    public func hostRecords() throws(BackendError) -> [HostRecord] {
+        let core = try core.get()
+        let rows = try core.withConnection { connection throws(PostgresError) in try connection.query(core.statements.hostRecords) }
+        return try (0..<rows.count).map { row throws(BackendError) in
+            guard let name = rows[row, 0], let instance = rows[row, 1], let bootID = rows[row, 2], let machine = rows[row, 3],
+                  let pid = rows[row, 4].flatMap({ Int32($0) }), let start = rows[row, 5].flatMap({ UInt64($0) }),
+                  let seen = rows[row, 6].flatMap({ Int64($0) })
+            else { throw Self.malformed("host records") }
+            return HostRecord(
+                name: name, instance: instance, bootID: bootID, machine: machine, pid: pid, processStart: start,
+                seenAt: Self.date(microseconds: seen), startedAt: rows[row, 7].flatMap({ Int64($0) }).map(Self.date(microseconds:)))
+        }
+    }
+
     private static func validate(_ record: HostRecord) throws(BackendError) {
         try validate(hostName: record.name, instance: record.instance)
         // Text parameters travel as C strings; process_start is a bigint.

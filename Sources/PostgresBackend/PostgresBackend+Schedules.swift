@@ -3,7 +3,8 @@ import Foundation
 import PostgresClient
 
 /// Schedule fires: the last fire of each schedule, per queue, is a row of `<schema>.schedule_fires`,
-/// written in the transaction that enqueues the fire's job.
+/// and its last ``ScheduleFire/kept`` fires rows of `<schema>.schedule_fire_history`, all written in the
+/// transaction that enqueues the fire's job.
 extension PostgresBackend: ScheduleStore {
     /// The database's clock (`clock_timestamp()`).
     public func now() throws(BackendError) -> Date {
@@ -42,6 +43,7 @@ extension PostgresBackend: ScheduleStore {
                 let id = try Self.insert([job], on: connection, core.statements)[0]
                 try mapErrors { () throws(PostgresError) in
                     _ = try connection.query(core.statements.recordFire, [job.queue, schedule, id])
+                    _ = try connection.query(core.statements.recordFireHistory, [job.queue, schedule, id])
                     try connection.execute("COMMIT")
                 }
                 return id
@@ -62,6 +64,20 @@ extension PostgresBackend: ScheduleStore {
         guard rows.count == 1 else { return nil }
         guard let micros = rows[0, 0].flatMap({ Int64($0) }), let id = rows[0, 1] else { throw Self.malformed("last fire") }
         return (Self.date(microseconds: micros), id)
+    }
+
+    /// Rows of `schedule_fire_history`, which ``claimFire(schedule:at:job:)`` writes in its transaction.
+    public func recentFires(schedule: String, queue: String, limit: Int) throws(BackendError) -> [ScheduleFire] {
+        let core = try core.get()
+        try Self.validate(queue: queue)
+        guard limit > 0, !schedule.utf8.contains(0) else { return [] }
+        let rows = try core.withConnection { connection throws(PostgresError) in
+            try connection.query(core.statements.recentFires, [queue, schedule, String(min(limit, ScheduleFire.kept))])
+        }
+        return try (0..<rows.count).map { row throws(BackendError) in
+            guard let micros = rows[row, 0].flatMap({ Int64($0) }), let id = rows[row, 1] else { throw Self.malformed("recent fires") }
+            return ScheduleFire(fireTime: Self.date(microseconds: micros), jobID: id)
+        }
     }
 
     /// One statement on `schedule_switches`, which ``claimFire(schedule:at:job:)`` reads in its

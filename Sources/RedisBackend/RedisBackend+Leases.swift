@@ -67,13 +67,21 @@ extension RedisBackend: HostRegistry {
         guard try run(script, command).int != nil else { throw Self.malformed(script) }
     }
 
+    /// One `HGETALL`; a field that is not a record (an edit) is left out, as a claim counts it as none.
+    public func hostRecords() throws(BackendError) -> [HostRecord] {
+        let key = hostsKey
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(["HGETALL", key]) }
+        guard let items = reply.array else { throw BackendError(.corrupt, "\(key) is not a hash") }
+        return stride(from: 1, to: items.count, by: 2).compactMap { items[$0].text.flatMap(HostRecordJSON.decode) }.sorted { $0.name < $1.name }
+    }
+
     private static func validate(hostName name: String) throws(BackendError) {
         guard !name.isEmpty else { throw BackendError(.invalid, "a host name must be non-empty") }
     }
 }
 
 /// A ``HostRecord`` as the `hosts` hash holds it: a JSON object with the record's property names,
-/// `seenAt` in ms since the epoch (Redis's clock).
+/// `seenAt` and `startedAt` in ms since the epoch (Redis's clock).
 enum HostRecordJSON {
     private struct Wire: Codable {
         var name: String
@@ -83,13 +91,14 @@ enum HostRecordJSON {
         var pid: Int32
         var processStart: UInt64
         var seenAt: Int64?
+        var startedAt: Int64?
     }
 
-    /// The record without `seenAt`: the script sets it.
+    /// The record without `seenAt` and `startedAt`: the script sets them.
     static func encode(_ record: HostRecord) throws(BackendError) -> String {
         let wire = Wire(
             name: record.name, instance: record.instance, bootID: record.bootID, machine: record.machine, pid: record.pid,
-            processStart: record.processStart, seenAt: nil)
+            processStart: record.processStart, seenAt: nil, startedAt: nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         guard let data = try? encoder.encode(wire) else { throw BackendError(.invalid, "host record \(record.name) cannot be encoded") }
@@ -101,6 +110,7 @@ enum HostRecordJSON {
         guard let wire = try? JSONDecoder().decode(Wire.self, from: Data(text.utf8)) else { return nil }
         return HostRecord(
             name: wire.name, instance: wire.instance, bootID: wire.bootID, machine: wire.machine, pid: wire.pid,
-            processStart: wire.processStart, seenAt: wire.seenAt.map { JobFieldLimits.date(milliseconds: $0) })
+            processStart: wire.processStart, seenAt: wire.seenAt.map { JobFieldLimits.date(milliseconds: $0) },
+            startedAt: wire.startedAt.map { JobFieldLimits.date(milliseconds: $0) })
     }
 }

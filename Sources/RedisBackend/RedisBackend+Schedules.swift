@@ -3,7 +3,8 @@ import Foundation
 import RedisClient
 
 /// Schedule fires: the last fire of each schedule lives in the `{prefix:queue}:schedules` hash of
-/// the queue its jobs go to (`<fire ms> <job id>`), written by the same script that enqueues the job.
+/// the queue its jobs go to (`<fire ms> <job id>`), and its last ``ScheduleFire/kept`` fires in the
+/// `{prefix:queue}:fire_history:<schedule>` list, both written by the same script that enqueues the job.
 /// An operator's switch lives beside it in `{prefix:queue}:schedule_switches` (`off <ms>` or
 /// `on <ms>`), which that script reads in the same atomic step.
 extension RedisBackend: ScheduleStore {
@@ -41,6 +42,23 @@ extension RedisBackend: ScheduleStore {
             throw BackendError(.corrupt, "\(hash) field \(schedule) holds \"\(text)\", not \"<fire ms> <job id>\"")
         }
         return (Self.date(milliseconds: milliseconds), String(parts[1]))
+    }
+
+    /// The `{prefix:queue}:fire_history:<schedule>` list, newest first, which the claim script pushes.
+    public func recentFires(schedule: String, queue: String, limit: Int) throws(BackendError) -> [ScheduleFire] {
+        guard limit > 0 else { return [] }
+        let list = "\(try key(queue)):fire_history:\(schedule)"
+        let count = min(limit, ScheduleFire.kept)
+        let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(["LRANGE", list, "0", "\(count - 1)"]) }
+        guard let items = reply.array else { throw BackendError(.corrupt, "\(list) is not a list") }
+        return try items.map { item throws(BackendError) in
+            let text = item.text ?? ""
+            let parts = text.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let milliseconds = Int(parts[0]) else {
+                throw BackendError(.corrupt, "\(list) holds \"\(text)\", not \"<fire ms> <job id>\"")
+            }
+            return ScheduleFire(fireTime: Self.date(milliseconds: milliseconds), jobID: String(parts[1]))
+        }
     }
 
     public func setDisabled(schedule: String, queue: String, _ disabled: Bool) throws(BackendError) {

@@ -56,7 +56,8 @@ extension RedisScripts {
     /// `seenAt`), stale_ms, the instance to replace ("" for none). Returns `{claimed (1 or 0), the
     /// previous record's JSON or false}`.
     ///
-    /// Guarantees: the record is written, with `seenAt` = Redis's clock in ms, when the name has no
+    /// Guarantees: the record is written, with `seenAt` = Redis's clock in ms (and `startedAt` the
+    /// same, unless the same instance had the record: it keeps its own), when the name has no
     /// record, or one of the same instance, or one seen stale_ms or longer ago, or one of exactly the
     /// instance to replace (compare and swap: a record another host wrote meanwhile stays); a
     /// record that is not readable JSON with an instance and a seenAt counts as stale. One atomic
@@ -69,6 +70,7 @@ extension RedisScripts {
             local now = now_ms()
             local old = redis.call('HGET', hosts, name)
             local claimed = true
+            local started = now
             if old then
               local ok, previous = pcall(cjson.decode, old)
               if ok and type(previous) == 'table' and type(previous.instance) == 'string' and type(previous.seenAt) == 'number'
@@ -76,9 +78,14 @@ extension RedisScripts {
                 and now - previous.seenAt < tonumber(ARGV[3]) then
                 claimed = false
               end
+              -- The same instance claiming again (a retried start) keeps the time it started.
+              if ok and type(previous) == 'table' and previous.instance == record.instance and type(previous.startedAt) == 'number' then
+                started = previous.startedAt
+              end
             end
             if claimed then
               record.seenAt = now
+              record.startedAt = started
               redis.call('HSET', hosts, name, cjson.encode(record))
             end
             return {claimed and 1 or 0, old or false}

@@ -1,3 +1,4 @@
+import Backend
 import RedisClient
 
 /// The scripts behind schedule fires and an operator's schedule switches (see
@@ -11,7 +12,8 @@ extension RedisScripts {
     /// the same time (or a paused host wakes up with old ones) exactly one job is enqueued for it;
     /// a fire time ahead of Redis's clock is refused, so a host whose clock runs fast cannot fire early;
     /// a record of the last fire that is not `<ms> <id>` (an edit) counts as none rather than stopping
-    /// the schedule for good;
+    /// the schedule for good; the fire is also pushed on `fire_history:<schedule>` (newest first,
+    /// capped at ``ScheduleFire/kept``), in the same step;
     /// a schedule switched off (`schedule_switches`: `off <ms>`) fires nothing, and one switched on
     /// again (`on <ms>`) fires nothing due at or before that moment.
     static let claimFire = RedisScript(
@@ -39,6 +41,9 @@ extension RedisScripts {
             """ + Lua.enqueueJobs + """
 
             redis.call('HSET', base .. ':schedules', schedule, ARGV[3] .. ' ' .. ids[1])
+            local history = base .. ':fire_history:' .. schedule
+            redis.call('LPUSH', history, ARGV[3] .. ' ' .. ids[1])
+            redis.call('LTRIM', history, 0, \(ScheduleFire.kept - 1))
             return ids
             """)
 

@@ -53,7 +53,8 @@ extension SQLiteBackend: HostRegistry {
                 else { throw Self.malformed("host record") }
                 previous = HostRecord(
                     name: record.name, instance: instance, bootID: bootID, machine: machine, pid: Int32(truncatingIfNeeded: pid),
-                    processStart: UInt64(max(0, start)), seenAt: JobFieldLimits.date(microseconds: seen))
+                    processStart: UInt64(max(0, start)), seenAt: JobFieldLimits.date(microseconds: seen),
+                    startedAt: row[6].int64.map(JobFieldLimits.date(microseconds:)))
                 stale = seen <= now - Int64(max(0, staleAfter.roundedUpMicroseconds))
             }
             let claimed = previous.map { $0.instance == record.instance || $0.instance == replacing || stale } ?? true
@@ -80,6 +81,20 @@ extension SQLiteBackend: HostRegistry {
         try open()
         try writer.transaction { (statements) throws(BackendError) in
             try statements.run(SQLiteStatements.releaseHost, [.text(name), .text(instance)])
+        }
+    }
+
+    public func hostRecords() throws(BackendError) -> [HostRecord] {
+        try open()
+        let rows = try read { (statements) throws(BackendError) in try statements.query(SQLiteStatements.hostRecords, []) }
+        return try rows.map { row throws(BackendError) in
+            guard let name = row[0].text, let instance = row[1].text, let bootID = row[2].text, let machine = row[3].text,
+                  let pid = row[4].int64, let start = row[5].int64, let seen = row[6].int64
+            else { throw Self.malformed("host records") }
+            return HostRecord(
+                name: name, instance: instance, bootID: bootID, machine: machine, pid: Int32(truncatingIfNeeded: pid),
+                processStart: UInt64(max(0, start)), seenAt: JobFieldLimits.date(microseconds: seen),
+                startedAt: row[7].int64.map(JobFieldLimits.date(microseconds:)))
         }
     }
 
@@ -118,6 +133,8 @@ extension SQLiteBackend: ScheduleStore {
             guard try statements.run(SQLiteStatements.claimFire, [.text(job.queue), .text(schedule), .integer(fire)]) == 1 else { return nil }
             let id = try Self.insert([job], into: &statements, now: now)[0]
             try statements.run(SQLiteStatements.recordFire, [.text(job.queue), .text(schedule), .text(id)])
+            try statements.run(SQLiteStatements.recordFireHistory, [.text(job.queue), .text(schedule), .integer(fire), .text(id)])
+            try statements.run(SQLiteStatements.trimFireHistory, [.text(job.queue), .text(schedule)])
             return id
         }
         if id != nil { watch.changed() }
@@ -133,6 +150,20 @@ extension SQLiteBackend: ScheduleStore {
         guard let row = rows.first else { return nil }
         guard let micros = row[0].int64, let id = row[1].text else { throw Self.malformed("last fire") }
         return (JobFieldLimits.date(microseconds: micros), id)
+    }
+
+    /// Rows of `schedule_fire_history`, which ``claimFire(schedule:at:job:)`` writes in its transaction.
+    public func recentFires(schedule: String, queue: String, limit: Int) throws(BackendError) -> [ScheduleFire] {
+        try Self.validate(queue: queue)
+        guard limit > 0 else { return [] }
+        try open()
+        let rows = try read { (statements) throws(BackendError) in
+            try statements.query(SQLiteStatements.recentFires, [.text(queue), .text(schedule), .integer(Int64(min(limit, ScheduleFire.kept)))])
+        }
+        return try rows.map { row throws(BackendError) in
+            guard let micros = row[0].int64, let id = row[1].text else { throw Self.malformed("recent fires") }
+            return ScheduleFire(fireTime: JobFieldLimits.date(microseconds: micros), jobID: id)
+        }
     }
 
     /// Writes only a change of state; "on" for a schedule never switched writes nothing.

@@ -9,7 +9,8 @@ enum SQLiteSchema {
     static let migrations: [(name: String, sql: String)] = [
         ("jobs", version1),
         ("results_and_progress", version2),
-        ("attempt_history", version3),
+        ("attempt_history", attemptHistory),
+        ("fire_history", fireHistory),
     ]
 
     static var latest: Int { migrations.count }
@@ -110,9 +111,26 @@ extension SQLiteSchema {
 
 extension SQLiteSchema {
     /// Version 3: each job's attempt history, a JSON array of its last runs (docs/sqlite.md describes
-    /// an entry), appended by the statements that end a run; NULL until its first run ends.
-    static let version3 = """
+    /// an entry), appended by the statements that end a run; NULL until its first run ends. Its number
+    /// is only its place in ``migrations``.
+    static let attemptHistory = """
         ALTER TABLE jobs ADD COLUMN attempts TEXT;
+        """
+}
+
+extension SQLiteSchema {
+    /// Version 4: the last fires of each schedule, per queue (written by the claim's transaction, which
+    /// keeps the newest ten), and when each host record's instance started. Its number is only its
+    /// place in ``migrations``.
+    static let fireHistory = """
+        CREATE TABLE schedule_fire_history (
+            queue TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            fire_time INTEGER NOT NULL,
+            job_id TEXT NOT NULL,
+            PRIMARY KEY (queue, schedule, fire_time)
+        ) STRICT;
+        ALTER TABLE hosts ADD COLUMN started_at INTEGER;
         """
 }
 

@@ -234,6 +234,21 @@ enum SQLiteStatements {
     // Parameters: queue, schedule, job id.
     static let recordFire = "UPDATE schedule_fires SET job_id = ?3 WHERE queue = ?1 AND schedule = ?2"
     static let lastFire = "SELECT fire_time, job_id FROM schedule_fires WHERE queue = ?1 AND schedule = ?2"
+    // Parameters: queue, schedule, fire time, job id. Then trimFireHistory keeps the newest.
+    static let recordFireHistory = """
+        INSERT INTO schedule_fire_history (queue, schedule, fire_time, job_id) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (queue, schedule, fire_time) DO UPDATE SET job_id = excluded.job_id
+        """
+    // Parameters: queue, schedule.
+    static let trimFireHistory = """
+        DELETE FROM schedule_fire_history WHERE queue = ?1 AND schedule = ?2 AND fire_time <= (
+            SELECT fire_time FROM schedule_fire_history WHERE queue = ?1 AND schedule = ?2
+            ORDER BY fire_time DESC LIMIT 1 OFFSET \(ScheduleFire.kept))
+        """
+    // Parameters: queue, schedule, limit. Newest first.
+    static let recentFires = """
+        SELECT fire_time, job_id FROM schedule_fire_history WHERE queue = ?1 AND schedule = ?2 ORDER BY fire_time DESC LIMIT ?3
+        """
     // Parameters: queue, schedule, disabled (0 or 1), now.
     static let setScheduleSwitch = """
         INSERT INTO schedule_switches (queue, schedule, disabled, changed_at) VALUES (?1, ?2, ?3, ?4)
@@ -242,13 +257,17 @@ enum SQLiteStatements {
         """
 
     // Parameter: name.
-    static let hostRecord = "SELECT instance, boot_id, machine, pid, process_start, seen_at FROM hosts WHERE name = ?1"
-    // Parameters: name, instance, boot id, machine, pid, process start, now.
+    static let hostRecord = "SELECT instance, boot_id, machine, pid, process_start, seen_at, started_at FROM hosts WHERE name = ?1"
+    // Parameters: name, instance, boot id, machine, pid, process start, now. The same instance keeps
+    // the time it started.
     static let writeHost = """
-        INSERT INTO hosts (name, instance, boot_id, machine, pid, process_start, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        INSERT INTO hosts (name, instance, boot_id, machine, pid, process_start, seen_at, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
         ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, boot_id = excluded.boot_id, machine = excluded.machine,
-            pid = excluded.pid, process_start = excluded.process_start, seen_at = excluded.seen_at
+            pid = excluded.pid, process_start = excluded.process_start, seen_at = excluded.seen_at,
+            started_at = CASE WHEN hosts.instance = excluded.instance THEN coalesce(hosts.started_at, excluded.started_at)
+                ELSE excluded.started_at END
         """
+    static let hostRecords = "SELECT name, instance, boot_id, machine, pid, process_start, seen_at, started_at FROM hosts ORDER BY name"
     // Parameters: name, instance, now.
     static let refreshHost = "UPDATE hosts SET seen_at = ?3 WHERE name = ?1 AND instance = ?2"
     static let releaseHost = "DELETE FROM hosts WHERE name = ?1 AND instance = ?2"

@@ -12,6 +12,14 @@ struct AdminSectionTests {
     @Test func anEmptyBlockListensOnLoopbackWithNoToken() throws {
         let admin = try #require(try loader.load(ConfigLoaderTests.minimal + "\nadmin: {}").admin)
         #expect(admin == AdminSettings(host: "127.0.0.1", port: 9090, tokenEnv: nil, openReads: false))
+        #expect(admin.dashboard, "the dashboard comes with the admin server unless switched off")
+    }
+
+    @Test func theDashboardCanBeSwitchedOff() throws {
+        let admin = try #require(try loader.load(ConfigLoaderTests.minimal + "\nadmin: { dashboard: false }").admin)
+        #expect(!admin.dashboard)
+        let found = loader.problems(ConfigLoaderTests.minimal + "\nadmin: { dashbord: false }")
+        #expect(found.map(\.keyPath) == ["admin.dashbord"] && found.first?.message.contains("dashboard") == true, "\(found)")
     }
 
     @Test(arguments: [("0.0.0.0:8080", "0.0.0.0", 8080), ("[::1]:9191", "::1", 9191), ("127.0.0.1:0", "127.0.0.1", 0)])

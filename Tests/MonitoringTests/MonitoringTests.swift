@@ -90,6 +90,23 @@ struct TaskHealthTests {
         #expect(task.lastSuccessAt != nil)
     }
 
+    @Test func aStreakCountsTheRunsInARowOfTheLastOutcome() {
+        let health = TaskHealth()
+        #expect(health.streak(handler: "b.job") == TaskHealth.Streak(), "a handler that never ran")
+        health.record([finished("b.job", .succeeded), finished("b.job", .succeeded), finished("b.job", .retried, error: "boom")])
+        var streak = health.streak(handler: "b.job")
+        #expect(streak.successes == 0 && streak.failures == 1 && streak.lastError == "boom")
+        let lastRun = health.all.first?.lastFailureAt
+        #expect(streak.lastRunAt != nil && streak.lastRunAt == lastRun)
+        health.record([finished("b.job", .succeeded), finished("b.job", .succeeded), finished("b.job", .succeeded)])
+        streak = health.streak(handler: "b.job")
+        #expect(streak.successes == 3 && streak.failures == 0)
+        #expect(streak.lastError == "boom", "the last error stays for operators to read")
+        #expect(streak.lastRunAt == health.all.first?.lastSuccessAt)
+        #expect(health.all.first?.consecutiveSuccesses == 3)
+        #expect(health.streak(handler: "other.job") == TaskHealth.Streak())
+    }
+
     @Test func tasksAreKeptByQueueAndHandlerSortedAndBounded() {
         let health = TaskHealth()
         health.record([finished("z.last", .succeeded), finished("a.first", queue: "q2", .succeeded), finished("a.first", .succeeded)])

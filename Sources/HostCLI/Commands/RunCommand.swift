@@ -136,9 +136,16 @@ struct RunCommand: AsyncParsableCommand {
                     },
                     runningInProcess: { runtime?.runningCounts() ?? [:] }),
                 scheduler: monitor.schedulerWatch)
+            // Only the admin server shows throughput: sampled while it runs.
+            let throughput = ThroughputSampler(config: config, backends: backends, logger: logger)
+            services.append(throughput.service)
             let host = AdminHost(
                 config: config, backends: backends, probe: probe, metrics: monitor.metrics, tasks: monitor.tasks, scheduler: scheduler, readiness: readiness,
-                pluginsJSON: Array(PluginSurveyReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8), logger: logger)
+                pluginsJSON: Array(PluginSurveyReport(plugins: survey.entries, searchPaths: survey.searchPaths).json.utf8), logger: logger,
+                throughput: throughput,
+                workers: {
+                    workers?.processes.map { .init(pid: $0.pid, queues: [$0.queue], startedAt: $0.startedAt, jobsRun: $0.jobsRun) } ?? []
+                })
             // First in the group, so stopped last (a group stops its services in reverse order):
             // health answers while the host drains.
             services.insert(AdminServer.service(host, settings: admin, token: adminToken, logger: logger), at: 0)

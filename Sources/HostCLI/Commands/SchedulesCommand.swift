@@ -31,7 +31,8 @@ extension SchedulesCommand {
                 override that). Fire times are computed from the backend's clock (the one the scheduler \
                 uses), falling back to this machine's when the backend cannot be reached. LAST shows the last \
                 recorded fire and the state of the job it enqueued (ready, running, scheduled, done, dead, or \
-                pruned once its retention passed).
+                pruned once its retention passed). --json adds recent_runs: the last 10 fires, newest first, \
+                each with fire_time, job_id, state, and finished_at and last_error when there are some.
                 """)
 
         @OptionGroup var options: ConfigOptions
@@ -67,6 +68,7 @@ extension SchedulesCommand {
                             row.lastJob = last.jobID
                             row.lastOutcome = try backend?.job(queue: target.queue, id: last.jobID)?.state.rawValue ?? "pruned"
                         }
+                        row.recentRuns = actions.recentRuns(of: schedule)
                     }
                 } catch {
                     row.error = "\(error)"
@@ -75,7 +77,7 @@ extension SchedulesCommand {
                 rows.append(row)
             }
             if json {
-                try printJSON(rows)
+                try printJSON(rows, snakeCaseKeys: true)
                 if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
                 return
             }
@@ -113,6 +115,8 @@ extension SchedulesCommand {
             var lastFire: Date?
             var lastJob: String?
             var lastOutcome: String?
+            /// The last fires, newest first, with their jobs' states; nil when they could not be read.
+            var recentRuns: [OperatorActions.ScheduleRun]?
             var error: String?
 
             /// Whether the scheduler fires it: enabled in the config and not switched off.
@@ -120,7 +124,7 @@ extension SchedulesCommand {
 
             enum CodingKeys: String, CodingKey {
                 case name, spec, timeZone = "time_zone", handler, queue, enabled, disabled, disabledSince = "disabled_since", active
-                case catchUp = "catch_up", next, lastFire = "last_fire", lastJob = "last_job", lastOutcome = "last_outcome", error
+                case catchUp = "catch_up", next, lastFire = "last_fire", lastJob = "last_job", lastOutcome = "last_outcome", recentRuns = "recent_runs", error
             }
 
             func encode(to encoder: any Encoder) throws {
@@ -139,6 +143,7 @@ extension SchedulesCommand {
                 try container.encodeIfPresent(lastFire, forKey: .lastFire)
                 try container.encodeIfPresent(lastJob, forKey: .lastJob)
                 try container.encodeIfPresent(lastOutcome, forKey: .lastOutcome)
+                try container.encodeIfPresent(recentRuns, forKey: .recentRuns)
                 try container.encodeIfPresent(error, forKey: .error)
             }
         }

@@ -1,12 +1,12 @@
 import Foundation
 
 extension SectionParser {
-    /// `admin: { listen: "127.0.0.1:9090", token_env: NAME, open_reads: false }`.
+    /// `admin: { listen: "127.0.0.1:9090", token_env: NAME, open_reads: false, dashboard: true }`.
     func parseAdmin(_ entry: NodeReader.Entry?) -> AdminSettings? {
         guard let entry else { return nil }
         var settings = AdminSettings()
         guard let fields = reader.fields(
-                of: entry.value, at: entry.path, anchor: entry.keyNode, allowed: ["listen", "token_env", "open_reads"], section: "admin")
+                of: entry.value, at: entry.path, anchor: entry.keyNode, allowed: ["listen", "token_env", "open_reads", "dashboard"], section: "admin")
         else { return settings }
         if let listen = fields.string("listen") {
             if let (host, port) = Self.address(listen) {
@@ -28,6 +28,7 @@ extension SectionParser {
             }
         }
         if let open = fields.bool("open_reads") { settings.openReads = open }
+        if let dashboard = fields.bool("dashboard") { settings.dashboard = dashboard }
         return settings
     }
 

@@ -33,6 +33,9 @@ final class SupervisedWorker: Sendable {
         var exited = false
         /// Jobs let go of by earlier workers of this slot.
         var letGoBefore = 0
+        /// When the current worker process started, and the runs it reported finished since.
+        var startedAt: Date?
+        var jobsRun = 0
     }
 
     init(
@@ -67,6 +70,15 @@ final class SupervisedWorker: Sendable {
     var holding: (held: Int, running: Int, letGo: Int) {
         state.withLock { state in
             (state.ledger.held.count, state.ledger.held.values.count { $0.killAt != nil }, state.letGoBefore + state.ledger.letGo)
+        }
+    }
+
+    /// The current worker process: when it started and how many job runs it finished; nil between
+    /// two lives of the worker.
+    var life: (pid: pid_t, startedAt: Date, jobsRun: Int)? {
+        state.withLock { state in
+            guard let pid = state.process?.pid, let startedAt = state.startedAt else { return nil }
+            return (pid, startedAt, state.jobsRun)
         }
     }
 
@@ -121,6 +133,8 @@ final class SupervisedWorker: Sendable {
             state.process = process
             state.ledger = WorkerLedger()
             state.exited = false
+            state.startedAt = Date()
+            state.jobsRun = 0
             return state.stopping
         }
         if lateStop { process.drain() }
@@ -273,7 +287,9 @@ final class SupervisedWorker: Sendable {
                 return report
             }
             let finished = state.withLock { state in
-                reports.compactMap { state.ledger.apply($0, grace: grace, now: now) }
+                let finished = reports.compactMap { state.ledger.apply($0, grace: grace, now: now) }
+                state.jobsRun += finished.count
+                return finished
             }
             if !finished.isEmpty { events?.finished(finished) }
             partial.removeSubrange(...lastNewline)

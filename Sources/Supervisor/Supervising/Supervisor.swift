@@ -86,6 +86,12 @@ public final class Supervisor: Sendable {
 
     /// By worker name: its queue, its PID (nil between two lives), jobs held, jobs running, jobs let go
     /// of (finished or handed back) and restarts so far.
+    /// The worker processes running now: their PID, queue, when each started and how many job runs
+    /// it finished (a restarted worker counts afresh).
+    public var processes: [(pid: pid_t, queue: String, startedAt: Date, jobsRun: Int)] {
+        workers.compactMap { worker in worker.life.map { ($0.pid, worker.queue, $0.startedAt, $0.jobsRun) } }
+    }
+
     public var status: [(name: String, queue: String, pid: pid_t?, held: Int, running: Int, letGo: Int, restarts: Int)] {
         workers.map { worker in
             let holding = worker.holding
