@@ -175,7 +175,7 @@ enum Lua {
             if item.failed then failed = failed + 1 end
             if item.run then
               local f = item.run
-              append_attempt(job_key(item.id), f[7], f[2], f[5], f[6], 'lease_lost', '', item.reason, now)
+              redis.call('HSET', job_key(item.id), 'attempts', attempt_history(f[7], f[2], f[5], f[6], 'lease_lost', '', item.reason, now))
             end
             if item.kind == 'foreign' then
               redis.call('ZADD', base .. ':dead', now, item.id)
@@ -283,10 +283,10 @@ enum Lua {
 
         """
 
-    /// `append_attempt(key, old, number, started, owner, outcome, signal, text, now)`: appends one run to
-    /// the job's attempt history, the `attempts` field of its hash (`old` is that field as read): one
-    /// JSON object per line (cjson escapes every newline inside a value), the last
-    /// ``JobAttempt/limit`` lines kept. `number` is the attempt as read, `started` the claim time
+    /// `attempt_history(old, number, started, owner, outcome, signal, text, now)`: the job's attempt
+    /// history, the `attempts` field of its hash (`old` is that field as read), with one run appended,
+    /// for the caller to write with the other fields it sets: one JSON object per line (cjson escapes
+    /// every newline inside a value), the last ``JobAttempt/limit`` lines kept. `number` is the attempt as read, `started` the claim time
     /// (`updated_at` while the job runs), `owner` its `lease_owner`; the error is cut to
     /// ``JobAttempt/errorLimit`` characters. A value an edit left unreadable is
     /// written as 0 (the start: `now`) rather than failing the script after earlier writes.
@@ -306,16 +306,18 @@ enum Lua {
           return text
         end
 
-        local function append_attempt(key, old, number, started, owner, outcome, signal, text, now)
+        local function attempt_history(old, number, started, owner, outcome, signal, text, now)
           local entry = {n = int(number) or 0, start = int(started) or now, ['end'] = now, outcome = outcome}
           if type(owner) == 'string' and owner ~= '' then entry.owner = owner end
           if signal and signal ~= '' then entry.signal = signal end
           if text and text ~= '' then entry.error = attempt_error(text) end
-          local history = cjson.encode(entry)
-          if type(old) == 'string' and old ~= '' then history = old .. '\\n' .. history end
+          local line = cjson.encode(entry)
+          -- Most jobs run once: no history to read through.
+          if type(old) ~= 'string' or old == '' then return line end
+          local history = old .. '\\n' .. line
           local _, breaks = string.gsub(history, '\\n', '')
           for _ = \(JobAttempt.limit), breaks do history = string.sub(history, string.find(history, '\\n', 1, true) + 1) end
-          redis.call('HSET', key, 'attempts', history)
+          return history
         end
 
         """

@@ -44,7 +44,7 @@ extension RedisScripts {
             bulk('ZREM', base .. ':leases', taken)
             for i, id in ipairs(taken) do
               local f = runs[i]
-              append_attempt(job_key(id), f[5], f[3], f[4], f[2], 'released', '', '', now)
+              redis.call('HSET', job_key(id), 'attempts', attempt_history(f[5], f[3], f[4], f[2], 'released', '', '', now))
               release_job(id, f[3], now)
             end
             bulk('RPUSH', base .. ':ready', taken)

@@ -194,17 +194,27 @@ enum RedisScripts {
             local plan, taken = {}, {}
             for i = 1, #ARGV, 7 do
               local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+              -- A job done with retention 0 is deleted: it records no run, and its settle reads no more
+              -- than it did before there was a history (the hot path of most queues).
+              local recorded = not (op == 'done' and ms <= 0)
               -- A key that is no longer a hash holds no lease.
-              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at',
-                'lease_owner', 'attempts')
+              local f
+              if recorded then
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at',
+                  'lease_owner', 'attempts')
+              else
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes')
+              end
               if f.err or f[1] ~= 'running' or f[2] ~= token or taken[id] then
                 results[#results + 1] = 0
               else
                 results[#results + 1] = 1
                 taken[id] = true
-                -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
-                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4], outcome = ARGV[i + 5],
-                  signal = ARGV[i + 6], started = f[6], owner = f[7], history = f[8]}
+                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4]}
+                if recorded then
+                  -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
+                  item.history = attempt_history(f[8], f[4], f[6], f[7], ARGV[i + 5], ARGV[i + 6], op == 'done' and '' or text, now)
+                end
                 if op == 'crashed' then
                   -- A crash is a failed attempt that also counts against the job as possible poison.
                   local crashes, reason = int_field('crashes', f[5], 0, limits.crashes, 0)
@@ -229,15 +239,11 @@ enum RedisScripts {
               local key = job_key(id)
               settled[#settled + 1] = id
               if item.crashes then redis.call('HSET', key, 'crashes', item.crashes) end
-              if not (op == 'done' and ms <= 0) then
-                append_attempt(key, item.history, item.attempt, item.started, item.owner, item.outcome, item.signal,
-                  op == 'done' and '' or text, now)
-              end
               if op == 'done' then
                 processed = processed + 1
                 free_unique(id, item.unique)
                 if ms > 0 then
-                  redis.call('HSET', key, 'state', 'done', 'updated_at', now)
+                  redis.call('HSET', key, 'state', 'done', 'updated_at', now, 'attempts', item.history)
                   -- The handler's result, if it set one (an empty text: none).
                   if text ~= '' then redis.call('HSET', key, 'result', text) end
                   done[#done + 1] = now
@@ -248,21 +254,22 @@ enum RedisScripts {
               elseif op == 'retry' then
                 failed = failed + 1
                 if ms > 0 then
-                  redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now)
+                  redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now, 'attempts', item.history)
                   scheduled[#scheduled + 1] = now + ms
                   scheduled[#scheduled + 1] = id
                 else
-                  redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now)
+                  redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now, 'attempts', item.history)
                   ready[#ready + 1] = id
                 end
               elseif op == 'dead' then
                 failed = failed + 1
                 free_unique(id, item.unique)
-                redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now)
+                redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now, 'attempts', item.history)
                 dead[#dead + 1] = now
                 dead[#dead + 1] = id
               else
                 release_job(id, item.attempt, now)
+                redis.call('HSET', key, 'attempts', item.history)
                 ready[#ready + 1] = id
               end
             end
