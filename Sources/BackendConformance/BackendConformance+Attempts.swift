@@ -9,6 +9,7 @@ extension BackendConformance {
         ("attemptHistoryRecordsEveryOutcome", attemptHistoryRecordsEveryOutcome),
         ("attemptHistoryKeepsTheLatestRuns", attemptHistoryKeepsTheLatestRuns),
         ("attemptHistoryGoesWithTheJob", attemptHistoryGoesWithTheJob),
+        ("attemptHistoryRecordsReclaims", attemptHistoryRecordsReclaims),
     ]
 
     /// Every way a run ends is recorded once, in order, with the attempt it was, who ran it and why it
@@ -129,5 +130,24 @@ extension BackendConformance {
             let info = try require(try backend.job(queue: queue, id: id), "job \(id) enqueued again is missing")
             try expectEqual(info.attempts, [], "runs of job \(id) enqueued again")
         }
+    }
+
+    /// Jobs taken back from a holder that is gone are runs too: `released` when reclaimed as never
+    /// started (the attempt given back), `lease_lost` when reclaimed as possibly run (as the rescue).
+    public static func attemptHistoryRecordsReclaims(_ make: MakeOwnedBackend, queue: String) throws {
+        let first = make("host-e#i5/worker-1")
+        let second = make("host-e#i6/worker-2")
+        let job = sampleJob(queue, maxAttempts: 3)
+        _ = try first.enqueue([job])
+        try expectEqual(try first.fetch(queue: queue, limit: 1, lease: .seconds(60)).map(\.id), [job.id], "first fetch")
+        try expectEqual(try first.reclaim(queue: queue, leasedBy: "host-e#i5/", .release).ready, 1, "released by reclaim")
+        try expectEqual(try second.fetch(queue: queue, limit: 1, lease: .seconds(60)).map(\.id), [job.id], "second fetch")
+        try expectEqual(try second.reclaim(queue: queue, leasedBy: "host-e#i6/", .rescue).ready, 1, "rescued by reclaim")
+        let attempts = try require(try first.job(queue: queue, id: job.id), "the job is gone").attempts
+        try expectEqual(attempts.map(\.outcome), [.released, .leaseLost], "outcomes")
+        try expectEqual(attempts.map(\.number), [1, 1], "attempt numbers (a release gives the attempt back)")
+        try expectEqual(attempts.map(\.worker), ["worker-1", "worker-2"], "workers")
+        try expectEqual(
+            attempts.map(\.error), [nil, "lease expired during attempt 1 of 3 (the host running it died or stalled)"], "errors")
     }
 }
