@@ -51,4 +51,22 @@ import Testing
             #expect(try await onThread { try backend.stats(queue: "q").dead } == 0)
         }
     }
+
+    /// The `unique` hash keeps no entry for a cancelled or discarded job (enqueue would ignore it, as
+    /// its holder is gone, but it would stay there for good).
+    @Test func cancelAndBulkDiscardLeaveNoUniqueEntry() async throws {
+        try await withRedis { server in
+            let backend = makeBackend(server)
+            let outcome = try await onThread { () throws -> (CancelOutcome, Int) in
+                let first = try backend.enqueue([sampleJob("q", 1, uniqueKey: "one")])[0]
+                _ = try backend.enqueue([sampleJob("q", 2, delay: .seconds(3600), uniqueKey: "two")])
+                return (
+                    try backend.cancel(queue: "q", id: first),
+                    try backend.discardAllPending(queue: "q", PendingSelection(state: .scheduled))
+                )
+            }
+            #expect(outcome.0 == .cancelled && outcome.1 == 1)
+            #expect(try await redisCLI(server, ["HLEN", "{jh:q}:unique"]).trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        }
+    }
 }
