@@ -12,8 +12,8 @@ extension JobsCommand {
         static let configuration = CommandConfiguration(
             abstract: "Cancels a ready or scheduled job: deletes it before it runs, and frees its unique key.",
             discussion: """
-                A running job is never cancelled: it runs to the end and settles as usual. A done job has \\
-                nothing left to cancel; a dead one is discarded instead (host jobs discard ID). Exit status: \\
+                A running job is never cancelled: it runs to the end and settles as usual. A done job has \
+                nothing left to cancel; a dead one is discarded instead (host jobs discard ID). Exit status: \
                 0 cancelled; 1 running, done, dead or not found; 2 the backend failed.
                 """)
 
@@ -61,9 +61,9 @@ extension JobsCommand {
         static let configuration = CommandConfiguration(
             abstract: "Finds a queue's jobs by id, by handler, or by text in their payloads.",
             discussion: """
-                A job matches when its id or its handler's name equals TEXT, or its payload (the JSON text as \\
-                stored) contains TEXT, letter case as given; % and _ are plain characters. Every state is \\
-                searched, newest enqueued first. On Redis only the newest 10,000 jobs of each state are read: \\
+                A job matches when its id or its handler's name equals TEXT, or its payload (the JSON text as \
+                stored) contains TEXT, letter case as given; % and _ are plain characters. Every state is \
+                searched, newest enqueued first. On Redis only the newest 10,000 jobs of each state are read: \
                 the output says when the search was cut short.
                 """)
 
@@ -119,8 +119,12 @@ extension JobsCommand {
 
     /// A bulk discard of pending jobs (`host jobs discard --state …`).
     struct PendingTarget: ParsableArguments {
-        @Option(help: "Discard ready or scheduled jobs in bulk (with --queue), instead of dead ones.")
-        var state: JobState?
+        /// Text, not a ``JobState``: the help then lists the two states it takes, not all five.
+        @Option(help: ArgumentHelp("Discard ready or scheduled jobs in bulk (with --queue), instead of dead ones.", valueName: "ready|scheduled"))
+        var state: String?
+
+        /// The state given, once ``JobsCommand/Discard/validate()`` checked it.
+        var pendingState: JobState? { state.flatMap(JobState.init(rawValue:)) }
 
         @Option(help: ArgumentHelp("Only jobs enqueued at least this long ago: 30s, 5m, 1h, 2d.", valueName: "duration"))
         var olderThan: String?

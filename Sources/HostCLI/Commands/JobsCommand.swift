@@ -103,24 +103,24 @@ struct JobsCommand: ParsableCommand {
         @OptionGroup var pending: PendingTarget
 
         func validate() throws {
-            guard let state = pending.state else {
+            guard let text = pending.state else {
                 try target.check()
                 guard !pending.filtersGiven else {
                     throw ValidationError("--older-than, --handler, --yes and --json go with --state ready|scheduled")
                 }
                 return
             }
-            guard PendingSelection.states.contains(state) else {
+            guard let state = JobState(rawValue: text), PendingSelection.states.contains(state) else {
                 throw ValidationError(
-                    "--state must be ready or scheduled: running jobs are never discarded"
-                        + (state == .dead ? "; for dead jobs give an id or --all" : ""))
+                    "--state must be ready or scheduled, not \(text): running jobs are never discarded"
+                        + (text == JobState.dead.rawValue ? "; for dead jobs give an id or --all" : ""))
             }
             guard target.id == nil, !target.all else { throw ValidationError("--state discards in bulk: give no job id and no --all") }
             guard target.queue != nil else { throw ValidationError("--state needs --queue: a bulk discard works on one queue") }
         }
 
         func run() throws {
-            if let state = pending.state, let queue = target.queue {
+            if let state = pending.pendingState, let queue = target.queue {
                 try pending.discard(state, queue: queue, options: target.options)
             } else {
                 try target.apply(.discard)
