@@ -209,7 +209,7 @@ struct AdminAPI: Sendable {
         Reply.error(.notFound, "unknown action '\(text)'; one of cancel, \(DeadJobAction.allCases.map(\.rawValue).joined(separator: ", "))")
     }
 
-    static let timedOut = Reply.error(.gatewayTimeout, "the backend did not answer in time; a change may still complete")
+    private static let timedOut = Reply.error(.gatewayTimeout, "the backend did not answer in time; a change may still complete")
 
     /// Runs an operator action on a thread of its own and answers with its result, or with the status
     /// its failure calls for.
