@@ -14,7 +14,7 @@ extension AdminAPI {
     }
 
     /// The body's keys, all of them known: a misspelt `handler` must not widen a discard to every job.
-    static let discardKeys: Set<String> = ["state", "olderThanSeconds", "handler"]
+    static let discardKeys: Set<String> = ["state", "older_than_seconds", "handler"]
 
     func discardPending(queue name: String, body: ByteBuffer) async -> Response {
         let selection: PendingSelection
@@ -41,17 +41,17 @@ extension AdminAPI {
         var message: String
     }
 
-    /// `{"state": "ready"|"scheduled", "olderThanSeconds": N, "handler": "x.y"}`, state required.
+    /// `{"state": "ready"|"scheduled", "older_than_seconds": N, "handler": "x.y"}`, state required.
     static func selection(from body: Data) -> Result<PendingSelection, BadRequest> {
-        let example = #"{"state": "ready", "olderThanSeconds": 3600, "handler": "x.y"}"#
+        let example = #"{"state": "ready", "older_than_seconds": 3600, "handler": "x.y"}"#
         guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
             return .failure(BadRequest(message: "the body must be a JSON object like \(example)"))
         }
         if let unknown = object.keys.filter({ !discardKeys.contains($0) }).sorted().first {
-            return .failure(BadRequest(message: "unknown key '\(unknown)'; the keys are state, olderThanSeconds, handler"))
+            return .failure(BadRequest(message: "unknown key '\(unknown)'; the keys are state, older_than_seconds, handler"))
         }
         guard let fields = try? JSONDecoder().decode(DiscardBody.self, from: body) else {
-            return .failure(BadRequest(message: "state and handler must be strings and olderThanSeconds a number, like \(example)"))
+            return .failure(BadRequest(message: "state and handler must be strings and older_than_seconds a number, like \(example)"))
         }
         let states = PendingSelection.states.map(\.rawValue).joined(separator: " or ")
         guard let text = fields.state, let state = JobState(rawValue: text), PendingSelection.states.contains(state) else {
@@ -59,8 +59,8 @@ extension AdminAPI {
         }
         var olderThan: Duration?
         if let seconds = fields.olderThanSeconds {
-            guard seconds >= 0, seconds < 3.2e9 else {
-                return .failure(BadRequest(message: "olderThanSeconds must be a number of seconds, 0 or more"))
+            guard seconds >= 0, seconds <= maxOlderThanSeconds else {
+                return .failure(BadRequest(message: "older_than_seconds must be a number of seconds from 0 to \(Int(maxOlderThanSeconds)) (100 years)"))
             }
             olderThan = .milliseconds(Int64((seconds * 1000).rounded()))
         }
@@ -71,10 +71,19 @@ extension AdminAPI {
         return .success(PendingSelection(state: state, olderThan: olderThan, handler: handler))
     }
 
+    /// A century: far past any job's age, well inside what a Duration holds.
+    static let maxOlderThanSeconds = 3_153_600_000.0
+
+    /// Keys as the rest of the API writes them, snake_case.
     struct DiscardBody: Decodable {
         var state: String?
         var olderThanSeconds: Double?
         var handler: String?
+
+        enum CodingKeys: String, CodingKey {
+            case state, handler
+            case olderThanSeconds = "older_than_seconds"
+        }
     }
 
     func search(queue name: String, query: [String: String]) async -> Response {

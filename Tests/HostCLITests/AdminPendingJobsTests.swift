@@ -67,7 +67,7 @@ extension AdminHTTPTests {
 
         // Bulk discard: a bad body is refused before anything is done; then one handler's ready jobs go.
         for body in [
-            #"{"state": "running"}"#, #"{"state": "ready", "handlr": "test.noop"}"#, #"{"state": "ready", "olderThanSeconds": "1h"}"#, "[]",
+            #"{"state": "running"}"#, #"{"state": "ready", "handlr": "test.noop"}"#, #"{"state": "ready", "older_than_seconds": "1h"}"#, "[]",
         ] {
             answer = try await admin.post("/api/v1/queues/default/discard", json: body)
             #expect(answer.status == 400, "\(body): \(answer.text)")
@@ -75,7 +75,7 @@ extension AdminHTTPTests {
         #expect(try await admin.post("/api/v1/queues/default/discard", json: #"{"state": "ready"}"#, token: nil).status == 401)
         #expect(try await admin.post("/api/v1/queues/nope/discard", json: #"{"state": "ready"}"#).status == 404)
         #expect(try backend.stats(queue: "default").ready == 4)
-        answer = try await admin.post("/api/v1/queues/default/discard", json: #"{"state": "ready", "olderThanSeconds": 3600}"#)
+        answer = try await admin.post("/api/v1/queues/default/discard", json: #"{"state": "ready", "older_than_seconds": 3600}"#)
         #expect(try answer.json()["discarded"] as? Int == 0, "\(answer.text)")
         answer = try await admin.post("/api/v1/queues/default/discard", json: #"{"state": "ready", "handler": "test.noop"}"#)
         #expect(answer.status == 200, "\(answer.text)")
