@@ -26,12 +26,26 @@ struct AdminAPI: Sendable {
         api.post("queues/:queue/dead/:action") { _, context in
             try await allDead(queue: context.parameters.require("queue"), action: context.parameters.require("action"))
         }
-        api.post("queues/:queue/:action") { _, context in
-            try await pause(queue: context.parameters.require("queue"), action: context.parameters.require("action"))
+        api.get("queues/:queue/search") { request, context in
+            let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first }
+            return try await search(queue: context.parameters.require("queue"), query: query)
+        }
+        // One route for a queue's actions: discard (with a body) beside pause and resume.
+        api.post("queues/:queue/:action") { request, context in
+            let queue = try context.parameters.require("queue")
+            let action = try context.parameters.require("action")
+            if action == "discard" {
+                let body = try await request.body.collect(upTo: 16_384)
+                return await discardPending(queue: queue, body: body)
+            }
+            return await pause(queue: queue, action: action)
         }
         api.get("jobs/:id") { _, context in try await job(id: context.parameters.require("id")) }
         api.post("jobs/:id/:action") { _, context in
-            try await deadJob(id: context.parameters.require("id"), action: context.parameters.require("action"))
+            let id = try context.parameters.require("id")
+            let action = try context.parameters.require("action")
+            if action == "cancel" { return await cancel(id: id) }
+            return await deadJob(id: id, action: action)
         }
         api.get("schedules") { _, _ in await schedules() }
         api.post("schedules/:name/:action") { _, context in
@@ -120,7 +134,7 @@ struct AdminAPI: Sendable {
 
     private func pause(queue name: String, action: String) async -> Response {
         guard action == "pause" || action == "resume" else {
-            return Reply.error(.notFound, "unknown action '\(action)'; one of pause, resume, dead/retry, dead/discard")
+            return Reply.error(.notFound, "unknown action '\(action)'; one of pause, resume, discard, dead/retry, dead/discard")
         }
         let paused = action == "pause"
         return await perform { actions throws(OperatorActions.Failure) in
@@ -195,14 +209,14 @@ struct AdminAPI: Sendable {
     // MARK: Helpers
 
     private func unknownAction(_ text: String) -> Response {
-        Reply.error(.notFound, "unknown action '\(text)'; one of \(DeadJobAction.allCases.map(\.rawValue).joined(separator: ", "))")
+        Reply.error(.notFound, "unknown action '\(text)'; one of cancel, \(DeadJobAction.allCases.map(\.rawValue).joined(separator: ", "))")
     }
 
     private static let timedOut = Reply.error(.gatewayTimeout, "the backend did not answer in time; a change may still complete")
 
     /// Runs an operator action on a thread of its own and answers with its result, or with the status
     /// its failure calls for.
-    private func perform(
+    func perform(
         timeout: Duration = Self.callTimeout, _ body: @escaping @Sendable (OperatorActions) throws(OperatorActions.Failure) -> Response
     ) async -> Response {
         let actions = host.actions
@@ -221,7 +235,7 @@ extension OperatorActions.Failure {
     var status: HTTPResponse.Status {
         switch self {
         case .unknownQueues, .unknownSchedules, .noSuchJob: .notFound
-        case .notDead: .conflict
+        case .notDead, .notPending: .conflict
         case .refused: .unprocessableContent
         case .backend(let error): error.isTransient ? .serviceUnavailable : .badGateway
         }

@@ -12,7 +12,8 @@ public enum AdminServer {
     ) -> some Service {
         let router = Router(options: .autoGenerateHeadEndpoints)
         let token = token.map(BearerToken.init)
-        router.add(middleware: ServedMethods())
+        let routeMethods = RouteMethods()
+        router.add(middleware: ServedMethods(table: routeMethods))
         router.add(middleware: AdminAccess(token: token, openReads: settings.openReads))
         Probes(host: host).register(on: router)
         AdminAPI(host: host).register(on: router)
@@ -20,6 +21,7 @@ public enum AdminServer {
             DashboardPages().register(on: router)
             DashboardSession(token: token, openReads: settings.openReads, logger: logger).register(on: router)
         }
+        routeMethods.load(router)
         var serverLogger = logger
         // The server's own lines (connection states, parse errors, at debug and trace) are noise
         // next to the host's: warnings and worse still come through; the API logs what it changes.

@@ -63,6 +63,21 @@ public protocol JobBackend: Sendable {
     /// Deletes a dead job. False if it is not dead.
     func discardDead(queue: String, id: String) throws(BackendError) -> Bool
 
+    /// Deletes one ready or scheduled job, with its unique-key claim, in one atomic step; a running job
+    /// is never deleted (see ``CancelOutcome``).
+    func cancel(queue: String, id: String) throws(BackendError) -> CancelOutcome
+
+    /// Deletes ready or scheduled jobs of `queue` that `selection` picks, looking at a bounded batch per
+    /// call; running jobs are never touched. Start with ``PendingCursor/start`` and pass each answer's
+    /// `next` until it is nil (see ``JobBackend/discardAllPending(queue:_:batch:progress:)``).
+    func discardPending(
+        queue: String, _ selection: PendingSelection, from cursor: PendingCursor, limit: Int
+    ) throws(BackendError) -> PendingDiscardBatch
+
+    /// Jobs of `queue` in any state whose id or handler equals `text`, or whose payload (its JSON text)
+    /// contains it, case-sensitively; newest enqueued first, at most `limit`.
+    func search(queue: String, text: String, limit: Int) throws(BackendError) -> JobSearchResult
+
     /// Checks the backend answers; throws why not.
     func ping() throws(BackendError)
 }

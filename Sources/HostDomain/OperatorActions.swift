@@ -24,6 +24,8 @@ public struct OperatorActions: Sendable {
         case noSuchJob(id: String, queue: String?)
         /// The job exists but is not dead, so the dead-job action does not apply.
         case notDead(id: String, state: JobState, action: DeadJobAction)
+        /// The job exists but is not ready or scheduled, so it cannot be cancelled.
+        case notPending(id: String, state: JobState)
         /// The config does not allow it (an unusable route, a queue without a backend, …); nothing changed.
         case refused(String)
         /// The backend failed; the change may or may not have happened, as the error says.
@@ -38,6 +40,7 @@ public struct OperatorActions: Sendable {
                     + (known.isEmpty ? "the config has no schedules" : "the config has: \(known.joined(separator: ", "))")
             case .noSuchJob(let id, let queue): "no job \(id) in \(queue.map { "queue \($0)" } ?? "any queue")"
             case .notDead(let id, let state, let action): "job \(id) is \(state.rawValue), not dead: only dead jobs are \(action.done)"
+            case .notPending(let id, let state): PendingFailure.text(id: id, state: state)
             case .refused(let reason): reason
             case .backend(let error): "backend: \(error)"
             }
@@ -177,7 +180,7 @@ public struct OperatorActions: Sendable {
         return backend
     }
 
-    private func call<Result>(_ body: () throws(BackendError) -> Result) throws(Failure) -> Result {
+    func call<Result>(_ body: () throws(BackendError) -> Result) throws(Failure) -> Result {
         do throws(BackendError) {
             return try body()
         } catch {

@@ -36,6 +36,8 @@ struct PGStatements: Sendable {
     let listRunning: String
     let listFinished: String
     let job: String
+    /// The columns every listing selects from `jobs AS j`, in the order ``PostgresBackend`` reads them.
+    let infoColumns: String
     let retryDead: String
     let discardDead: String
     let untilDue: String
@@ -85,7 +87,7 @@ struct PGStatements: Sendable {
         }
         // What every listing returns, in the order ``PostgresBackend/info`` reads: a scheduled job
         // whose time has come is ready, and changed state when it became due.
-        let infoColumns = """
+        infoColumns = """
             j.id, j.handler, CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN 'ready' ELSE j.state END,
                 j.payload, j.attempt, j.max_attempts, \(micros("j.enqueued_at")), j.last_error,
                 \(micros("CASE WHEN j.state = 'scheduled' AND j.run_at <= now() THEN j.run_at ELSE j.updated_at END")), j.origin,

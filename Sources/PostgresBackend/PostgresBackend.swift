@@ -550,7 +550,7 @@ public final class PostgresBackend: JobBackend {
 
     /// A ``JobInfo`` from the columns every listing statement selects: id, handler, state, payload,
     /// attempt, max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes, result.
-    private static func info(_ rows: PGRows, row: Int, queue: String, schema: PGSchema) throws(BackendError) -> JobInfo {
+    static func info(_ rows: PGRows, row: Int, queue: String, schema: PGSchema) throws(BackendError) -> JobInfo {
         guard let id = rows[row, 0], let handler = rows[row, 1], let stateText = rows[row, 2], let payload = rows[row, 3],
               let attempt = rows[row, 4].flatMap({ Int($0) }), let maxAttempts = rows[row, 5].flatMap({ Int($0) }),
               let enqueuedAt = rows[row, 6].flatMap({ Int64($0) })

@@ -22,6 +22,8 @@ public final class RedisBackend: JobBackend {
     private let connections: Result<Connections, BackendError>
     /// The owner ids of this instance's fetches, and its fetches whose reply never came.
     let owners: FetchOwners
+    /// How many of the newest jobs per state ``search(queue:text:limit:)`` looks at.
+    let searchScanLimit: Int
 
     /// At most this many due scheduled jobs are made ready per fetch, so one fetch stays short even
     /// after a long outage left a million due.
@@ -39,11 +41,14 @@ public final class RedisBackend: JobBackend {
     ///     records `<leaseOwner>/<n>` in its `lease_owner` field, n counting this instance's fetch
     ///     calls from 1. Empty: the owner ids are `/<n>`, and fetches whose reply was lost are not
     ///     taken back early (see ``FetchOwners``).
+    ///   - searchScanLimit: how many of the newest jobs per state a search looks at (Redis has no
+    ///     index on payloads: a search reads every job it looks at).
     public init(
         url: String, keyPrefix: String, connectTimeout: Duration, commandTimeout: Duration = .seconds(5), poolSize: Int = 8,
-        logger: Logger, leaseOwner: String = ""
+        logger: Logger, leaseOwner: String = "", searchScanLimit: Int = 10_000
     ) {
         self.keyPrefix = keyPrefix
+        self.searchScanLimit = max(1, searchScanLimit)
         self.logger = logger
         self.owners = FetchOwners(leaseOwner: leaseOwner)
         self.connections = Result { () throws(BackendError) -> Connections in

@@ -529,6 +529,6 @@ enum RedisScripts {
     /// Every script, for tests that check them all.
     static let all = [
         enqueue, claimFire, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo, setPaused,
-        setScheduleSwitch, reclaim, claimHost, refreshHost, releaseHost,
+        setScheduleSwitch, reclaim, claimHost, refreshHost, releaseHost, cancel, discardPending, search,
     ]
 }

@@ -443,7 +443,7 @@ public final class SQLiteBackend: JobBackend {
 
     /// A ``JobInfo`` from the columns every listing selects: id, handler, state, payload, attempt,
     /// max_attempts, enqueued_at (µs), last_error, updated_at (µs), origin, crashes, result, progress, note.
-    private static func info(_ row: [SQLiteValue], queue: String) throws(BackendError) -> JobInfo {
+    static func info(_ row: [SQLiteValue], queue: String) throws(BackendError) -> JobInfo {
         guard row.count == 14, let id = row[0].text, let handler = row[1].text, let stateText = row[2].text, let payload = row[3].text,
               let attempt = row[4].int, let maxAttempts = row[5].int, let enqueuedAt = row[6].int64
         else {

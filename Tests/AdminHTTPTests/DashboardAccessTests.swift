@@ -144,16 +144,28 @@ struct DashboardAccessTests {
         #expect(page.body.contains(#"src="/assets/dashboard.js""#) && page.body.contains(#"href="/assets/dashboard.css""#))
     }
 
-    @Test func methodsTheServerNeverTakesAre405WithTheOnesItDoes() async throws {
+    @Test func aMethodAPathDoesNotTakeIsA405NamingTheOnesItDoes() async throws {
         let router = Router(options: .autoGenerateHeadEndpoints)
-        router.add(middleware: ServedMethods())
+        let table = RouteMethods()
+        router.add(middleware: ServedMethods(table: table))
         router.add(middleware: AdminAccess(token: BearerToken(Self.token), openReads: false))
         router.get("api/v1/queues") { _, _ in "queues" }
+        router.get("api/v1/jobs/:id") { _, _ in "job" }
+        router.post("api/v1/jobs/:id/:action") { _, _ in "changed" }
+        router.get("api/v1/jobs/:id/attempts") { _, _ in "attempts" }
+        table.load(router)
         let app = Application(router: router)
-        for method in [HTTPRequest.Method.trace, .put, .delete, .patch, .options] {
+        for method in [HTTPRequest.Method.trace, .put, .delete, .post, .options] {
             let answer = try await Self.call(app, method, "/api/v1/queues")
-            #expect(answer.status == .methodNotAllowed && answer.headers[.allow] == "GET, HEAD, POST", "\(method): \(answer)")
+            #expect(answer.status == .methodNotAllowed && answer.headers[.allow] == "GET, HEAD", "\(method): \(answer)")
         }
-        #expect(try await Self.call(app, .get, "/api/v1/queues").status == .unauthorized, "served methods go on to the access rule")
+        let job = try await Self.call(app, .post, "/api/v1/jobs/01ABC")
+        #expect(job.status == .methodNotAllowed && job.headers[.allow] == "GET, HEAD", "a capture matches any id: \(job)")
+        let action = try await Self.call(app, .get, "/api/v1/jobs/01ABC/retry")
+        #expect(action.status == .methodNotAllowed && action.headers[.allow] == "POST", "\(action)")
+        let literal = try await Self.call(app, .post, "/api/v1/jobs/01ABC/attempts")
+        #expect(literal.headers[.allow] == "GET, HEAD", "a literal segment wins over a capture, as in the router: \(literal)")
+        #expect(try await Self.call(app, .get, "/api/v1/queues").status == .unauthorized, "taken methods go on to the access rule")
+        #expect(try await Self.call(app, .delete, "/nowhere").status == .unauthorized, "a path no route serves is not judged here")
     }
 }

@@ -7,8 +7,8 @@ import HostDomain
 struct JobsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "Lists jobs by state, shows one, and retries or discards dead ones.",
-        subcommands: [List.self, Show.self, Retry.self, Discard.self])
+        abstract: "Lists, shows and searches jobs; cancels pending ones; retries or discards dead ones; discards pending ones in bulk.",
+        subcommands: [List.self, Show.self, Search.self, Cancel.self, Retry.self, Discard.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Lists jobs in one state, newest first.")
@@ -91,6 +91,10 @@ struct JobsCommand: ParsableCommand {
 
         @OptionGroup var target: DeadTarget
 
+        func validate() throws {
+            try target.check()
+        }
+
         func run() throws {
             try target.apply(.retry)
         }
@@ -98,13 +102,42 @@ struct JobsCommand: ParsableCommand {
 
     struct Discard: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deletes dead jobs for good.",
-            discussion: "host jobs discard ID, or host jobs discard --all [--queue Q] for every dead job.")
+            abstract: "Deletes dead jobs for good, or ready or scheduled jobs in bulk.",
+            discussion: """
+                Dead jobs: host jobs discard ID, or host jobs discard --all [--queue Q] for every dead job.
+
+                Jobs not run yet: host jobs discard --queue Q --state ready|scheduled [--older-than 1h] [--handler H] \
+                deletes every ready (or scheduled) job of Q, of handler H, enqueued at least that long ago, with \
+                its unique key; running jobs are never touched. It asks for confirmation at a terminal; give --yes \
+                to skip that (without a terminal it refuses unless given --yes). It prints how many it discarded.
+                """)
 
         @OptionGroup var target: DeadTarget
+        @OptionGroup var pending: PendingTarget
+
+        func validate() throws {
+            guard let text = pending.state else {
+                try target.check()
+                guard !pending.filtersGiven else {
+                    throw ValidationError("--older-than, --handler, --yes and --json go with --state ready|scheduled")
+                }
+                return
+            }
+            guard let state = JobState(rawValue: text), PendingSelection.states.contains(state) else {
+                throw ValidationError(
+                    "--state must be ready or scheduled, not \(text): running jobs are never discarded"
+                        + (text == JobState.dead.rawValue ? "; for dead jobs give an id or --all" : ""))
+            }
+            guard target.id == nil, !target.all else { throw ValidationError("--state discards in bulk: give no job id and no --all") }
+            guard target.queue != nil else { throw ValidationError("--state needs --queue: a bulk discard works on one queue") }
+        }
 
         func run() throws {
-            try target.apply(.discard)
+            if let state = pending.pendingState, let queue = target.queue {
+                try pending.discard(state, queue: queue, options: target.options)
+            } else {
+                try target.apply(.discard)
+            }
         }
     }
 
@@ -121,7 +154,8 @@ struct JobsCommand: ParsableCommand {
         @Option(help: "Only this queue.")
         var queue: String?
 
-        func validate() throws {
+        /// Not `validate()`: `discard --state` takes no id and no `--all`.
+        func check() throws {
             guard (id == nil) != !all else { throw ValidationError("give a job id, or --all (not both)") }
         }
 

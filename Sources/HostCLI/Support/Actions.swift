@@ -15,7 +15,7 @@ extension OperatorActions.Failure {
     var exitCode: ExitCode {
         switch self {
         case .unknownQueues, .unknownSchedules: .validationFailure
-        case .noSuchJob, .notDead, .refused: invalidExitCode
+        case .noSuchJob, .notDead, .notPending, .refused: invalidExitCode
         case .backend: ExitCode(2)
         }
     }

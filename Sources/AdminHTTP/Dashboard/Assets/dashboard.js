@@ -580,17 +580,17 @@ function attemptsTable(attempts) {
   if (!attempts.length) return el('p', { class: 'muted' }, 'Not run yet.');
   const rows = attempts.map(a => el('tr', { 'data-attempt': a.number },
     el('td', { class: 'num' }, String(a.number)),
-    el('td', {}, badge(a.outcome, `state-${outcomeKind(a.outcome)}`)),
+    el('td', {}, badge(a.signal ? `${a.outcome} (${a.signal})` : a.outcome, `state-${outcomeKind(a.outcome)}`)),
     el('td', {}, when(a.started_at)),
-    el('td', { class: 'num' }, duration(a.run_time_ms ?? a.duration_ms ?? runMillis(a))),
+    el('td', { class: 'num' }, duration(a.run_seconds !== undefined ? a.run_seconds * 1000 : runMillis(a))),
     el('td', {}, [a.host, a.worker].filter(Boolean).join(' · ')),
     el('td', { class: 'error' }, a.error || '')));
   return table([el('th', { class: 'num' }, '#'), 'outcome', 'started', el('th', { class: 'num' }, 'ran'), 'host · worker', 'error'], rows, { id: 'attempts' });
 }
 
 function runMillis(attempt) {
-  if (!attempt.started_at || !(attempt.ended_at || attempt.finished_at)) return null;
-  return new Date(attempt.ended_at || attempt.finished_at).getTime() - new Date(attempt.started_at).getTime();
+  if (!attempt.started_at || !attempt.ended_at) return null;
+  return new Date(attempt.ended_at).getTime() - new Date(attempt.started_at).getTime();
 }
 
 function outcomeKind(outcome) {
