@@ -50,10 +50,11 @@ public protocol JobBackend: Sendable {
     /// Whether `queue` is paused: one cheap read, for runners holding fetched jobs to hand them back.
     func isPaused(queue: String) throws(BackendError) -> Bool
 
-    /// Jobs of `queue` in `state`, newest first.
+    /// Jobs of `queue` in `state`, newest first. Their ``JobInfo/attempts`` are left empty (and
+    /// ``JobInfo/uniqueKey`` may be nil), so listings stay cheap.
     func list(queue: String, state: JobState, offset: Int, limit: Int) throws(BackendError) -> [JobInfo]
 
-    /// One job, wherever it is.
+    /// One job, wherever it is, with its attempt history and unique key.
     func job(queue: String, id: String) throws(BackendError) -> JobInfo?
 
     /// Moves a dead job back to ready with fresh attempts. False if it is not dead.

@@ -101,6 +101,10 @@ public enum Settlement: Sendable, Equatable {
     /// Failed this attempt by crashing (or hanging) the worker process that ran it: counts one crash
     /// on the job, then like ``retry(after:error:)`` — or like ``dead(error:)`` when `retryAfter` is nil.
     case crashed(retryAfter: Duration?, error: String)
+    /// `settlement` (a ``retry(after:error:)``, ``dead(error:)`` or ``crashed(retryAfter:error:)``) of a
+    /// run the runtime ended itself, with why: the backend writes `settlement`, and the job's attempt
+    /// history records the cause (a timeout, a crash by a signal) rather than a plain failure.
+    indirect case ended(Settlement, AttemptCause)
 }
 
 /// How far a running job got, as its handler last said in a heartbeat.
@@ -155,11 +159,18 @@ public struct JobInfo: Sendable, Codable, Equatable {
     public var progress: Double?
     /// The handler's last status note (heartbeat).
     public var note: String?
+    /// The key that keeps a second live job with the same key out (see ``NewJob/uniqueKey``), if any.
+    /// Filled by ``JobBackend/job(queue:id:)``; listings may leave it nil.
+    public var uniqueKey: String?
+    /// The job's last runs, oldest first, at most ``JobAttempt/limit``; kept with the job (a retry
+    /// from dead keeps them) and gone with it. Filled by ``JobBackend/job(queue:id:)``; listings leave
+    /// it empty, to stay cheap.
+    public var attempts: [JobAttempt]
 
     public init(
         id: String, queue: String, handler: String, state: JobState, payload: String, attempt: Int, maxAttempts: Int,
         enqueuedAt: Date, lastError: String?, updatedAt: Date?, origin: String? = nil, crashes: Int = 0, result: String? = nil,
-        progress: Double? = nil, note: String? = nil
+        progress: Double? = nil, note: String? = nil, uniqueKey: String? = nil, attempts: [JobAttempt] = []
     ) {
         self.id = id
         self.queue = queue
@@ -176,6 +187,8 @@ public struct JobInfo: Sendable, Codable, Equatable {
         self.result = result
         self.progress = progress
         self.note = note
+        self.uniqueKey = uniqueKey
+        self.attempts = attempts
     }
 }
 

@@ -56,6 +56,11 @@ public struct FinishedJob: Sendable, Equatable {
         case .dead(let reason): (result, error) = (.dead, reason)
         case .crashed(let retryAfter, let reason): (result, error, crashed) = (retryAfter == nil ? .dead : .retried, reason, true)
         case .release: return nil
+        case .ended(let settlement, let cause):
+            self.init(
+                queue: queue, handler: handler, jobID: jobID, attempt: attempt, settlement: settlement,
+                timedOut: timedOut || cause == .timeout, runTime: runTime)
+            return
         }
         self.init(
             queue: queue, handler: handler, jobID: jobID, attempt: attempt, result: result, timedOut: result == .succeeded ? false : timedOut,

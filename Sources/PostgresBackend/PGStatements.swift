@@ -94,6 +94,24 @@ struct PGStatements: Sendable {
                 j.crashes, j.result, j.progress, j.note
             """
 
+        // The attempt history of row `j` with one run appended, ending now: the entry's attempt, lease
+        // owner and start (the claim set updated_at, and nothing changes it while the job runs) come
+        // from the row as it was; the oldest runs beyond ``JobAttempt/limit`` are dropped. A history an
+        // edit left as something else than an array starts again.
+        let appendAttempt = { (j: String, outcome: String, signal: String, error: String) in
+            """
+            (SELECT CASE WHEN jsonb_array_length(h.a) > \(JobAttempt.limit)
+                    THEN (SELECT jsonb_agg(x.e ORDER BY x.i) FROM jsonb_array_elements(h.a) WITH ORDINALITY AS x(e, i)
+                          WHERE x.i > jsonb_array_length(h.a) - \(JobAttempt.limit))
+                    ELSE h.a END
+                FROM (SELECT CASE WHEN jsonb_typeof(\(j).attempts) = 'array' THEN \(j).attempts ELSE '[]'::jsonb END
+                    || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                        'n', \(j).attempt, 'owner', \(j).lease_owner, 'start', \(micros("\(j).updated_at")) / 1000,
+                        'end', \(micros("now()")) / 1000, 'outcome', \(outcome), 'signal', nullif(\(signal), ''),
+                        'error', left(\(error), \(JobAttempt.errorLimit))))) AS a) AS h)
+            """
+        }
+
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
         // unique keys, origins; arrays in batch order. Returns the ids inserted; jobs whose id exists
         // or whose unique key is held are not. Idle hosts are woken once per queue.
@@ -164,16 +182,18 @@ struct PGStatements: Sendable {
 
         // Parameters: queues, ids, tokens, operations (done, retry, dead, release, crashed), µs
         // (retention for done, delay for retry and crashed; NULL for crashed: no retry), errors,
-        // results (for done; NULL: none); arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
+        // results (for done; NULL: none), the runs' outcomes for the attempt history, the signals that
+        // crashed them ('' for none); arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
         // holding its current token wins. A crash becomes a retry (or a death, without a delay) that
         // also counts one crash, so the rest of the statement knows four operations only; a job whose
         // crashes is already at its limit goes dead instead, the reason naming the value.
         settle = PGStatement(name: "jobhost_settle", sql: """
             WITH item AS (
                 SELECT t.queue, t.id, t.token, t.micros, t.error, t.result, t.n, t.op = 'crashed' AS crashed,
-                    CASE WHEN t.op <> 'crashed' THEN t.op WHEN t.micros IS NULL THEN 'dead' ELSE 'retry' END AS op
-                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
-                    WITH ORDINALITY AS t(queue, id, token, op, micros, error, result, n)
+                    CASE WHEN t.op <> 'crashed' THEN t.op WHEN t.micros IS NULL THEN 'dead' ELSE 'retry' END AS op,
+                    t.outcome, t.signal
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[])
+                    WITH ORDINALITY AS t(queue, id, token, op, micros, error, result, outcome, signal, n)
             ), held AS (
                 SELECT j.id, j.queue, j.state, j.lease_token, j.crashes FROM \(jobs) AS j
                 WHERE j.id = ANY ($2::text[])
@@ -186,7 +206,7 @@ struct PGStatements: Sendable {
             ), won AS (
                 -- A crash the job's crashes cannot count one more of makes it dead, saying why,
                 -- rather than failing the statement and with it the whole batch.
-                SELECT m.queue, m.id, m.token, m.micros, m.n, m.result,
+                SELECT m.queue, m.id, m.token, m.micros, m.n, m.result, m.outcome, m.signal,
                     m.crashed AND m.old_crashes BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) AS crashed,
                     CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) THEN 'dead' ELSE m.op END AS op,
                     CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound)
@@ -206,6 +226,7 @@ struct PGStatements: Sendable {
                     crashes = CASE WHEN w.crashed THEN j.crashes + 1 ELSE j.crashes END,
                     last_error = CASE WHEN w.op IN ('retry', 'dead') THEN w.error ELSE j.last_error END,
                     result = CASE WHEN w.op = 'done' THEN w.result ELSE j.result END,
+                    attempts = \(appendAttempt("j", "w.outcome", "w.signal", "w.error")),
                     lease_token = NULL, lease_until = NULL, updated_at = now()
                 FROM won AS w
                 WHERE j.id = w.id AND NOT (w.op = 'done' AND w.micros = 0)
@@ -254,13 +275,18 @@ struct PGStatements: Sendable {
         // queue $1: the job counts a failed attempt and is ready again (keeping its place in line) or,
         // its attempts used up, dead, last_error naming the lease either way. Shared by rescue (the
         // expired leases) and reclaim's rescue mode (the leases of a holder that is gone). Leaves the
-        // CTEs `moved` (the jobs' new states), `counted` and `woken`.
+        // CTEs `moved` (the jobs' new states), `counted` and `woken`. The attempt history gets a
+        // `lease_lost` run, its error the same words as last_error (`leaseExpired`).
+        let leaseExpired = """
+            'lease expired ' || CASE WHEN j.attempt >= j.max_attempts THEN 'after' ELSE 'during' END
+                        || ' attempt ' || j.attempt || ' of ' || j.max_attempts || ' (the host running it died or stalled)'
+            """
         let endLeases = """
             moved AS (
                 UPDATE \(jobs) AS j SET
                     state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'ready' END,
-                    last_error = 'lease expired ' || CASE WHEN j.attempt >= j.max_attempts THEN 'after' ELSE 'during' END
-                        || ' attempt ' || j.attempt || ' of ' || j.max_attempts || ' (the host running it died or stalled)',
+                    last_error = \(leaseExpired),
+                    attempts = \(appendAttempt("j", "'lease_lost'", "''", leaseExpired)),
                     lease_token = NULL, lease_until = NULL, updated_at = now()
                 WHERE j.id = ANY (ARRAY(SELECT e.id FROM expired AS e))
                 RETURNING j.state
@@ -325,12 +351,13 @@ struct PGStatements: Sendable {
             """
         // Parameters: queue, owner, exact. Returns (ready, 0): the holder's jobs are released as
         // settle releases them (ready, keeping their place in line; the attempt given back; the unique
-        // key kept), without their lease tokens.
+        // key kept; a `released` run in the attempt history), without their lease tokens.
         reclaimRelease = """
             WITH held AS (
                 \(ownedBy)
             ), moved AS (
                 UPDATE \(jobs) AS j SET state = 'ready', attempt = greatest(j.attempt - 1, 0),
+                    attempts = \(appendAttempt("j", "'released'", "''", "NULL::text")),
                     lease_token = NULL, lease_until = NULL, updated_at = now()
                 WHERE j.id = ANY (ARRAY(SELECT h.id FROM held AS h))
                 RETURNING j.state
@@ -394,7 +421,8 @@ struct PGStatements: Sendable {
             WHERE j.queue = $1 AND j.state IN ('done', 'dead') AND j.state = $4
             ORDER BY j.updated_at DESC, j.id DESC OFFSET $2 LIMIT $3
             """
-        job = "SELECT \(infoColumns) FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2"
+        // The listing's columns, then the unique key and the attempt history.
+        job = "SELECT \(infoColumns), j.unique_key, j.attempts FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2"
 
         // Parameters: queue, id. A row back if the job was dead and is ready now.
         retryDead = """

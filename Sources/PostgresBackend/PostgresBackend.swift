@@ -255,38 +255,22 @@ public final class PostgresBackend: JobBackend {
         guard !settlements.isEmpty else { return [] }
         for (lease, _) in settlements { try Self.validate(queue: lease.queue) }
         var operations: [String] = [], micros: [String?] = [], errors: [String?] = [], results: [String?] = []
+        var outcomes: [String] = [], signals: [String] = []
         for (_, settlement) in settlements {
-            results.append(nil)
-            switch settlement {
-            case .done(let retention, let result):
-                operations.append("done")
-                micros.append(String(retention.roundedUpMicroseconds))
-                errors.append(nil)
-                results[results.count - 1] = result.map(Self.storable)
-            case .retry(let delay, let error):
-                operations.append("retry")
-                micros.append(String(delay.roundedUpMicroseconds))
-                errors.append(Self.storable(error))
-            case .dead(let error):
-                operations.append("dead")
-                micros.append("0")
-                errors.append(Self.storable(error))
-            case .release:
-                operations.append("release")
-                micros.append("0")
-                errors.append(nil)
-            case .crashed(let delay, let error):
-                operations.append("crashed")
-                // NULL: no retry; the statement sends the job to dead.
-                micros.append(delay.map { String($0.roundedUpMicroseconds) })
-                errors.append(Self.storable(error))
-            }
+            let write = Self.operation(settlement)
+            operations.append(write.op)
+            micros.append(write.micros)
+            errors.append(write.error.map(Self.storable))
+            results.append(write.result.map(Self.storable))
+            let run = settlement.attemptOutcome
+            outcomes.append(run.outcome.rawValue)
+            signals.append(run.signal.map(Self.storable) ?? "")
         }
         let leases = settlements.map(\.0)
         let parameters: [String?] = [
             PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
             PGArray.text(leases.map { Self.storable($0.token) }), PGArray.text(operations), PGArray.text(micros), PGArray.text(errors),
-            PGArray.text(results),
+            PGArray.text(results), PGArray.text(outcomes), PGArray.text(signals),
         ]
         let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.settle, parameters)
@@ -438,7 +422,10 @@ public final class PostgresBackend: JobBackend {
             try connection.query(core.statements.job, [queue, id])
         }
         guard rows.count == 1 else { return nil }
-        return try Self.info(rows, row: 0, queue: queue, schema: core.schema)
+        var info = try Self.info(rows, row: 0, queue: queue, schema: core.schema)
+        info.uniqueKey = rows[0, 14]
+        info.attempts = JobAttempt.stored(rows[0, 15].map { Data($0.utf8) })
+        return info
     }
 
     /// The job is ready again with `attempt` 0, keeping its place in line (its old run time: first in
@@ -517,6 +504,19 @@ public final class PostgresBackend: JobBackend {
     }
 
     /// The job's unique key; an empty one means none.
+    /// What the settle statement is told to do for one settlement.
+    private static func operation(_ settlement: Settlement) -> (op: String, micros: String?, error: String?, result: String?) {
+        switch settlement {
+        case .done(let retention, let result): ("done", String(retention.roundedUpMicroseconds), nil, result)
+        case .retry(let delay, let error): ("retry", String(delay.roundedUpMicroseconds), error, nil)
+        case .dead(let error): ("dead", "0", error, nil)
+        case .release: ("release", "0", nil, nil)
+        // NULL: no retry; the statement sends the job to dead.
+        case .crashed(let delay, let error): ("crashed", delay.map { String($0.roundedUpMicroseconds) }, error, nil)
+        case .ended(let settlement, _): operation(settlement)
+        }
+    }
+
     private static func uniqueKey(_ job: NewJob) -> String? {
         job.uniqueKey.flatMap { $0.isEmpty ? nil : $0 }
     }
@@ -533,6 +533,7 @@ public final class PostgresBackend: JobBackend {
         case .retry(let delay, _): delay <= .zero
         case .crashed(let delay, _): delay.map { $0 <= .zero } ?? false
         case .done, .dead: false
+        case .ended(let settlement, _): putsBack(settlement)
         }
     }
 

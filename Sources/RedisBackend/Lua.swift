@@ -127,8 +127,9 @@ enum Lua {
     /// last_error saying the lease expired) or, with its attempts used up, to dead with a reason naming
     /// the lease; a job not running any more (settled meanwhile) is left alone; a lease whose job hash
     /// is gone, whose attempt counts cannot be used or whose state is unknown is recorded in dead with
-    /// that reason rather than forgotten; all leases are read and checked before the first write.
-    /// Needs base, wake, bulk, free_unique, bury, fields and add_count.
+    /// that reason rather than forgotten; all leases are read and checked before the first write. A
+    /// job whose attempt counted gets a `lease_lost` run in its attempt history.
+    /// Needs base, wake, bulk, free_unique, bury, fields, add_count and attempts.
     static let rescueLeases = """
         local function rescue_leases(ids, now)
           local leases = base .. ':leases'
@@ -137,7 +138,7 @@ enum Lua {
           local plan = {}
           for _, id in ipairs(ids) do
             local key = job_key(id)
-            local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key')
+            local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key', 'updated_at', 'lease_owner', 'attempts')
             if f.err then
               -- Not a hash any more: left as it is for an operator, its id recorded in dead.
               plan[#plan + 1] = {id = id, kind = 'foreign'}
@@ -149,11 +150,14 @@ enum Lua {
                 plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true}
               else
                 local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
+                local item
                 if attempt >= max_attempts then
-                  plan[#plan + 1] = {id = id, kind = 'dead', reason = 'lease expired after' .. what, unique = f[4], failed = true}
+                  item = {id = id, kind = 'dead', reason = 'lease expired after' .. what, unique = f[4], failed = true}
                 else
-                  plan[#plan + 1] = {id = id, kind = 'ready', reason = 'lease expired during' .. what, failed = true}
+                  item = {id = id, kind = 'ready', reason = 'lease expired during' .. what, failed = true}
                 end
+                item.run = f
+                plan[#plan + 1] = item
               end
             elseif f[1] and not known_states[f[1]] then
               plan[#plan + 1] = {id = id, kind = 'dead', reason = unknown_state(f[1]), unique = f[4]}
@@ -169,6 +173,10 @@ enum Lua {
           local rescued, dead, failed = 0, 0, 0
           for _, item in ipairs(plan) do
             if item.failed then failed = failed + 1 end
+            if item.run then
+              local f = item.run
+              redis.call('HSET', job_key(item.id), 'attempts', attempt_history(f[7], f[2], f[5], f[6], 'lease_lost', '', item.reason, now))
+            end
             if item.kind == 'foreign' then
               redis.call('ZADD', base .. ':dead', now, item.id)
               dead = dead + 1
@@ -272,6 +280,45 @@ enum Lua {
           -- lease_seq + 1 must stay exact (15 digits).
           lease_seq = 999999999999998,
         }
+
+        """
+
+    /// `attempt_history(old, number, started, owner, outcome, signal, text, now)`: the job's attempt
+    /// history, the `attempts` field of its hash (`old` is that field as read), with one run appended,
+    /// for the caller to write with the other fields it sets: one JSON object per line (cjson escapes
+    /// every newline inside a value), the last ``JobAttempt/limit`` lines kept. `number` is the attempt as read, `started` the claim time
+    /// (`updated_at` while the job runs), `owner` its `lease_owner`; the error is cut to
+    /// ``JobAttempt/errorLimit`` characters. A value an edit left unreadable is
+    /// written as 0 (the start: `now`) rather than failing the script after earlier writes.
+    static let attempts = """
+        local function attempt_error(text)
+          if #text <= \(JobAttempt.errorLimit) then return text end
+          -- Characters, as PostgreSQL's left() and SQLite's substr() count them: every byte but a
+          -- UTF-8 continuation byte starts one.
+          local chars = 0
+          for i = 1, #text do
+            local byte = string.byte(text, i)
+            if byte < 128 or byte >= 192 then
+              chars = chars + 1
+              if chars > \(JobAttempt.errorLimit) then return string.sub(text, 1, i - 1) end
+            end
+          end
+          return text
+        end
+
+        local function attempt_history(old, number, started, owner, outcome, signal, text, now)
+          local entry = {n = int(number) or 0, start = int(started) or now, ['end'] = now, outcome = outcome}
+          if type(owner) == 'string' and owner ~= '' then entry.owner = owner end
+          if signal and signal ~= '' then entry.signal = signal end
+          if text and text ~= '' then entry.error = attempt_error(text) end
+          local line = cjson.encode(entry)
+          -- Most jobs run once: no history to read through.
+          if type(old) ~= 'string' or old == '' then return line end
+          local history = old .. '\\n' .. line
+          local _, breaks = string.gsub(history, '\\n', '')
+          for _ = \(JobAttempt.limit), breaks do history = string.sub(history, string.find(history, '\\n', 1, true) + 1) end
+          return history
+        end
 
         """
 

@@ -185,20 +185,28 @@ public final class RedisBackend: JobBackend {
         let script = RedisScripts.settle
         return try perQueue(settlements, queue: \.0.queue, script: script) { command, item in
             let (lease, settlement) = item
-            let (op, milliseconds, text): (String, Int?, String) =
-                switch settlement {
-                case .done(let retention, let result): ("done", retention.roundedUpMilliseconds, result ?? "")
-                case .retry(let delay, let error): ("retry", delay.roundedUpMilliseconds, error)
-                case .dead(let error): ("dead", 0, error)
-                case .release: ("release", 0, "")
-                case .crashed(let delay, let error): ("crashed", delay?.roundedUpMilliseconds, error)
-                }
+            let (op, milliseconds, text) = Self.operation(settlement.write)
+            let run = settlement.attemptOutcome
             command.append(op)
             command.append(lease.jobID)
             command.append(lease.token)
             // No delay is sent as "": for a crash it means no retry, straight to dead.
             if let milliseconds { command.append(milliseconds) } else { command.append("") }
             command.append(text)
+            command.append(run.outcome.rawValue)
+            command.append(run.signal ?? "")
+        }
+    }
+
+    /// What the settle script is told to do: operation, milliseconds, text.
+    private static func operation(_ settlement: Settlement) -> (String, Int?, String) {
+        switch settlement {
+        case .done(let retention, let result): ("done", retention.roundedUpMilliseconds, result ?? "")
+        case .retry(let delay, let error): ("retry", delay.roundedUpMilliseconds, error)
+        case .dead(let error): ("dead", 0, error)
+        case .release: ("release", 0, "")
+        case .crashed(let delay, let error): ("crashed", delay?.roundedUpMilliseconds, error)
+        case .ended(let settlement, _): operation(settlement)
         }
     }
 
@@ -298,21 +306,27 @@ public final class RedisBackend: JobBackend {
         return jobs
     }
 
-    /// One `HMGET` of the job's hash.
+    /// One `HMGET` of the job's hash, its attempt history included (the `attempts` field: one JSON
+    /// object per line).
     public func job(queue: String, id: String) throws(BackendError) -> JobInfo? {
         var command: RedisCommand = ["HMGET", try key(queue) + ":job:" + id]
         for field in [
             "handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin", "crashes", "result",
-            "progress", "note",
+            "progress", "note", "unique_key", "attempts",
         ] {
             command.append(field)
         }
         let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(command) }
-        guard let fields = reply.array, fields.count == 13 else {
+        guard let fields = reply.array, fields.count == 15 else {
             throw BackendError(.server, "Redis answered HMGET for job \(id) of queue \(queue) with an unexpected reply")
         }
         if fields.allSatisfy({ $0 == .null }) { return nil }
-        return try Self.info(queue: queue, id: id, fields: fields[...])
+        var info = try Self.info(queue: queue, id: id, fields: fields[..<13])
+        info.uniqueKey = Self.nonEmpty(fields[13])
+        if let lines = Self.nonEmpty(fields[14]) {
+            info.attempts = JobAttempt.stored(Data(("[" + lines.split(separator: "\n").joined(separator: ",") + "]").utf8))
+        }
+        return info
     }
 
     /// The job goes to the front of the line with `attempt` 0; its unique key is claimed again unless

@@ -13,26 +13,27 @@ extension RedisScripts {
     /// ends those leases exactly as ``rescue`` ends expired ones (the same Lua: the attempt stays
     /// counted, a last attempt goes dead, `failed` counted); `release` does what settle's release does
     /// (ready at the front of the line, the attempt given back, the unique key kept), needing no lease
-    /// token. Either way the job is no longer running, so the old holder's token is stale. All
+    /// token. Either way the job is no longer running, so the old holder's token is stale, and the run
+    /// goes into the job's attempt history (`lease_lost` or `released`). All
     /// reads before the first write; one atomic step.
     static let reclaim = RedisScript(
         name: "reclaim",
         source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
-            + Lua.rescueLeases + Lua.release + """
+            + Lua.attempts + Lua.rescueLeases + Lua.release + """
             expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
             local owner, mode, exact = ARGV[1], ARGV[2], ARGV[3] == '1'
             local now = now_ms()
-            local taken, attempts = {}, {}
+            local taken, runs = {}, {}
             -- Earliest deadline first, as rescue takes them.
             for _, id in ipairs(redis.call('ZRANGE', base .. ':leases', 0, -1)) do
               -- pcall: a key that is not a hash holds no lease of this owner.
-              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_owner', 'attempt')
+              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_owner', 'attempt', 'updated_at', 'attempts')
               if not f.err and f[1] == 'running' and type(f[2]) == 'string' then
                 local held
                 if exact then held = f[2] == owner else held = string.sub(f[2], 1, #owner) == owner end
                 if held then
                   taken[#taken + 1] = id
-                  attempts[#attempts + 1] = f[3]
+                  runs[#runs + 1] = f
                 end
               end
             end
@@ -41,7 +42,11 @@ extension RedisScripts {
               return {rescued, dead}
             end
             bulk('ZREM', base .. ':leases', taken)
-            for i, id in ipairs(taken) do release_job(id, attempts[i], now) end
+            for i, id in ipairs(taken) do
+              local f = runs[i]
+              redis.call('HSET', job_key(id), 'attempts', attempt_history(f[5], f[3], f[4], f[2], 'released', '', '', now))
+              release_job(id, f[3], now)
+            end
             bulk('RPUSH', base .. ':ready', taken)
             wake(#taken)
             return {#taken, 0}

@@ -165,9 +165,10 @@ enum RedisScripts {
             return {jobs, buried}
             """)
 
-    /// Settles leased jobs. ARGV: 5 per item: op (done, retry, dead, release, crashed), id, token, ms
-    /// (retention for done, delay for retry and crashed; "" for crashed: no retry), error text.
-    /// Returns 1 or 0 per item.
+    /// Settles leased jobs. ARGV: 7 per item: op (done, retry, dead, release, crashed), id, token, ms
+    /// (retention for done, delay for retry and crashed; "" for crashed: no retry), error text (the
+    /// result for done), the run's outcome for the attempt history (``JobAttempt/Outcome``), the signal
+    /// that crashed it ("" for none). Returns 1 or 0 per item.
     ///
     /// Guarantees: an item whose job is not running under exactly this token (the lease was
     /// rescued, the job settled already, an earlier item of this batch settled it) changes nothing
@@ -177,11 +178,13 @@ enum RedisScripts {
     /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
     /// not counted), crashed (the job's crashes field + 1, then as retry with the delay, or as dead
     /// without one; a crashes field that cannot take one more crash makes the job dead with a reason
-    /// naming it). The whole batch is one atomic step, and every item is read and checked before the
-    /// first write: no item can stop the batch halfway.
+    /// naming it). Every item but a done one deleted at once appends the run to the job's attempt
+    /// history (``Lua/attempts``). The whole batch is one atomic step, and every item is read and
+    /// checked before the first write: no item can stop the batch halfway.
     static let settle = RedisScript(
         name: "settle",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release + """
+        source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release
+            + Lua.attempts + """
             expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
               ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
@@ -189,16 +192,29 @@ enum RedisScripts {
             -- First every item is read and decided, then the whole batch written: Redis keeps the writes
             -- of a script stopped by an error, so nothing that could fail comes after the first write.
             local plan, taken = {}, {}
-            for i = 1, #ARGV, 5 do
+            for i = 1, #ARGV, 7 do
               local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+              -- A job done with retention 0 is deleted: it records no run, and its settle reads no more
+              -- than it did before there was a history (the hot path of most queues).
+              local recorded = not (op == 'done' and ms <= 0)
               -- A key that is no longer a hash holds no lease.
-              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes')
+              local f
+              if recorded then
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at',
+                  'lease_owner', 'attempts')
+              else
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes')
+              end
               if f.err or f[1] ~= 'running' or f[2] ~= token or taken[id] then
                 results[#results + 1] = 0
               else
                 results[#results + 1] = 1
                 taken[id] = true
                 local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4]}
+                if recorded then
+                  -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
+                  item.history = attempt_history(f[8], f[4], f[6], f[7], ARGV[i + 5], ARGV[i + 6], op == 'done' and '' or text, now)
+                end
                 if op == 'crashed' then
                   -- A crash is a failed attempt that also counts against the job as possible poison.
                   local crashes, reason = int_field('crashes', f[5], 0, limits.crashes, 0)
@@ -227,7 +243,7 @@ enum RedisScripts {
                 processed = processed + 1
                 free_unique(id, item.unique)
                 if ms > 0 then
-                  redis.call('HSET', key, 'state', 'done', 'updated_at', now)
+                  redis.call('HSET', key, 'state', 'done', 'updated_at', now, 'attempts', item.history)
                   -- The handler's result, if it set one (an empty text: none).
                   if text ~= '' then redis.call('HSET', key, 'result', text) end
                   done[#done + 1] = now
@@ -238,21 +254,22 @@ enum RedisScripts {
               elseif op == 'retry' then
                 failed = failed + 1
                 if ms > 0 then
-                  redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now)
+                  redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now, 'attempts', item.history)
                   scheduled[#scheduled + 1] = now + ms
                   scheduled[#scheduled + 1] = id
                 else
-                  redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now)
+                  redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now, 'attempts', item.history)
                   ready[#ready + 1] = id
                 end
               elseif op == 'dead' then
                 failed = failed + 1
                 free_unique(id, item.unique)
-                redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now)
+                redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now, 'attempts', item.history)
                 dead[#dead + 1] = now
                 dead[#dead + 1] = id
               else
                 release_job(id, item.attempt, now)
+                redis.call('HSET', key, 'attempts', item.history)
                 ready[#ready + 1] = id
               end
             end
@@ -324,7 +341,7 @@ enum RedisScripts {
     static let rescue = RedisScript(
         name: "rescue",
         source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
-            + Lua.rescueLeases + """
+            + Lua.attempts + Lua.rescueLeases + """
             expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
             local now = now_ms()
             local expired = redis.call('ZRANGEBYSCORE', base .. ':leases', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))

@@ -189,10 +189,12 @@ public final class SQLiteBackend: JobBackend {
                 if ending.deletes {
                     try statements.run(SQLiteStatements.deleteJob, [.text(lease.jobID)])
                 } else {
+                    let run = settlement.attemptOutcome
                     try statements.run(SQLiteStatements.finish, [
                         .text(lease.jobID), .text(ending.state.rawValue), ending.runAt.map { .integer($0) } ?? .null,
                         .integer(ending.attemptGivenBack), .integer(ending.crashAdded), ending.error.map { .text($0) } ?? .null, .integer(now),
-                        ending.result.map { .text($0) } ?? .null,
+                        ending.result.map { .text($0) } ?? .null, .text(run.outcome.rawValue), run.signal.map { .text($0) } ?? .null,
+                        ending.error.map { .text($0) } ?? .null,
                     ])
                 }
                 counts[lease.queue, default: (0, 0)].processed += ending.processed
@@ -342,7 +344,12 @@ public final class SQLiteBackend: JobBackend {
         let rows = try read { (statements) throws(BackendError) in
             try statements.query(SQLiteStatements.job, [.text(queue), .text(id), .null, .integer(Self.now())])
         }
-        return try rows.first.map { (row) throws(BackendError) in try Self.info(row, queue: queue) }
+        guard let row = rows.first else { return nil }
+        guard row.count == 16 else { throw Self.malformed("job") }
+        var info = try Self.info(Array(row[..<14]), queue: queue)
+        info.uniqueKey = row[14].text
+        info.attempts = JobAttempt.stored(row[15].text.map { Data($0.utf8) })
+        return info
     }
 
     /// The job is ready again with `attempt` 0, keeping its place in line. It takes its unique key back
@@ -504,6 +511,8 @@ struct Ending {
             }
             self = delay.map { .retry(after: $0, error: error, now: now) } ?? .dead(error)
             crashAdded = 1
+        case .ended(let settlement, _):
+            self.init(settlement, crashes: crashes, now: now)
         }
     }
 

@@ -9,10 +9,7 @@ enum SQLiteSchema {
     static let migrations: [(name: String, sql: String)] = [
         ("jobs", version1),
         ("results_and_progress", version2),
-        // Version 3 belongs to another change made at the same time: merged together, its migration
-        // replaces this placeholder. Released without it, a file passes version 3 doing nothing, and
-        // that change then takes the next free version instead (a file never goes back to a version).
-        ("reserved", "SELECT 1;"),
+        ("attempt_history", attemptHistory),
         ("fire_history", fireHistory),
     ]
 
@@ -109,6 +106,15 @@ extension SQLiteSchema {
         ALTER TABLE jobs ADD COLUMN result TEXT;
         ALTER TABLE jobs ADD COLUMN progress REAL;
         ALTER TABLE jobs ADD COLUMN note TEXT;
+        """
+}
+
+extension SQLiteSchema {
+    /// Version 3: each job's attempt history, a JSON array of its last runs (docs/sqlite.md describes
+    /// an entry), appended by the statements that end a run; NULL until its first run ends. Its number
+    /// is only its place in ``migrations``.
+    static let attemptHistory = """
+        ALTER TABLE jobs ADD COLUMN attempts TEXT;
         """
 }
 

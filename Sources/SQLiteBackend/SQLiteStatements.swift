@@ -74,11 +74,31 @@ enum SQLiteStatements {
     static let held = "SELECT crashes FROM jobs WHERE id = ?1 AND queue = ?2 AND state = 'running' AND lease_token = ?3"
     // Parameter: id.
     static let deleteJob = "DELETE FROM jobs WHERE id = ?1"
+    /// `attempts` with one run appended, ending at `now` (SQL expressions, like `outcome`, `signal` and
+    /// `error`): the entry's attempt, lease owner and start (the claim set updated_at, and nothing
+    /// changes it while the job runs) come from the row as it was; the oldest runs beyond
+    /// ``JobAttempt/limit`` are dropped. A history an edit left unreadable starts again.
+    static func appendAttempt(outcome: String, signal: String, error: String, now: String) -> String {
+        let history = """
+            json_insert(CASE WHEN json_valid(attempts) AND json_type(attempts) = 'array' THEN attempts ELSE '[]' END, '$[#]',
+                json_object('n', attempt, 'owner', lease_owner, 'start', updated_at / 1000, 'end', \(now) / 1000, 'outcome', \(outcome),
+                    'signal', \(signal), 'error', substr(\(error), 1, \(JobAttempt.errorLimit))))
+            """
+        // No derived tables: SQLite's subqueries in FROM cannot see the row being updated.
+        return """
+            CASE WHEN json_array_length(\(history)) <= \(JobAttempt.limit) THEN \(history)
+            ELSE (SELECT json_group_array(json(value)) FROM json_each(\(history))
+                  WHERE key >= json_array_length(\(history)) - \(JobAttempt.limit)) END
+            """
+    }
+
     // Parameters: id, state, run_at (NULL: keep), attempt given back (0 or 1), crashes added, error
-    // (NULL: keep), now, result. Ends the lease.
+    // (NULL: keep), now, result, the run's outcome for the attempt history (NULL: none), the signal
+    // that crashed it, its error. Ends the lease.
     static let finish = """
         UPDATE jobs SET state = ?2, run_at = coalesce(?3, run_at), attempt = max(attempt - ?4, 0), crashes = crashes + ?5,
-            last_error = coalesce(?6, last_error), lease_token = NULL, lease_until = NULL, updated_at = ?7, result = ?8
+            last_error = coalesce(?6, last_error), lease_token = NULL, lease_until = NULL, updated_at = ?7, result = ?8,
+            attempts = CASE WHEN ?9 IS NULL THEN attempts ELSE \(appendAttempt(outcome: "?9", signal: "?10", error: "?11", now: "?7")) END
         WHERE id = ?1
         """
     // Parameters: queue, processed, failed.
@@ -93,14 +113,18 @@ enum SQLiteStatements {
 
     /// How a lease ends when its holder is gone (expired, or reclaimed in rescue mode): the attempt
     /// counts as failed; the job is ready again, keeping its place in line, or dead with its attempts
-    /// used up; last_error names the lease either way. `now` is the parameter holding now; `seq IN (…)`
-    /// picks the jobs.
+    /// used up; last_error names the lease either way, and the attempt history gets a `lease_lost` run.
+    /// `now` is the parameter holding now; `seq IN (…)` picks the jobs.
     static func endLeases(of jobs: String, now: String) -> String {
-        """
+        let reason = """
+            'lease expired ' || CASE WHEN attempt >= max_attempts THEN 'after' ELSE 'during' END
+                || ' attempt ' || attempt || ' of ' || max_attempts || ' (the host running it died or stalled)'
+            """
+        return """
         UPDATE jobs SET
             state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'ready' END,
-            last_error = 'lease expired ' || CASE WHEN attempt >= max_attempts THEN 'after' ELSE 'during' END
-                || ' attempt ' || attempt || ' of ' || max_attempts || ' (the host running it died or stalled)',
+            last_error = \(reason),
+            attempts = \(appendAttempt(outcome: "'lease_lost'", signal: "NULL", error: reason, now: now)),
             lease_token = NULL, lease_until = NULL, updated_at = \(now)
         WHERE seq IN (\(jobs))
         RETURNING state
@@ -128,9 +152,10 @@ enum SQLiteStatements {
     // Parameters: queue, owner prefix, now.
     static let reclaimRescue = endLeases(of: ownedBy, now: "?3")
     // Parameters: queue, owner prefix, now. Released as settle releases: ready, keeping the place in
-    // line, the attempt given back.
+    // line, the attempt given back, a `released` run in the attempt history.
     static let reclaimRelease = """
-        UPDATE jobs SET state = 'ready', attempt = max(attempt - 1, 0), lease_token = NULL, lease_until = NULL, updated_at = ?3
+        UPDATE jobs SET state = 'ready', attempt = max(attempt - 1, 0), lease_token = NULL, lease_until = NULL, updated_at = ?3,
+            attempts = \(appendAttempt(outcome: "'released'", signal: "NULL", error: "NULL", now: "?3"))
         WHERE seq IN (\(ownedBy))
         """
 
@@ -179,8 +204,9 @@ enum SQLiteStatements {
         SELECT \(infoColumns) FROM jobs WHERE queue = ?1 AND state IN ('done', 'dead') AND state = ?5
         ORDER BY updated_at DESC, id DESC LIMIT ?3 OFFSET ?2
         """
-    // Parameters: queue, id, (unused), now.
-    static let job = "SELECT \(infoColumns) FROM jobs WHERE queue = ?1 AND id = ?2"
+    // Parameters: queue, id, (unused), now. The listing's columns, then the unique key and the attempt
+    // history.
+    static let job = "SELECT \(infoColumns), unique_key, attempts FROM jobs WHERE queue = ?1 AND id = ?2"
 
     // Parameters: queue, id, now. Back to ready with fresh attempts, keeping its place in line; its
     // unique key only if no live job holds that key meanwhile.

@@ -226,6 +226,14 @@ struct AdminHTTPTests {
         let job = try answer.json()
         #expect(job["state"] as? String == "dead")
         #expect((job["last_error"] as? String)?.contains("planned failure") == true, "\(answer.text)")
+        // Its runs: each failed, the last one sent it to dead, each names the host and worker that ran it.
+        let runs = try #require(job["attempts"] as? [[String: Any]], "\(answer.text)")
+        #expect(!runs.isEmpty && runs.last?["outcome"] as? String == "dead", "\(answer.text)")
+        #expect(runs.map { $0["number"] as? Int } == (1...max(1, runs.count)).map { $0 }, "\(answer.text)")
+        #expect(runs.allSatisfy { run in
+            (run["host"] as? String)?.isEmpty == false && (run["worker"] as? String)?.isEmpty == false
+                && (run["error"] as? String)?.contains("planned failure") == true
+        }, "\(answer.text)")
         #expect(try await admin.get("/api/v1/jobs/01NOSUCHJOB").status == 404)
         answer = try await admin.get("/api/v1/queues/default/jobs?state=dead&limit=20")
         #expect(try answer.json()["next_offset"] as? Int == 20, "\(answer.text)")
@@ -240,6 +248,11 @@ struct AdminHTTPTests {
             return stats.processed == 50 && stats.dead == 0
         }
         #expect(try await admin.post("/api/v1/jobs/\(first[0])/retry").status == 409, "done, not dead")
+        // A retry from dead keeps the earlier runs; the one that succeeded comes after them, attempt 1 again.
+        answer = try await admin.get("/api/v1/jobs/\(first[0])")
+        let after = try #require(try answer.json()["attempts"] as? [[String: Any]], "\(answer.text)")
+        #expect(after.count == min(runs.count + 1, 25) && after.last?["outcome"] as? String == "done" && after.last?["number"] as? Int == 1,
+            "\(answer.text)")
 
         _ = try admin.enqueueFailing(50)
         try await admin.run.waitUntil("the second batch dead") { try admin.run.backend.stats(queue: "default").dead == 50 }

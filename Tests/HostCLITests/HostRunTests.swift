@@ -199,8 +199,21 @@ struct HostRunTests {
         let rows = try JSONDecoder().decode([Row].self, from: Data(listed.stdout.utf8))
         #expect(Set(rows.map(\.id)) == Set(ids) && rows.allSatisfy { $0.state == "dead" && $0.last_error == "broken on purpose" })
 
-        let shown = try await harness.host(["jobs", "show", ids[0]])
+        let shown = try await harness.host(["jobs", "show", ids[0], "--json"])
         #expect(shown.status == 0 && shown.stdout.contains(#""payload" : "{\"n\": 0}""#), "\(shown.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown.stdout)")
+        let runs = try #require(object["attempts"] as? [[String: Any]], "no attempts in \(shown.stdout)")
+        #expect(runs.count == 1 && runs[0]["number"] as? Int == 1 && runs[0]["outcome"] as? String == "dead"
+            && runs[0]["error"] as? String == "broken on purpose" && runs[0]["run_seconds"] is Double, "\(runs)")
+
+        // For people: the fields, then one table row per run.
+        let text = try await harness.host(["jobs", "show", ids[0]])
+        let lines = text.stdout.split(separator: "\n").map(String.init)
+        #expect(text.status == 0 && lines.contains { $0.hasPrefix("state:") && $0.hasSuffix(" dead") }, "\(text.stdout)")
+        let header = try #require(lines.firstIndex { $0.hasPrefix("#  OUTCOME") }, "no table of runs in \(text.stdout)")
+        #expect(lines.count == header + 2, "one run: \(text.stdout)")
+        let row = lines[header + 1].split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        #expect(row.first == "1" && row.dropFirst().first == "dead" && lines[header + 1].hasSuffix("broken on purpose"), "\(text.stdout)")
 
         let retried = try await harness.host(["jobs", "retry", ids[0]])
         #expect(retried.status == 0 && retried.stdout == "\(ids[0]): retried\n")

@@ -15,7 +15,7 @@ import Testing
         try harness.startHost()
         let job = try await harness.enqueue("test.result", #"{"result": {"rows": 3, "names": ["a", "b"]}}"#)
         #expect(try await harness.finish(job) == .done, "\(harness.logTails())")
-        let shown = try await harness.host(["jobs", "show", job])
+        let shown = try await harness.host(["jobs", "show", job, "--json"])
         try #require(shown.status == 0, "\(shown.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
         let result = try #require(object["result"] as? String, "no result in \(shown.stdout)")
@@ -34,7 +34,7 @@ import Testing
         try harness.startHost()
         let job = try await harness.enqueue("test.progress", #"{"ms": 60000}"#)
         try await harness.waitUntil("the running job's progress shown by host jobs show") {
-            let shown = try await harness.host(["jobs", "show", job])
+            let shown = try await harness.host(["jobs", "show", job, "--json"])
             let object = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
             return object?["state"] as? String == "running" && object?["progress"] as? Double == 0.5 && object?["note"] as? String == "halfway"
         }

@@ -59,7 +59,7 @@ struct ZeroSetupTests {
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
         let id = enqueued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try await waitUntil("job \(id) done", details: { started.log }) {
-            let shown = try await host(["jobs", "show", id])
+            let shown = try await host(["jobs", "show", id, "--json"])
             guard shown.status == 0 else { return false }
             return try JSONDecoder().decode(Shown.self, from: Data(shown.stdout.utf8)).state == "done"
         }

@@ -57,7 +57,7 @@ import Testing
             let job = try await harness.enqueue(handler, payload)
             let state = try await harness.finish(job, queue: "crm")
             try #require(state == .done, "\(handler) ended \(state): \(harness.logTails())")
-            let shown = try await harness.host(["jobs", "show", job])
+            let shown = try await harness.host(["jobs", "show", job, "--json"])
             try #require(shown.status == 0, "\(shown.stderr)")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown.stdout)")
             #expect(object["handler"] as? String == handler)

@@ -126,9 +126,9 @@ struct CrashSettlementTests {
 
     @Test func theJobToBlameFailsItsAttemptAndTheOthersGoBackUntouched() throws {
         var ledger = ledger(running: [1, 2])
-        ledger.culprits[1] = "worker crashed: SIGSEGV"
+        ledger.apply(.crashedBySignal(signal: 11, jobID: "job1"), grace: .seconds(1), now: .now)
         let result = byJob(CrashSettlement(config: try config()).settlements(for: ledger, exit: .signalled(11), shuttingDown: false))
-        #expect(result["job1"] == .crashed(retryAfter: .seconds(10), error: "worker crashed: SIGSEGV"))
+        #expect(result["job1"] == .ended(.crashed(retryAfter: .seconds(10), error: "worker crashed: SIGSEGV"), .crash(signal: "SIGSEGV")))
         #expect(result["job2"] == .release && result["job3"] == .release)
     }
 
@@ -136,18 +136,21 @@ struct CrashSettlementTests {
         var poison = ledger(running: [1], crashes: 2)
         poison.culprits[1] = "worker crashed: SIGABRT"
         let dead = byJob(CrashSettlement(config: try config()).settlements(for: poison, exit: .signalled(6), shuttingDown: false))
-        #expect(dead["job1"] == .crashed(retryAfter: nil, error: "poison job: its worker ended 3 times while running it; last: worker crashed: SIGABRT"))
+        #expect(dead["job1"] == .ended(
+            .crashed(retryAfter: nil, error: "poison job: its worker ended 3 times while running it; last: worker crashed: SIGABRT"),
+            .crash(signal: nil)))
         var last = ledger(running: [1], attempt: 5)
         last.culprits[1] = "timeout"
+        last.timedOut.insert(1)
         let lastAttempt = byJob(CrashSettlement(config: try config()).settlements(for: last, exit: .signalled(9), shuttingDown: false))
-        #expect(lastAttempt["job1"] == .crashed(retryAfter: nil, error: "timeout"))
+        #expect(lastAttempt["job1"] == .ended(.crashed(retryAfter: nil, error: "timeout"), .timeout))
     }
 
     @Test func whenNobodyIsNamedEveryRunningJobIsASuspectReadyAgainAtOnce() throws {
         let ledger = ledger(running: [1, 3])
         let result = byJob(CrashSettlement(config: try config()).settlements(for: ledger, exit: .signalled(9), shuttingDown: false))
-        #expect(result["job1"] == .crashed(retryAfter: .zero, error: "worker died (SIGKILL) while running it"))
-        #expect(result["job3"] == .crashed(retryAfter: .zero, error: "worker died (SIGKILL) while running it"))
+        #expect(result["job1"] == .ended(.crashed(retryAfter: .zero, error: "worker died (SIGKILL) while running it"), .crash(signal: "SIGKILL")))
+        #expect(result["job3"] == .ended(.crashed(retryAfter: .zero, error: "worker died (SIGKILL) while running it"), .crash(signal: "SIGKILL")))
         #expect(result["job2"] == .release)
     }
 

@@ -54,7 +54,13 @@ struct JobsCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Shows one job as JSON: state, attempts, crashes, payload, last error, origin, and the result its handler set.")
+        static let configuration = CommandConfiguration(
+            abstract: "Shows one job: its state, attempts, payload, last error and result, then a table of its last runs.",
+            discussion: """
+                Each run (the last 25 are kept with the job) shows its attempt number, how it ended (done, retry, dead, \
+                timeout, crashed with the signal, lease_lost, released), the host and worker that ran it, when it was \
+                leased, how long it ran and its error. --json prints the job as JSON, the runs under "attempts".
+                """)
 
         @OptionGroup var options: ConfigOptions
 
@@ -64,10 +70,17 @@ struct JobsCommand: ParsableCommand {
         @Option(help: "The job's queue (default: look in every queue).")
         var queue: String?
 
+        @Flag(help: "Print the job as JSON on stdout (snake_case keys, ISO 8601 times), its runs under \"attempts\".")
+        var json = false
+
         func run() throws {
             let actions = try operatorActions(options)
             let (job, _) = try perform { () throws(OperatorActions.Failure) in try actions.job(id: id, queue: queue) }
-            try printJSON(job, snakeCaseKeys: true)
+            if json {
+                try printJSON(job, snakeCaseKeys: true)
+            } else {
+                print(JobReport.rendered(job))
+            }
         }
     }
 

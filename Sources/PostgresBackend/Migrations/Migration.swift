@@ -49,7 +49,9 @@ struct Migration: Sendable {
     let sql: @Sendable (PGSchema) -> String
 
     /// Every migration, in version order.
-    static let all: [Migration] = [.jobs, .scheduleFires, .crashes, .switches, .enqueueRunAtCheck, .leaseOwners, .results, .fireHistory]
+    static let all: [Migration] = [
+        .jobs, .scheduleFires, .crashes, .switches, .enqueueRunAtCheck, .leaseOwners, .results, .attempts, .fireHistory,
+    ]
 
     /// The version this code needs: the backend refuses to run against an older schema.
     static var latest: Int { all.last?.version ?? 0 }

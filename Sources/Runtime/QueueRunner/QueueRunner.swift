@@ -226,6 +226,8 @@ final class QueueRunner: Sendable {
             logger.error("job failed for good", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
         case .crashed, .release:
             break
+        case .ended(let settlement, _):
+            count(settlement, job: job, discarded: discarded)
         }
     }
 
@@ -273,7 +275,7 @@ final class QueueRunner: Sendable {
     private func enforceDeadlines() {
         let overdue = state.withLock { state in
             let overdue = state.enforceDeadlines(now: .now, grace: grace, maxAbandoned: queue.concurrency) { job in
-                failure(job, reason: "timeout: the handler did not stop within \((grace ?? .zero).configText) of its deadline", delay: nil)
+                .ended(failure(job, reason: "timeout: the handler did not stop within \((grace ?? .zero).configText) of its deadline", delay: nil), .timeout)
             }
             for (job, settlement) in overdue.writtenOff { outcomes.push((job.lease, settlement)) }
             return overdue

@@ -250,7 +250,7 @@ final class SupervisedWorker: Sendable {
         let jobs = Dictionary(uniqueKeysWithValues: ledger.held.map { ($0.value.job.lease, $0) })
         let finished = settlements.compactMap { lease, settlement -> FinishedJob? in
             guard let (number, entry) = jobs[lease] else { return nil }
-            let endsDead = if case .crashed(nil, _) = settlement { true } else { false }
+            let endsDead = if case .crashed(nil, _) = settlement.write { true } else { false }
             guard ledger.culprits[number] != nil || endsDead else { return nil }
             return FinishedJob(
                 queue: lease.queue, handler: entry.job.handler, jobID: lease.jobID, attempt: entry.job.attempt, settlement: settlement,

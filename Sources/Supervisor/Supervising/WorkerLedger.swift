@@ -17,6 +17,8 @@ struct WorkerLedger {
     var culprits: [Int: String] = [:]
     /// Culprits the worker was killed for: their handler overran its deadline.
     var timedOut: Set<Int> = []
+    /// Culprits whose handler crashed the worker by a signal: its name (`SIGSEGV`).
+    var culpritSignals: [Int: String] = [:]
     var ready = false
     /// The plugin being loaded, until the worker is ready.
     var loading: String?
@@ -55,7 +57,7 @@ struct WorkerLedger {
             let job = entry.job
             return run.finished(job)
         case .crashedBySignal(let signal, let id):
-            blame(id, "worker crashed: \(signalName(signal))" + memoryNote)
+            blame(id, "worker crashed: \(signalName(signal))" + memoryNote, signal: signalName(signal))
         case .exitedInHandler(let status, let id):
             blame(id, "worker exited: the handler called exit(\(status))" + memoryNote)
         }
@@ -63,12 +65,13 @@ struct WorkerLedger {
     }
 
     /// Crash lines name the job by id (the reporter knows no numbers); they come once per worker.
-    private mutating func blame(_ id: String, _ reason: String) {
+    private mutating func blame(_ id: String, _ reason: String, signal: String? = nil) {
         // The same job may be held twice for a moment (a run let go of, and its retry fetched again):
         // the one a handler runs is the culprit.
         let candidates = held.filter { $0.value.job.lease.jobID == id }
         if let number = (candidates.first { $0.value.killAt != nil } ?? candidates.first)?.key {
             culprits[number] = reason
+            culpritSignals[number] = signal
         }
     }
 

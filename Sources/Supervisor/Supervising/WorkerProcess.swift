@@ -146,6 +146,12 @@ enum WorkerExit: Equatable {
 
     var isClean: Bool { self == .exited(status: 0) }
 
+    /// The name of the signal that ended the process, if one did.
+    var signal: String? {
+        if case .signalled(let signal) = self { return signalName(signal) }
+        return nil
+    }
+
     /// As a plugin refusal tells it.
     var processEnd: PluginRefusal.ProcessEnd {
         switch self {
