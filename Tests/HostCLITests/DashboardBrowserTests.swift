@@ -36,7 +36,7 @@ struct DashboardBrowserTests {
         let searchText = "needle-\(UUID().uuidString.prefix(8))"
         var done = try harness.enqueue(4, handler: "test.record") { _ in #"{"record": "\#(harness.recordFile)"}"# }
         done += try harness.enqueue(1, handler: "test.record") { _ in #"{"record": "\#(harness.recordFile)", "label": "\#(searchText)"}"# }
-        FileManager.default.createFile(atPath: admin.failFlag, contents: nil)
+        _ = FileManager.default.createFile(atPath: admin.failFlag, contents: nil)
         let dead = try harness.enqueue(1, handler: "test.fail_while", maxAttempts: 3) { _ in #"{"path": "\#(admin.failFlag)"}"# }[0]
         let scheduled = try harness.backend.enqueue([
             NewJob(queue: "default", handler: "test.record", payload: Data(#"{"record": "\#(harness.recordFile)"}"#.utf8), maxAttempts: 3, delay: .seconds(3600))
