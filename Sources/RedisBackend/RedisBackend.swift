@@ -306,25 +306,32 @@ public final class RedisBackend: JobBackend {
         return jobs
     }
 
-    /// One `HMGET` of the job's hash, its attempt history included (the `attempts` field: one JSON
-    /// object per line).
+    /// One `HMGET` of the job's hash, its attempt history included: the `attempts` field (one JSON
+    /// object per line) and, for a done job, its last run, which the settle keeps in the job's own
+    /// fields rather than appending (`started_at`, `updated_at`, `lease_owner`, `attempt`).
     public func job(queue: String, id: String) throws(BackendError) -> JobInfo? {
         var command: RedisCommand = ["HMGET", try key(queue) + ":job:" + id]
         for field in [
             "handler", "state", "payload", "attempt", "max_attempts", "enqueued_at", "last_error", "updated_at", "origin", "crashes", "result",
-            "progress", "note", "unique_key", "attempts",
+            "progress", "note", "unique_key", "attempts", "started_at", "lease_owner",
         ] {
             command.append(field)
         }
         let reply = try withPooledConnection { connection throws(RedisError) in try connection.command(command) }
-        guard let fields = reply.array, fields.count == 15 else {
+        guard let fields = reply.array, fields.count == 17 else {
             throw BackendError(.server, "Redis answered HMGET for job \(id) of queue \(queue) with an unexpected reply")
         }
         if fields.allSatisfy({ $0 == .null }) { return nil }
         var info = try Self.info(queue: queue, id: id, fields: fields[..<13])
         info.uniqueKey = Self.nonEmpty(fields[13])
-        if let lines = Self.nonEmpty(fields[14]) {
-            info.attempts = JobAttempt.stored(Data(("[" + lines.split(separator: "\n").joined(separator: ",") + "]").utf8))
+        var lines = Self.nonEmpty(fields[14]).map { $0.split(separator: "\n").map(String.init) } ?? []
+        if info.state == .done, let started = Self.nonEmpty(fields[15]).flatMap(Int64.init), let ended = Self.nonEmpty(fields[7]).flatMap(Int64.init) {
+            var lastRun: [String: Any] = ["n": info.attempt, "start": started, "end": ended, "outcome": JobAttempt.Outcome.done.rawValue]
+            if let owner = Self.nonEmpty(fields[16]) { lastRun["owner"] = owner }
+            if let line = try? JSONSerialization.data(withJSONObject: lastRun) { lines.append(String(decoding: line, as: UTF8.self)) }
+        }
+        if !lines.isEmpty {
+            info.attempts = Array(JobAttempt.stored(Data(("[" + lines.joined(separator: ",") + "]").utf8)).suffix(JobAttempt.limit))
         }
         return info
     }

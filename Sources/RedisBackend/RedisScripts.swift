@@ -178,8 +178,9 @@ enum RedisScripts {
     /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
     /// not counted), crashed (the job's crashes field + 1, then as retry with the delay, or as dead
     /// without one; a crashes field that cannot take one more crash makes the job dead with a reason
-    /// naming it). Every item but a done one deleted at once appends the run to the job's attempt
-    /// history (``Lua/attempts``). The whole batch is one atomic step, and every item is read and
+    /// naming it). Every item but a done one appends the run to the job's attempt history
+    /// (``Lua/attempts``); a done one kept records the claim time as `started_at`, from which
+    /// ``RedisBackend/job(queue:id:)`` reads its last run back. The whole batch is one atomic step, and every item is read and
     /// checked before the first write: no item can stop the batch halfway.
     static let settle = RedisScript(
         name: "settle",
@@ -195,13 +196,19 @@ enum RedisScripts {
             for i = 1, #ARGV, 7 do
               local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
               -- A job done with retention 0 is deleted: it records no run, and its settle reads no more
-              -- than it did before there was a history (the hot path of most queues).
-              local recorded = not (op == 'done' and ms <= 0)
+              -- than it did before there was a history (the hot path of most queues). A job done and
+              -- kept appends nothing either: its last run is read back from its fields (the claim time
+              -- kept as started_at, updated_at, lease_owner, attempt), so the hash of a job that ran
+              -- once holds no value longer than Redis's compact hash encoding takes (64 bytes), and
+              -- the settle encodes no JSON.
+              local recorded = not (op == 'done')
               -- A key that is no longer a hash holds no lease.
               local f
               if recorded then
                 f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at',
                   'lease_owner', 'attempts')
+              elseif ms > 0 then
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at')
               else
                 f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes')
               end
@@ -211,9 +218,11 @@ enum RedisScripts {
                 results[#results + 1] = 1
                 taken[id] = true
                 local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4]}
+                -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
                 if recorded then
-                  -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
-                  item.history = attempt_history(f[8], f[4], f[6], f[7], ARGV[i + 5], ARGV[i + 6], op == 'done' and '' or text, now)
+                  item.history = attempt_history(f[8], f[4], f[6], f[7], ARGV[i + 5], ARGV[i + 6], text, now)
+                elseif ms > 0 then
+                  item.started = int(f[6]) or now
                 end
                 if op == 'crashed' then
                   -- A crash is a failed attempt that also counts against the job as possible poison.
@@ -243,7 +252,7 @@ enum RedisScripts {
                 processed = processed + 1
                 free_unique(id, item.unique)
                 if ms > 0 then
-                  redis.call('HSET', key, 'state', 'done', 'updated_at', now, 'attempts', item.history)
+                  redis.call('HSET', key, 'state', 'done', 'updated_at', now, 'started_at', item.started)
                   -- The handler's result, if it set one (an empty text: none).
                   if text ~= '' then redis.call('HSET', key, 'result', text) end
                   done[#done + 1] = now
