@@ -22,11 +22,25 @@ struct ServedMethods<Context: RequestContext>: RouterMiddleware {
 
 /// The methods each route of a router takes, read from the router once every route is on it.
 final class RouteMethods: Sendable {
-    private let routes = Mutex<[(path: RouterPath, method: HTTPRequest.Method)]>([])
+    private struct Route {
+        var path: RouterPath
+        var method: HTTPRequest.Method
+        /// Per segment, 1 for a literal and 0 for a capture or wildcard: the router takes a literal
+        /// segment over a capture, from the first segment on, so `queues/x/jobs` is the `jobs`
+        /// route's, whatever `queues/:queue/:action` takes.
+        var literalness: [Int]
+    }
+
+    private let routes = Mutex<[Route]>([])
 
     /// Takes the routes of `router`; call after the last route is added.
     func load<Context>(_ router: Router<Context>) {
-        routes.withLock { $0 = router.routes.map { ($0.path, $0.method) } }
+        let loaded = router.routes.map { route in
+            Route(
+                path: route.path, method: route.method,
+                literalness: route.path.components.map { "\($0)".contains("{") || "\($0)".contains("*") ? 0 : 1 })
+        }
+        routes.withLock { $0 = loaded }
     }
 
     /// The methods routes matching `path` take (HEAD wherever GET is), in a fixed order; empty when
@@ -38,11 +52,8 @@ final class RouteMethods: Sendable {
                 route.path.components.count == segments.count && zip(route.path.components, segments).allSatisfy { $0 ~= $1 }
             }
         }
-        // The router, like this, takes a literal segment over a capture, from the first segment on:
-        // `queues/x/jobs` is the `jobs` route's, whatever `queues/:queue/:action` takes.
-        let literalness = { (path: RouterPath) in path.components.map { "\($0)".contains("{") || "\($0)".contains("*") ? 0 : 1 } }
-        guard let best = matching.map({ literalness($0.path) }).max(by: { $0.lexicographicallyPrecedes($1) }) else { return [] }
-        var methods = Set(matching.filter { literalness($0.path) == best }.map(\.method))
+        guard let best = matching.map(\.literalness).max(by: { $0.lexicographicallyPrecedes($1) }) else { return [] }
+        var methods = Set(matching.filter { $0.literalness == best }.map(\.method))
         if methods.contains(.get) { methods.insert(.head) }
         return [.get, .head, .post, .put, .patch, .delete, .options].filter(methods.contains)
     }

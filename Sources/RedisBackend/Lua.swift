@@ -322,6 +322,16 @@ enum Lua {
 
         """
 
+    /// `holds_lease(id, token)`: whether job `id` is running under exactly this lease token (a key that
+    /// is no longer a hash holds none). Needs base.
+    static let holdsLease = """
+        local function holds_lease(id, token)
+          local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq')
+          return not f.err and f[1] == 'running' and f[2] == token
+        end
+
+        """
+
     /// `add_count(field, n)`: adds n to a counter of the queue's `stats` hash. A counter an edit left
     /// holding something else than an integer starts again from n rather than failing the script
     /// (after the job writes before it). Needs base.

@@ -324,15 +324,13 @@ public final class RedisBackend: JobBackend {
         if fields.allSatisfy({ $0 == .null }) { return nil }
         var info = try Self.info(queue: queue, id: id, fields: fields[..<13])
         info.uniqueKey = Self.nonEmpty(fields[13])
-        var lines = Self.nonEmpty(fields[14]).map { $0.split(separator: "\n").map(String.init) } ?? []
+        var attempts = Self.nonEmpty(fields[14]).map { JobAttempt.stored(Data(("[" + $0.split(separator: "\n").joined(separator: ",") + "]").utf8)) } ?? []
         if info.state == .done, let started = Self.nonEmpty(fields[15]).flatMap(Int64.init), let ended = Self.nonEmpty(fields[7]).flatMap(Int64.init) {
-            var lastRun: [String: Any] = ["n": info.attempt, "start": started, "end": ended, "outcome": JobAttempt.Outcome.done.rawValue]
-            if let owner = Self.nonEmpty(fields[16]) { lastRun["owner"] = owner }
-            if let line = try? JSONSerialization.data(withJSONObject: lastRun) { lines.append(String(decoding: line, as: UTF8.self)) }
+            attempts.append(JobAttempt(
+                number: info.attempt, leaseOwner: Self.nonEmpty(fields[16]), startedAt: JobFieldLimits.date(milliseconds: started),
+                endedAt: JobFieldLimits.date(milliseconds: ended), outcome: .done))
         }
-        if !lines.isEmpty {
-            info.attempts = Array(JobAttempt.stored(Data(("[" + lines.joined(separator: ",") + "]").utf8)).suffix(JobAttempt.limit))
-        }
+        info.attempts = Array(attempts.suffix(JobAttempt.limit))
         return info
     }
 

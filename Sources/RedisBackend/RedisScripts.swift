@@ -299,14 +299,13 @@ enum RedisScripts {
     /// Guarantees: only a job running under exactly this token gets a new deadline, now + lease_ms.
     static let extend = RedisScript(
         name: "extend",
-        source: Lua.base + Lua.now + Lua.expectTypes + """
+        source: Lua.base + Lua.now + Lua.expectTypes + Lua.holdsLease + """
             expect_types({leases = 'zset'})
             local deadline = now_ms() + tonumber(ARGV[1])
             local results = {}
             for i = 2, #ARGV, 2 do
-              local id, token = ARGV[i], ARGV[i + 1]
-              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq')
-              if not f.err and f[1] == 'running' and f[2] == token then
+              local id = ARGV[i]
+              if holds_lease(id, ARGV[i + 1]) then
                 redis.call('ZADD', base .. ':leases', 'XX', deadline, id)
                 results[#results + 1] = 1
               else
@@ -322,12 +321,11 @@ enum RedisScripts {
     /// Guarantees: only a job running under exactly this token is written.
     static let progress = RedisScript(
         name: "progress",
-        source: Lua.base + """
+        source: Lua.base + Lua.holdsLease + """
             local results = {}
             for i = 1, #ARGV, 4 do
-              local id, token = ARGV[i], ARGV[i + 1]
-              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq')
-              if not f.err and f[1] == 'running' and f[2] == token then
+              local id = ARGV[i]
+              if holds_lease(id, ARGV[i + 1]) then
                 redis.call('HSET', job_key(id), 'progress', ARGV[i + 2], 'note', ARGV[i + 3])
                 results[#results + 1] = 1
               else

@@ -28,7 +28,8 @@ struct JobAttemptTests {
         let attempts = JobAttempt.stored(Data(json.utf8))
         #expect(attempts.map(\.number) == [2, 3, 5], "an unknown outcome and a non-object are skipped")
         #expect(attempts[0].outcomeText == "crashed (SIGSEGV)" && attempts[0].error == "worker crashed: SIGSEGV")
-        #expect(abs(attempts[0].runSeconds - 1.5) < 0.0001 && attempts[0].startedAt == Date(timeIntervalSince1970: 1765106400.123))
+        // The stored run lasted 1,500 ms (end minus start as written): read back to the millisecond.
+        #expect((attempts[0].runSeconds * 1000).rounded() == 1500 && attempts[0].startedAt == Date(timeIntervalSince1970: 1765106400.123))
         #expect(attempts[1].outcome == .leaseLost && attempts[1].host == nil && attempts[1].signal == nil && attempts[1].error == nil)
         #expect(JobAttempt.stored(Data("{not json".utf8)).isEmpty && JobAttempt.stored(nil).isEmpty)
     }

@@ -10,8 +10,6 @@ const JOB_STATES = ['ready', 'running', 'scheduled', 'done', 'dead'];
 let session = { signed_in: false, reads_open: false, changes_possible: false };
 let refreshTimer = null;
 let currentRefresh = null;
-// Rates computed in the page when the server keeps no throughput history.
-const localSamples = [];
 
 // MARK: DOM helpers
 
@@ -120,11 +118,6 @@ async function api(path, options) {
     throw new APIError(response.status, (answer && answer.error) || `${response.status} ${response.statusText}`);
   }
   return answer;
-}
-
-// Reads that only newer hosts answer: a missing endpoint is "not shown", not an error.
-async function optional(path) {
-  try { return await api(path); } catch (error) { if (error.status === 404) return null; throw error; }
 }
 
 // Changes need the token: an operator not signed in is sent to sign in first, then back here.
@@ -298,8 +291,8 @@ async function renderOverview() {
   const hostsBox = el('section', { class: 'panel', id: 'hosts' });
   async function refresh() {
     const [queues, health, throughput, hosts] = await Promise.all([
-      api('/api/v1/queues'), api('/health').catch(() => null), optional('/api/v1/throughput'), optional('/api/v1/hosts')]);
-    noteSample(queues.queues);
+      api('/api/v1/queues'), api('/health').catch(() => null), api('/api/v1/throughput').catch(() => null),
+      api('/api/v1/hosts').catch(() => null)]);
     queuesBox.replaceChildren(el('h2', {}, 'Queues'), queueCountsTable(queues.queues));
     chartBox.replaceChildren(el('h2', {}, 'Jobs per second, last 10 minutes'), ...throughputChart(throughput));
     const jobsRun = new Map(((hosts && hosts.workers) || []).map(worker => [worker.pid, worker.jobs_run]));
@@ -309,11 +302,6 @@ async function renderOverview() {
   await refresh();
   refreshEvery(refresh);
   return [el('h1', {}, 'Overview'), queuesBox, chartBox, healthBox, hostsBox];
-}
-
-function count(value, hash) {
-  const text = value === undefined || value === null ? '—' : String(value);
-  return el('td', { class: 'num' }, hash && value ? link(hash, text) : text);
 }
 
 function queueCountsTable(queues) {
@@ -337,47 +325,28 @@ function queueCountsTable(queues) {
     rows, { id: 'queue-counts' });
 }
 
-function noteSample(queues) {
-  const now = Date.now();
-  let processed = 0, failed = 0;
-  for (const queue of queues) { processed += queue.jobs?.processed || 0; failed += queue.jobs?.failed || 0; }
-  localSamples.push({ at: now, processed, failed });
-  while (localSamples.length && now - localSamples[0].at > 10 * 60 * 1000) localSamples.shift();
-}
-
 // Points of {at, processed, failed} per second, summed over queues.
 function throughputPoints(throughput) {
-  if (throughput && throughput.queues) {
-    const seconds = throughput.interval_seconds || 5;
-    const byTime = new Map();
-    for (const queue of throughput.queues) {
-      for (const point of queue.points || []) {
-        const key = point.at;
-        const sum = byTime.get(key) || { at: new Date(point.at).getTime(), processed: 0, failed: 0 };
-        sum.processed += (point.processed || 0) / seconds;
-        sum.failed += (point.failed || 0) / seconds;
-        byTime.set(key, sum);
-      }
+  const seconds = throughput.interval_seconds || 5;
+  const byTime = new Map();
+  for (const queue of throughput.queues) {
+    for (const point of queue.points || []) {
+      const sum = byTime.get(point.at) || { at: new Date(point.at).getTime(), processed: 0, failed: 0 };
+      sum.processed += (point.processed || 0) / seconds;
+      sum.failed += (point.failed || 0) / seconds;
+      byTime.set(point.at, sum);
     }
-    return [...byTime.values()].sort((a, b) => a.at - b.at);
   }
-  const points = [];
-  for (let index = 1; index < localSamples.length; index++) {
-    const a = localSamples[index - 1], b = localSamples[index];
-    const seconds = (b.at - a.at) / 1000;
-    if (seconds <= 0) continue;
-    points.push({ at: b.at, processed: Math.max(0, b.processed - a.processed) / seconds, failed: Math.max(0, b.failed - a.failed) / seconds });
-  }
-  return points;
+  return [...byTime.values()].sort((a, b) => a.at - b.at);
 }
 
 function throughputChart(throughput) {
+  if (!throughput) return [el('p', { class: 'muted' }, 'not available')];
   const points = throughputPoints(throughput);
   const last = points[points.length - 1];
   const legend = el('div', { class: 'legend' },
     el('span', { class: 'processed' }, `processed ${last ? last.processed.toFixed(1) : '0'}/s`),
-    el('span', { class: 'failed' }, `failed ${last ? last.failed.toFixed(1) : '0'}/s`),
-    throughput ? null : el('span', { class: 'muted' }, 'since this page opened'));
+    el('span', { class: 'failed' }, `failed ${last ? last.failed.toFixed(1) : '0'}/s`));
   const width = 600, height = 160, left = 40, bottom = 18;
   const svg = svgEl('svg', { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': 'jobs per second' });
   const top = Math.max(1, ...points.map(p => Math.max(p.processed, p.failed)));
@@ -502,13 +471,14 @@ async function renderJobs(where) {
   return [el('h1', {}, 'Jobs'), el('div', { class: 'toolbar' }, listForm, searchForm), box];
 }
 
-// The server's search when it has one; an id typed in full is also looked up directly.
+// The queue's search; an id typed in full is also looked up directly, so a job of another queue is found.
 async function searchJobs(queue, text) {
-  const direct = await api(`/api/v1/jobs/${encodeURIComponent(text)}`).catch(() => null);
-  const found = await optional(`/api/v1/queues/${encodeURIComponent(queue)}/search${query({ q: text, limit: PAGE_SIZE })}`);
-  const jobs = found ? found.jobs : [];
+  const [direct, found] = await Promise.all([
+    api(`/api/v1/jobs/${encodeURIComponent(text)}`).catch(() => null),
+    api(`/api/v1/queues/${encodeURIComponent(queue)}/search${query({ q: text, limit: PAGE_SIZE })}`)]);
+  const jobs = found.jobs;
   if (direct && !jobs.some(job => job.id === direct.id)) jobs.unshift(direct);
-  return { jobs, truncated: found ? !!found.truncated : false };
+  return { jobs, truncated: !!found.truncated };
 }
 
 function jobsTable(jobs, id) {
@@ -576,21 +546,15 @@ function jobParts(job) {
 }
 
 function attemptsTable(attempts) {
-  if (!attempts) return el('p', { class: 'muted' }, 'This backend keeps no attempt history.');
-  if (!attempts.length) return el('p', { class: 'muted' }, 'Not run yet.');
+  if (!attempts || !attempts.length) return el('p', { class: 'muted' }, 'Not run yet.');
   const rows = attempts.map(a => el('tr', { 'data-attempt': a.number },
     el('td', { class: 'num' }, String(a.number)),
     el('td', {}, badge(a.signal ? `${a.outcome} (${a.signal})` : a.outcome, `state-${outcomeKind(a.outcome)}`)),
     el('td', {}, when(a.started_at)),
-    el('td', { class: 'num' }, duration(a.run_seconds !== undefined ? a.run_seconds * 1000 : runMillis(a))),
+    el('td', { class: 'num' }, duration(a.run_seconds * 1000)),
     el('td', {}, [a.host, a.worker].filter(Boolean).join(' · ')),
     el('td', { class: 'error' }, a.error || '')));
   return table([el('th', { class: 'num' }, '#'), 'outcome', 'started', el('th', { class: 'num' }, 'ran'), 'host · worker', 'error'], rows, { id: 'attempts' });
-}
-
-function runMillis(attempt) {
-  if (!attempt.started_at || !attempt.ended_at) return null;
-  return new Date(attempt.ended_at).getTime() - new Date(attempt.started_at).getTime();
 }
 
 function outcomeKind(outcome) {
