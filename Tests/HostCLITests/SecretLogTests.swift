@@ -119,7 +119,7 @@ struct SecretLogTests {
 
         // The paths under test were taken.
         let log = run.log
-        #expect(log.contains("job failed; will retry") && log.contains("job discarded") && log.contains("job failed for good"))
+        #expect(log.contains("job failed; will retry") && log.contains("job failed: discarded by its handler") && log.contains("job failed for good"))
         #expect(log.contains("WRONGPASS"), "the Redis backend refused the password")
         #expect(log.contains("127.0.0.1:1: Connection refused"), "the unreachable Redis backend")
         #expect(log.contains("PostgreSQL") && (log.contains("lost the connection") || log.contains("reconnecting")), "\(log.suffix(3000))")

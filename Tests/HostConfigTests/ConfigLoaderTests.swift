@@ -31,7 +31,7 @@ struct ConfigLoaderTests {
         #expect(queue.name == "default")
         #expect(queue.backend == "main")  // the only backend
         #expect(queue.concurrency == 10)
-        #expect(queue.weight == 1)
+        #expect(queue.jobLog == .all)
         #expect(queue.timeout == .seconds(300))
         #expect(queue.lease == .seconds(10))  // short whatever the timeout: renewed while held
         #expect(queue.retry == .standard)
@@ -64,7 +64,7 @@ struct ConfigLoaderTests {
               noctua:
                 backend: db
                 concurrency: 4
-                weight: 3
+                job_log: failures
                 timeout: 10m
                 lease: 15m
                 retention: 2d
@@ -94,7 +94,7 @@ struct ConfigLoaderTests {
         #expect(config.plugins[1].path?.path == "/etc/jobhost/lib/libLocal.so")
         #expect(config.plugins[1].configJSON == "{}")
         let queue = try #require(config.queues.first { $0.name == "noctua" })
-        #expect(queue.concurrency == 4 && queue.weight == 3 && queue.timeout == .seconds(600) && queue.lease == .seconds(900))
+        #expect(queue.concurrency == 4 && queue.jobLog == .failures && queue.timeout == .seconds(600) && queue.lease == .seconds(900))
         #expect(queue.retention == .seconds(172_800))
         #expect(queue.retry == RetryPolicy(maxAttempts: 3, backoff: .fixed, base: .seconds(30), max: .seconds(600), jitter: 0))
         #expect(JobRouter(config).queue(for: "noctua.strategy_batch")?.name == "noctua")  // wildcard
@@ -237,13 +237,28 @@ struct ConfigLoaderTests {
             backends:
               main: { type: redis, url: "redis://127.0.0.1:6379" }
             queues:
-              fast: &fast { concurrency: 8, weight: 3 }
+              fast: &fast { concurrency: 8, job_log: none }
               slow: &slow { concurrency: 1, timeout: 1h }
               mixed:
                 <<: [*fast, *slow]
             """)
         let mixed = try #require(config.queues.first { $0.name == "mixed" })
-        #expect(mixed.concurrency == 8 && mixed.weight == 3 && mixed.timeout == .seconds(3600))
+        #expect(mixed.concurrency == 8 && mixed.jobLog == .none && mixed.timeout == .seconds(3600))
+    }
+
+    @Test func aQueueWeightIsRefusedWithWhatToDoInstead() {
+        let found = problems("""
+            backends:
+              main: { type: redis, url: "redis://127.0.0.1:6379" }
+            queues:
+              critical:
+                concurrency: 4
+                weight: 2
+            """)
+        let weight = found.first { $0.keyPath == "queues.critical.weight" }
+        #expect(found.count == 1)
+        #expect(weight?.location.line == 6)
+        #expect(weight?.message.contains("concurrency") == true)
     }
 
     @Test func aRouteRetryOverridesOnlyWhatItNames() throws {
@@ -263,10 +278,10 @@ struct ConfigLoaderTests {
             backends:
               main: { type: redis, url: "redis://127.0.0.1:6379" }
             queues:
-              default: { concurrency: 0, weight: -1, timeout: soon, retry: { max_attempts: 0 } }
+              default: { concurrency: 0, job_log: loud, timeout: soon, retry: { max_attempts: 0 } }
             """)
         #expect(found.map(\.keyPath) == [
-            "queues.default.concurrency", "queues.default.weight", "queues.default.timeout", "queues.default.retry.max_attempts",
+            "queues.default.concurrency", "queues.default.job_log", "queues.default.timeout", "queues.default.retry.max_attempts",
         ])
         #expect(found.allSatisfy { $0.location.line == 4 })
     }

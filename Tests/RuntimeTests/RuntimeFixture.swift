@@ -19,13 +19,14 @@ final class RuntimeFixture {
     let logger: Logger
 
     /// - Parameter queues: the `queues:` block, indented by two spaces per level under `queues:`.
-    init(queues: String, routes: String = "", grace: Duration = .seconds(5)) async throws {
+    /// - Parameter log: where the runtime's lines go, for tests that read them; nil: warnings and worse are dropped.
+    init(queues: String, routes: String = "", grace: Duration = .seconds(5), log: LogCapture? = nil) async throws {
         redis = try await RedisServer.start()
         directory = try TemporaryDirectory.create()
         recordFile = directory.url.appendingPathComponent("ran.txt").path
         _ = FileManager.default.createFile(atPath: recordFile, contents: nil)
-        var logger = Logger(label: "runtime-test")
-        logger.logLevel = .warning
+        var logger = log.map { capture in Logger(label: "runtime-test") { _ in capture } } ?? Logger(label: "runtime-test")
+        logger.logLevel = log == nil ? .warning : .info
         self.logger = logger
         let yaml = """
             backends:

@@ -73,6 +73,37 @@ struct RuntimeTests {
         #expect(try fixture.runs().dropFirst(3).first?.attempt == 1)
     }
 
+    @Test func eachFinishedJobIsOneLogLineUnlessItsQueueSaysOtherwise() async throws {
+        let log = LogCapture()
+        let fixture = try await RuntimeFixture(queues: """
+              default: { concurrency: 2, retry: { base: 10ms, max: 20ms, max_attempts: 2 } }
+              quiet: { concurrency: 2, job_log: failures, retry: { base: 10ms, max: 20ms, max_attempts: 2 } }
+              silent: { concurrency: 2, job_log: none, retry: { base: 10ms, max: 20ms, max_attempts: 1 } }
+            """, log: log)
+        let flaky = #"{"failures": 1, "record": "\#(fixture.recordFile)"}"#
+        let submitter = fixture.submitter()
+        let loud = try submitter.submit(.init(handler: "test.flaky", payload: Data(flaky.utf8), queue: "default"))
+        let quiet = try submitter.submit(.init(handler: "test.flaky", payload: Data(flaky.utf8), queue: "quiet"))
+        let silent = try submitter.submit(.init(handler: "test.flaky", payload: Data(flaky.utf8), queue: "silent"))
+        let runtime = fixture.runtime()
+        runtime.start()
+        try await waitUntil("every job finished") {
+            try fixture.backend.job(queue: "default", id: loud)?.state == .done && fixture.backend.job(queue: "quiet", id: quiet)?.state == .done
+                && fixture.backend.job(queue: "silent", id: silent)?.state == .dead
+        }
+        runtime.shutdown(timeout: .seconds(5))
+        let lines = log.lines.filter { $0.message.hasPrefix("job ") }
+        func of(_ id: String) -> [LogCapture.Line] { lines.filter { $0.metadata["job.id"] == id } }
+        #expect(of(loud).map(\.message) == ["job failed; will retry", "job done"])
+        #expect(of(loud).map(\.level) == [.warning, .info])
+        let done = try #require(of(loud).last)
+        #expect(done.metadata["job.handler"] == "test.flaky" && done.metadata["job.queue"] == "default" && done.metadata["job.attempt"] == "2")
+        #expect(Double(done.metadata["duration_ms"] ?? "") != nil)
+        #expect(of(loud).first?.metadata["error"] == "planned failure 1 of 1")
+        #expect(of(quiet).map(\.message) == ["job failed; will retry"])
+        #expect(of(silent).isEmpty)
+    }
+
     @Test func aDiscardGoesStraightToDead() async throws {
         let fixture = try await RuntimeFixture(queues: "  default: { concurrency: 1 }")
         let id = try fixture.submitter().submit(.init(handler: "test.discard", payload: Data("{}".utf8)))

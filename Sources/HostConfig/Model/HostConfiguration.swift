@@ -163,8 +163,6 @@ public struct QueueConfig: Sendable {
     public var backend: String
     /// Jobs of this queue that run at once on one host.
     public var concurrency: Int
-    /// Share of fetches when queues compete for the same workers.
-    public var weight: Int
     /// How long a job may run before it is asked to stop.
     public var timeout: Duration
     /// How long a fetched job stays reserved without a renewal before another host may rescue it. The
@@ -183,12 +181,23 @@ public struct QueueConfig: Sendable {
     public var workerMemoryLimit: Int?
     /// A worker is recycled after finishing this many jobs.
     public var workerMaxJobs: Int?
+    /// Which finished jobs get a log line.
+    public var jobLog: JobLog = .all
     public var location: SourceLocation
     /// Where each key of the entry was written, for errors about it.
     public var fieldLocations: [String: SourceLocation] = [:]
 
     /// Where `field` was written, or the entry itself when it was not.
     public func location(of field: String) -> SourceLocation { fieldLocations[field] ?? location }
+
+    public enum JobLog: String, Sendable, CaseIterable {
+        /// `job done` for every success, `job failed …` for every failure.
+        case all
+        /// Only the `job failed …` lines: for queues so busy that a line per success is noise.
+        case failures
+        /// No line per job (alerts, metrics and the dashboard still see every outcome).
+        case none
+    }
 
     public enum Isolation: String, Sendable, CaseIterable {
         /// In worker processes the host supervises: a crash or a hang costs only the jobs of that worker.

@@ -182,7 +182,7 @@ struct SectionParser {
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
                 allowed: [
                     "backend", "concurrency", "weight", "timeout", "lease", "retry", "retention", "isolation", "workers",
-                    "worker_memory_limit", "worker_max_jobs",
+                    "worker_memory_limit", "worker_max_jobs", "job_log",
                 ],
                 section: "queues.\(entry.key)")
         else { return nil }
@@ -194,12 +194,16 @@ struct SectionParser {
                 fields.require("backend", hint: backends.isEmpty ? "no backends are defined" : "name one of \(backends.joined(separator: ", "))")
             }
         }
+        if let weight = fields.entry("weight") {
+            // Refused rather than ignored: a key that is accepted and does nothing misleads whoever tunes it.
+            reader.report(weight.keyNode, weight.path,
+                "'weight' is not supported: each queue has its own slots (`concurrency`) and workers, so a queue never waits behind another; give the queue that matters more `concurrency` (or `workers`), and remove 'weight'")
+        }
         let timeout = fields.duration("timeout") ?? .seconds(300)
         return QueueConfig(
             name: entry.key,
             backend: backend ?? "",
             concurrency: fields.int("concurrency", minimum: 1, maximum: 10_000) ?? 10,
-            weight: fields.int("weight", minimum: 1, maximum: 1000) ?? 1,
             timeout: timeout,
             lease: fields.duration("lease", minimum: .seconds(1)) ?? QueueConfig.defaultLease,
             retry: parseRetry(fields.entry("retry"), base: .standard) ?? .standard,
@@ -208,6 +212,7 @@ struct SectionParser {
             workers: fields.int("workers", minimum: 1, maximum: 64) ?? 1,
             workerMemoryLimit: fields.byteSize("worker_memory_limit", minimum: 64 << 20),
             workerMaxJobs: fields.int("worker_max_jobs", minimum: 1),
+            jobLog: fields.choice("job_log", QueueConfig.JobLog.self) ?? .all,
             location: reader.location(entry.keyNode),
             fieldLocations: fields.valueLocations)
     }

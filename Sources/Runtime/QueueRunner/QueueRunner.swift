@@ -156,7 +156,7 @@ final class QueueRunner: Sendable {
         case .notHeld:
             return true  // lease lost meanwhile: another host owns the job now
         case .handOver:
-            count(settlement, job: job, discarded: outcome.isDiscard)
+            count(settlement, job: job, discarded: outcome.isDiscard, ran: ran)
             return true
         }
     }
@@ -213,21 +213,26 @@ final class QueueRunner: Sendable {
         return .retry(after: delay ?? policy.delay(afterAttempt: job.attempt), error: reason)
     }
 
-    /// Counts and logs a settlement once it is queued.
-    private func count(_ settlement: Settlement, job: LeasedJob, discarded: Bool) {
+    /// Counts and logs a settlement once it is queued. The lines are what operators grep for: `job done`,
+    /// and every failure starts with `job failed`. `ran` is nil when the handler never returned.
+    private func count(_ settlement: Settlement, job: LeasedJob, discarded: Bool, ran: Duration? = nil) {
         switch settlement {
         case .done:
             succeededJobs.add(1, ordering: .relaxed)
+            if queue.jobLog == .all { logger.info("job done", metadata: jobMetadata(job, ran: ran)) }
         case .retry(let wait, let reason):
-            logger.info("job failed; will retry", metadata: jobMetadata(job).merging(["error": "\(reason)", "retry_in": "\(wait.configText)"]) { $1 })
+            guard queue.jobLog != .none else { return }
+            logger.warning("job failed; will retry", metadata: jobMetadata(job, ran: ran, error: reason).merging(["retry_in": "\(wait.configText)"]) { $1 })
         case .dead(let reason) where discarded:
-            logger.warning("job discarded", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
+            guard queue.jobLog != .none else { return }
+            logger.warning("job failed: discarded by its handler", metadata: jobMetadata(job, ran: ran, error: reason))
         case .dead(let reason), .crashed(nil, let reason):
-            logger.error("job failed for good", metadata: jobMetadata(job).merging(["error": "\(reason)"]) { $1 })
+            guard queue.jobLog != .none else { return }
+            logger.error("job failed for good", metadata: jobMetadata(job, ran: ran, error: reason))
         case .crashed, .release:
             break
         case .ended(let settlement, _):
-            count(settlement, job: job, discarded: discarded)
+            count(settlement, job: job, discarded: discarded, ran: ran)
         }
     }
 
@@ -431,6 +436,17 @@ final class QueueRunner: Sendable {
 
     private func jobMetadata(_ job: LeasedJob) -> Logger.Metadata {
         ["job.id": "\(job.id)", "job.handler": "\(job.handler)", "job.queue": "\(job.queue)", "job.attempt": "\(job.attempt)"]
+    }
+
+    /// A finished job's fields, with how long its handler ran (milliseconds, three decimals) and why it failed.
+    private func jobMetadata(_ job: LeasedJob, ran: Duration?, error: String? = nil) -> Logger.Metadata {
+        var metadata = jobMetadata(job)
+        if let ran {
+            let micros = ran.components.seconds * 1_000_000 + ran.components.attoseconds / 1_000_000_000_000
+            metadata["duration_ms"] = "\(Double(micros) / 1000)"
+        }
+        if let error { metadata["error"] = "\(error)" }
+        return metadata
     }
 }
 
