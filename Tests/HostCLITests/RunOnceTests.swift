@@ -21,6 +21,8 @@ struct RunOnceTests {
         try await HostHarness.testPlugin(
             kind, queuesYAML: "  other: { concurrency: 2, isolation: \(isolation), retry: { max_attempts: 3, base: 1h, max: 2h } }",
             extraYAML: """
+                routes:
+                  test.*: other
                 schedules:
                   every-second: { every: 1s, handler: test.record, queue: other }
                 """)
