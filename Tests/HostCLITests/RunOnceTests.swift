@@ -1,5 +1,6 @@
 import Backend
 import Foundation
+import Glibc
 import JobHostTesting
 import Testing
 
@@ -71,6 +72,18 @@ struct RunOnceTests {
         #expect(output.stdout == "drained other: 4 jobs ran: 2 done, 1 failed and scheduled to retry, 1 dead\n", "\(output.stdout)")
         let stats = try harness.backend.stats(queue: "other")
         #expect((stats.ready, stats.running, stats.scheduled, stats.dead) == (0, 0, 1, 1), "\(stats)")
+    }
+
+    @Test func aSignalBeforeTheQueuesDrainedExitsOneAndHandsTheJobBack() async throws {
+        let harness = try await Self.harness(.redis)
+        try harness.enqueue(1, handler: "test.sleep", queue: "other") { _ in #"{"ms": 600000, "ignore_cancel": true}"# }
+        let host = try harness.startHost(arguments: ["--once", "--queues", "other"])
+        try await harness.waitUntil("the job running") { try harness.backend.stats(queue: "other").running == 1 }
+        host.send(SIGTERM)
+        #expect(await host.waitUntilExit(timeout: .seconds(60)) == 1, "\(host.log)")
+        #expect(host.log.contains("stopped by a signal before other drained: 0 jobs ran"), "\(host.log)")
+        let stats = try harness.backend.stats(queue: "other")
+        #expect((stats.ready, stats.running) == (1, 0), "handed back without using an attempt: \(stats)")
     }
 
     @Test func nothingReadyExitsZeroAtOnce() async throws {
