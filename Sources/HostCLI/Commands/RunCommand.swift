@@ -35,7 +35,8 @@ struct RunCommand: AsyncParsableCommand {
             no schedule and serves no admin API, then stops as on a signal and prints one line of counts \
             (--json: an object). A queue is drained when its backend counts nothing ready and nothing running \
             (other hosts' running jobs included); jobs scheduled for later, retries' backoff included, are \
-            not waited for; a paused queue is left alone. Exit status with --once: 0 every job it ran ended \
+            not waited for; a paused queue is left alone; an unreachable backend is waited for, as without \
+            --once. Exit status with --once: 0 every job it ran ended \
             done (none ran counts too); 1 a job failed (a retry scheduled or dead) or a signal stopped it \
             before the queues drained; 2 the config or a plugin is refused.
 
