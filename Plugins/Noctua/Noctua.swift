@@ -6,6 +6,12 @@
 // plan, creates its 20 content items as drafts and marks the plan completed. Every step can run
 // twice (jobs run at least once): weeks are stored by number, items are unique per (week, position),
 // and the plan is created once per request job.
+//
+// A chain that ends dead never leaves its plan `processing`: a week job that fails its last attempt
+// for any reason it can see (the AI, the database, a bad stored week) marks the plan `failed` with the
+// reason. What it cannot see — its worker crashed, it overran its timeout, it became a poison job — is
+// repaired by noctua.recover_stuck (schedule it): plans with no progress for `stuck_after` (2h) are
+// marked `failed`, as the seed's runbook did by hand.
 import AIClient
 import ContentStore
 import Foundation
@@ -16,9 +22,39 @@ import Synchronization
 /// The host's services to a job (Foundation has a `Host` too).
 typealias Host = PluginKit.Host
 
+/// The plugin's own keys; the ai_* keys are AIConfiguration's.
+struct Settings: Decodable {
+    var databaseURL: String
+    /// recover_stuck: a plan pending or processing with no progress for this long is failed; 2h when left out.
+    var stuckAfter: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case databaseURL = "database_url"
+        case stuckAfter = "stuck_after"
+    }
+}
+
+/// `stuck_after` as written (for the reason recorded on a plan) and in seconds.
+struct StuckAfter: Sendable {
+    let text: String
+    let seconds: Int
+
+    static let standard = StuckAfter(text: "2h", seconds: 2 * 3600)
+
+    /// At least a minute: less would fail plans whose week is simply waiting for the AI.
+    static func checked(_ text: String?) throws -> StuckAfter {
+        guard let text else { return .standard }
+        guard let seconds = durationSeconds(text), seconds >= 60 else {
+            throw PluginConfigurationError(at: "stuck_after", message: "expected a duration of at least 1m such as 90m or 2h, found '\(text)'")
+        }
+        return StuckAfter(text: text, seconds: Int(seconds))
+    }
+}
+
 struct Services: Sendable {
     let store: ContentStore
     let ai: AIClient
+    let stuckAfter: StuckAfter
 }
 
 let services = Mutex<Services?>(nil)
@@ -90,10 +126,31 @@ func strategyBatch(_ job: Job, _ host: Host) throws -> Outcome {
     guard (1...weeksPerPlan).contains(request.week) else { return .discard("week must be 1 to \(weeksPerPlan), not \(request.week)") }
     let services = try ready()
     let database = services.store.database
+    // Whatever ends the chain here ends the plan too: a dead week job must not leave it processing.
+    let outcome: Outcome
+    do {
+        outcome = try runWeek(job, request, services, host)
+    } catch let discard as DiscardJob {
+        return try endChain(planID: request.planId, reason: "week \(request.week): \(discard.reason)", database)
+    } catch {
+        if !job.isLastAttempt { throw error }
+        return try endChain(planID: request.planId, reason: "week \(request.week): \(error)", database)
+    }
+    switch outcome {
+    case .success: return outcome
+    case .retry(let reason, _): return job.isLastAttempt ? try endChain(planID: request.planId, reason: reason, database) : outcome
+    case .discard(let reason): return try endChain(planID: request.planId, reason: reason, database)
+    }
+}
+
+/// One week: asked of the AI (unless stored already), stored, and the next enqueued; the last week
+/// completes the plan.
+func runWeek(_ job: Job, _ request: BatchRequest, _ services: Services, _ host: Host) throws -> Outcome {
+    let database = services.store.database
     let plan = try database.query(
         "SELECT status, month, brief, weeks ? $2 FROM content_plans WHERE id = $1", [String(request.planId), String(request.week)])
     guard plan.count == 1, let status = plan[0, 0], let month = plan[0, 1], let brief = plan[0, 2] else {
-        return .discard("no content plan \(request.planId)")
+        return .discard("week \(request.week): no content plan \(request.planId)")
     }
     if status == "completed" || status == "failed" {
         host.log(.info, "plan \(request.planId) is \(status) already; week \(request.week) has nothing to do")
@@ -116,7 +173,8 @@ func strategyBatch(_ job: Job, _ host: Host) throws -> Outcome {
                 throw AIError.unexpectedShape("expected \(postsPerWeek) posts, got \(week.posts.count)")
             }
         } catch let error as AIError {
-            return try failed(job, planID: request.planId, week: request.week, error: error, database)
+            // Transient or not, retried while attempts remain; the last one ends the plan (strategyBatch).
+            return .retry("week \(request.week): \(error)")
         }
         _ = try database.query(
             "UPDATE content_plans SET weeks = weeks || jsonb_build_object($2::text, $3::jsonb), updated_at = now() WHERE id = $1",
@@ -168,15 +226,39 @@ func finish(planID: Int, _ database: PostgresClient) throws -> Int {
     }
 }
 
-/// An AI failure: retried while attempts remain (transient ones after the queue's backoff); on the
-/// last attempt the plan is marked failed with the error, so it never stays `processing`.
-func failed(_ job: Job, planID: Int, week: Int, error: AIError, _ database: PostgresClient) throws -> Outcome {
-    let reason = "week \(week): \(error)"
-    if !job.isLastAttempt { return .retry(reason) }
-    _ = try database.query(
-        "UPDATE content_plans SET status = 'failed', error = $2, updated_at = now() WHERE id = $1 AND status <> 'completed'",
+/// The chain ends here: the plan is marked failed with the reason (unless it completed, or failed
+/// already: the first reason stays), and the job is discarded with it.
+func endChain(planID: Int, reason: String, _ database: PostgresClient) throws -> Outcome {
+    let ended = try database.query(
+        "UPDATE content_plans SET status = 'failed', error = $2, updated_at = now() WHERE id = $1 AND status IN ('pending', 'processing') RETURNING id",
         [String(planID), reason])
-    return .discard("plan \(planID) failed: \(reason)")
+    return .discard(ended.count == 1 ? "plan \(planID) failed: \(reason)" : reason)
+}
+
+/// Plans pending or processing with no progress for `stuck_after`: their chain died where no handler
+/// could see it (a crashed worker, a timeout on the last attempt, a poison job, a job discarded by an
+/// operator). They are marked failed, not resumed: a week that killed its worker or overran its
+/// timeout would most likely do it again, and a request is cheap to make anew.
+func recoverStuck(_ job: Job, _ host: Host) throws -> Outcome {
+    let services = try ready()
+    let stuckAfter = services.stuckAfter
+    let rows = try services.store.database.query(
+        """
+        UPDATE content_plans
+           SET status = 'failed', updated_at = now(),
+               error = 'recovered: ' || status || ' with ' || (SELECT count(*) FROM jsonb_object_keys(weeks)) || ' of ' || $3 || ' weeks stored and '
+                       || 'no progress for more than ' || $2 || ' (stuck_after); its week job ended without finishing: '
+                       || 'a crashed worker, a timeout, a poison job or a discarded job'
+         WHERE status IN ('pending', 'processing') AND updated_at < now() - make_interval(secs => $1)
+        RETURNING id
+        """, [String(stuckAfter.seconds), stuckAfter.text, String(weeksPerPlan)])
+    let plans = (0..<rows.count).compactMap { rows.int($0, 0) }
+    if plans.isEmpty {
+        host.log(.info, "recover_stuck: no plan stuck for more than \(stuckAfter.text)")
+    } else {
+        host.log(.warning, "recover_stuck: \(plans.count) plans stuck for more than \(stuckAfter.text) marked failed: \(plans.map(String.init).joined(separator: ", "))")
+    }
+    return .success
 }
 
 let plugin = Plugin(
@@ -188,12 +270,15 @@ let plugin = Plugin(
                 timeout: .seconds(30), run: generateStrategy),
         Handler("noctua.strategy_batch", description: "Generates one week of a plan {plan_id, week}; the last week completes it",
                 timeout: .seconds(120), run: strategyBatch),
+        Handler("noctua.recover_stuck", description: "Marks plans with no progress for stuck_after (2h) failed, with the reason",
+                timeout: .seconds(60), run: recoverStuck),
     ],
     onInit: { config, host in
-        // Its keys: database_url and the ai_* keys; any other is refused at its line in the YAML.
-        let (database, ai) = try config.decode(DatabaseSettings.self, AIConfiguration.self)
-        let store = try ContentStore(settings: database, plugin: "noctua")
-        services.withLock { $0 = Services(store: store, ai: AIClient(configuration: ai)) }
+        // Its keys: database_url, stuck_after and the ai_* keys; any other is refused at its line in the YAML.
+        let (settings, ai) = try config.decode(Settings.self, AIConfiguration.self)
+        let stuckAfter = try StuckAfter.checked(settings.stuckAfter)
+        let store = try ContentStore(settings: DatabaseSettings(databaseURL: settings.databaseURL), plugin: "noctua")
+        services.withLock { $0 = Services(store: store, ai: AIClient(configuration: ai), stuckAfter: stuckAfter) }
     }
 )
 

@@ -100,7 +100,7 @@ struct HostCommandTests {
         let output = try host(["check-config", Self.referenceConfig], environment: ["REDIS_URL": "", "DATABASE_URL": ""])
         #expect(output.status == 0, "\(output.stderr)")
         #expect(output.stdout == """
-            OK: 5 queues, 6 plugins (13 handlers), 7 schedules
+            OK: 5 queues, 6 plugins (14 handlers), 8 schedules
             backend main: redis redis://127.0.0.1:6379/0
             backend app-db: postgres postgres://jobhost@127.0.0.1:5432/app
 

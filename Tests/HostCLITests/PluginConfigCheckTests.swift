@@ -42,6 +42,9 @@ struct PluginConfigCheckTests {
             (7, 7, "ai_timout_seconds", "unknown key; did you mean 'ai_timeout_seconds'?"),
             (8, 7, "ai_temperature", "expected a number, found a string"),
         ]),
+        ("Noctua", [database, "stuck_after: 30s"], [
+            (7, 7, "stuck_after", "expected a duration of at least 1m such as 90m or 2h, found '30s'"),
+        ]),
         ("Voxa", [database, "batch_sise: 5", #"batch_size: "seven""#], [
             (7, 7, "batch_sise", "unknown key; did you mean 'batch_size'?"),
             (8, 7, "batch_size", "expected an integer, found a string"),

@@ -29,6 +29,18 @@ struct RunCommand: AsyncParsableCommand {
             On a signal it stops fetching, waits up to host.shutdown_timeout for running jobs, hands the rest \
             back to the backend without using an attempt, and exits 0. An unreachable backend is retried \
             with backoff; the host keeps running.
+
+            With --once it drains instead (for tests, scripts and CI): it runs the jobs that are ready on its \
+            queues, and those that become ready while it runs (chained jobs, retries whose backoff ends), fires \
+            no schedule and serves no admin API, then stops as on a signal and prints one line of counts \
+            (--json: an object). A queue is drained when its backend counts nothing ready and nothing running \
+            (other hosts' running jobs included); jobs scheduled for later, retries' backoff included, are \
+            not waited for; a paused queue is left alone; an unreachable backend is waited for, as without \
+            --once. Exit status with --once: 0 every job it ran ended \
+            done (none ran counts too); 1 a job failed (a retry scheduled or dead) or a signal stopped it \
+            before the queues drained; 2 the config or a plugin is refused.
+
+            To run one job on a handler without any backend at all: host try HANDLER PAYLOAD.
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -37,7 +49,31 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run only these queues (comma-separated).", valueName: "names"))
     var queues: String?
 
+    @Flag(help: "Run what is ready on the queues, then exit: 0 if every job ended done, 1 if any failed.")
+    var once = false
+
+    @Flag(help: "With --once: print the counts as JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        if json && !once { throw ValidationError("--json goes with --once: a long-running host prints no summary") }
+    }
+
     func run() async throws {
+        let drained: DrainSummary?
+        do {
+            drained = try await runHost()
+        } catch let code as ExitCode where once && code.rawValue == invalidExitCode.rawValue {
+            // A script tells a refused config from a failed job.
+            throw ExitCode(2)
+        }
+        guard let drained else { return }
+        try drained.print(json: json)
+        if !drained.succeeded { throw ExitCode(1) }
+    }
+
+    /// The host until a signal, or with --once until its queues are drained; nil when not --once.
+    private func runHost() async throws -> DrainSummary? {
         let path = options.resolvedPath()
         let text: String
         let config: HostConfiguration
@@ -81,7 +117,9 @@ struct RunCommand: AsyncParsableCommand {
         // Before any job is fetched: a previous run of this host that is gone has its jobs back at once.
         let presence = HostPresence(identity: identity, config: config, backends: backends, logger: logger)
         await onOwnThread(name: "jobhost.presence.claim") { presence.claim() }
-        let adminToken = try config.admin.map { try Self.adminToken($0) } ?? nil
+        // --once serves no admin API: its token is not needed.
+        let admin = once ? nil : config.admin
+        let adminToken = try admin.map { try Self.adminToken($0) } ?? nil
 
         let alerts: FailureAlerts
         do {
@@ -91,6 +129,8 @@ struct RunCommand: AsyncParsableCommand {
             throw invalidExitCode
         }
         let monitor = HostMonitor(alerts: alerts)
+        let tally = RunTally(forwardingTo: monitor)
+        let events: any JobEventSink = once ? tally : monitor
         var services: [any Service] = [presence.service]
         // Lease rescue and pruning for every queue run here, in workers or not. Before the engines, so
         // stopped after them (a group stops its services in reverse order).
@@ -99,7 +139,7 @@ struct RunCommand: AsyncParsableCommand {
         if !inWorkers.isEmpty {
             let started = Supervisor(
                 config: config, configText: text, queues: inWorkers, backends: backends, executable: HostExecutable.path, logger: logger,
-                events: monitor, leaseOwnerPrefix: identity.leasePrefix)
+                events: events, leaseOwnerPrefix: identity.leasePrefix)
             services.append(ThreadService(
                 name: "supervisor", start: started.start,
                 stop: { started.shutdown(timeout: config.host.shutdownTimeout, grace: config.host.timeoutGrace) }))
@@ -115,15 +155,15 @@ struct RunCommand: AsyncParsableCommand {
             }
             let runtime = HostRuntime(
                 config: config, backends: backends, registry: loader.registry, logger: logger, grace: config.host.timeoutGrace,
-                queues: inThreads.map(\.name), observer: SinkObserver(sink: monitor))
+                queues: inThreads.map(\.name), observer: SinkObserver(sink: events))
             services.append(ThreadService(
                 name: "runtime", start: runtime.start, stop: { runtime.shutdown(timeout: config.host.shutdownTimeout) }))
             local = (runtime, loader)
         }
         let scheduler = Scheduler(config: config, backends: backends, logger: logger, events: monitor)
-        services.append(ThreadService(name: "scheduler", start: scheduler.start, stop: scheduler.stop))
+        if !once { services.append(ThreadService(name: "scheduler", start: scheduler.start, stop: scheduler.stop)) }
         let readiness = Readiness()
-        if let admin = config.admin {
+        if let admin {
             let runtime = local?.runtime
             let workers = supervisor
             let probe = HostProbe(
@@ -152,14 +192,23 @@ struct RunCommand: AsyncParsableCommand {
         }
         services.append(ReadinessService(readiness: readiness))
         // Last in the group, so the first to hear of shutdown: STOPPING=1 goes out as draining begins.
-        if let systemd = SystemdNotifyService(status: "running queues \(running.map(\.name).joined(separator: ", "))", logger: logger) {
+        if !once, let systemd = SystemdNotifyService(status: "running queues \(running.map(\.name).joined(separator: ", "))", logger: logger) {
             services.append(systemd)
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Alerts still queued are sent, even when the group fails; the wait blocks, so not on the pool.
         let flushAlerts = { _ = await blockingCall(timeout: .seconds(6)) { monitor.shutdown(timeout: .seconds(5)) } }
+        var summary: DrainSummary?
         do {
-            try await group.run()
+            if once {
+                let drain = QueueDrain(
+                    queues: running.compactMap { queue in backends[queue.backend].map { (queue.name, $0) } }, finished: { tally.counts.ran },
+                    logger: logger)
+                let drained = try await Self.runUntilDrained(group, drain)
+                summary = DrainSummary(queues: running.map(\.name), counts: tally.counts, drained: drained)
+            } else {
+                try await group.run()
+            }
         } catch {
             await flushAlerts()
             throw error
@@ -174,6 +223,7 @@ struct RunCommand: AsyncParsableCommand {
                 logger.warning("plugin shutdown hooks skipped: handlers given up on are still running", metadata: ["handlers": "\(stillRunning)"])
             }
         }
+        return summary
     }
 
     /// The admin token from the environment variable the config names; a name with nothing behind it
