@@ -23,11 +23,12 @@ extension BackendConformance {
         _ = try backend.enqueue([oldest, old, done, recent])
         let leased = try backend.fetch(queue: queue, limit: 4, lease: .seconds(60))
         try expectEqual(leased.map(\.id), [oldest.id, old.id, done.id, recent.id], "fetched")
+        try expectEqual(try backend.settle([(leased[0].lease, .dead(error: "bad input"))]), [true], "settle")
+        // Apart, so that which died first is plain on every clock.
+        pause(.milliseconds(20))
         try expectEqual(
-            try backend.settle([
-                (leased[0].lease, .dead(error: "bad input")), (leased[1].lease, .dead(error: "bad input")),
-                (leased[2].lease, .done(retention: .seconds(3600))),
-            ]), [true, true, true], "settle")
+            try backend.settle([(leased[1].lease, .dead(error: "bad input")), (leased[2].lease, .done(retention: .seconds(3600)))]),
+            [true, true], "settle")
         try expectEqual(try backend.job(queue: queue, id: oldest.id)?.attempts.count, 1, "attempt history of a dead job")
         pause(.milliseconds(600))
         try expectEqual(try backend.settle([(leased[3].lease, .dead(error: "bad input"))]), [true], "settle")
