@@ -19,8 +19,10 @@ public protocol JobBackend: Sendable {
     func waitForWork(queue: String, timeout: Duration) throws(BackendError)
 
     /// Settles leased jobs. Returns, per item, whether the lease was still held: a `false` means the
-    /// lease had been rescued and the settlement was ignored.
-    func settle(_ settlements: [(Lease, Settlement)]) throws(BackendError) -> [Bool]
+    /// lease had been rescued and the settlement was ignored. A failed attempt that is retried (a
+    /// ``Settlement/retry(after:error:)``, or a ``Settlement/crashed(retryAfter:error:)`` with a delay)
+    /// joins the line where `retryPosition` says; every other item ignores it.
+    func settle(_ settlements: [(Lease, Settlement)], retryPosition: RetryPosition) throws(BackendError) -> [Bool]
 
     /// Pushes the lease deadlines of running jobs to now + `lease`. Returns, per lease, whether it was
     /// still held.
@@ -36,6 +38,10 @@ public protocol JobBackend: Sendable {
 
     /// Removes done jobs that finished before now − `retention`; returns how many.
     func prune(queue: String, retention: Duration, limit: Int) throws(BackendError) -> Int
+
+    /// Removes up to `limit` dead jobs that died before now − `retention` (the backend's clock), each
+    /// with its attempt history and whatever unique-key claim it still held; returns how many.
+    func pruneDead(queue: String, retention: Duration, limit: Int) throws(BackendError) -> Int
 
     func stats(queue: String) throws(BackendError) -> QueueStats
 
@@ -80,6 +86,13 @@ public protocol JobBackend: Sendable {
 
     /// Checks the backend answers; throws why not.
     func ping() throws(BackendError)
+}
+
+extension JobBackend {
+    /// Settles with retries at the front of the line (see ``RetryPosition``).
+    public func settle(_ settlements: [(Lease, Settlement)]) throws(BackendError) -> [Bool] {
+        try settle(settlements, retryPosition: .front)
+    }
 }
 
 /// Why a backend call failed.

@@ -36,7 +36,7 @@ public enum BackendConformance {
         ("waitForWorkWakesWhenScheduledJobIsDue", waitForWorkWakesWhenScheduledJobIsDue),
         ("enqueueManyAtOnce", enqueueManyAtOnce),
         ("invalidJobsAreRejected", invalidJobsAreRejected),
-    ] + pauseScenarios + pendingScenarios
+    ] + pauseScenarios + pendingScenarios + retentionScenarios
 
     /// A job comes back from fetch exactly as enqueued, on its first attempt, leased once; payloads are
     /// bytes, kept exactly, large ones too.

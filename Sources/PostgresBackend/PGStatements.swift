@@ -183,7 +183,9 @@ struct PGStatements: Sendable {
         // Parameters: queues, ids, tokens, operations (done, retry, dead, release, crashed), µs
         // (retention for done, delay for retry and crashed; NULL for crashed: no retry), errors,
         // results (for done; NULL: none), the runs' outcomes for the attempt history, the signals that
-        // crashed them ('' for none); arrays in batch order. Returns (ordinal, settled) per item. Per job only the first item
+        // crashed them ('' for none); arrays in batch order; then the retry position (front: a retry
+        // without delay keeps its run time, its place in line; back: its run time becomes now, behind
+        // every job ready before). Returns (ordinal, settled) per item. Per job only the first item
         // holding its current token wins. A crash becomes a retry (or a death, without a delay) that
         // also counts one crash, so the rest of the statement knows four operations only; a job whose
         // crashes is already at its limit goes dead instead, the reason naming the value.
@@ -221,7 +223,8 @@ struct PGStatements: Sendable {
                         WHEN 'retry' THEN CASE WHEN w.micros > 0 THEN 'scheduled' ELSE 'ready' END
                         WHEN 'release' THEN 'ready'
                         ELSE w.op END,
-                    run_at = CASE WHEN w.op = 'retry' AND w.micros > 0 THEN now() + w.micros * interval '1 microsecond' ELSE j.run_at END,
+                    run_at = CASE WHEN w.op = 'retry' AND w.micros > 0 THEN now() + w.micros * interval '1 microsecond'
+                        WHEN w.op = 'retry' AND $10::text = 'back' THEN now() ELSE j.run_at END,
                     attempt = CASE WHEN w.op = 'release' THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
                     crashes = CASE WHEN w.crashed THEN j.crashes + 1 ELSE j.crashes END,
                     last_error = CASE WHEN w.op IN ('retry', 'dead') THEN w.error ELSE j.last_error END,

@@ -248,9 +248,11 @@ public final class PostgresBackend: JobBackend {
     /// queue) is settled; any other item (the lease was rescued, the job settled already, an earlier
     /// item of this batch settled it) changes nothing and answers `false`. `.done(retention:)` with a
     /// zero retention deletes the row at once; any other retention keeps it as done until
-    /// ``prune(queue:retention:limit:)``, whose own retention decides. Retried jobs without a delay,
-    /// and released ones, keep their run time: they are first in line again.
-    public func settle(_ settlements: [(Lease, Settlement)]) throws(BackendError) -> [Bool] {
+    /// ``prune(queue:retention:limit:)``, whose own retention decides. Released jobs keep their run
+    /// time: they are first in line again; so do retried jobs without a delay at the `front`, while at
+    /// the `back` their run time becomes now. A retry with a delay runs at its due time, its place in
+    /// line either way.
+    public func settle(_ settlements: [(Lease, Settlement)], retryPosition: RetryPosition) throws(BackendError) -> [Bool] {
         let core = try core.get()
         guard !settlements.isEmpty else { return [] }
         for (lease, _) in settlements { try Self.validate(queue: lease.queue) }
@@ -270,7 +272,7 @@ public final class PostgresBackend: JobBackend {
         let parameters: [String?] = [
             PGArray.text(leases.map(\.queue)), PGArray.text(leases.map { Self.storable($0.jobID) }),
             PGArray.text(leases.map { Self.storable($0.token) }), PGArray.text(operations), PGArray.text(micros), PGArray.text(errors),
-            PGArray.text(results), PGArray.text(outcomes), PGArray.text(signals),
+            PGArray.text(results), PGArray.text(outcomes), PGArray.text(signals), retryPosition.rawValue,
         ]
         let rows = try core.withConnection { connection throws(PostgresError) in
             try connection.query(core.statements.settle, parameters)

@@ -180,10 +180,11 @@ public final class RedisBackend: JobBackend {
 
     /// One script call per queue in the batch, pipelined. `.done(retention:)` with a zero retention
     /// deletes the job at once; any other retention keeps it until ``prune(queue:retention:limit:)``,
-    /// whose own retention decides.
-    public func settle(_ settlements: [(Lease, Settlement)]) throws(BackendError) -> [Bool] {
+    /// whose own retention decides. A retry at the `back` joins the left end of `ready` (at once, or
+    /// when the fetch promotes it, marked by the hash's `line` field meanwhile).
+    public func settle(_ settlements: [(Lease, Settlement)], retryPosition: RetryPosition) throws(BackendError) -> [Bool] {
         let script = RedisScripts.settle
-        return try perQueue(settlements, queue: \.0.queue, script: script) { command, item in
+        return try perQueue(settlements, queue: \.0.queue, script: script, start: { $0.append(retryPosition.rawValue) }) { command, item in
             let (lease, settlement) = item
             let (op, milliseconds, text) = Self.operation(settlement.write)
             let run = settlement.attemptOutcome

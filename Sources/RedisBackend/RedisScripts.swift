@@ -39,7 +39,8 @@ enum RedisScripts {
     /// last_error, crashes); buried flat, 2 per id moved to dead instead (id, reason).
     ///
     /// Guarantees: due scheduled jobs (at most promote_max, earliest first) join the front of the
-    /// line before anything is popped; each job is leased by one caller only; only a job whose state
+    /// line before anything is popped, except retries settled for the back (their `line` field is
+    /// `back`, deleted here), which join the back of the line, earliest due first; each job is leased by one caller only; only a job whose state
     /// is ready (or absent, as a plain producer may leave it) is leased: a stale or duplicate id in
     /// the list is dropped; a job missing handler, payload or max_attempts, or holding a value outside
     /// ``JobFieldLimits`` in any field the host reads, or in a state jobhost does not know, goes to dead
@@ -72,12 +73,15 @@ enum RedisScripts {
             local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, promote_max)
             if #due > 0 then
               -- Read what each due id is first; then write (nothing below can fail).
-              local promoted, foreign, unusable = {}, {}, {}
-              -- Latest due first, so the earliest due ends up at the very front of the line.
+              local promoted, behind, foreign, unusable = {}, {}, {}, {}
+              -- Latest due first, so the earliest due ends up at the very front of the line; retries
+              -- settled for the back (`line` = back) join the other end, earliest due nearest the front.
               for i = #due, 1, -1 do
-                local f = redis.pcall('HMGET', job_key(due[i]), 'state')
+                local f = redis.pcall('HMGET', job_key(due[i]), 'state', 'line')
                 if f.err then
                   foreign[#foreign + 1] = {due[i], f.err}
+                elseif f[2] == 'back' and (f[1] == 'scheduled' or f[1] == 'ready') then
+                  table.insert(behind, 1, due[i])
                 elseif f[1] == false or f[1] == 'scheduled' or f[1] == 'ready' then
                   -- A hash that is gone is made ready too: the pop below records it as incomplete.
                   promoted[#promoted + 1] = due[i]
@@ -89,6 +93,11 @@ enum RedisScripts {
               bulk('ZREM', scheduled, due)
               for _, id in ipairs(promoted) do redis.call('HSET', job_key(id), 'state', 'ready', 'updated_at', now) end
               bulk('RPUSH', ready, promoted)
+              for _, id in ipairs(behind) do
+                redis.call('HSET', job_key(id), 'state', 'ready', 'updated_at', now)
+                redis.call('HDEL', job_key(id), 'line')
+              end
+              bulk('LPUSH', ready, behind)
               for _, item in ipairs(foreign) do record_foreign(item[1], item[2]) end
               for _, item in ipairs(unusable) do record(item[1], item[2]) end
             end
@@ -165,7 +174,7 @@ enum RedisScripts {
             return {jobs, buried}
             """)
 
-    /// Settles leased jobs. ARGV: 7 per item: op (done, retry, dead, release, crashed), id, token, ms
+    /// Settles leased jobs. ARGV: the queue's retry position (front or back), then 7 per item: op (done, retry, dead, release, crashed), id, token, ms
     /// (retention for done, delay for retry and crashed; "" for crashed: no retry), error text (the
     /// result for done), the run's outcome for the attempt history (``JobAttempt/Outcome``), the signal
     /// that crashed it ("" for none). Returns 1 or 0 per item.
@@ -174,7 +183,9 @@ enum RedisScripts {
     /// rescued, the job settled already, an earlier item of this batch settled it) changes nothing
     /// and returns 0; every other item removes the lease and moves the job on: done (counted in
     /// processed; kept in the done set, or deleted at once for retention 0; unique key freed),
-    /// retry (counted in failed; scheduled after the delay, or ready at once for no delay), dead
+    /// retry (counted in failed; scheduled after the delay, or ready at once for no delay — at the
+    /// front of the line, or with position `back` at its back, or marked `line` = back for the fetch
+    /// that promotes it), dead
     /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
     /// not counted), crashed (the job's crashes field + 1, then as retry with the delay, or as dead
     /// without one; a crashes field that cannot take one more crash makes the job dead with a reason
@@ -193,7 +204,9 @@ enum RedisScripts {
             -- First every item is read and decided, then the whole batch written: Redis keeps the writes
             -- of a script stopped by an error, so nothing that could fail comes after the first write.
             local plan, taken = {}, {}
-            for i = 1, #ARGV, 7 do
+            -- Where a retried job joins the line: 'back' behind every ready job (see fetch's promotion).
+            local back = ARGV[1] == 'back'
+            for i = 2, #ARGV, 7 do
               local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
               -- A job done with retention 0 is deleted: it records no run, and its settle reads no more
               -- than it did before there was a history (the hot path of most queues). A job done and
@@ -241,7 +254,7 @@ enum RedisScripts {
             end
 
             -- Writes to the queue's shared keys are gathered and made once per batch, not per job.
-            local settled, done, dead, scheduled, ready = {}, {}, {}, {}, {}
+            local settled, done, dead, scheduled, ready, behind = {}, {}, {}, {}, {}, {}
             local processed, failed = 0, 0
             for _, item in ipairs(plan) do
               local id, op, ms, text = item.id, item.op, item.ms, item.text
@@ -264,11 +277,13 @@ enum RedisScripts {
                 failed = failed + 1
                 if ms > 0 then
                   redis.call('HSET', key, 'state', 'scheduled', 'last_error', text, 'updated_at', now, 'attempts', item.history)
+                  -- The fetch that promotes it once due reads this to put it at the back.
+                  if back then redis.call('HSET', key, 'line', 'back') end
                   scheduled[#scheduled + 1] = now + ms
                   scheduled[#scheduled + 1] = id
                 else
                   redis.call('HSET', key, 'state', 'ready', 'last_error', text, 'updated_at', now, 'attempts', item.history)
-                  ready[#ready + 1] = id
+                  if back then behind[#behind + 1] = id else ready[#ready + 1] = id end
                 end
               elseif op == 'dead' then
                 failed = failed + 1
@@ -289,8 +304,9 @@ enum RedisScripts {
             bulk('ZADD', base .. ':dead', dead)
             bulk('ZADD', base .. ':scheduled', scheduled)
             bulk('RPUSH', base .. ':ready', ready)
+            bulk('LPUSH', base .. ':ready', behind)
             -- Scheduled retries wake idle hosts too, so they recompute how long to sleep.
-            wake(#ready + #scheduled)
+            wake(#ready + #behind + #scheduled)
             return results
             """)
 
@@ -536,6 +552,6 @@ enum RedisScripts {
     /// Every script, for tests that check them all.
     static let all = [
         enqueue, claimFire, fetch, settle, extend, rescue, prune, stats, list, retryDead, discardDead, waitInfo, setPaused,
-        setScheduleSwitch, reclaim, claimHost, refreshHost, releaseHost, cancel, discardPending, search,
+        setScheduleSwitch, reclaim, claimHost, refreshHost, releaseHost, cancel, discardPending, search, pruneDead,
     ]
 }

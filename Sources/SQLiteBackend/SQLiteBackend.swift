@@ -167,9 +167,10 @@ public final class SQLiteBackend: JobBackend {
 
     /// One transaction for the whole batch. Only a job still running under exactly this lease token
     /// (and queue) is settled; any other item changes nothing and answers `false`. `.done` with a zero
-    /// retention deletes the row at once. Retried jobs without a delay, and released ones, keep their
-    /// run time: they are first in line again.
-    public func settle(_ settlements: [(Lease, Settlement)]) throws(BackendError) -> [Bool] {
+    /// retention deletes the row at once. Released jobs keep their run time: they are first in line
+    /// again; so do retried jobs without a delay at the `front`, while at the `back` their run time
+    /// becomes now. A retry with a delay runs at its due time, its place in line either way.
+    public func settle(_ settlements: [(Lease, Settlement)], retryPosition: RetryPosition) throws(BackendError) -> [Bool] {
         guard !settlements.isEmpty else { return [] }
         for (lease, _) in settlements { try Self.validate(queue: lease.queue) }
         try open()
@@ -185,7 +186,7 @@ public final class SQLiteBackend: JobBackend {
                     answers.append(false)
                     continue
                 }
-                let ending = Ending(settlement, crashes: crashes, now: now)
+                let ending = Ending(settlement, crashes: crashes, now: now, retryPosition: retryPosition)
                 if ending.deletes {
                     try statements.run(SQLiteStatements.deleteJob, [.text(lease.jobID)])
                 } else {
@@ -488,7 +489,7 @@ struct Ending {
         self.error = error
     }
 
-    init(_ settlement: Settlement, crashes: Int64, now: Int64) {
+    init(_ settlement: Settlement, crashes: Int64, now: Int64, retryPosition: RetryPosition) {
         switch settlement {
         case .done(let retention, let result):
             self.init(state: .done)
@@ -496,7 +497,7 @@ struct Ending {
             deletes = retention <= .zero
             processed = 1
         case .retry(let delay, let error):
-            self = .retry(after: delay, error: error, now: now)
+            self = .retry(after: delay, error: error, now: now, position: retryPosition)
         case .dead(let error):
             self = .dead(error)
         case .release:
@@ -509,10 +510,10 @@ struct Ending {
                 self = .dead(JobFieldLimits.unusableReason(field: "crashes", value: String(crashes)))
                 return
             }
-            self = delay.map { .retry(after: $0, error: error, now: now) } ?? .dead(error)
+            self = delay.map { .retry(after: $0, error: error, now: now, position: retryPosition) } ?? .dead(error)
             crashAdded = 1
         case .ended(let settlement, _):
-            self.init(settlement, crashes: crashes, now: now)
+            self.init(settlement, crashes: crashes, now: now, retryPosition: retryPosition)
         }
     }
 
@@ -522,10 +523,12 @@ struct Ending {
         return ending
     }
 
-    static func retry(after delay: Duration, error: String, now: Int64) -> Ending {
+    /// Ready at once (keeping its place at the `front`, behind every ready job at the `back`), or at
+    /// its due time, its place in line.
+    static func retry(after delay: Duration, error: String, now: Int64, position: RetryPosition) -> Ending {
         let micros = Int64(delay.roundedUpMicroseconds)
         var ending = Ending(state: micros > 0 ? .scheduled : .ready, error: error)
-        ending.runAt = micros > 0 ? min(now + micros, SQLiteStatements.high) : nil
+        ending.runAt = micros > 0 ? min(now + micros, SQLiteStatements.high) : position == .back ? now : nil
         ending.failed = 1
         ending.putsBack = micros <= 0
         return ending

@@ -61,6 +61,39 @@ struct ChoreTests {
     }
 
     @Test(arguments: BackendKind.allCases)
+    func aDeadJobPastItsQueuesDeadRetentionIsPrunedAndTheCountLogged(_ kind: BackendKind) async throws {
+        try await withBackend(kind) { backend in
+            let old = try await leasedJob(backend, queue: "short", lease: .seconds(60))
+            let kept = try await leasedJob(backend, queue: "long", lease: .seconds(60))
+            let done = try await leasedJob(backend, queue: "short", lease: .seconds(60))
+            let settled = try await onThread {
+                try backend.settle([
+                    (old.lease, .dead(error: "bad input")), (kept.lease, .dead(error: "bad input")), (done.lease, .done(retention: .seconds(3600))),
+                ])
+            }
+            #expect(settled == [true, true, true])
+            let capture = LogCapture()
+            let pruner = DeadJobPruner(
+                retention: [("short", .milliseconds(100)), ("long", .seconds(3600))], backend: backend, batchSize: 10, logger: capture.logger)
+            try await pass(.milliseconds(400))
+
+            let report = try await onThread { pruner.runOnce() }
+            #expect(report.failures.isEmpty)
+            #expect(report.pruned == 1)
+            let jobs = try await onThread {
+                try [backend.job(queue: "short", id: old.id), backend.job(queue: "long", id: kept.id), backend.job(queue: "short", id: done.id)]
+            }
+            #expect(jobs[0] == nil)
+            #expect(jobs[1]?.state == .dead)
+            #expect(jobs[2]?.state == .done, "done jobs are the other pruner's")
+            let logged = capture.lines.filter { $0.message == "deleted dead jobs past their retention" }
+            #expect(logged.map(\.metadata) == [["queue": "short", "deleted": "1", "dead_retention": "100ms"]])
+            #expect(try await onThread { pruner.runOnce() }.pruned == 0)
+            #expect(capture.lines.filter { $0.message == "deleted dead jobs past their retention" }.count == 1, "a pass that deletes nothing logs nothing")
+        }
+    }
+
+    @Test(arguments: BackendKind.allCases)
     func aQueueThatFailsIsReportedAndTheOthersAreServed(_ kind: BackendKind) async throws {
         try await withBackend(kind) { backend in
             let expired = try await leasedJob(backend, queue: "fine", lease: .milliseconds(100))

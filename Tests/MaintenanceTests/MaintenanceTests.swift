@@ -18,21 +18,25 @@ struct MaintenanceTests {
                       one: { type: redis, url: "\(server.url)", key_prefix: one }
                       two: { type: redis, url: "\(server.url)", key_prefix: two }
                     queues:
-                      a: { backend: one, retention: 1h }
+                      a: { backend: one, retention: 1h, dead_retention: forever }
                       b: { backend: two, retention: 5m }
-                      c: { backend: one, retention: 10m }
+                      c: { backend: one, retention: 10m, dead_retention: 7d }
                     """, file: "test.yaml", directory: directory.url)
             let backends: [String: any JobBackend] = [
                 "one": RedisBackend(url: server.url, keyPrefix: "one", connectTimeout: .seconds(2), logger: quiet),
                 "two": RedisBackend(url: server.url, keyPrefix: "two", connectTimeout: .seconds(2), logger: quiet),
             ]
             let chores = Maintenance.chores(for: config.queues, backends: backends, logger: quiet)
-            #expect(chores.map(\.name) == ["rescue", "prune", "rescue", "prune"])
-            #expect(chores.map(\.queues) == [["a", "c"], ["a", "c"], ["b"], ["b"]])
+            #expect(chores.map(\.name) == ["rescue", "prune", "prune-dead", "rescue", "prune", "prune-dead"])
+            #expect(chores.map(\.queues) == [["a", "c"], ["a", "c"], ["c"], ["b"], ["b"], ["b"]])
             let pruner = try #require(chores[1] as? JobPruner)
             #expect(pruner.retention.map(\.retention) == [.seconds(3600), .seconds(600)])
+            // Queue a keeps its dead jobs forever; b has the default, 30 days.
+            let deadPruners = chores.compactMap { $0 as? DeadJobPruner }
+            #expect(deadPruners.map { $0.retention.map(\.retention) } == [[.seconds(7 * 86_400)], [.seconds(30 * 86_400)]])
             // A queue whose backend is not given gets no chores.
-            #expect(Maintenance.chores(for: config.queues, backends: ["one": backends["one"]!], logger: quiet).flatMap(\.queues) == ["a", "c", "a", "c"])
+            #expect(
+                Maintenance.chores(for: config.queues, backends: ["one": backends["one"]!], logger: quiet).flatMap(\.queues) == ["a", "c", "a", "c", "c"])
         }
     }
 

@@ -53,6 +53,22 @@ struct RuntimeTests {
         #expect(stats.processed == 1 && stats.failed == 2)
     }
 
+    @Test func aQueueWithRetriesAtTheBackRunsFreshJobsBeforeARetry() async throws {
+        let fixture = try await RuntimeFixture(queues: """
+              default: { concurrency: 1, retry_position: back, retry: { base: 0s, max: 0s, jitter: 0, max_attempts: 3 } }
+            """)
+        let flaky = try fixture.submitter().submit(.init(
+            handler: "test.flaky", payload: Data(#"{"failures": 1, "record": "\#(fixture.recordFile)"}"#.utf8)))
+        let fresh = try fixture.enqueue(3, queue: "default")
+        let runtime = fixture.runtime()
+        runtime.start()
+        try await waitUntil("the retried job done") { try fixture.backend.job(queue: "default", id: flaky)?.state == .done }
+        try await waitUntil("every fresh job run") { try fixture.runs().count >= 5 }
+        runtime.shutdown(timeout: .seconds(5))
+        // Whether the next fetch came before or after the retry was written, the retry is behind them all.
+        #expect(try fixture.runs().map(\.id) == [flaky] + fresh + [flaky])
+    }
+
     @Test func aJobThatUsesUpItsAttemptsIsDeadWithTheLastErrorAndCanBeRetried() async throws {
         let fixture = try await RuntimeFixture(queues: """
               default: { concurrency: 1, retry: { base: 10ms, max: 20ms, max_attempts: 3 } }

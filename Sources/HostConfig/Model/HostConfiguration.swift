@@ -172,6 +172,11 @@ public struct QueueConfig: Sendable {
     public var retry: RetryPolicy
     /// How long finished jobs are kept before they are pruned.
     public var retention: Duration
+    /// How long dead jobs are kept (from the time they died) before they are pruned; nil: until an
+    /// operator acts (`dead_retention: forever`).
+    public var deadRetention: Duration? = QueueConfig.defaultDeadRetention
+    /// Where a job retried after a failed attempt joins the line of ready jobs.
+    public var retryPosition: RetryPosition = .front
     /// Where its handlers run.
     public var isolation: Isolation
     /// Worker processes serving the queue (process isolation); its concurrency is split among them.
@@ -197,6 +202,20 @@ public struct QueueConfig: Sendable {
         case failures
         /// No line per job (alerts, metrics and the dashboard still see every outcome).
         case none
+    }
+
+    /// 30 days: long enough to see, after a holiday, what died and why; short enough that a queue whose
+    /// jobs keep dying does not grow without end.
+    public static let defaultDeadRetention = Duration.seconds(30 * 86_400)
+    /// How `dead_retention` says "never prune".
+    public static let keepDeadForever = "forever"
+
+    /// `retry_position`: see ``QueueConfig/retryPosition``.
+    public enum RetryPosition: String, Sendable, CaseIterable {
+        /// Ahead of the jobs already waiting (see docs/redis.md, docs/postgres.md, docs/sqlite.md).
+        case front
+        /// Behind every job already ready when the retry becomes due: fresh work first.
+        case back
     }
 
     public enum Isolation: String, Sendable, CaseIterable {

@@ -182,7 +182,7 @@ struct SectionParser {
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
                 allowed: [
                     "backend", "concurrency", "weight", "timeout", "lease", "retry", "retention", "isolation", "workers",
-                    "worker_memory_limit", "worker_max_jobs", "job_log",
+                    "worker_memory_limit", "worker_max_jobs", "job_log", "dead_retention", "retry_position",
                 ],
                 section: "queues.\(entry.key)")
         else { return nil }
@@ -208,6 +208,8 @@ struct SectionParser {
             lease: fields.duration("lease", minimum: .seconds(1)) ?? QueueConfig.defaultLease,
             retry: parseRetry(fields.entry("retry"), base: .standard) ?? .standard,
             retention: fields.duration("retention", minimum: .zero) ?? .seconds(86_400),
+            deadRetention: parseDeadRetention(fields),
+            retryPosition: fields.choice("retry_position", QueueConfig.RetryPosition.self) ?? .front,
             isolation: fields.choice("isolation", QueueConfig.Isolation.self) ?? .process,
             workers: fields.int("workers", minimum: 1, maximum: 64) ?? 1,
             workerMemoryLimit: fields.byteSize("worker_memory_limit", minimum: 64 << 20),
@@ -215,6 +217,28 @@ struct SectionParser {
             jobLog: fields.choice("job_log", QueueConfig.JobLog.self) ?? .all,
             location: reader.location(entry.keyNode),
             fieldLocations: fields.valueLocations)
+    }
+
+    /// `dead_retention`: a duration longer than zero, or `forever` (nil). Zero is refused rather than
+    /// read as either: for `retention` it means "delete at once", which nobody wants of dead jobs.
+    private func parseDeadRetention(_ fields: Fields) -> Duration? {
+        guard let entry = fields.entry("dead_retention") else { return QueueConfig.defaultDeadRetention }
+        guard let text = reader.text(entry.value, at: entry.path, expecting: "a duration like 30d, or \(QueueConfig.keepDeadForever)") else {
+            return QueueConfig.defaultDeadRetention
+        }
+        if text.trimmingWhitespace == QueueConfig.keepDeadForever { return nil }
+        let allowed = "write a duration longer than zero (like 7d) after which dead jobs are deleted, or '\(QueueConfig.keepDeadForever)' to keep them until an operator acts"
+        do {
+            let value = try DurationParser.parse(text)
+            guard value > .zero else {
+                reader.report(entry.value, entry.path, "dead_retention \(text) would delete every dead job at once; \(allowed)")
+                return QueueConfig.defaultDeadRetention
+            }
+            return value
+        } catch {
+            reader.report(entry.value, entry.path, "\(error.message); \(allowed)")
+            return QueueConfig.defaultDeadRetention
+        }
     }
 
     private func parseRetry(_ entry: NodeReader.Entry?, base: RetryPolicy) -> RetryPolicy? {

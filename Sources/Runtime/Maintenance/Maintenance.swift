@@ -19,7 +19,8 @@ public final class Maintenance: Sendable {
         runners = chores.map { ChoreRunner(chore: $0, interval: interval, logger: logger) }
     }
 
-    /// A lease rescuer and a pruner per backend, each for that backend's queues (in config order).
+    /// A lease rescuer and a pruner per backend, each for that backend's queues (in config order), and
+    /// a dead-job pruner for those of its queues that do not keep dead jobs forever.
     public static func chores(for queues: [QueueConfig], backends: [String: any JobBackend], logger: Logger) -> [any MaintenanceChore] {
         var byBackend: [(name: String, queues: [QueueConfig])] = []
         for queue in queues {
@@ -31,10 +32,13 @@ public final class Maintenance: Sendable {
         }
         return byBackend.flatMap { name, queues -> [any MaintenanceChore] in
             guard let backend = backends[name] else { return [] }
-            return [
+            var chores: [any MaintenanceChore] = [
                 LeaseRescuer(queues: queues.map(\.name), backend: backend, logger: logger),
                 JobPruner(retention: queues.map { ($0.name, $0.retention) }, backend: backend),
             ]
+            let deadRetention = queues.compactMap { queue in queue.deadRetention.map { (queue.name, $0) } }
+            if !deadRetention.isEmpty { chores.append(DeadJobPruner(retention: deadRetention, backend: backend, logger: logger)) }
+            return chores
         }
     }
 

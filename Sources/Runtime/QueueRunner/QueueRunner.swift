@@ -250,7 +250,7 @@ final class QueueRunner: Sendable {
                 }
             }
             do {
-                let held = try backend.settle(pending)
+                let held = try backend.settle(pending, retryPosition: queue.backendRetryPosition)
                 failures = 0
                 let recorded = state.withLock { $0.recorded(pending.map { ($0.0, $0.1) }, stillHeld: held) }
                 gate.give(recorded.letGo.count)

@@ -5,6 +5,7 @@ import HostConfig
 import HostDomain
 import Logging
 import PluginHost
+import Runtime
 import Synchronization
 import Threads
 
@@ -224,7 +225,7 @@ final class SupervisedWorker: Sendable {
             var failures = 0
             while true {
                 do {
-                    let held = try backend.settle(items)
+                    let held = try backend.settle(items, retryPosition: queue.backendRetryPosition)
                     accepted += zip(items, held).filter(\.1).map(\.0)
                     break
                 } catch {
