@@ -15,8 +15,9 @@ public struct HostCommand: AsyncParsableCommand {
             Run the host:                         host run
             Add a job:                            host enqueue greeter.hello '{"name": "Ada"}'
             See the queues:                       host queues
+            See the routes SQL producers get:     host routes
             """,
-        subcommands: [RunCommand.self, EnqueueCommand.self, QueuesCommand.self, JobsCommand.self, SchedulesCommand.self, TriggerCommand.self, MigrateCommand.self, CheckConfigCommand.self, ListPluginsCommand.self, TryCommand.self, WorkerCommand.self]
+        subcommands: [RunCommand.self, EnqueueCommand.self, QueuesCommand.self, JobsCommand.self, SchedulesCommand.self, RoutesCommand.self, TriggerCommand.self, MigrateCommand.self, CheckConfigCommand.self, ListPluginsCommand.self, TryCommand.self, WorkerCommand.self]
     )
 
     public init() {}

@@ -15,7 +15,7 @@ import Synchronization
 /// ``BackendError/Code/unavailable`` within the connect timeout, one on a hung server within the
 /// command timeout. Nothing is retried here; backoff is the caller's.
 public final class RedisBackend: JobBackend {
-    private let keyPrefix: String
+    let keyPrefix: String
     private let logger: Logger
     /// The connections, or why there are none (a bad URL or key prefix), thrown by every call: the
     /// initialiser cannot throw.

@@ -30,6 +30,14 @@ import Testing
         try await onThread { try run(backend, "conformance-\(name)") }
     }
 
+    @Test(arguments: BackendConformance.routeScenarios.map(\.name))
+    func routeScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.routeScenarios.first { $0.name == name }?.run)
+        let server = try await SharedPostgres.server
+        let backend = try await makeBackend(server, schema: freshSchema(name))
+        try await onThread { try run(backend, "conformance-\(name)") }
+    }
+
     @Test(arguments: BackendConformance.scheduleScenarios.map(\.name))
     func scheduleScenario(_ name: String) async throws {
         let run = try #require(BackendConformance.scheduleScenarios.first { $0.name == name }?.run)

@@ -31,6 +31,15 @@ import Testing
         }
     }
 
+    @Test(arguments: BackendConformance.routeScenarios.map(\.name))
+    func routeScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.routeScenarios.first { $0.name == name }?.run)
+        try await withRedis { server in
+            let backend = makeBackend(server)
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
+
     @Test(arguments: BackendConformance.scheduleScenarios.map(\.name))
     func scheduleScenario(_ name: String) async throws {
         let run = try #require(BackendConformance.scheduleScenarios.first { $0.name == name }?.run)

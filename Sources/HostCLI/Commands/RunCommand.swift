@@ -117,6 +117,10 @@ struct RunCommand: AsyncParsableCommand {
         // Before any job is fetched: a previous run of this host that is gone has its jobs back at once.
         let presence = HostPresence(identity: identity, config: config, backends: backends, logger: logger)
         await onOwnThread(name: "jobhost.presence.claim") { presence.claim() }
+        // Before any job runs, so a producer enqueueing without a queue finds this host's routes.
+        let routes = RoutePublisher(
+            config: config, backends: backends, handlers: survey.publishedHandlers, hostName: config.host.name, logger: logger)
+        await onOwnThread(name: "jobhost.routes.publish") { routes.publishOnce() }
         // --once serves no admin API: its token is not needed.
         let admin = once ? nil : config.admin
         let adminToken = try admin.map { try Self.adminToken($0) } ?? nil
@@ -131,7 +135,7 @@ struct RunCommand: AsyncParsableCommand {
         let monitor = HostMonitor(alerts: alerts)
         let tally = RunTally(forwardingTo: monitor)
         let events: any JobEventSink = once ? tally : monitor
-        var services: [any Service] = [presence.service]
+        var services: [any Service] = [presence.service, routes.service]
         // Lease rescue and pruning for every queue run here, in workers or not. Before the engines, so
         // stopped after them (a group stops its services in reverse order).
         services.append(Maintenance(queues: running, backends: backends, logger: logger).service)

@@ -1,6 +1,7 @@
 import Backend
 import Foundation
 import HostConfig
+import HostDomain
 import Logging
 import PluginHost
 import Supervisor
@@ -22,6 +23,11 @@ struct PluginInspection {
 
     var loaded: [PluginEntry] { entries.filter { $0.status == "ok" } }
     var refused: [PluginEntry] { entries.filter { $0.status != "ok" } }
+
+    /// The handlers of the loaded plugins, as ``RoutePublisher`` publishes them.
+    var publishedHandlers: [RoutePublisher.Handler] {
+        loaded.flatMap(\.handlers).map { RoutePublisher.Handler(name: $0.name, defaultTimeout: $0.defaultTimeoutMs.map { .milliseconds($0) }) }
+    }
 
     /// Routed and scheduled handlers no plugin registers.
     func handlerDiagnostics(config: HostConfiguration) -> [ConfigDiagnostic] {

@@ -1,0 +1,109 @@
+extension Migration {
+    /// The routes hosts publish (`routes`: handler → queue, attempts, timeout, by whom and when), and
+    /// `enqueue` without a queue reading them: an application passes the handler and payload, the job
+    /// lands where the hosts' config sends it.
+    ///
+    /// Its number is written only here: versions 10 to 12 belong to other changes made at the same
+    /// time; this one depends on none of them, only on `enqueue` as version 5 left it.
+    static let routes = Migration(version: 13, name: "routes") { schema in
+        let s = schema.quoted
+        return """
+            -- One row per handler, written by every host at start and then every minute: the last
+            -- writer wins. Rows of handlers no host serves any more stay (with their old
+            -- published_at), so producers' jobs still land where they did.
+            CREATE TABLE \(s).routes (
+                handler       text COLLATE "C" NOT NULL,
+                queue         text COLLATE "C" NOT NULL CONSTRAINT routes_queue_check CHECK (queue <> ''),
+                max_attempts  integer NOT NULL CONSTRAINT routes_max_attempts_check CHECK (max_attempts >= 1),
+                timeout_ms    bigint NOT NULL,
+                published_by  text NOT NULL,
+                published_at  timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT routes_pkey PRIMARY KEY (handler)
+            );
+            COMMENT ON TABLE \(s).routes IS
+                'jobhost routes published by the hosts, read by \(schema.name).enqueue() without a queue; written only by jobhost';
+
+            -- The same signature, so existing GRANTs and callers stay as they are; queue and
+            -- max_attempts now default to NULL, meaning "as the published route says".
+            CREATE OR REPLACE FUNCTION \(s).enqueue(
+                handler text,
+                payload jsonb,
+                queue text DEFAULT NULL,
+                run_at timestamptz DEFAULT now(),
+                max_attempts integer DEFAULT NULL,
+                unique_key text DEFAULT NULL,
+                timeout_ms integer DEFAULT NULL
+            ) RETURNS text
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+            SET search_path = pg_catalog, pg_temp
+            AS $function$
+            #variable_conflict use_column
+            DECLARE
+                wanted_key constant text := nullif(enqueue.unique_key, '');
+                due constant timestamptz := coalesce(enqueue.run_at, now());
+                route_queue text;
+                route_attempts integer;
+                chosen_queue text := enqueue.queue;
+                chosen_attempts integer := enqueue.max_attempts;
+                new_id text;
+                holder text;
+            BEGIN
+                IF coalesce(enqueue.handler, '') = '' THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: handler must be a non-empty name' USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                SELECT r.queue, r.max_attempts INTO route_queue, route_attempts FROM \(s).routes AS r WHERE r.handler = enqueue.handler;
+                IF chosen_queue IS NULL THEN
+                    IF route_queue IS NULL THEN
+                        RAISE EXCEPTION '\(schema.name).enqueue: no route for handler "%": no host has published one, and no queue was given', enqueue.handler
+                            USING ERRCODE = 'invalid_parameter_value',
+                                  HINT = 'Pass queue => ''<name>'', or run a host whose plugins provide this handler (host routes lists the published ones).';
+                    END IF;
+                    chosen_queue := route_queue;
+                END IF;
+                -- The route's attempts belong to its queue: a job sent elsewhere by hand keeps the
+                -- old default.
+                IF chosen_attempts IS NULL THEN
+                    chosen_attempts := CASE WHEN chosen_queue = route_queue THEN route_attempts ELSE 10 END;
+                END IF;
+                IF chosen_queue = '' THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: queue must be a non-empty name' USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF enqueue.payload IS NULL THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: payload must not be NULL (use ''null''::jsonb for a JSON null)' USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF chosen_attempts < 1 THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: max_attempts must be at least 1, not %', chosen_attempts USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF NOT (due BETWEEN timestamptz '0001-01-01 00:00:00+00' AND timestamptz '9999-12-31 23:59:59.999+00') THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: run_at must be a time from 0001-01-01 to 9999-12-31, not %', due USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF enqueue.timeout_ms IS NOT NULL AND enqueue.timeout_ms < 1 THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: timeout_ms must be positive or NULL, not %', enqueue.timeout_ms USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                -- Normally once. Again only when the key's holder finished between the insert and the
+                -- look-up, or (in theory) a random id was taken.
+                FOR try_number IN 1..10 LOOP
+                    new_id := \(s).new_job_id();
+                    INSERT INTO \(s).jobs (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, payload)
+                    VALUES (new_id, chosen_queue, CASE WHEN due > now() THEN 'scheduled' ELSE 'ready' END, due,
+                            chosen_attempts, enqueue.timeout_ms, enqueue.handler, wanted_key, enqueue.payload::json)
+                    ON CONFLICT DO NOTHING;
+                    IF FOUND THEN
+                        PERFORM pg_notify(\(schema.channelLiteral), chosen_queue);
+                        RETURN new_id;
+                    END IF;
+                    IF wanted_key IS NOT NULL THEN
+                        SELECT j.id INTO holder FROM \(s).jobs AS j
+                        WHERE j.queue = chosen_queue AND j.unique_key = wanted_key AND j.state IN ('ready', 'scheduled', 'running');
+                        IF holder IS NOT NULL THEN
+                            RETURN holder;
+                        END IF;
+                    END IF;
+                END LOOP;
+                RAISE EXCEPTION '\(schema.name).enqueue: could not insert the job (unique key %)', wanted_key USING ERRCODE = 'serialization_failure';
+            END
+            $function$;
+
+            """
+    }
+}
