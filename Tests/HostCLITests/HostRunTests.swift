@@ -22,7 +22,11 @@ struct HostRunTests {
         }
         #expect(ids.allSatisfy { $0.count == 26 })
         if let postgres = harness.postgres {
-            // An application enqueues inside its own transaction, through the SQL function.
+            // An application enqueues inside its own transaction, through the SQL function, without a
+            // queue: the route the host published at start sends the job to `default`.
+            try await harness.waitUntil("the host published its routes") {
+                try (harness.backend as? any RouteStore)?.publishedRoutes().contains { $0.entry.handler == "test.record" } == true
+            }
             let sqlID = try await postgres.psql(
                 "BEGIN; SELECT jobhost.enqueue('test.record', '{\"record\": \"\(harness.recordFile)\"}'::jsonb); COMMIT;")
             ids.append(sqlID.trimmingCharacters(in: .whitespacesAndNewlines))

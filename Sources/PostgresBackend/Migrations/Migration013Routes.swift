@@ -51,6 +51,21 @@ extension Migration {
                 IF coalesce(enqueue.handler, '') = '' THEN
                     RAISE EXCEPTION '\(schema.name).enqueue: handler must be a non-empty name' USING ERRCODE = 'invalid_parameter_value';
                 END IF;
+                IF enqueue.queue = '' THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: queue must be a non-empty name' USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF enqueue.payload IS NULL THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: payload must not be NULL (use ''null''::jsonb for a JSON null)' USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF enqueue.max_attempts < 1 THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: max_attempts must be at least 1, not %', enqueue.max_attempts USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF NOT (due BETWEEN timestamptz '0001-01-01 00:00:00+00' AND timestamptz '9999-12-31 23:59:59.999+00') THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: run_at must be a time from 0001-01-01 to 9999-12-31, not %', due USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF enqueue.timeout_ms IS NOT NULL AND enqueue.timeout_ms < 1 THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: timeout_ms must be positive or NULL, not %', enqueue.timeout_ms USING ERRCODE = 'invalid_parameter_value';
+                END IF;
                 SELECT r.queue, r.max_attempts INTO route_queue, route_attempts FROM \(s).routes AS r WHERE r.handler = enqueue.handler;
                 IF chosen_queue IS NULL THEN
                     IF route_queue IS NULL THEN
@@ -64,21 +79,6 @@ extension Migration {
                 -- old default.
                 IF chosen_attempts IS NULL THEN
                     chosen_attempts := CASE WHEN chosen_queue = route_queue THEN route_attempts ELSE 10 END;
-                END IF;
-                IF chosen_queue = '' THEN
-                    RAISE EXCEPTION '\(schema.name).enqueue: queue must be a non-empty name' USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF enqueue.payload IS NULL THEN
-                    RAISE EXCEPTION '\(schema.name).enqueue: payload must not be NULL (use ''null''::jsonb for a JSON null)' USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF chosen_attempts < 1 THEN
-                    RAISE EXCEPTION '\(schema.name).enqueue: max_attempts must be at least 1, not %', chosen_attempts USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF NOT (due BETWEEN timestamptz '0001-01-01 00:00:00+00' AND timestamptz '9999-12-31 23:59:59.999+00') THEN
-                    RAISE EXCEPTION '\(schema.name).enqueue: run_at must be a time from 0001-01-01 to 9999-12-31, not %', due USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF enqueue.timeout_ms IS NOT NULL AND enqueue.timeout_ms < 1 THEN
-                    RAISE EXCEPTION '\(schema.name).enqueue: timeout_ms must be positive or NULL, not %', enqueue.timeout_ms USING ERRCODE = 'invalid_parameter_value';
                 END IF;
                 -- Normally once. Again only when the key's holder finished between the insert and the
                 -- look-up, or (in theory) a random id was taken.
