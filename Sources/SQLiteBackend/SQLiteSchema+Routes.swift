@@ -1,8 +1,8 @@
 extension SQLiteSchema {
     /// The routes hosts publish (`routes`), and `enqueue`, a view an application inserts into without a
     /// queue: its trigger takes the queue and attempts from the handler's route, refuses a handler with
-    /// neither a route nor a queue, and inserts into `jobs`. Its number is only its place in
-    /// ``migrations`` (version 8 once the changes made beside it are in).
+    /// neither a route nor a queue, and inserts into `jobs`. Version 8: its number is only its place in
+    /// ``migrations``.
     ///
     /// A view, not a trigger on `jobs`: a row inserted into `jobs` without a queue already holds the
     /// column's default, `default`, which cannot be told from a queue asked for, and a column default
