@@ -120,7 +120,7 @@ struct RunCommand: AsyncParsableCommand {
         // Before any job runs, so a producer enqueueing without a queue finds this host's routes.
         let routes = RoutePublisher(
             config: config, backends: backends, handlers: survey.publishedHandlers, hostName: config.host.name, logger: logger)
-        await onOwnThread(name: "jobhost.routes.publish") { routes.publishOnce() }
+        _ = await onOwnThread(name: "jobhost.routes.publish") { routes.publishOnce() }
         // --once serves no admin API: its token is not needed.
         let admin = once ? nil : config.admin
         let adminToken = try admin.map { try Self.adminToken($0) } ?? nil
