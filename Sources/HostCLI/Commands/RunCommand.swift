@@ -28,7 +28,9 @@ struct RunCommand: AsyncParsableCommand {
             schedules until SIGTERM or SIGINT. \
             On a signal it stops fetching, waits up to host.shutdown_timeout for running jobs, hands the rest \
             back to the backend without using an attempt, and exits 0. An unreachable backend is retried \
-            with backoff; the host keeps running.
+            with backoff; the host keeps running. \
+            At start and every minute it publishes its routes (each handler's queue, attempts and timeout) \
+            to the backends, for producers that enqueue without a queue (see host routes).
 
             With --once it drains instead (for tests, scripts and CI): it runs the jobs that are ready on its \
             queues, and those that become ready while it runs (chained jobs, retries whose backoff ends), fires \
