@@ -11,6 +11,7 @@ enum SQLiteSchema {
         ("results_and_progress", version2),
         ("attempt_history", attemptHistory),
         ("fire_history", fireHistory),
+        ("run_streaks", runStreaks),
     ]
 
     static var latest: Int { migrations.count }
