@@ -132,7 +132,7 @@ let package = Package(
 
         // Alerts when runs of a handler or schedule keep failing (counted by the backend), or a critical
         // handler's job dies: log lines, a Slack-compatible webhook, a command.
-        .target(name: "Alerting", dependencies: ["BlockingHTTP", "Threads", "HostConfig", "Backend", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Alerting", dependencies: ["BlockingHTTP", "Threads", "HostConfig", "Backend", "CWorkerSupport", .product(name: "Logging", package: "swift-log")]),
 
         // What operators see of a running host: metrics, health, alerts.
         .target(
