@@ -130,8 +130,9 @@ let package = Package(
             ]
         ),
 
-        // Alerts when a handler or schedule keeps failing: log lines and a Slack-compatible webhook.
-        .target(name: "Alerting", dependencies: ["BlockingHTTP", "Threads", "HostConfig", .product(name: "Logging", package: "swift-log")]),
+        // Alerts when runs of a handler or schedule keep failing (counted by the backend), or a critical
+        // handler's job dies: log lines, a Slack-compatible webhook, a command.
+        .target(name: "Alerting", dependencies: ["BlockingHTTP", "Threads", "HostConfig", "Backend", "CWorkerSupport", .product(name: "Logging", package: "swift-log")]),
 
         // What operators see of a running host: metrics, health, alerts.
         .target(
@@ -225,7 +226,7 @@ let package = Package(
             name: "PluginFlowTests",
             dependencies: ["JobHostTesting", "Backend", "RedisBackend", "RedisClient", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
-            name: "AlertingTests", dependencies: ["Alerting", "HostConfig", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
+            name: "AlertingTests", dependencies: ["Alerting", "Backend", "SQLiteBackend", "HostConfig", "JobHostTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AIClientTests", dependencies: ["AIClient", "JobHostTesting"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Backend", "HostConfig", "HostDomain"]),
         .testTarget(name: "JobHostTestingTests", dependencies: ["JobHostTesting"]),

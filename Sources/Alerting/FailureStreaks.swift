@@ -1,14 +1,16 @@
 import Synchronization
 
-/// Counts failures in a row per subject and says when a streak should raise an alert or has ended.
+/// Counts failures in a row per subject, in this host's memory, and says when a streak should raise
+/// an alert or has ended: for the scheduler's failures to enqueue, which are this host's own (runs are
+/// counted by the backend, for every host).
 ///
-/// Sits on the job-settling path, so a success of a subject with no streak costs a lock and at most
+/// Called on every scheduler pass, so a success of a subject with no streak costs a lock and at most
 /// one dictionary lookup, and writes nothing.
 public final class FailureStreaks: Sendable {
     /// Failures in a row that raise an alert.
     public let threshold: Int
-    /// Subjects tracked at once. Handler names come from producers, so a flood of jobs for made-up
-    /// handlers could otherwise grow the table without bound; past this, new subjects are not counted.
+    /// Subjects tracked at once, so the table cannot grow without bound; past this, new subjects are
+    /// not counted.
     public let capacity: Int
     /// Failures in a row, by subject; a subject is here only while its streak lasts.
     private let streaks = Mutex<[AlertSubject: Int]>([:])

@@ -148,7 +148,7 @@ struct Benchmark: AsyncParsableCommand {
         // Drain through the real runtime: in a supervised worker process, or on threads of this one,
         // with every finished job counted in the metrics and watched for alerts as `host run` does.
         let monitor = withoutMonitoring
-            ? nil : HostMonitor(alerts: FailureAlerts(streaks: FailureStreaks(threshold: 3), dispatcher: AlertDispatcher(hostName: "bench", webhook: nil, logger: logger)))
+            ? nil : HostMonitor(alerts: FailureAlerts(threshold: 3, dispatcher: AlertDispatcher(hostName: "bench", webhook: nil, logger: logger)))
         let host: BenchHost
         let maintenance = Maintenance(queues: config.queues, backends: ["main": backend], logger: logger)
         if isolation == "process" {

@@ -1,7 +1,7 @@
 import Backend
 import Foundation
 
-/// One run of a job whose outcome the backend took: what metrics count, alerts watch and the
+/// One run of a job whose outcome the backend took: what metrics and task health count and the
 /// operator sees. A handler's own verdict (`HandlerOutcome`) becomes a write to the backend
 /// (`Settlement`); once the backend took it, the run is told as this.
 public struct FinishedJob: Sendable, Equatable {

@@ -10,7 +10,7 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
     public let schedulerWatch: SchedulerWatch
     public let tasks = TaskHealth()
     private let alerts: FailureAlerts?
-    /// When each schedule's last failed pass counted toward its alert streak.
+    /// When each schedule's last failed pass counted toward its enqueue alert streak.
     private let scheduleFailureCounted = Mutex<[String: ContinuousClock.Instant]>([:])
 
     /// A scheduler passes five times a second; a backend blip must not look like three failures in a
@@ -24,28 +24,32 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
         self.alerts = alerts
     }
 
+    /// Alerts on failed runs do not start here: a run ends on the backend (settled, rescued, by any
+    /// host), which counts it; ``RunAlertPump`` reads the count back and calls ``alerted(_:)``.
     public func finished(_ jobs: [FinishedJob]) {
         metrics.record(jobs)
         tasks.record(jobs)
-        guard let alerts else { return }
-        for job in jobs {
-            count(alerts.record(
-                subject: .handler(job.handler, queue: job.queue), succeeded: job.result == .succeeded, detail: job.error ?? ""))
+    }
+
+    /// Counts an alert that went out, in the metrics.
+    public func alerted(_ event: AlertEvent) {
+        let kind: String
+        switch event {
+        case .raised: kind = "raised"
+        case .jobDead: kind = "job_dead"
+        case .recovered: kind = "recovered"
         }
+        metrics.alerted(kind, about: (event.subject.kind, event.subject.name))
     }
 
     private func count(_ event: AlertEvent?) {
-        switch event {
-        case .raised(let subject, _, _)?: metrics.alerted("raised", about: subject.metricLabel)
-        case .recovered(let subject, _)?: metrics.alerted("recovered", about: subject.metricLabel)
-        case nil: break
-        }
+        if let event { alerted(event) }
     }
 
     public func passed(schedule: String, error: String?) {
         schedulerWatch.passed()
         guard let error else {
-            count(alerts?.record(subject: .schedule(schedule), succeeded: true))
+            count(alerts?.recordEnqueue(schedule: schedule, succeeded: true))
             return
         }
         metrics.passFailed(schedule: schedule)
@@ -55,7 +59,7 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
             counted[schedule] = now
             return true
         }
-        if counts { count(alerts?.record(subject: .schedule(schedule), succeeded: false, detail: "cannot fire: \(error)")) }
+        if counts { count(alerts?.recordEnqueue(schedule: schedule, succeeded: false, detail: "cannot fire: \(error)")) }
     }
 
     public func fired(schedule: String, at fireTime: Date, lag: Duration) {
@@ -65,14 +69,5 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
     /// Sends the alerts still queued, waiting at most `timeout`.
     public func shutdown(timeout: Duration) {
         alerts?.shutdown(timeout: timeout)
-    }
-}
-
-private extension AlertSubject {
-    var metricLabel: (type: String, name: String) {
-        switch self {
-        case .handler(let name, _): ("handler", name)
-        case .schedule(let name): ("schedule", name)
-        }
     }
 }

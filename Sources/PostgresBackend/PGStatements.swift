@@ -60,6 +60,8 @@ struct PGStatements: Sendable {
     init(_ schema: PGSchema) {
         let jobs = schema.qualified("jobs")
         let counters = schema.qualified("queue_counters")
+        let streaks = schema.qualified("run_streaks")
+        let runAlerts = schema.qualified("run_alerts")
         let pauses = schema.qualified("queue_pauses")
         let channel = schema.channelLiteral
         // Times leave as microseconds, clamped to the range a job's times may have
@@ -197,18 +199,18 @@ struct PGStatements: Sendable {
                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[])
                     WITH ORDINALITY AS t(queue, id, token, op, micros, error, result, outcome, signal, n)
             ), held AS (
-                SELECT j.id, j.queue, j.state, j.lease_token, j.crashes FROM \(jobs) AS j
+                SELECT j.id, j.queue, j.state, j.lease_token, j.crashes, j.handler, j.schedule FROM \(jobs) AS j
                 WHERE j.id = ANY ($2::text[])
                 ORDER BY j.id
                 FOR UPDATE
             ), matched AS (
-                SELECT DISTINCT ON (i.id) i.*, h.crashes AS old_crashes FROM item AS i
+                SELECT DISTINCT ON (i.id) i.*, h.crashes AS old_crashes, h.handler, h.schedule FROM item AS i
                 JOIN held AS h ON h.id = i.id AND h.queue = i.queue AND h.state = 'running' AND h.lease_token::text = i.token
                 ORDER BY i.id, i.n
             ), won AS (
                 -- A crash the job's crashes cannot count one more of makes it dead, saying why,
                 -- rather than failing the statement and with it the whole batch.
-                SELECT m.queue, m.id, m.token, m.micros, m.n, m.result, m.outcome, m.signal,
+                SELECT m.queue, m.id, m.token, m.micros, m.n, m.result, m.outcome, m.signal, m.handler, m.schedule,
                     m.crashed AND m.old_crashes BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) AS crashed,
                     CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound) THEN 'dead' ELSE m.op END AS op,
                     CASE WHEN m.crashed AND m.old_crashes NOT BETWEEN 0 AND \(JobFieldLimits.crashes.upperBound)
@@ -239,6 +241,20 @@ struct PGStatements: Sendable {
                 FROM won AS w WHERE w.op <> 'release'
                 GROUP BY w.queue ORDER BY w.queue
                 ON CONFLICT (queue, shard) DO UPDATE SET processed = c.processed + excluded.processed, failed = c.failed + excluded.failed
+            ), ended AS (
+                -- A done job ends the streaks of its handler and schedule: nothing to find while the
+                -- queue has none. A dead one is counted by the trigger jobs_failed_run (migration 10).
+                DELETE FROM \(streaks) AS s
+                USING (
+                    SELECT DISTINCT w.queue, k.kind, k.name FROM won AS w
+                    CROSS JOIN LATERAL (VALUES ('handler', w.handler), ('schedule', w.schedule)) AS k(kind, name)
+                    WHERE w.op = 'done' AND k.name IS NOT NULL
+                ) AS d
+                WHERE s.queue = d.queue AND s.kind = d.kind AND s.name = d.name
+                RETURNING s.queue, s.kind, s.name, s.failures
+            ), recovered AS (
+                INSERT INTO \(runAlerts) (queue, event, kind, name, failures)
+                SELECT e.queue, 'ended', e.kind, e.name, e.failures FROM ended AS e
             ), woken AS (
                 SELECT count(pg_notify(\(channel), q.queue)) AS notified
                 FROM (SELECT DISTINCT w.queue FROM won AS w WHERE w.op IN ('retry', 'release')) AS q

@@ -42,6 +42,11 @@ extension PostgresBackend: ScheduleStore {
                 }
                 let id = try Self.insert([job], on: connection, core.statements)[0]
                 try mapErrors { () throws(PostgresError) in
+                    // The job knows its schedule, so its run counts toward the schedule's streak; a live
+                    // holder of the unique key returned instead was not fired by it.
+                    if id == job.id {
+                        _ = try connection.query("UPDATE \(core.schema.qualified("jobs")) SET schedule = $2 WHERE id = $1", [id, schedule])
+                    }
                     _ = try connection.query(core.statements.recordFire, [job.queue, schedule, id])
                     _ = try connection.query(core.statements.recordFireHistory, [job.queue, schedule, id])
                     try connection.execute("COMMIT")

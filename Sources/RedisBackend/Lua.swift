@@ -128,8 +128,9 @@ enum Lua {
     /// the lease; a job not running any more (settled meanwhile) is left alone; a lease whose job hash
     /// is gone, whose attempt counts cannot be used or whose state is unknown is recorded in dead with
     /// that reason rather than forgotten; all leases are read and checked before the first write. A
-    /// job whose attempt counted gets a `lease_lost` run in its attempt history.
-    /// Needs base, wake, bulk, free_unique, bury, fields, add_count and attempts.
+    /// job whose attempt counted gets a `lease_lost` run in its attempt history; one that goes dead
+    /// with it is a failed run (``runStreaks``).
+    /// Needs base, wake, bulk, free_unique, bury, fields, add_count, attempts and runStreaks.
     static let rescueLeases = """
         local function rescue_leases(ids, now)
           local leases = base .. ':leases'
@@ -138,7 +139,8 @@ enum Lua {
           local plan = {}
           for _, id in ipairs(ids) do
             local key = job_key(id)
-            local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key', 'updated_at', 'lease_owner', 'attempts')
+            local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key', 'updated_at', 'lease_owner', 'attempts',
+              'handler', 'schedule')
             if f.err then
               -- Not a hash any more: left as it is for an operator, its id recorded in dead.
               plan[#plan + 1] = {id = id, kind = 'foreign'}
@@ -147,7 +149,7 @@ enum Lua {
               local attempt
               if max_attempts then attempt, reason = int_field('attempt', f[2], 0, limits.attempt + 1, 0) end
               if not attempt then
-                plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true}
+                plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true, handler = f[8], schedule = f[9]}
               else
                 local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
                 local item
@@ -157,6 +159,7 @@ enum Lua {
                   item = {id = id, kind = 'ready', reason = 'lease expired during' .. what, failed = true}
                 end
                 item.run = f
+                item.handler, item.schedule = f[8], f[9]
                 plan[#plan + 1] = item
               end
             elseif f[1] and not known_states[f[1]] then
@@ -183,6 +186,8 @@ enum Lua {
             elseif item.kind == 'dead' then
               free_unique(item.id, item.unique)
               bury(item.id, item.reason, now)
+              -- A run whose attempts are used up failed; a lease on a hash that was not running well is no run.
+              if item.failed then run_failed(item.id, item.handler, item.schedule, item.reason, now) end
               dead = dead + 1
             else
               redis.call('HSET', job_key(item.id), 'state', 'ready', 'last_error', item.reason, 'updated_at', now)

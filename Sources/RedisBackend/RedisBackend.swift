@@ -16,7 +16,7 @@ import Synchronization
 /// command timeout. Nothing is retried here; backoff is the caller's.
 public final class RedisBackend: JobBackend {
     let keyPrefix: String
-    private let logger: Logger
+    let logger: Logger
     /// The connections, or why there are none (a bad URL or key prefix), thrown by every call: the
     /// initialiser cannot throw.
     private let connections: Result<Connections, BackendError>
@@ -476,7 +476,7 @@ public final class RedisBackend: JobBackend {
 private final class Connections: Sendable {
     let pool: ConnectionPool<RedisConnection>
     private let endpoint: RedisEndpoint
-    private let logger: Logger
+    let logger: Logger
     /// Idle waiting connections. A waiter blocks for seconds; on a pooled connection it would starve
     /// ordinary calls, and sharing one among waiters would make each wait for the others.
     private let idleWaiters = Mutex<[RedisConnection]>([])

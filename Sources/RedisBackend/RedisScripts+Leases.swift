@@ -19,8 +19,9 @@ extension RedisScripts {
     static let reclaim = RedisScript(
         name: "reclaim",
         source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
-            + Lua.attempts + Lua.rescueLeases + Lua.release + """
-            expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
+            + Lua.attempts + Lua.runStreaks + Lua.rescueLeases + Lua.release + """
+            expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list',
+              run_streaks = 'hash', run_alerts = 'list'})
             local owner, mode, exact = ARGV[1], ARGV[2], ARGV[3] == '1'
             local now = now_ms()
             local taken, runs = {}, {}

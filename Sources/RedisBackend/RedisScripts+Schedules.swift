@@ -40,6 +40,9 @@ extension RedisScripts {
 
             """ + Lua.enqueueJobs + """
 
+            -- The job knows its schedule, so its run counts toward the schedule's streak; a live holder
+            -- of the unique key returned instead was not fired by it.
+            if added == 1 then redis.call('HSET', job_key(ids[1]), 'schedule', schedule) end
             redis.call('HSET', base .. ':schedules', schedule, ARGV[3] .. ' ' .. ids[1])
             local history = base .. ':fire_history:' .. schedule
             redis.call('LPUSH', history, ARGV[3] .. ' ' .. ids[1])

@@ -191,14 +191,16 @@ enum RedisScripts {
     /// without one; a crashes field that cannot take one more crash makes the job dead with a reason
     /// naming it). Every item but a done one appends the run to the job's attempt history
     /// (``Lua/attempts``); a done one kept records the claim time as `started_at`, from which
-    /// ``RedisBackend/job(queue:id:)`` reads its last run back. The whole batch is one atomic step, and every item is read and
+    /// ``RedisBackend/job(queue:id:)`` reads its last run back. A dead item is a failed run and a done
+    /// one ends its streaks (``Lua/runStreaks``); a done item looks for streaks only while the queue
+    /// has one. The whole batch is one atomic step, and every item is read and
     /// checked before the first write: no item can stop the batch halfway.
     static let settle = RedisScript(
         name: "settle",
         source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release
-            + Lua.attempts + """
+            + Lua.attempts + Lua.runStreaks + """
             expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
-              ready = 'list', unique = 'hash', wake = 'list'})
+              ready = 'list', unique = 'hash', wake = 'list', run_streaks = 'hash', run_alerts = 'list'})
             local now = now_ms()
             local results = {}
             -- First every item is read and decided, then the whole batch written: Redis keeps the writes
@@ -256,6 +258,8 @@ enum RedisScripts {
             -- Writes to the queue's shared keys are gathered and made once per batch, not per job.
             local settled, done, dead, scheduled, ready, behind = {}, {}, {}, {}, {}, {}
             local processed, failed = 0, 0
+            -- A done job looks for streaks to end only when the queue has one: most settles never do.
+            local streaks = streaks_exist()
             for _, item in ipairs(plan) do
               local id, op, ms, text = item.id, item.op, item.ms, item.text
               local key = job_key(id)
@@ -264,6 +268,10 @@ enum RedisScripts {
               if op == 'done' then
                 processed = processed + 1
                 free_unique(id, item.unique)
+                if streaks then
+                  local g = redis.call('HMGET', key, 'handler', 'schedule')
+                  run_succeeded(g[1], g[2], now)
+                end
                 if ms > 0 then
                   redis.call('HSET', key, 'state', 'done', 'updated_at', now, 'started_at', item.started)
                   -- The handler's result, if it set one (an empty text: none).
@@ -288,6 +296,9 @@ enum RedisScripts {
               elseif op == 'dead' then
                 failed = failed + 1
                 free_unique(id, item.unique)
+                local g = redis.call('HMGET', key, 'handler', 'schedule')
+                run_failed(id, g[1], g[2], text, now)
+                streaks = true
                 redis.call('HSET', key, 'state', 'dead', 'last_error', text, 'updated_at', now, 'attempts', item.history)
                 dead[#dead + 1] = now
                 dead[#dead + 1] = id
@@ -364,8 +375,9 @@ enum RedisScripts {
     static let rescue = RedisScript(
         name: "rescue",
         source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
-            + Lua.attempts + Lua.rescueLeases + """
-            expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list'})
+            + Lua.attempts + Lua.runStreaks + Lua.rescueLeases + """
+            expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list',
+              run_streaks = 'hash', run_alerts = 'list'})
             local now = now_ms()
             local expired = redis.call('ZRANGEBYSCORE', base .. ':leases', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
             local rescued, dead = rescue_leases(expired, now)

@@ -132,6 +132,9 @@ extension SQLiteBackend: ScheduleStore {
             }
             guard try statements.run(SQLiteStatements.claimFire, [.text(job.queue), .text(schedule), .integer(fire)]) == 1 else { return nil }
             let id = try Self.insert([job], into: &statements, now: now)[0]
+            // The job knows its schedule, so its run counts toward the schedule's streak; a live holder
+            // of the unique key returned instead was not fired by it.
+            if id == job.id { try statements.run("UPDATE jobs SET schedule = ?2 WHERE id = ?1", [.text(id), .text(schedule)]) }
             try statements.run(SQLiteStatements.recordFire, [.text(job.queue), .text(schedule), .text(id)])
             try statements.run(SQLiteStatements.recordFireHistory, [.text(job.queue), .text(schedule), .integer(fire), .text(id)])
             try statements.run(SQLiteStatements.trimFireHistory, [.text(job.queue), .text(schedule)])

@@ -11,8 +11,8 @@ enum SQLiteSchema {
         ("results_and_progress", version2),
         ("attempt_history", attemptHistory),
         ("fire_history", fireHistory),
-        // 5 to 7 belong to changes made at the same time; a file passes them doing nothing here.
-        ("reserved", "SELECT 1;"),
+        ("run_streaks", runStreaks),
+        // 6 and 7 belong to changes made at the same time; a file passes them doing nothing here.
         ("reserved", "SELECT 1;"),
         ("reserved", "SELECT 1;"),
         ("routes", routes),

@@ -59,7 +59,7 @@ struct FailureStreaksTests {
     @Test func streaksAreIndependentPerSubject() {
         let streaks = FailureStreaks(threshold: 2)
         let sameHandlerOtherQueue = AlertSubject.handler("noctua.plan", queue: "bulk")
-        let sync = AlertSubject.schedule("worlds-sync")
+        let sync = AlertSubject.scheduleEnqueue("worlds-sync")
         #expect(streaks.record(subject: plan, succeeded: false, detail: "a") == nil)
         #expect(streaks.record(subject: sameHandlerOtherQueue, succeeded: false, detail: "b") == nil)
         #expect(streaks.record(subject: sync, succeeded: false, detail: "c") == nil)

@@ -1,4 +1,5 @@
 import Alerting
+import Backend
 import Foundation
 import HostConfig
 import JobHostTesting
@@ -20,6 +21,13 @@ struct WebhookAlertTests {
             retryDelays: retryDelays ?? fastRetries)
     }
 
+    /// The outbox entry of the `failures`-th dead job in a row of `noctua.plan` on `content`.
+    func failedRun(_ failures: Int, error: String) -> RunAlertEntry {
+        RunAlertEntry(
+            event: .failed, subject: .handler("noctua.plan"), queue: "content", failures: failures, jobID: "JOB\(failures)",
+            handler: "noctua.plan", error: error, at: Date())
+    }
+
     func texts(_ requests: [WebhookReceiver.Request]) -> [String] {
         requests.map { $0.json?["text"] as? String ?? "<no text field in \($0.body)>" }
     }
@@ -32,7 +40,7 @@ struct WebhookAlertTests {
             settings: AlertSettings(afterFailures: 3, webhookURLEnvironmentVariable: "JOBHOST_ALERT_WEBHOOK"),
             hostName: "test-host", logger: logs.logger, environment: ["JOBHOST_ALERT_WEBHOOK": receiver.url])
 
-        for attempt in 1...3 { alerts.record(subject: plan, succeeded: false, detail: "AI endpoint answered 502 (\(attempt))") }
+        for run in 1...3 { alerts.handle(failedRun(run, error: "AI endpoint answered 502 (\(run))")) }
         let first = await receiver.requests(atLeast: 1)
         #expect(first.count == 1)
         let alert = try #require(first.first)
@@ -41,40 +49,55 @@ struct WebhookAlertTests {
         let text = try #require(texts(first).first)
         #expect(text.contains("handler noctua.plan"))
         #expect(text.contains("queue content"))
-        #expect(text.contains("3 times in a row"))
+        #expect(text.contains("3 runs in a row"))
         #expect(text.contains("test-host"))
         #expect(text.contains("AI endpoint answered 502 (3)"))
 
-        alerts.record(subject: plan, succeeded: false, detail: "again (4)")
-        alerts.record(subject: plan, succeeded: false, detail: "again (5)")
-        alerts.record(subject: plan, succeeded: true)
-        alerts.record(subject: plan, succeeded: true)
+        alerts.handle(failedRun(4, error: "again (4)"))
+        alerts.handle(failedRun(5, error: "again (5)"))
+        alerts.handle(RunAlertEntry(event: .ended, subject: .handler("noctua.plan"), queue: "content", failures: 5, at: Date()))
         #expect(alerts.shutdown(timeout: .seconds(10)))
         let all = texts(receiver.requests)
         #expect(all.count == 2, "\(all)")
-        #expect(all.last?.contains("handler noctua.plan (queue content) succeeded again after 5 failures") == true, "\(all)")
+        #expect(all.last?.contains("handler noctua.plan succeeded again after 5 failed runs in a row (queue content)") == true, "\(all)")
 
         let critical = logs.lines.filter { $0.level == .critical }
-        #expect(critical.map(\.message) == ["handler noctua.plan failed 3 times in a row"])
+        #expect(critical.map(\.message) == ["handler noctua.plan failed 3 runs in a row"])
         #expect(critical.first?.metadata["handler"] == "noctua.plan")
         #expect(critical.first?.metadata["queue"] == "content")
         #expect(critical.first?.metadata["failures"] == "3")
         #expect(critical.first?.metadata["last_error"] == "AI endpoint answered 502 (3)")
         let notices = logs.lines.filter { $0.level == .notice }
-        #expect(notices.map(\.message) == ["handler noctua.plan succeeded again after 5 failures in a row"])
+        #expect(notices.map(\.message) == ["handler noctua.plan succeeded again after 5 failed runs in a row"])
         #expect(logs.lines.count == 2, "no warnings: \(logs.lines.map(\.allText))")
     }
 
-    @Test func aScheduleAlertNamesTheSchedule() async throws {
+    /// The scheduler not being able to enqueue is its own alert, not a failed run of the schedule.
+    @Test func anEnqueueAlertNamesTheScheduleAndSaysItCouldNotEnqueue() async throws {
         let receiver = try WebhookReceiver.start()
         defer { receiver.stop() }
         let logs = LogCapture()
-        let alerts = FailureAlerts(streaks: FailureStreaks(threshold: 1), dispatcher: try dispatcher(receiver, logs: logs))
-        alerts.record(subject: .schedule("worlds-sync"), succeeded: false, detail: "redis timeout")
+        let alerts = FailureAlerts(threshold: 1, dispatcher: try dispatcher(receiver, logs: logs))
+        #expect(alerts.recordEnqueue(schedule: "worlds-sync", succeeded: false, detail: "redis timeout")?.kind == "schedule_enqueue_failed")
         #expect(alerts.shutdown(timeout: .seconds(10)))
-        #expect(texts(receiver.requests) == ["[jobhost test-host] schedule worlds-sync failed. Last error: redis timeout"])
+        #expect(texts(receiver.requests) == ["[jobhost test-host] enqueueing schedule worlds-sync failed. Last error: redis timeout"])
         #expect(logs.lines.first?.metadata["schedule"] == "worlds-sync")
-        #expect(logs.lines.first?.message == "schedule worlds-sync failed")
+        #expect(logs.lines.first?.metadata["alert"] == "schedule_enqueue_failed")
+        #expect(logs.lines.first?.message == "enqueueing schedule worlds-sync failed")
+    }
+
+    /// A failed run of a schedule's job is a schedule alert of another kind.
+    @Test func aScheduleRunAlertIsAFailedRunOfTheSchedule() throws {
+        let logs = LogCapture()
+        let alerts = FailureAlerts(threshold: 2, dispatcher: AlertDispatcher(hostName: "h", webhook: nil, logger: logs.logger))
+        let entry = RunAlertEntry(
+            event: .failed, subject: .schedule("worlds-sync"), queue: "worlds", failures: 2, jobID: "01J", handler: "worlds.sync",
+            error: "sync failed", at: Date())
+        let event = try #require(alerts.handle(entry))
+        #expect(event.kind == "failed_runs")
+        #expect(event == .raised(.schedule("worlds-sync", queue: "worlds"), failures: 2, lastError: "sync failed",
+            lastJob: AlertJob(id: "01J", handler: "worlds.sync", error: "sync failed")))
+        #expect(logs.lines.first?.message == "schedule worlds-sync failed 2 runs in a row")
     }
 
     @Test func aWebhookAnswering500IsRetried() async throws {
@@ -120,7 +143,7 @@ struct WebhookAlertTests {
         #expect(logs.lines.first { $0.level == .error }?.metadata["reason"] == "HTTP 404: error")
     }
 
-    @Test func aHangingWebhookNeverBlocksRecord() async throws {
+    @Test func aHangingWebhookNeverBlocksTheAlerts() async throws {
         let receiver = try WebhookReceiver.start()
         defer { receiver.stop() }
         receiver.hold()
@@ -128,11 +151,12 @@ struct WebhookAlertTests {
         let alerts = FailureAlerts(
             // A timeout longer than the hold, even on a loaded machine: a POST timed out and sent again
             // would reach the receiver twice.
-            streaks: FailureStreaks(threshold: 1), dispatcher: try dispatcher(receiver, logs: logs, queueCapacity: 4, timeout: .seconds(60)))
+            threshold: 1, dispatcher: try dispatcher(receiver, logs: logs, queueCapacity: 4, timeout: .seconds(60)))
         // Each of these raises an alert while the webhook holds the first POST unanswered: the
         // queue fills, the rest are dropped, and no call waits.
         for index in 0..<50 {
-            #expect(alerts.record(subject: .handler("family.h\(index)", queue: "q"), succeeded: false, detail: "x") != nil)
+            let entry = RunAlertEntry(event: .failed, subject: .handler("family.h\(index)"), queue: "q", failures: 1, jobID: "J", error: "x", at: Date())
+            #expect(alerts.handle(entry) != nil)
         }
         #expect(await receiver.requests(atLeast: 1).count == 1)
         let dropped = alerts.dispatcher.droppedCount
@@ -143,16 +167,15 @@ struct WebhookAlertTests {
         #expect(receiver.requests.count + dropped == 50)
     }
 
-    @Test func anUnreachableWebhookNeverBlocksRecord() async throws {
+    @Test func anUnreachableWebhookNeverBlocksTheAlerts() async throws {
         let closed = try WebhookReceiver.start()
         closed.stop()
         try await Task.sleep(for: .milliseconds(50))  // let the accept loop close the socket
         let logs = LogCapture()
         let webhook = AlertWebhook(url: SecretURL(try #require(URL(string: closed.url))), timeout: .seconds(2))
         let alerts = FailureAlerts(
-            streaks: FailureStreaks(threshold: 3),
-            dispatcher: AlertDispatcher(hostName: "test-host", webhook: webhook, logger: logs.logger, retryDelays: fastRetries))
-        for _ in 1...5 { alerts.record(subject: plan, succeeded: false, detail: "x") }
+            threshold: 3, dispatcher: AlertDispatcher(hostName: "test-host", webhook: webhook, logger: logs.logger, retryDelays: fastRetries))
+        for run in 1...5 { alerts.handle(failedRun(run, error: "x")) }
         #expect(alerts.shutdown(timeout: .seconds(20)))
         let gaveUp = try #require(logs.lines.first { $0.level == .error })
         #expect(gaveUp.metadata["reason"] == "connection refused")
@@ -163,7 +186,7 @@ struct WebhookAlertTests {
         let logs = LogCapture()
         let alerts = try FailureAlerts(settings: AlertSettings(), hostName: "h", logger: logs.logger, environment: [:])
         #expect(alerts.dispatcher.webhook == nil)
-        for _ in 1...3 { alerts.record(subject: plan, succeeded: false, detail: "x") }
+        for run in 1...3 { alerts.handle(failedRun(run, error: "x")) }
         #expect(alerts.shutdown(timeout: .seconds(1)))
         #expect(logs.lines.map(\.level) == [.critical])
     }

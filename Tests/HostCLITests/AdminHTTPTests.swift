@@ -332,9 +332,9 @@ struct AdminHTTPTests {
         #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
     }
 
-    /// Three failures in a row of one handler: one alert, in the log and at the webhook; more
-    /// failures add none; a success sends one recovery.
-    @Test func aHandlerFailingThreeTimesInARowAlertsOnceAndRecovers() async throws {
+    /// Three failed runs in a row of one handler (jobs of one attempt each): one alert, in the log
+    /// and at the webhook; more failed runs add none; a success sends one recovery.
+    @Test func aHandlerFailingThreeRunsInARowAlertsOnceAndRecovers() async throws {
         let webhook = try WebhookReceiver.start()
         defer { webhook.stop() }
         let admin = try await AdminHarness(
@@ -344,8 +344,8 @@ struct AdminHTTPTests {
         try await admin.run.waitUntil("the jobs dead") { try admin.run.backend.stats(queue: "default").dead == 5 }
         let alerts = await webhook.requests(atLeast: 1)
         let text = try #require(alerts.first?.json?["text"] as? String)
-        #expect(text.contains("test.fail_while") && text.contains("failed 3 times in a row") && text.contains("planned failure"), "\(text)")
-        #expect(host.log.contains("critical") && host.log.contains("handler test.fail_while failed 3 times in a row"), "\(host.log)")
+        #expect(text.contains("test.fail_while") && text.contains("failed 3 runs in a row") && text.contains("planned failure"), "\(text)")
+        #expect(host.log.contains("critical") && host.log.contains("handler test.fail_while failed 3 runs in a row"), "\(host.log)")
         #expect(!host.log.contains(webhook.url), "the webhook URL is a secret")
         let metrics = try await admin.get("/metrics").text
         #expect(sample(metrics, #"jobhost_alerts_total{kind="raised",about="handler",name="test.fail_while"}"#) == 1, "\(metrics)")
@@ -356,7 +356,7 @@ struct AdminHTTPTests {
         let recovered = await webhook.requests(atLeast: 2)
         #expect(recovered.count == 2, "one alert per streak, then one recovery: \(recovered.map(\.body))")
         let recovery = try #require(recovered.last?.json?["text"] as? String)
-        #expect(recovery.contains("test.fail_while") && recovery.contains("succeeded again after 5 failures in a row"), "\(recovery)")
+        #expect(recovery.contains("test.fail_while") && recovery.contains("succeeded again after 5 failed runs in a row"), "\(recovery)")
         host.send(SIGTERM)
         #expect(await host.waitUntilExit(timeout: .seconds(60)) == 0)
         #expect(webhook.requests.count == 2)

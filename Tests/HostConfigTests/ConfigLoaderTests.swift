@@ -326,6 +326,20 @@ struct ConfigLoaderTests {
         #expect(alerts.webhookURLEnvironmentVariable == nil)
         #expect(alerts.webhookTimeout == .seconds(5))
         #expect(alerts.location == nil)
+        #expect(alerts.critical.isEmpty && alerts.command == nil && alerts.commandTimeout == .seconds(10))
+    }
+
+    @Test func readsCriticalHandlersAndTheAlertCommand() throws {
+        let alerts = try load(Self.minimal + """
+
+            alerts:
+              critical: [noctua.*, worlds.cleanup]
+              command: [/usr/local/bin/page-oncall, --team, "ops team"]
+              command_timeout: 3s
+            """).alerts
+        #expect(alerts.critical == ["noctua.*", "worlds.cleanup"])
+        #expect(alerts.command == ["/usr/local/bin/page-oncall", "--team", "ops team"])
+        #expect(alerts.commandTimeout == .seconds(3))
     }
 
     @Test func readsTheAlertsSection() throws {

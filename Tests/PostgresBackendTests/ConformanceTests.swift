@@ -45,4 +45,12 @@ import Testing
         let backend = try await makeBackend(server, schema: freshSchema(name))
         try await onThread { try run(backend, "conformance-\(name)") }
     }
+
+    @Test(arguments: BackendConformance.runStreakScenarios.map(\.name))
+    func runStreakScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.runStreakScenarios.first { $0.name == name }?.run)
+        let server = try await SharedPostgres.server
+        let backend = try await makeBackend(server, schema: freshSchema(name))
+        try await onThread { try run(backend, "conformance-\(name)") }
+    }
 }

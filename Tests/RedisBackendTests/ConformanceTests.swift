@@ -48,4 +48,13 @@ import Testing
             try await onThread { try run(backend, "conformance-\(name)") }
         }
     }
+
+    @Test(arguments: BackendConformance.runStreakScenarios.map(\.name))
+    func runStreakScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.runStreakScenarios.first { $0.name == name }?.run)
+        try await withRedis { server in
+            let backend = makeBackend(server)
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
 }

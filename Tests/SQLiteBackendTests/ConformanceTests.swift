@@ -48,4 +48,13 @@ import Testing
             try await onThread { try run(backend, "conformance-\(name)") }
         }
     }
+
+    @Test(arguments: BackendConformance.runStreakScenarios.map(\.name))
+    func runStreakScenario(_ name: String) async throws {
+        let run = try #require(BackendConformance.runStreakScenarios.first { $0.name == name }?.run)
+        try await withSQLite { _, make in
+            let backend = make("")
+            try await onThread { try run(backend, "conformance-\(name)") }
+        }
+    }
 }

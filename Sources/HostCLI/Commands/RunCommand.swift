@@ -141,6 +141,14 @@ struct RunCommand: AsyncParsableCommand {
         // Lease rescue and pruning for every queue run here, in workers or not. Before the engines, so
         // stopped after them (a group stops its services in reverse order).
         services.append(Maintenance(queues: running, backends: backends, logger: logger).service)
+        // Alerts on failed runs, read from the backends' outboxes: after the engines in stopping order,
+        // so runs that end while they drain are still told.
+        let pump = RunAlertPump(
+            sources: running.compactMap { queue in
+                (backends[queue.backend] as? any RunStreakStore).map { RunAlertPump.Source(queue: queue.name, store: $0) }
+            },
+            alerts: alerts, logger: logger, observe: { monitor.alerted($0) })
+        services.append(pump.service)
         var supervisor: Supervisor?
         if !inWorkers.isEmpty {
             let started = Supervisor(

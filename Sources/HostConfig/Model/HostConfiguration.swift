@@ -49,10 +49,17 @@ public struct HostSettings: Sendable {
     }
 }
 
-/// The `alerts:` block: when repeated failures of a handler or schedule raise an alert, and where it goes.
+/// The `alerts:` block: when failed runs of a handler or schedule raise an alert, and where it goes.
 public struct AlertSettings: Sendable, Equatable {
-    /// Failures in a row of one handler or schedule that raise an alert.
+    /// Failed runs in a row of one handler or schedule (jobs that ended dead, retries not counted)
+    /// that raise an alert; also failures in a row of the scheduler to enqueue a schedule's job.
     public var afterFailures: Int
+    /// Handler names, `family.*` patterns or `*`: every job of theirs that ends dead alerts at once.
+    public var critical: [String] = []
+    /// A program and its arguments run for every alert, the alert as JSON on stdin; nil: none.
+    public var command: [String]?
+    /// How long one run of ``command`` may take before it is stopped.
+    public var commandTimeout: Duration = .seconds(10)
     /// The environment variable holding the webhook URL (a secret, so never written in the file
     /// itself); nil: alerts are only logged.
     public var webhookURLEnvironmentVariable: String?

@@ -71,12 +71,37 @@ struct SectionParser {
         guard let entry,
             let fields = reader.fields(
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
-                allowed: ["after_failures", "webhook_url_env", "webhook_timeout"])
+                allowed: ["after_failures", "webhook_url_env", "webhook_timeout", "critical", "command", "command_timeout"])
         else { return settings }
         settings.location = reader.location(entry.keyNode)
         settings.fieldLocations = fields.valueLocations
         if let count = fields.int("after_failures", minimum: 1, maximum: 1000) { settings.afterFailures = count }
         if let timeout = fields.duration("webhook_timeout", minimum: .milliseconds(100)) { settings.webhookTimeout = timeout }
+        if let timeout = fields.duration("command_timeout", minimum: .milliseconds(100)) { settings.commandTimeout = timeout }
+        if let patterns = fields.stringList("critical") {
+            for (index, pattern) in patterns.enumerated() {
+                // A star only as a whole family (`noctua.*`) or as everything (`*`): a glob that
+                // matched less would surprise whoever reads the list.
+                let family = pattern.hasSuffix(".*") && pattern.count > 2 && !pattern.dropLast(2).contains("*")
+                let valid = !pattern.isEmpty && (!pattern.contains("*") || pattern == "*" || family)
+                if valid {
+                    settings.critical.append(pattern)
+                } else {
+                    reader.report(
+                        at: fields.location("critical"), entry.path.appending("critical").appending(index: index),
+                        "'\(pattern)' is not a handler name or pattern; write a handler's name (noctua.plan), a family (noctua.*) or * for every handler")
+                }
+            }
+        }
+        if let command = fields.stringList("command") {
+            if command.isEmpty || command[0].trimmingCharacters(in: .whitespaces).isEmpty {
+                reader.report(
+                    fields.entry("command")?.value, entry.path.appending("command"),
+                    "expected the program to run and its arguments as a list, e.g. command: [/usr/local/bin/page-oncall, --team, ops]; the alert arrives as JSON on its stdin")
+            } else {
+                settings.command = command
+            }
+        }
         if let name = fields.string("webhook_url_env") {
             // The value is never echoed: someone who pasted the URL itself here has just put a secret in the file.
             let problem: String? =

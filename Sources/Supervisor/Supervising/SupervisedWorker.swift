@@ -242,7 +242,7 @@ final class SupervisedWorker: Sendable {
         return accepted
     }
 
-    /// The jobs of a dead worker that count toward their handler's failures, for metrics and alerts: the
+    /// The jobs of a dead worker that count toward their handler's failures, for metrics and task health: the
     /// job the crash is blamed on (named by the crash reporter, or killed for overrunning its timeout),
     /// and any job the crash leaves dead. The other jobs a worker killed from outside was running are
     /// suspects, retried at once: one kill is not a failure of each of their handlers.
