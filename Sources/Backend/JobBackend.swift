@@ -11,7 +11,8 @@ public protocol JobBackend: Sendable {
     func enqueue(_ jobs: [NewJob]) throws(BackendError) -> [String]
 
     /// Leases up to `limit` ready jobs of `queue` for `lease`, oldest first. Due scheduled jobs are
-    /// made ready first. Each fetch counts an attempt.
+    /// made ready first. Each fetch counts an attempt. A job whose concurrency key is at its limit is
+    /// passed over, uncounted, for the jobs behind it (see ``ConcurrencyLimit``).
     func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob]
 
     /// Blocks up to `timeout` until `queue` may have work (a job enqueued, or a scheduled one due).

@@ -52,3 +52,28 @@ struct OverlapTests {
         #expect(listed.stdout.contains(#""overlap""#), "\(listed.stdout)")
     }
 }
+
+/// `host enqueue --concurrency-key`: the jobs it enqueues share the key's limit.
+@Suite struct EnqueueConcurrencyKeyTests {
+    @Test(arguments: HostHarness.BackendKind.allCases)
+    func jobsEnqueuedWithAKeyRunOneAtATime(_ kind: HostHarness.BackendKind) async throws {
+        let harness = try await HostHarness.testPlugin(kind)
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let output = try await harness.host(["enqueue", "test.noop", "{}", "--concurrency-key", "report:7", "--json"])
+            #expect(output.status == 0, "\(output.stderr)")
+            let id = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: String])["id"]
+            ids.append(try #require(id))
+        }
+        let two = try await harness.host(["enqueue", "test.noop", "{}", "--concurrency-key", "pair", "--concurrency-limit", "2"])
+        #expect(two.status == 0, "\(two.stderr)")
+        let leased = try harness.backend.fetch(queue: "default", limit: 10, lease: .seconds(60)).map(\.id)
+        #expect(leased.filter(ids.contains) == [ids[0]], "jobs of key report:7 leased: \(leased)")
+        #expect(leased.count == 2, "the job of key pair runs beside it: \(leased)")
+
+        let noKey = try await harness.host(["enqueue", "test.noop", "{}", "--concurrency-limit", "2"])
+        #expect(noKey.status == 1 && noKey.stderr.contains("--concurrency-limit needs --concurrency-key"), "\(noKey.stderr)")
+        let zero = try await harness.host(["enqueue", "test.noop", "{}", "--concurrency-key", "k", "--concurrency-limit", "0"])
+        #expect(zero.status == 1 && zero.stderr.contains("must be from 1 to"), "\(zero.stderr)")
+    }
+}
