@@ -164,6 +164,8 @@ struct AdminAPI: Sendable {
         var trigger: String
         var timeZone: String
         var enabledInConfig: Bool
+        /// `skip`, `allow` or `queue`: what a fire does while the previous run is live.
+        var overlap: String
         /// Switched off by an operator; nil when its backend did not answer.
         var disabled: Bool?
         var nextFires: [Date]
@@ -179,7 +181,7 @@ struct AdminAPI: Sendable {
                 ScheduleView(
                     name: schedule.name, handler: schedule.handler, queue: actions.home(of: schedule).queue,
                     trigger: schedule.trigger.description, timeZone: schedule.timeZone.identifier, enabledInConfig: schedule.enabled,
-                    disabled: actions.isDisabled(schedule), nextFires: upcoming[schedule.name] ?? [], recentRuns: actions.recentRuns(of: schedule))
+                    overlap: schedule.overlap.rawValue, disabled: actions.isDisabled(schedule), nextFires: upcoming[schedule.name] ?? [], recentRuns: actions.recentRuns(of: schedule))
             }
         }
         guard let views else { return Self.timedOut }

@@ -11,7 +11,8 @@ public protocol JobBackend: Sendable {
     func enqueue(_ jobs: [NewJob]) throws(BackendError) -> [String]
 
     /// Leases up to `limit` ready jobs of `queue` for `lease`, oldest first. Due scheduled jobs are
-    /// made ready first. Each fetch counts an attempt.
+    /// made ready first. Each fetch counts an attempt. A job whose concurrency key is at its limit is
+    /// passed over, uncounted, for the jobs behind it (see ``ConcurrencyLimit``).
     func fetch(queue: String, limit: Int, lease: Duration) throws(BackendError) -> [LeasedJob]
 
     /// Blocks up to `timeout` until `queue` may have work (a job enqueued, or a scheduled one due).
@@ -135,7 +136,11 @@ public protocol ScheduleStore: Sendable {
     /// unless that fire or a later one was already recorded. Fire times only move forward.
     /// - Returns: the job's id when this call fired it; nil when another host already had.
     /// - Throws: `.invalid` for a fire time later than the backend's clock.
-    func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String?
+    /// Like ``claimFire(schedule:at:job:)``, and with `overlap` ``FireOverlap/skip`` a fire time whose
+    /// previous run (the job of the schedule's last fire) is still ready, scheduled or running is
+    /// recorded as skipped instead — the fire time claimed, the skip kept in ``recentFires`` naming the
+    /// run that was still live, and no job enqueued — in the same atomic step.
+    func claimFire(schedule: String, at fireTime: Date, job: NewJob, overlap: FireOverlap) throws(BackendError) -> FireClaim
 
     /// The latest fire of `schedule` recorded with `queue` (the queue its jobs go to), and its job's id.
     func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)?
@@ -153,6 +158,12 @@ public protocol ScheduleStore: Sendable {
 
     /// Whether an operator switched `schedule` (whose jobs go to `queue`) off, and when it last changed.
     func scheduleSwitch(schedule: String, queue: String) throws(BackendError) -> ScheduleSwitch
+}
+
+extension ScheduleStore {
+    public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
+        try claimFire(schedule: schedule, at: fireTime, job: job, overlap: .allow).firedJobID
+    }
 }
 
 /// An operator's switch on one schedule, kept in the backend beside its fires (the config's

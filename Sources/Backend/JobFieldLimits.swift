@@ -83,6 +83,7 @@ extension NewJob {
         if let timeout, timeout.roundedUpMilliseconds > JobFieldLimits.timeoutMilliseconds.upperBound {
             throw BackendError(.invalid, "job \(id) has a timeout longer than \(JobFieldLimits.timeoutMilliseconds.upperBound) ms")
         }
+        try concurrency?.check(job: id)
         guard (try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed])) != nil else {
             throw BackendError(.invalid, "the payload of job \(id) (handler \(handler)) is not JSON")
         }

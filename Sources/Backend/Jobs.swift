@@ -20,10 +20,14 @@ public struct NewJob: Sendable, Equatable {
     /// Where the job came from, for operators, when not a plain enqueue: `schedule <name> <fire time>`,
     /// `schedule <name> <fire time> (catch-up)`, `manual trigger of schedule <name>`.
     public var origin: String?
+    /// At most ``ConcurrencyLimit/limit`` jobs of the queue with this key run at once, across every host
+    /// of the backend; the others wait (see ``ConcurrencyLimit``). nil: no limit.
+    public var concurrency: ConcurrencyLimit?
 
     public init(
         id: String = JobID.generate(), queue: String, handler: String, payload: Data, maxAttempts: Int,
-        delay: Duration = .zero, timeout: Duration? = nil, uniqueKey: String? = nil, origin: String? = nil
+        delay: Duration = .zero, timeout: Duration? = nil, uniqueKey: String? = nil, origin: String? = nil,
+        concurrency: ConcurrencyLimit? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -34,6 +38,7 @@ public struct NewJob: Sendable, Equatable {
         self.timeout = timeout
         self.uniqueKey = uniqueKey
         self.origin = origin
+        self.concurrency = concurrency
     }
 }
 

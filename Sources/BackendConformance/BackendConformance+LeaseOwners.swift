@@ -16,7 +16,7 @@ extension BackendConformance {
         ("reclaimReleaseGivesTheAttemptBack", reclaimReleaseGivesTheAttemptBack),
         ("reclaimedLeaseIsFenced", reclaimedLeaseIsFenced),
         ("reclaimLeavesAJobFetchedAgainByAnotherOwner", reclaimLeavesAJobFetchedAgainByAnotherOwner),
-    ] + attemptScenarios
+    ] + attemptScenarios + concurrencyScenarios
 
     /// The scenarios every ``HostRegistry`` must pass. Each takes the registry and a name nobody else
     /// uses, to build host names from.

@@ -18,6 +18,7 @@ extension BackendConformance {
         ("disabledScheduleFiresNothing", disabledScheduleFiresNothing),
         ("enabledAgainScheduleSkipsWhatFellWhileOff", enabledAgainScheduleSkipsWhatFellWhileOff),
         ("recentFiresKeepTheLastOnesNewestFirst", recentFiresKeepTheLastOnesNewestFirst),
+        ("fireSkippedWhileThePreviousRunIsLive", fireSkippedWhileThePreviousRunIsLive),
     ]
 
     /// A paused queue hands out nothing, not even jobs enqueued while paused; they pile up as ready

@@ -82,4 +82,10 @@ public protocol ScheduleEventSink: Sendable {
     func passed(schedule: String, error: String?)
     /// `schedule` fired: the job of `fireTime` was enqueued `lag` after that time.
     func fired(schedule: String, at fireTime: Date, lag: Duration)
+    /// `schedule` skipped `fireTime`: its previous run was still pending or running (`overlap: skip`).
+    func skipped(schedule: String, at fireTime: Date)
+}
+
+extension ScheduleEventSink {
+    public func skipped(schedule: String, at fireTime: Date) {}
 }

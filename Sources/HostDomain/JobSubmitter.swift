@@ -23,10 +23,12 @@ public struct JobSubmitter: Sendable {
         public var uniqueKey: String?
         /// Where the job comes from, for operators (see `NewJob.origin`).
         public var origin: String?
+        /// At most this many jobs of the queue with its key run at once (see `NewJob.concurrency`).
+        public var concurrency: ConcurrencyLimit?
 
         public init(
             handler: String, payload: Data, queue: String? = nil, delay: Duration = .zero, maxAttempts: Int? = nil,
-            timeout: Duration? = nil, uniqueKey: String? = nil, origin: String? = nil
+            timeout: Duration? = nil, uniqueKey: String? = nil, origin: String? = nil, concurrency: ConcurrencyLimit? = nil
         ) {
             self.handler = handler
             self.payload = payload
@@ -36,6 +38,7 @@ public struct JobSubmitter: Sendable {
             self.timeout = timeout
             self.uniqueKey = uniqueKey
             self.origin = origin
+            self.concurrency = concurrency
         }
     }
 
@@ -68,10 +71,20 @@ public struct JobSubmitter: Sendable {
         if let attempts = request.maxAttempts, attempts < 1 {
             throw Refusal(description: "max attempts must be at least 1, got \(attempts)")
         }
+        if let concurrency = request.concurrency {
+            guard !concurrency.key.isEmpty, concurrency.key.utf8.count <= ConcurrencyLimit.maxKeyBytes, !concurrency.key.utf8.contains(0) else {
+                throw Refusal(description: "a concurrency key must be non-empty text of at most \(ConcurrencyLimit.maxKeyBytes) bytes")
+            }
+            guard (1...ConcurrencyLimit.maxLimit).contains(concurrency.limit) else {
+                throw Refusal(description:
+                    "the concurrency limit of key '\(concurrency.key)' must be from 1 to \(ConcurrencyLimit.maxLimit), got \(concurrency.limit)")
+            }
+        }
         let maxAttempts = router.maxAttempts(for: request.handler, queue: queue, requested: request.maxAttempts)
         let job = NewJob(
             queue: queue.name, handler: request.handler, payload: request.payload, maxAttempts: maxAttempts,
-            delay: request.delay, timeout: request.timeout, uniqueKey: request.uniqueKey, origin: request.origin)
+            delay: request.delay, timeout: request.timeout, uniqueKey: request.uniqueKey, origin: request.origin,
+            concurrency: request.concurrency)
         return (job, backend)
     }
 

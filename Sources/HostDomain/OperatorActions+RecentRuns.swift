@@ -7,12 +7,14 @@ extension OperatorActions {
     /// One fire of a schedule and its job as the backend holds it now.
     public struct ScheduleRun: Sendable, Encodable, Equatable {
         /// A run's job state, or `pruned` once the job is no longer stored (done and past retention,
-        /// or discarded).
+        /// or discarded), or `skipped` for a fire that enqueued nothing because the previous run was
+        /// still pending or running (`overlap: skip`).
         public enum State: String, Sendable, Encodable {
-            case ready, running, scheduled, done, dead, pruned
+            case ready, running, scheduled, done, dead, pruned, skipped
         }
 
         public var fireTime: Date
+        /// The fire's job; for a skipped fire, the run that was still pending or running.
         public var jobID: String
         public var state: State
         /// When a done or dead job finished.
@@ -38,6 +40,7 @@ extension OperatorActions {
         guard let store = home.store, let backend = home.backend else { return nil }
         do throws(BackendError) {
             return try store.recentFires(schedule: schedule.name, queue: home.queue, limit: Self.recentRunsShown).map { fire throws(BackendError) in
+                if fire.skipped { return ScheduleRun(fireTime: fire.fireTime, jobID: fire.jobID, state: .skipped) }
                 guard let job = try backend.job(queue: home.queue, id: fire.jobID) else {
                     return ScheduleRun(fireTime: fire.fireTime, jobID: fire.jobID, state: .pruned)
                 }

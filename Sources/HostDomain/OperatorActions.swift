@@ -113,9 +113,11 @@ public struct OperatorActions: Sendable {
     /// is not touched.
     public func trigger(schedule name: String) throws(Failure) -> String {
         guard let schedule = try schedules(named: [name]).first else { throw .unknownSchedules([name], known: config.schedules.map(\.name)) }
+        // Enqueued at once whatever the schedule's overlap; unless runs may overlap it carries the
+        // schedule's concurrency key, as its fired jobs do, so it starts only once a run in progress ended.
         return try submit(.init(
             handler: schedule.handler, payload: Data(schedule.payloadJSON.utf8), queue: schedule.queue,
-            origin: "manual trigger of schedule \(schedule.name)"))
+            origin: "manual trigger of schedule \(schedule.name)", concurrency: schedule.concurrency.map { ConcurrencyLimit(key: $0.key, limit: $0.limit) }))
     }
 
     // MARK: Jobs

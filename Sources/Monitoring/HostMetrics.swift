@@ -96,6 +96,15 @@ public final class HostMetrics: Sendable {
         ).set(to: lag.seconds)
     }
 
+    public func skipped(schedule: String) {
+        registry.makeCounter(
+            descriptor: .init(
+                namespace: "jobhost", metricName: "schedule_skips", unitName: "total",
+                helpText: "Fire times of each schedule this host recorded as skipped: the previous run was still pending or running."),
+            labels: [("schedule", schedule)]
+        ).increment()
+    }
+
     /// An alert raised or a recovery sent, for a handler or a schedule of that name.
     public func alerted(_ kind: String, about subject: (type: String, name: String)) {
         registry.makeCounter(

@@ -66,6 +66,10 @@ public final class HostMonitor: JobEventSink, ScheduleEventSink {
         metrics.fired(schedule: schedule, lag: lag)
     }
 
+    public func skipped(schedule: String, at fireTime: Date) {
+        metrics.skipped(schedule: schedule)
+    }
+
     /// Sends the alerts still queued, waiting at most `timeout`.
     public func shutdown(timeout: Duration) {
         alerts?.shutdown(timeout: timeout)

@@ -44,6 +44,7 @@ struct PGStatements: Sendable {
     let schemaVersion: String
     let claimFire: String
     let recordFire: String
+    let liveRun: String
     let lastFire: String
     let recordFireHistory: String
     let recentFires: String
@@ -114,16 +115,28 @@ struct PGStatements: Sendable {
             """
         }
 
+        // Whether the running jobs of row `c`'s concurrency key (as the statement's snapshot sees them)
+        // leave room for one more: a job without room is not even locked by a claim or counted as due.
+        let keyHasRoom = { (c: String) in
+            """
+            (SELECT count(*) FROM \(jobs) AS r
+             WHERE r.queue = \(c).queue AND r.concurrency_key = \(c).concurrency_key AND r.state = 'running') < \(c).concurrency_limit
+            """
+        }
+
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
-        // unique keys, origins; arrays in batch order. Returns the ids inserted; jobs whose id exists
+        // unique keys, origins, concurrency keys, concurrency limits; arrays in batch order. Returns the ids inserted; jobs whose id exists
         // or whose unique key is held are not. Idle hosts are woken once per queue.
         enqueue = PGStatement(name: "jobhost_enqueue", sql: """
             WITH inserted AS (
-                INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload)
+                INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload,
+                    concurrency_key, concurrency_limit)
                 SELECT i.id, i.queue, CASE WHEN i.delay > 0 THEN 'scheduled' ELSE 'ready' END, now() + i.delay * interval '1 microsecond',
-                       i.max_attempts, i.timeout_ms, i.handler, i.unique_key, i.origin, i.payload::json
-                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[], $8::text[], $9::text[])
-                    WITH ORDINALITY AS i(id, queue, handler, payload, max_attempts, delay, timeout_ms, unique_key, origin, n)
+                       i.max_attempts, i.timeout_ms, i.handler, i.unique_key, i.origin, i.payload::json, i.concurrency_key, i.concurrency_limit
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[], $8::text[], $9::text[],
+                        $10::text[], $11::integer[])
+                    WITH ORDINALITY AS i(id, queue, handler, payload, max_attempts, delay, timeout_ms, unique_key, origin, concurrency_key,
+                        concurrency_limit, n)
                 ORDER BY i.n
                 ON CONFLICT DO NOTHING
                 RETURNING id, queue
@@ -152,6 +165,14 @@ struct PGStatements: Sendable {
         // the queue is paused and its new state (running, or dead); one row of NULLs, now and the pause
         // when none. The pause is an uncorrelated subquery: the planner makes it a one-time filter, so
         // a paused queue's claim reads no job at all.
+        //
+        // A job with a concurrency key whose running jobs (as the statement's snapshot saw them) fill
+        // its limit is not looked at: it waits, keeping its place and attempts, and the jobs behind it
+        // are claimed. The others are locked, then each keyed one — in key order, so claims never wait
+        // for each other's keys crosswise — asks `take_slot`, under the key's lock and with a fresh
+        // count, whether it may run beside the running ones and those of its key before it in this
+        // claim; one that may not stays locked until the statement ends, untouched. Jobs without a key
+        // pay the `IS NULL` tests and a sort of the claimed ids.
         fetch = PGStatement(name: "jobhost_fetch", sql: """
             WITH pause AS (
                 SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
@@ -167,13 +188,21 @@ struct PGStatements: Sendable {
                     last_error = coalesce(\(unusable("j")), j.last_error),
                     updated_at = now()
                 WHERE j.id = ANY (ARRAY(
-                    SELECT c.id FROM \(jobs) AS c
-                    WHERE NOT (SELECT paused FROM pause)
-                      AND c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
-                      AND c.run_at >= coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity')
-                    ORDER BY c.run_at, c.seq
-                    LIMIT $2
-                    FOR UPDATE SKIP LOCKED))
+                    SELECT k.id FROM (
+                        SELECT l.id, l.concurrency_key, l.concurrency_limit,
+                            row_number() OVER (PARTITION BY l.concurrency_key ORDER BY l.run_at, l.seq) AS ahead
+                        FROM (
+                            SELECT c.id, c.concurrency_key, c.concurrency_limit, c.run_at, c.seq FROM \(jobs) AS c
+                            WHERE NOT (SELECT paused FROM pause)
+                              AND c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
+                              AND c.run_at >= coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity')
+                              AND (c.concurrency_key IS NULL OR \(keyHasRoom("c")))
+                            ORDER BY c.run_at, c.seq
+                            LIMIT $2
+                            FOR UPDATE SKIP LOCKED) AS l
+                        ORDER BY l.concurrency_key NULLS FIRST, ahead) AS k
+                    WHERE CASE WHEN k.concurrency_key IS NULL THEN true
+                        ELSE \(schema.qualified("take_slot"))($1, k.concurrency_key, k.concurrency_limit, k.ahead) END))
                 RETURNING j.id, j.lease_token, j.handler, j.payload, j.attempt, j.max_attempts, j.enqueued_at, j.timeout_ms,
                     j.last_error, j.run_at, j.seq, j.crashes, j.state
             )
@@ -468,6 +497,7 @@ struct PGStatements: Sendable {
                 WHERE NOT (SELECT paused FROM pause)
                   AND j.queue = $1 AND j.state IN ('ready', 'scheduled')
                   AND j.run_at >= coalesce(timestamptz 'epoch' + $2::bigint * interval '1 microsecond', '-infinity')
+                  AND (j.concurrency_key IS NULL OR \(keyHasRoom("j")))
                 ORDER BY j.run_at, j.seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
             )
@@ -499,16 +529,23 @@ struct PGStatements: Sendable {
             """
         // Parameters: queue, schedule, job id.
         recordFire = "UPDATE \(fires) SET job_id = $3 WHERE queue = $1 AND schedule = $2"
+        // Parameters: queue, schedule. In the claim's transaction, whose upsert holds the row: the job
+        // of the fire before the one just claimed, if it is still ready, scheduled or running.
+        liveRun = """
+            SELECT f.job_id FROM \(fires) AS f
+            WHERE f.queue = $1 AND f.schedule = $2
+              AND EXISTS (SELECT 1 FROM \(jobs) AS j WHERE j.id = f.job_id AND j.queue = $1 AND j.state IN ('ready', 'scheduled', 'running'))
+            """
         // Parameters: queue, schedule. Returns (fire time µs, job id).
         lastFire = "SELECT \(micros("fire_time")), job_id FROM \(fires) WHERE queue = $1 AND schedule = $2"
         let history = schema.qualified("schedule_fire_history")
-        // Parameters: queue, schedule, job id. In the claim's transaction, after recordFire: copies
-        // the fire just recorded and keeps the newest \(ScheduleFire.kept).
+        // Parameters: queue, schedule, job id, skipped. In the claim's transaction, after recordFire:
+        // copies the fire just recorded and keeps the newest \(ScheduleFire.kept).
         recordFireHistory = """
             WITH added AS (
-                INSERT INTO \(history) (queue, schedule, fire_time, job_id)
-                SELECT queue, schedule, fire_time, $3 FROM \(fires) WHERE queue = $1 AND schedule = $2
-                ON CONFLICT (queue, schedule, fire_time) DO UPDATE SET job_id = excluded.job_id
+                INSERT INTO \(history) (queue, schedule, fire_time, job_id, skipped)
+                SELECT queue, schedule, fire_time, $3, $4::boolean FROM \(fires) WHERE queue = $1 AND schedule = $2
+                ON CONFLICT (queue, schedule, fire_time) DO UPDATE SET job_id = excluded.job_id, skipped = excluded.skipped
                 RETURNING fire_time
             )
             DELETE FROM \(history) AS h
@@ -517,9 +554,9 @@ struct PGStatements: Sendable {
                 ORDER BY o.fire_time DESC OFFSET \(ScheduleFire.kept - 1) LIMIT 1)
               AND h.fire_time < (SELECT fire_time FROM added)
             """
-        // Parameters: queue, schedule, limit. Returns (fire time µs, job id), newest first.
+        // Parameters: queue, schedule, limit. Returns (fire time µs, job id, skipped), newest first.
         recentFires = """
-            SELECT \(micros("fire_time")), job_id FROM \(history) WHERE queue = $1 AND schedule = $2
+            SELECT \(micros("fire_time")), job_id, skipped FROM \(history) WHERE queue = $1 AND schedule = $2
             ORDER BY fire_time DESC LIMIT $3::integer
             """
 

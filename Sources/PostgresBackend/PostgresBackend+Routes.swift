@@ -3,7 +3,7 @@ import Foundation
 import PostgresClient
 
 /// Published routes: one row per handler in `<schema>.routes`, which `<schema>.enqueue` reads when it
-/// is called without a queue (migration 13).
+/// is called without a queue (migration 12).
 extension PostgresBackend: RouteStore {
     /// One statement, so atomic: the rows come in as one JSON array, upserted in handler order (hosts
     /// publishing at once lock rows in the same order and never deadlock).

@@ -20,13 +20,14 @@ extension PostgresBackend: ScheduleStore {
     /// hosts that fire the same time take turns, and the later ones find it recorded), enqueues the
     /// job as ``enqueue(_:)`` does (a live holder of its unique key is the fire's job then), records
     /// the job's id, and commits. Nothing is written when the fire was recorded already or is ahead of
-    /// the database's clock.
-    public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
+    /// the database's clock. With overlap ``FireOverlap/skip`` and the previous fire's job still live,
+    /// the fire is recorded skipped (its history row naming that job) and no job is enqueued.
+    public func claimFire(schedule: String, at fireTime: Date, job: NewJob, overlap: FireOverlap) throws(BackendError) -> FireClaim {
         let core = try core.get()
         try Self.validate(job)
         try Self.validate(schedule: schedule)
         let fire = String(Int64((fireTime.timeIntervalSince1970 * 1_000_000).rounded()))
-        return try core.pool.withConnection { connection throws(BackendError) -> String? in
+        return try core.pool.withConnection { connection throws(BackendError) -> FireClaim in
             try mapErrors { () throws(PostgresError) in try connection.execute("BEGIN") }
             do throws(BackendError) {
                 let claim = try mapErrors { () throws(PostgresError) in
@@ -38,7 +39,19 @@ extension PostgresBackend: ScheduleStore {
                     if claim[0, 0] != "t" {
                         throw BackendError(.invalid, "schedule \(schedule): fire time \(fireTime) is ahead of the PostgreSQL clock")
                     }
-                    return nil
+                    return .notFired
+                }
+                if overlap == .skip {
+                    let live = try mapErrors { () throws(PostgresError) in
+                        try connection.query(core.statements.liveRun, [job.queue, schedule])
+                    }
+                    if live.count == 1, let previous = live[0, 0] {
+                        try mapErrors { () throws(PostgresError) in
+                            _ = try connection.query(core.statements.recordFireHistory, [job.queue, schedule, previous, "true"])
+                            try connection.execute("COMMIT")
+                        }
+                        return .skipped(previous: previous)
+                    }
                 }
                 let id = try Self.insert([job], on: connection, core.statements)[0]
                 try mapErrors { () throws(PostgresError) in
@@ -48,10 +61,10 @@ extension PostgresBackend: ScheduleStore {
                         _ = try connection.query("UPDATE \(core.schema.qualified("jobs")) SET schedule = $2 WHERE id = $1", [id, schedule])
                     }
                     _ = try connection.query(core.statements.recordFire, [job.queue, schedule, id])
-                    _ = try connection.query(core.statements.recordFireHistory, [job.queue, schedule, id])
+                    _ = try connection.query(core.statements.recordFireHistory, [job.queue, schedule, id, "false"])
                     try connection.execute("COMMIT")
                 }
-                return id
+                return .fired(id)
             } catch {
                 connection.rollback()
                 throw error
@@ -71,7 +84,7 @@ extension PostgresBackend: ScheduleStore {
         return (Self.date(microseconds: micros), id)
     }
 
-    /// Rows of `schedule_fire_history`, which ``claimFire(schedule:at:job:)`` writes in its transaction.
+    /// Rows of `schedule_fire_history`, which ``claimFire(schedule:at:job:overlap:)`` writes in its transaction.
     public func recentFires(schedule: String, queue: String, limit: Int) throws(BackendError) -> [ScheduleFire] {
         let core = try core.get()
         try Self.validate(queue: queue)
@@ -81,7 +94,7 @@ extension PostgresBackend: ScheduleStore {
         }
         return try (0..<rows.count).map { row throws(BackendError) in
             guard let micros = rows[row, 0].flatMap({ Int64($0) }), let id = rows[row, 1] else { throw Self.malformed("recent fires") }
-            return ScheduleFire(fireTime: Self.date(microseconds: micros), jobID: id)
+            return ScheduleFire(fireTime: Self.date(microseconds: micros), jobID: id, skipped: rows[row, 2] == "t")
         }
     }
 

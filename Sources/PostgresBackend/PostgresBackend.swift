@@ -86,6 +86,7 @@ public final class PostgresBackend: JobBackend {
                 PGArray.text(batch.map { String($0.delay.roundedUpMicroseconds) }),
                 PGArray.text(batch.map { $0.timeout.map { String(max(1, $0.roundedUpMilliseconds)) } }),
                 PGArray.text(batch.map { uniqueKey($0) }), PGArray.text(batch.map { $0.origin.map(storable) }),
+                PGArray.text(batch.map { $0.concurrency?.key }), PGArray.text(batch.map { $0.concurrency.map { String($0.limit) } }),
             ]
             let inserted: Set<String>
             do throws(PostgresError) {
@@ -491,6 +492,7 @@ public final class PostgresBackend: JobBackend {
         guard job.maxAttempts >= 1, job.maxAttempts <= Int(Int32.max) else {
             throw BackendError(.invalid, "job \(job.id) has maxAttempts \(job.maxAttempts); it must be from 1 to \(Int32.max)")
         }
+        try job.concurrency?.check(job: job.id)
         if let timeout = job.timeout, timeout.roundedUpMilliseconds > Int(Int32.max) {
             throw BackendError(.invalid, "job \(job.id) has a timeout longer than \(Int32.max) ms")
         }

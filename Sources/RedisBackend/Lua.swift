@@ -2,13 +2,13 @@ import Backend
 
 /// Pieces of Lua the scripts share; each script includes only those it uses.
 enum Lua {
-    /// The body of enqueue: adds the jobs in ARGV from `first_job` on, 8 arguments each, to the queue
+    /// The body of enqueue: adds the jobs in ARGV from `first_job` on, 10 arguments each, to the queue
     /// named `queue`; leaves their ids in `ids`. Needs base, now, bulk, wake and is_live.
     static let enqueueJobs = """
             local now = now_ms()
             local ids, ready = {}, {}
             local added = 0
-            for i = first_job, #ARGV, 8 do
+            for i = first_job, #ARGV, 10 do
               local id, unique = ARGV[i], ARGV[i + 6]
               local holder = false
               if unique ~= '' then
@@ -33,6 +33,12 @@ enum Lua {
                   if ARGV[i + 7] ~= '' then
                     fields[#fields + 1] = 'origin'
                     fields[#fields + 1] = ARGV[i + 7]
+                  end
+                  if ARGV[i + 8] ~= '' then
+                    fields[#fields + 1] = 'concurrency_key'
+                    fields[#fields + 1] = ARGV[i + 8]
+                    fields[#fields + 1] = 'concurrency_limit'
+                    fields[#fields + 1] = ARGV[i + 9]
                   end
                   redis.call('HSET', key, unpack(fields))
                   if delay > 0 then
@@ -129,8 +135,8 @@ enum Lua {
     /// is gone, whose attempt counts cannot be used or whose state is unknown is recorded in dead with
     /// that reason rather than forgotten; all leases are read and checked before the first write. A
     /// job whose attempt counted gets a `lease_lost` run in its attempt history; one that goes dead
-    /// with it is a failed run (``runStreaks``).
-    /// Needs base, wake, bulk, free_unique, bury, fields, add_count, attempts and runStreaks.
+    /// with it is a failed run (``runStreaks``). A job with a concurrency key frees its place (``slots``).
+    /// Needs base, wake, bulk, free_unique, bury, fields, add_count, attempts, runStreaks and slots.
     static let rescueLeases = """
         local function rescue_leases(ids, now)
           local leases = base .. ':leases'
@@ -140,7 +146,7 @@ enum Lua {
           for _, id in ipairs(ids) do
             local key = job_key(id)
             local f = redis.pcall('HMGET', key, 'state', 'attempt', 'max_attempts', 'unique_key', 'updated_at', 'lease_owner', 'attempts',
-              'handler', 'schedule')
+              'handler', 'schedule', 'concurrency_key')
             if f.err then
               -- Not a hash any more: left as it is for an operator, its id recorded in dead.
               plan[#plan + 1] = {id = id, kind = 'foreign'}
@@ -149,7 +155,7 @@ enum Lua {
               local attempt
               if max_attempts then attempt, reason = int_field('attempt', f[2], 0, limits.attempt + 1, 0) end
               if not attempt then
-                plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true, handler = f[8], schedule = f[9]}
+                plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], failed = true, handler = f[8], schedule = f[9], slot = f[10]}
               else
                 local what = ' attempt ' .. attempt .. ' of ' .. max_attempts .. ' (the host running it died or stalled)'
                 local item
@@ -159,11 +165,11 @@ enum Lua {
                   item = {id = id, kind = 'ready', reason = 'lease expired during' .. what, failed = true}
                 end
                 item.run = f
-                item.handler, item.schedule = f[8], f[9]
+                item.handler, item.schedule, item.slot = f[8], f[9], f[10]
                 plan[#plan + 1] = item
               end
             elseif f[1] and not known_states[f[1]] then
-              plan[#plan + 1] = {id = id, kind = 'dead', reason = unknown_state(f[1]), unique = f[4]}
+              plan[#plan + 1] = {id = id, kind = 'dead', reason = unknown_state(f[1]), unique = f[4], slot = f[10]}
             elseif not f[1] then
               local gone = redis.call('EXISTS', key) == 0
               local reason = gone and 'job hash missing fields: all (its lease expired)' or 'job hash missing fields: state (its lease expired)'
@@ -174,8 +180,11 @@ enum Lua {
 
           bulk('ZREM', leases, ids)
           local rescued, dead, failed = 0, 0, 0
+          local freed = {}
           for _, item in ipairs(plan) do
             if item.failed then failed = failed + 1 end
+            local next_in_line = free_slot(item.id, item.slot)
+            if next_in_line then freed[#freed + 1] = next_in_line end
             if item.run then
               local f = item.run
               redis.call('HSET', job_key(item.id), 'attempts', attempt_history(f[7], f[2], f[5], f[6], 'lease_lost', '', item.reason, now))
@@ -195,9 +204,60 @@ enum Lua {
               rescued = rescued + 1
             end
           end
+          -- Jobs that waited for a freed place go before the rescued ones: they were in line first.
+          bulk('RPUSH', base .. ':ready', freed)
           add_count('failed', failed)
-          wake(rescued)
+          wake(rescued + #freed)
           return rescued, dead
+        end
+
+        """
+
+    /// Concurrency keys (``ConcurrencyLimit``). The running jobs of key K are the members of the set
+    /// `slots:K`; jobs a fetch found over their key's limit wait in the list `waiting:K` (they join on
+    /// the left, leave from the right, like `ready`) and, for counts and listings, in the sorted set
+    /// `waiting` (score: when they began to wait). Their hash keeps state ready.
+    /// - `free_slot(id, key)`: job `id` no longer runs under `key` ('' or false: none); takes the job
+    ///   waiting longest for the key off its waiting list and returns its id (or false) for the caller
+    ///   to push onto the right of `ready`, the front of the line, in the same step.
+    /// - `take_slot(id, key, limit)`: whether job `id` may run now; if so it holds a place. A full set is
+    ///   first checked for members no longer running (an edit, a hash deleted by hand), which are
+    ///   dropped, so a lost release cannot hold a key shut for good; the ids waiting for the places so
+    ///   found are returned too, for the caller to make ready.
+    /// - `wait_for_slot(id, key, now)`: puts job `id` at the back of the key's waiting list.
+    static let slots = """
+        local function free_slot(id, key)
+          if not key or key == '' then return false end
+          redis.call('SREM', base .. ':slots:' .. key, id)
+          local next_in_line = redis.call('RPOP', base .. ':waiting:' .. key)
+          if next_in_line then redis.call('ZREM', base .. ':waiting', next_in_line) end
+          return next_in_line
+        end
+
+        local function take_slot(id, key, limit)
+          local slots = base .. ':slots:' .. key
+          local woken = {}
+          if redis.call('SCARD', slots) >= limit then
+            for _, member in ipairs(redis.call('SMEMBERS', slots)) do
+              local state = redis.pcall('HGET', job_key(member), 'state')
+              if state ~= 'running' then
+                redis.call('SREM', slots, member)
+                local next_in_line = redis.call('RPOP', base .. ':waiting:' .. key)
+                if next_in_line then
+                  redis.call('ZREM', base .. ':waiting', next_in_line)
+                  woken[#woken + 1] = next_in_line
+                end
+              end
+            end
+            if redis.call('SCARD', slots) >= limit then return false, woken end
+          end
+          redis.call('SADD', slots, id)
+          return true, woken
+        end
+
+        local function wait_for_slot(id, key, now)
+          redis.call('LPUSH', base .. ':waiting:' .. key, id)
+          redis.call('ZADD', base .. ':waiting', now, id)
         end
 
         """
@@ -284,6 +344,7 @@ enum Lua {
           time_high = \(JobFieldLimits.timestampMilliseconds.upperBound),
           -- lease_seq + 1 must stay exact (15 digits).
           lease_seq = 999999999999998,
+          concurrency_limit = \(ConcurrencyLimit.maxLimit),
         }
 
         """

@@ -59,7 +59,8 @@ extension RedisBackend {
             found[direct.id] = Int(direct.enqueuedAt.timeIntervalSince1970 * 1000)
         }
         var truncated = false
-        for set in ["ready", "scheduled", "leases", "done", "dead"] {
+        // `waiting`: ready jobs waiting for a place under their concurrency key.
+        for set in ["ready", "waiting", "scheduled", "leases", "done", "dead"] {
             var offset = 0
             var size = 0
             repeat {

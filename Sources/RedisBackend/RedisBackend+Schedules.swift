@@ -16,13 +16,14 @@ extension RedisBackend: ScheduleStore {
         return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
     }
 
-    public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
+    public func claimFire(schedule: String, at fireTime: Date, job: NewJob, overlap: FireOverlap) throws(BackendError) -> FireClaim {
         try job.checkStorable()
         let script = RedisScripts.claimFire
         var command = script.call(key: try key(job.queue))
         command.append(job.queue)
         command.append(schedule)
         command.append(Int(fireTime.timeIntervalSince1970 * 1000))
+        command.append(overlap.rawValue)
         command.append(job: job)
         // The raw reply: an EARLY error is an answer here, not a failure of the connection.
         let reply = try withPooledConnection { connection throws(RedisError) in try connection.evaluate([(script, command)])[0] }
@@ -30,7 +31,8 @@ extension RedisBackend: ScheduleStore {
             throw BackendError(.invalid, "schedule \(schedule): fire time \(fireTime) is ahead of the Redis clock")
         }
         guard let ids = try Self.checked(reply, script).array else { throw Self.malformed(script) }
-        return ids.first?.text
+        guard let id = ids.first?.text else { return .notFired }
+        return ids.count == 2 ? .skipped(previous: id) : .fired(id)
     }
 
     public func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)? {
@@ -53,11 +55,11 @@ extension RedisBackend: ScheduleStore {
         guard let items = reply.array else { throw BackendError(.corrupt, "\(list) is not a list") }
         return try items.map { item throws(BackendError) in
             let text = item.text ?? ""
-            let parts = text.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, let milliseconds = Int(parts[0]) else {
-                throw BackendError(.corrupt, "\(list) holds \"\(text)\", not \"<fire ms> <job id>\"")
+            let parts = text.split(separator: " ")
+            guard parts.count == 2 || (parts.count == 3 && parts[2] == "skipped"), let milliseconds = Int(parts[0]) else {
+                throw BackendError(.corrupt, "\(list) holds \"\(text)\", not \"<fire ms> <job id>\" or \"<fire ms> <job id> skipped\"")
             }
-            return ScheduleFire(fireTime: Self.date(milliseconds: milliseconds), jobID: String(parts[1]))
+            return ScheduleFire(fireTime: Self.date(milliseconds: milliseconds), jobID: String(parts[1]), skipped: parts.count == 3)
         }
     }
 

@@ -79,7 +79,7 @@ public final class RedisBackend: JobBackend {
         for queue in queues {
             let indices = positions[queue]!
             var command = RedisScripts.enqueue.call(key: try key(queue))
-            command.reserve(arguments: 1 + 8 * indices.count, bytes: indices.reduce(0) { $0 + jobs[$1].payload.count + 80 })
+            command.reserve(arguments: 1 + 10 * indices.count, bytes: indices.reduce(0) { $0 + jobs[$1].payload.count + 80 })
             command.append(queue)
             for index in indices {
                 command.append(job: jobs[index])
@@ -497,7 +497,7 @@ private final class Connections: Sendable {
 }
 
 extension RedisCommand {
-    /// The 8 arguments a job takes in the enqueue and claim_fire scripts.
+    /// The 10 arguments a job takes in the enqueue and claim_fire scripts.
     mutating func append(job: NewJob) {
         append(job.id)
         append(job.handler)
@@ -507,5 +507,7 @@ extension RedisCommand {
         append(job.timeout?.roundedUpMilliseconds ?? 0)
         append(job.uniqueKey ?? "")
         append(job.origin ?? "")
+        append(job.concurrency?.key ?? "")
+        append(job.concurrency?.limit ?? 0)
     }
 }

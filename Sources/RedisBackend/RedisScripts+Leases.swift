@@ -19,7 +19,7 @@ extension RedisScripts {
     static let reclaim = RedisScript(
         name: "reclaim",
         source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
-            + Lua.attempts + Lua.runStreaks + Lua.rescueLeases + Lua.release + """
+            + Lua.attempts + Lua.runStreaks + Lua.slots + Lua.rescueLeases + Lua.release + """
             expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list',
               run_streaks = 'hash', run_alerts = 'list'})
             local owner, mode, exact = ARGV[1], ARGV[2], ARGV[3] == '1'
@@ -28,7 +28,7 @@ extension RedisScripts {
             -- Earliest deadline first, as rescue takes them.
             for _, id in ipairs(redis.call('ZRANGE', base .. ':leases', 0, -1)) do
               -- pcall: a key that is not a hash holds no lease of this owner.
-              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_owner', 'attempt', 'updated_at', 'attempts')
+              local f = redis.pcall('HMGET', job_key(id), 'state', 'lease_owner', 'attempt', 'updated_at', 'attempts', 'concurrency_key')
               if not f.err and f[1] == 'running' and type(f[2]) == 'string' then
                 local held
                 if exact then held = f[2] == owner else held = string.sub(f[2], 1, #owner) == owner end
@@ -43,13 +43,18 @@ extension RedisScripts {
               return {rescued, dead}
             end
             bulk('ZREM', base .. ':leases', taken)
+            local freed = {}
             for i, id in ipairs(taken) do
               local f = runs[i]
               redis.call('HSET', job_key(id), 'attempts', attempt_history(f[5], f[3], f[4], f[2], 'released', '', '', now))
               release_job(id, f[3], now)
+              local next_in_line = free_slot(id, f[6])
+              if next_in_line then freed[#freed + 1] = next_in_line end
             end
+            -- The released jobs keep the front: they held their places before the waiting ones.
+            bulk('RPUSH', base .. ':ready', freed)
             bulk('RPUSH', base .. ':ready', taken)
-            wake(#taken)
+            wake(#taken + #freed)
             return {#taken, 0}
             """)
 

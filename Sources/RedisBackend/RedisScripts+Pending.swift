@@ -7,7 +7,8 @@ extension RedisScripts {
     /// or the state the job is in otherwise (`running`, `done`, `dead`, or one jobhost does not know).
     ///
     /// Guarantees: only a job whose state is ready or scheduled (or absent, as a plain producer may
-    /// leave it) goes; its hash, every place its id has in `ready` and `scheduled`, and its unique key
+    /// leave it) goes; its hash, every place its id has in `ready`, `scheduled` and its concurrency
+    /// key's waiting list, and its unique key
     /// (if it holds it) go together in one atomic step. A running job is never touched.
     static let cancel = RedisScript(
         name: "cancel",
@@ -15,7 +16,7 @@ extension RedisScripts {
             expect_types({ready = 'list', scheduled = 'zset', unique = 'hash'})
             local id = ARGV[1]
             local key = job_key(id)
-            local f = redis.pcall('HMGET', key, 'state', 'unique_key')
+            local f = redis.pcall('HMGET', key, 'state', 'unique_key', 'concurrency_key')
             if f.err then return 'missing' end
             local state = f[1]
             if not state then
@@ -27,6 +28,11 @@ extension RedisScripts {
             -- fetch as a job whose hash is gone, and recorded in dead.
             redis.call('LREM', base .. ':ready', 0, id)
             redis.call('ZREM', base .. ':scheduled', id)
+            if f[3] and f[3] ~= '' then
+              -- Waiting for a place under its concurrency key.
+              redis.call('LREM', base .. ':waiting:' .. f[3], 0, id)
+              redis.call('ZREM', base .. ':waiting', id)
+            end
             free_unique(id, f[2])
             redis.call('DEL', key)
             return 'cancelled'
@@ -93,7 +99,7 @@ extension RedisScripts {
             return {#picked, offset + #ids - #positions, #ids == window and 1 or 0}
             """)
 
-    /// Searches one of the queue's lists or sets. ARGV: set (`ready`, `scheduled`, `leases`, `done` or
+    /// Searches one of the queue's lists or sets. ARGV: set (`ready`, `waiting`, `scheduled`, `leases`, `done` or
     /// `dead`), offset, count, text. Returns `{size of the set, matches}`, matches flat, 2 per job: id,
     /// enqueued_at. Read-only.
     ///

@@ -1,3 +1,4 @@
+import Backend
 import RedisClient
 
 /// Published routes: the `<prefix>:routes` hash, and the `jobhost` function library that enqueues by
@@ -26,7 +27,7 @@ extension RedisScripts {
     /// REPLACE`, Redis 7 or later). Its one function, for producers in any language:
     ///
     ///     FCALL jobhost_enqueue 1 <prefix>:routes <handler> <payload> [queue Q] [max_attempts N]
-    ///           [delay_ms D] [unique_key K] [timeout_ms T]
+    ///           [delay_ms D] [unique_key K] [timeout_ms T] [concurrency_key K [concurrency_limit N]]
     ///
     /// enqueues as the `enqueue` script does and returns the job's id (a unique key's live holder's id,
     /// then). Without `queue` the handler's published route gives the queue, and its attempts unless
@@ -77,7 +78,8 @@ extension RedisScripts {
               return string.format('%d', n)
             end
 
-            local known_options = {queue = true, max_attempts = true, delay_ms = true, unique_key = true, timeout_ms = true}
+            local known_options = {queue = true, max_attempts = true, delay_ms = true, unique_key = true, timeout_ms = true,
+              concurrency_key = true, concurrency_limit = true}
 
             local function enqueue(keys, args)
               local prefix = keys[1] and string.match(keys[1], '^(.+):routes$')
@@ -91,7 +93,8 @@ extension RedisScripts {
               local options = {}
               for i = 3, #args, 2 do
                 if not known_options[args[i]] then
-                  return refuse('unknown option ' .. tostring(args[i]) .. ' (queue, max_attempts, delay_ms, unique_key, timeout_ms)')
+                  return refuse('unknown option ' .. tostring(args[i])
+                    .. ' (queue, max_attempts, delay_ms, unique_key, timeout_ms, concurrency_key, concurrency_limit)')
                 end
                 if args[i + 1] == nil then return refuse('option ' .. args[i] .. ' needs a value') end
                 options[args[i]] = args[i + 1]
@@ -121,9 +124,18 @@ extension RedisScripts {
               end
               if not problem then delay, problem = whole('delay_ms', options.delay_ms or '0', 0) end
               if not problem then timeout, problem = whole('timeout_ms', options.timeout_ms or '0', 0) end
+              local slot_key, slot_limit = options.concurrency_key or '', ''
+              if not problem and slot_key ~= '' then
+                slot_limit, problem = whole('concurrency_limit', options.concurrency_limit or '1', 1)
+                if not problem and tonumber(slot_limit) > \(ConcurrencyLimit.maxLimit) then
+                  problem = 'concurrency_limit must be at most \(ConcurrencyLimit.maxLimit), not ' .. slot_limit
+                end
+              elseif not problem and options.concurrency_limit then
+                problem = 'concurrency_limit needs a concurrency_key'
+              end
               if problem then return refuse(problem) end
               local KEYS = {'{' .. prefix .. ':' .. queue .. '}'}
-              local ARGV = {queue, '', handler, payload, attempts, delay, timeout, options.unique_key or '', ''}
+              local ARGV = {queue, '', handler, payload, attempts, delay, timeout, options.unique_key or '', '', slot_key, slot_limit}
 
             \(body)
             end

@@ -5,8 +5,9 @@ import RedisClient
 /// ``RedisBackend`` as ``ScheduleStore``), under the conventions of ``RedisScripts``.
 extension RedisScripts {
     /// Fires a schedule: records the fire and enqueues its job in one step. ARGV: queue, schedule
-    /// name, fire time (ms), then the job's 8 arguments as in enqueue. Returns `{id}` when this call
-    /// fired it, `{}` when the schedule already has this fire time or a later one.
+    /// name, fire time (ms), overlap (`allow` or `skip`), then the job's 10 arguments as in enqueue.
+    /// Returns `{id}` when this call fired it, `{previous id, 'skipped'}` when it recorded the fire
+    /// skipped, `{}` when the schedule already has this fire time or a later one.
     ///
     /// Guarantees: fire times per schedule only move forward, so however many hosts race to fire
     /// the same time (or a paused host wakes up with old ones) exactly one job is enqueued for it;
@@ -15,7 +16,10 @@ extension RedisScripts {
     /// the schedule for good; the fire is also pushed on `fire_history:<schedule>` (newest first,
     /// capped at ``ScheduleFire/kept``), in the same step;
     /// a schedule switched off (`schedule_switches`: `off <ms>`) fires nothing, and one switched on
-    /// again (`on <ms>`) fires nothing due at or before that moment.
+    /// again (`on <ms>`) fires nothing due at or before that moment; with overlap `skip`, a fire whose
+    /// previous run (the job of the last fire) is still ready, scheduled or running enqueues nothing:
+    /// the fire time is recorded with that job's id (so the next fire asks about the same run) and
+    /// pushed on the history as `<ms> <id> skipped`.
     static let claimFire = RedisScript(
         name: "claim_fire",
         source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.isLive + Lua.expectTypes + """
@@ -36,7 +40,17 @@ extension RedisScripts {
               local state, since = string.match(switch, '^(%a+) (%d+)$')
               if state == 'off' or (state == 'on' and fire <= tonumber(since)) then return {} end
             end
-            local first_job = 4
+            if ARGV[4] == 'skip' and last_fire then
+              local previous = string.match(last, '^%d+ (.+)$')
+              if previous and is_live(previous) then
+                redis.call('HSET', base .. ':schedules', schedule, ARGV[3] .. ' ' .. previous)
+                local history = base .. ':fire_history:' .. schedule
+                redis.call('LPUSH', history, ARGV[3] .. ' ' .. previous .. ' skipped')
+                redis.call('LTRIM', history, 0, \(ScheduleFire.kept - 1))
+                return {previous, 'skipped'}
+              end
+            end
+            local first_job = 5
 
             """ + Lua.enqueueJobs + """
 

@@ -15,8 +15,9 @@ import RedisClient
 /// - Results never hold a Lua `nil` (it would cut an array short): a missing value is `false`,
 ///   which arrives as a nil reply.
 enum RedisScripts {
-    /// Adds jobs. ARGV: queue, then 8 per job: id, handler, payload, max_attempts, delay_ms,
-    /// timeout_ms, unique_key ("" for none), origin ("" for none). Returns the id each job has.
+    /// Adds jobs. ARGV: queue, then 10 per job: id, handler, payload, max_attempts, delay_ms,
+    /// timeout_ms, unique_key ("" for none), origin ("" for none), concurrency_key ("" for none),
+    /// concurrency_limit. Returns the id each job has.
     ///
     /// Guarantees: a unique key held by a pending or running job returns that job's id and adds
     /// nothing; an id that already exists is not written again (a retried enqueue whose first try
@@ -49,10 +50,12 @@ enum RedisScripts {
     /// every lease bumps lease_seq, the fencing token, and records `owner` in `lease_owner` in the same
     /// write; a paused queue (its `paused` key exists) leases
     /// nothing. Every read is checked before the writes it leads to, and each popped id is taken off
-    /// the list only after it was leased or recorded: an error midway loses no job.
+    /// the list only after it was leased or recorded: an error midway loses no job. A job whose
+    /// concurrency key is at its limit (``Lua/slots``) is not leased and counts no attempt: it moves to
+    /// the key's waiting list, and the fetch goes on with the jobs behind it.
     static let fetch = RedisScript(
         name: "fetch",
-        source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + Lua.fields + """
+        source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + Lua.fields + Lua.slots + """
             expect_types({scheduled = 'zset', ready = 'list', leases = 'zset', dead = 'zset'})
             local limit, lease_ms, promote_max, owner = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
             local now = now_ms()
@@ -124,11 +127,18 @@ enum RedisScripts {
               if not job.lease_seq then return nil, reason end
               job.crashes, reason = int_field('crashes', f[10], 0, limits.crashes, 0)
               if not job.crashes then return nil, reason end
+              if f[11] and f[11] ~= '' then
+                job.slot_limit, reason = int_field('concurrency_limit', f[12], 1, limits.concurrency_limit)
+                if not job.slot_limit then return nil, reason end
+              end
               return job
             end
 
             local jobs, leases = {}, base .. ':leases'
             local leased = 0
+            -- Jobs whose place a full key's check found free: pushed after the loop, which reads the
+            -- front of the line by position.
+            local woken = {}
             while leased < limit do
               -- Read from the right end (the front of the line), trimmed once every id read is
               -- handled: a script stopped midway leaves the ids in the list rather than losing them.
@@ -139,14 +149,21 @@ enum RedisScripts {
                 local key = job_key(id)
                 -- pcall: one foreign key must not stop a batch.
                 local f = redis.pcall('HMGET', key, 'state', 'handler', 'payload', 'attempt', 'max_attempts',
-                  'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq', 'crashes')
+                  'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq', 'crashes', 'concurrency_key', 'concurrency_limit')
                 if f.err then
                   record_foreign(id, f.err)
                 elseif f[1] == false or f[1] == 'ready' then
                   local job, reason = usable(f)
+                  local may_run = true
+                  if job and job.slot_limit then
+                    local found
+                    may_run, found = take_slot(id, f[11], job.slot_limit)
+                    for _, other in ipairs(found) do woken[#woken + 1] = other end
+                    if not may_run then wait_for_slot(id, f[11], now) end
+                  end
                   if not job then
                     record(id, reason)
-                  else
+                  elseif may_run then
                     local attempt, seq = job.attempt + 1, job.lease_seq + 1
                     redis.call('HSET', key, 'state', 'running', 'attempt', attempt, 'lease_seq', seq, 'updated_at', now,
                       'enqueued_at', job.enqueued_at, 'lease_owner', owner, 'progress', '', 'note', '')
@@ -171,6 +188,7 @@ enum RedisScripts {
               end
               redis.call('LTRIM', ready, 0, -(#ids + 1))
             end
+            bulk('RPUSH', ready, woken)
             return {jobs, buried}
             """)
 
@@ -189,7 +207,8 @@ enum RedisScripts {
     /// (counted in failed; unique key freed), release (ready at the front of the line, the attempt
     /// not counted), crashed (the job's crashes field + 1, then as retry with the delay, or as dead
     /// without one; a crashes field that cannot take one more crash makes the job dead with a reason
-    /// naming it). Every item but a done one appends the run to the job's attempt history
+    /// naming it); a job with a concurrency key frees its place, and the job waiting longest for that
+    /// key joins the front of the line. Every item but a done one appends the run to the job's attempt history
     /// (``Lua/attempts``); a done one kept records the claim time as `started_at`, from which
     /// ``RedisBackend/job(queue:id:)`` reads its last run back. A dead item is a failed run and a done
     /// one ends its streaks (``Lua/runStreaks``); a done item looks for streaks only while the queue
@@ -198,7 +217,7 @@ enum RedisScripts {
     static let settle = RedisScript(
         name: "settle",
         source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release
-            + Lua.attempts + Lua.runStreaks + """
+            + Lua.attempts + Lua.runStreaks + Lua.slots + """
             expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
               ready = 'list', unique = 'hash', wake = 'list', run_streaks = 'hash', run_alerts = 'list'})
             local now = now_ms()
@@ -220,24 +239,25 @@ enum RedisScripts {
               -- A key that is no longer a hash holds no lease.
               local f
               if recorded then
-                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at',
-                  'lease_owner', 'attempts')
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'concurrency_key',
+                  'updated_at', 'lease_owner', 'attempts')
               elseif ms > 0 then
-                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'updated_at')
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'concurrency_key',
+                  'updated_at')
               else
-                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes')
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'concurrency_key')
               end
               if f.err or f[1] ~= 'running' or f[2] ~= token or taken[id] then
                 results[#results + 1] = 0
               else
                 results[#results + 1] = 1
                 taken[id] = true
-                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4]}
+                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4], slot = f[6]}
                 -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
                 if recorded then
-                  item.history = attempt_history(f[8], f[4], f[6], f[7], ARGV[i + 5], ARGV[i + 6], text, now)
+                  item.history = attempt_history(f[9], f[4], f[7], f[8], ARGV[i + 5], ARGV[i + 6], text, now)
                 elseif ms > 0 then
-                  item.started = int(f[6]) or now
+                  item.started = int(f[7]) or now
                 end
                 if op == 'crashed' then
                   -- A crash is a failed attempt that also counts against the job as possible poison.
@@ -257,6 +277,8 @@ enum RedisScripts {
 
             -- Writes to the queue's shared keys are gathered and made once per batch, not per job.
             local settled, done, dead, scheduled, ready, behind = {}, {}, {}, {}, {}, {}
+            -- Jobs that waited for a place one of these frees: at the very front, they were in line first.
+            local freed = {}
             local processed, failed = 0, 0
             -- A done job looks for streaks to end only when the queue has one: most settles never do.
             local streaks = streaks_exist()
@@ -264,6 +286,8 @@ enum RedisScripts {
               local id, op, ms, text = item.id, item.op, item.ms, item.text
               local key = job_key(id)
               settled[#settled + 1] = id
+              local next_in_line = free_slot(id, item.slot)
+              if next_in_line then freed[#freed + 1] = next_in_line end
               if item.crashes then redis.call('HSET', key, 'crashes', item.crashes) end
               if op == 'done' then
                 processed = processed + 1
@@ -316,8 +340,9 @@ enum RedisScripts {
             bulk('ZADD', base .. ':scheduled', scheduled)
             bulk('RPUSH', base .. ':ready', ready)
             bulk('LPUSH', base .. ':ready', behind)
+            bulk('RPUSH', base .. ':ready', freed)
             -- Scheduled retries wake idle hosts too, so they recompute how long to sleep.
-            wake(#ready + #behind + #scheduled)
+            wake(#ready + #behind + #scheduled + #freed)
             return results
             """)
 
@@ -375,7 +400,7 @@ enum RedisScripts {
     static let rescue = RedisScript(
         name: "rescue",
         source: Lua.base + Lua.now + Lua.wake + Lua.bulk + Lua.freeUnique + Lua.bury + Lua.expectTypes + Lua.fields + Lua.addCount
-            + Lua.attempts + Lua.runStreaks + Lua.rescueLeases + """
+            + Lua.attempts + Lua.runStreaks + Lua.slots + Lua.rescueLeases + """
             expect_types({leases = 'zset', stats = 'hash', dead = 'zset', ready = 'list', unique = 'hash', wake = 'list',
               run_streaks = 'hash', run_alerts = 'list'})
             local now = now_ms()
@@ -440,7 +465,8 @@ enum RedisScripts {
               local first = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
               oldest = math.max(oldest, now - tonumber(first[2]))
             end
-            return {redis.call('LLEN', ready) + due, redis.call('ZCARD', base .. ':leases'),
+            -- Jobs waiting for a place under their concurrency key are ready: only their key holds them.
+            return {redis.call('LLEN', ready) + due + redis.call('ZCARD', base .. ':waiting'), redis.call('ZCARD', base .. ':leases'),
               redis.call('ZCARD', scheduled) - due, redis.call('ZCARD', base .. ':dead'),
               redis.call('ZCARD', base .. ':done'), int(counts[1]) or 0, int(counts[2]) or 0, oldest,
               redis.call('EXISTS', base .. ':paused')}
@@ -460,6 +486,12 @@ enum RedisScripts {
             local ids
             if state == 'ready' then
               ids = redis.call('LRANGE', base .. ':ready', first, last)
+              -- Then the jobs waiting for a place under their concurrency key, longest waiting last.
+              local length = redis.call('LLEN', base .. ':ready')
+              if last >= length then
+                local more = redis.call('ZREVRANGE', base .. ':waiting', math.max(0, first - length), last - length)
+                for _, id in ipairs(more) do ids[#ids + 1] = id end
+              end
             else
               local set = state == 'running' and 'leases' or state
               ids = redis.call('ZREVRANGE', base .. ':' .. set, first, last)

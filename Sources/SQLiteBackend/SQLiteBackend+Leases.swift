@@ -115,12 +115,12 @@ extension SQLiteBackend: ScheduleStore {
     /// recorded, enqueues the job as ``enqueue(_:)`` does (a live holder of its unique key is the
     /// fire's job then) and records its id. Nothing is written when the fire was recorded already or is
     /// ahead of the clock.
-    public func claimFire(schedule: String, at fireTime: Date, job: NewJob) throws(BackendError) -> String? {
+    public func claimFire(schedule: String, at fireTime: Date, job: NewJob, overlap: FireOverlap) throws(BackendError) -> FireClaim {
         try Self.validate(job)
         try Self.validate(schedule: schedule)
         try open()
         let fire = Int64((fireTime.timeIntervalSince1970 * 1_000_000).rounded())
-        let id = try writer.transaction { (statements) throws(BackendError) -> String? in
+        let claim = try writer.transaction { (statements) throws(BackendError) -> FireClaim in
             let now = Self.now()
             guard fire <= now else {
                 throw BackendError(.invalid, "schedule \(schedule): fire time \(fireTime) is ahead of the machine's clock")
@@ -128,20 +128,30 @@ extension SQLiteBackend: ScheduleStore {
             if let row = try statements.query(SQLiteStatements.scheduleSwitch, [.text(job.queue), .text(schedule)]).first,
                row[0].int64 == 1 || fire <= (row[1].int64 ?? .min)
             {
-                return nil
+                return .notFired
             }
-            guard try statements.run(SQLiteStatements.claimFire, [.text(job.queue), .text(schedule), .integer(fire)]) == 1 else { return nil }
+            // Read before the claim moves the fire time on; the job id it names stays.
+            let live = overlap == .skip
+                ? try statements.query(SQLiteStatements.liveRun, [.text(job.queue), .text(schedule)]).first?.first?.text : nil
+            guard try statements.run(SQLiteStatements.claimFire, [.text(job.queue), .text(schedule), .integer(fire)]) == 1 else {
+                return .notFired
+            }
+            if let live {
+                try statements.run(SQLiteStatements.recordFireHistory, [.text(job.queue), .text(schedule), .integer(fire), .text(live), .integer(1)])
+                try statements.run(SQLiteStatements.trimFireHistory, [.text(job.queue), .text(schedule)])
+                return .skipped(previous: live)
+            }
             let id = try Self.insert([job], into: &statements, now: now)[0]
             // The job knows its schedule, so its run counts toward the schedule's streak; a live holder
             // of the unique key returned instead was not fired by it.
             if id == job.id { try statements.run("UPDATE jobs SET schedule = ?2 WHERE id = ?1", [.text(id), .text(schedule)]) }
             try statements.run(SQLiteStatements.recordFire, [.text(job.queue), .text(schedule), .text(id)])
-            try statements.run(SQLiteStatements.recordFireHistory, [.text(job.queue), .text(schedule), .integer(fire), .text(id)])
+            try statements.run(SQLiteStatements.recordFireHistory, [.text(job.queue), .text(schedule), .integer(fire), .text(id), .integer(0)])
             try statements.run(SQLiteStatements.trimFireHistory, [.text(job.queue), .text(schedule)])
-            return id
+            return .fired(id)
         }
-        if id != nil { watch.changed() }
-        return id
+        if claim.firedJobID != nil { watch.changed() }
+        return claim
     }
 
     public func lastFire(schedule: String, queue: String) throws(BackendError) -> (fireTime: Date, jobID: String)? {
@@ -155,7 +165,7 @@ extension SQLiteBackend: ScheduleStore {
         return (JobFieldLimits.date(microseconds: micros), id)
     }
 
-    /// Rows of `schedule_fire_history`, which ``claimFire(schedule:at:job:)`` writes in its transaction.
+    /// Rows of `schedule_fire_history`, which ``claimFire(schedule:at:job:overlap:)`` writes in its transaction.
     public func recentFires(schedule: String, queue: String, limit: Int) throws(BackendError) -> [ScheduleFire] {
         try Self.validate(queue: queue)
         guard limit > 0 else { return [] }
@@ -165,7 +175,7 @@ extension SQLiteBackend: ScheduleStore {
         }
         return try rows.map { row throws(BackendError) in
             guard let micros = row[0].int64, let id = row[1].text else { throw Self.malformed("recent fires") }
-            return ScheduleFire(fireTime: JobFieldLimits.date(microseconds: micros), jobID: id)
+            return ScheduleFire(fireTime: JobFieldLimits.date(microseconds: micros), jobID: id, skipped: row[2].int64 == 1)
         }
     }
 

@@ -91,6 +91,7 @@ public final class SQLiteBackend: JobBackend {
                 .text(delay > 0 ? JobState.scheduled.rawValue : JobState.ready.rawValue), .integer(now + delay), .integer(now),
                 .integer(Int64(job.maxAttempts)), job.timeout.map { .integer(Int64(max(1, $0.roundedUpMilliseconds))) } ?? .null,
                 key.map { .text($0) } ?? .null, job.origin.map { .text($0) } ?? .null,
+                job.concurrency.map { .text($0.key) } ?? .null, job.concurrency.map { .integer(Int64($0.limit)) } ?? .null,
             ])
             if inserted == 1 {
                 ids.append(job.id)
@@ -200,7 +201,8 @@ public final class SQLiteBackend: JobBackend {
                 }
                 counts[lease.queue, default: (0, 0)].processed += ending.processed
                 counts[lease.queue, default: (0, 0)].failed += ending.failed
-                putBack = putBack || ending.putsBack
+                // A job that ends frees a place under its concurrency key: a job waiting for it may run.
+                putBack = putBack || ending.putsBack || held.first?[1].text != nil
                 answers.append(true)
             }
             for (queue, count) in counts.sorted(by: { $0.key < $1.key }) where count.processed + count.failed > 0 {

@@ -12,9 +12,7 @@ enum SQLiteSchema {
         ("attempt_history", attemptHistory),
         ("fire_history", fireHistory),
         ("run_streaks", runStreaks),
-        // 6 and 7 belong to changes made at the same time; a file passes them doing nothing here.
-        ("reserved", "SELECT 1;"),
-        ("reserved", "SELECT 1;"),
+        ("concurrency_keys", concurrencyKeys),
         ("routes", routes),
     ]
 
@@ -136,6 +134,22 @@ extension SQLiteSchema {
             PRIMARY KEY (queue, schedule, fire_time)
         ) STRICT;
         ALTER TABLE hosts ADD COLUMN started_at INTEGER;
+        """
+}
+
+extension SQLiteSchema {
+    /// Concurrency keys (``ConcurrencyLimit``) and skipped schedule fires. Reserved as version 6: the
+    /// change made beside it that takes version 5 lands first, and this one follows it in
+    /// ``migrations`` (it depends on nothing of 5).
+    static let concurrencyKeys = """
+        ALTER TABLE jobs ADD COLUMN concurrency_key TEXT CONSTRAINT "concurrency_key must be non-empty or NULL"
+            CHECK (concurrency_key IS NULL OR concurrency_key <> '');
+        ALTER TABLE jobs ADD COLUMN concurrency_limit INTEGER CONSTRAINT "concurrency_limit must be from 1 to \(ConcurrencyLimit.maxLimit), set with concurrency_key"
+            CHECK ((concurrency_key IS NULL AND concurrency_limit IS NULL)
+                OR (concurrency_key IS NOT NULL AND concurrency_limit BETWEEN 1 AND \(ConcurrencyLimit.maxLimit)));
+        -- The jobs of each key, which the claim counts: the running ones, and the pending ones in line.
+        CREATE INDEX jobs_concurrency ON jobs (queue, concurrency_key, state, run_at, seq) WHERE concurrency_key IS NOT NULL;
+        ALTER TABLE schedule_fire_history ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
         """
 }
 

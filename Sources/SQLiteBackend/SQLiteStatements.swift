@@ -27,10 +27,12 @@ enum SQLiteStatements {
     }()
 
     // Parameters: id, queue, handler, payload, state, run_at, now, max_attempts, timeout_ms, unique
-    // key, origin. Changes no row when the id exists or the unique key is held by a live job.
+    // key, origin, concurrency key, concurrency limit. Changes no row when the id exists or the unique
+    // key is held by a live job.
     static let insert = """
-        INSERT INTO jobs (id, queue, handler, payload, state, run_at, enqueued_at, updated_at, max_attempts, timeout_ms, unique_key, origin)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11)
+        INSERT INTO jobs (id, queue, handler, payload, state, run_at, enqueued_at, updated_at, max_attempts, timeout_ms, unique_key, origin,
+            concurrency_key, concurrency_limit)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
         ON CONFLICT DO NOTHING
         """
     // Parameters: queue, unique key.
@@ -42,8 +44,25 @@ enum SQLiteStatements {
 
     static let isPaused = "SELECT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = ?1)"
 
+    /// Whether the due job in row `c` may run now under its concurrency key (`?1` is the queue, `now`
+    /// the parameter holding now): its key's running jobs and the due ones before it in line leave it a place. So a claim
+    /// passes over a job whose key is full — it waits, its attempts untouched — and takes the jobs
+    /// behind it; a lease that ends needs no bookkeeping, the job leaves the running state. One
+    /// writer at a time: no other claim can count the same places. A job without a key pays the
+    /// `IS NULL` test.
+    static func mayRun(_ c: String, now: String = "?3") -> String {
+        """
+        (\(c).concurrency_key IS NULL OR
+            (SELECT count(*) FROM jobs AS r WHERE r.queue = ?1 AND r.concurrency_key = \(c).concurrency_key AND r.state = 'running')
+            + (SELECT count(*) FROM jobs AS a WHERE a.queue = ?1 AND a.concurrency_key = \(c).concurrency_key
+                AND a.state IN ('ready', 'scheduled') AND a.run_at <= \(now) AND (a.run_at, a.seq) < (\(c).run_at, \(c).seq))
+            < \(c).concurrency_limit)
+        """
+    }
+
     // Parameters: queue, limit, now, lease (µs), owner. Leases up to `limit` due jobs, oldest run time
-    // first (then enqueue order), or moves an unusable one to dead saying why. RETURNING has no order.
+    // first (then enqueue order), or moves an unusable one to dead saying why; passes over jobs whose
+    // concurrency key is full (``mayRun(_:)``). RETURNING has no order.
     static let claim = """
         UPDATE jobs SET
             state = CASE WHEN (\(unusable)) IS NULL THEN 'running' ELSE 'dead' END,
@@ -56,22 +75,25 @@ enum SQLiteStatements {
             last_error = coalesce((\(unusable)), last_error),
             updated_at = ?3
         WHERE seq IN (
-            SELECT seq FROM jobs
-            WHERE queue = ?1 AND state IN ('ready', 'scheduled') AND run_at <= ?3
-            ORDER BY run_at, seq
+            SELECT c.seq FROM jobs AS c
+            WHERE c.queue = ?1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= ?3 AND \(mayRun("c"))
+            ORDER BY c.run_at, c.seq
             LIMIT ?2)
         RETURNING id, lease_token, handler, payload, attempt, max_attempts, enqueued_at, timeout_ms, last_error, run_at, seq, crashes, state
         """
 
     // Parameters: queue, now. Returns µs until the first pending job is due (≤ 0: due now; NULL: none)
-    // and whether the queue is paused.
+    // and whether the queue is paused. A due job whose concurrency key is full is no work: the lease
+    // that frees its place wakes the host.
     static let untilDue = """
-        SELECT (SELECT min(run_at) FROM jobs WHERE queue = ?1 AND state IN ('ready', 'scheduled')) - ?2,
+        SELECT (SELECT min(c.run_at) FROM jobs AS c WHERE c.queue = ?1 AND c.state IN ('ready', 'scheduled')
+                AND (c.run_at > ?2 OR \(mayRun("c", now: "?2")))) - ?2,
             EXISTS (SELECT 1 FROM queue_pauses WHERE queue = ?1)
         """
 
-    // Parameters: id, queue, token. The job's crashes if it runs under exactly this lease.
-    static let held = "SELECT crashes FROM jobs WHERE id = ?1 AND queue = ?2 AND state = 'running' AND lease_token = ?3"
+    // Parameters: id, queue, token. The job's crashes and concurrency key if it runs under exactly this
+    // lease.
+    static let held = "SELECT crashes, concurrency_key FROM jobs WHERE id = ?1 AND queue = ?2 AND state = 'running' AND lease_token = ?3"
     // Parameter: id.
     static let deleteJob = "DELETE FROM jobs WHERE id = ?1"
     /// `attempts` with one run appended, ending at `now` (SQL expressions, like `outcome`, `signal` and
@@ -234,10 +256,17 @@ enum SQLiteStatements {
     // Parameters: queue, schedule, job id.
     static let recordFire = "UPDATE schedule_fires SET job_id = ?3 WHERE queue = ?1 AND schedule = ?2"
     static let lastFire = "SELECT fire_time, job_id FROM schedule_fires WHERE queue = ?1 AND schedule = ?2"
-    // Parameters: queue, schedule, fire time, job id. Then trimFireHistory keeps the newest.
+    // Parameters: queue, schedule, fire time, job id, skipped (0 or 1). Then trimFireHistory keeps the
+    // newest.
     static let recordFireHistory = """
-        INSERT INTO schedule_fire_history (queue, schedule, fire_time, job_id) VALUES (?1, ?2, ?3, ?4)
-        ON CONFLICT (queue, schedule, fire_time) DO UPDATE SET job_id = excluded.job_id
+        INSERT INTO schedule_fire_history (queue, schedule, fire_time, job_id, skipped) VALUES (?1, ?2, ?3, ?4, ?5)
+        ON CONFLICT (queue, schedule, fire_time) DO UPDATE SET job_id = excluded.job_id, skipped = excluded.skipped
+        """
+    // Parameters: queue, schedule. The job of the last fire recorded, if it is still ready, scheduled
+    // or running.
+    static let liveRun = """
+        SELECT f.job_id FROM schedule_fires AS f WHERE f.queue = ?1 AND f.schedule = ?2
+            AND EXISTS (SELECT 1 FROM jobs AS j WHERE j.id = f.job_id AND j.queue = ?1 AND j.state IN ('ready', 'scheduled', 'running'))
         """
     // Parameters: queue, schedule.
     static let trimFireHistory = """
@@ -247,7 +276,7 @@ enum SQLiteStatements {
         """
     // Parameters: queue, schedule, limit. Newest first.
     static let recentFires = """
-        SELECT fire_time, job_id FROM schedule_fire_history WHERE queue = ?1 AND schedule = ?2 ORDER BY fire_time DESC LIMIT ?3
+        SELECT fire_time, job_id, skipped FROM schedule_fire_history WHERE queue = ?1 AND schedule = ?2 ORDER BY fire_time DESC LIMIT ?3
         """
     // Parameters: queue, schedule, disabled (0 or 1), now.
     static let setScheduleSwitch = """

@@ -182,7 +182,21 @@ public final class Scheduler: Sendable {
         var job = plan.job
         job.id = JobID.generate()
         job.origin = "schedule \(plan.config.name) \(iso(fireTime))\(catchUp ? " (catch-up)" : "")"
-        let id = try plan.store.claimFire(schedule: plan.config.name, at: fireTime, job: job)
+        // `skip` and `queue` jobs both carry the schedule's key: a manual trigger's job (which carries it
+        // too) never runs beside a fired one. `skip` enqueues nothing while the last fire's run is live.
+        job.concurrency = plan.config.concurrency.map { ConcurrencyLimit(key: $0.key, limit: $0.limit) }
+        let overlap: FireOverlap = plan.config.overlap == .skip ? .skip : .allow
+        let claim = try plan.store.claimFire(schedule: plan.config.name, at: fireTime, job: job, overlap: overlap)
+        if case .skipped(let previous) = claim {
+            logger.notice("fire skipped: the previous run is still pending or running (overlap: skip)", metadata: [
+                "schedule": "\(plan.config.name)", "fire_time": "\(iso(fireTime))", "running.job.id": "\(previous)",
+                "catch_up": "\(catchUp)",
+            ])
+            events?.skipped(schedule: plan.config.name, at: fireTime)
+            noteSwitch(plan, off: false)
+            return nil
+        }
+        let id = claim.firedJobID
         if let id {
             logger.info("fired", metadata: [
                 "schedule": "\(plan.config.name)", "fire_time": "\(iso(fireTime))", "job.id": "\(id)", "catch_up": "\(catchUp)",

@@ -126,8 +126,10 @@ struct HostRunTests {
     func threeHostsFireEachScheduleTimeOnceThroughAKillAndAPause(_ kind: HostHarness.BackendKind) async throws {
         let harness = try await HostHarness.testPlugin(kind, extraYAML: """
             schedules:
-              tick: { every: 1s, handler: test.noop }
+              tick: { every: 1s, handler: test.noop, overlap: allow }
             """)
+        // overlap: allow: the killed host's leased job stays running until its lease expires, and every
+        // fire time must enqueue all the same.
         let hosts = try (0..<3).map { try harness.startHost("host\($0)") }
         try await Task.sleep(for: .seconds(2))
         let started = try harness.scheduleStore.now()

@@ -79,8 +79,11 @@ struct ConfigLoaderTests {
                 handler: noctua.generate_strategy
                 payload: { month: current, ids: [1, 2] }
                 catch_up: once
+                overlap: queue
               tick: { every: 30s, handler: noctua.tick, enabled: false }
             """)
+        #expect(config.schedules.map(\.overlap) == [.queue, .skip], "overlap as written, skip by default")
+        #expect(config.schedules.map { $0.concurrency?.key } == ["schedule:nightly", "schedule:tick"])
         #expect(config.host.name == "worker-7")
         #expect(config.host.pluginPaths.map(\.path) == ["/etc/jobhost/plugins", "/opt/jobhost/plugins"])
         #expect(config.host.shutdownTimeout == .seconds(45))

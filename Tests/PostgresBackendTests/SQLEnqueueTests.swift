@@ -153,4 +153,45 @@ import Testing
         #expect(leased.first.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"order": 42}"#)
         #expect(leased.first?.maxAttempts == 5)
     }
+
+    /// Migration 11 replaces `enqueue` of seven parameters by one of nine: a role allowed to run the old
+    /// one may run the new one, calls that leave the new parameters out still resolve (no ambiguous
+    /// overload), and a concurrency key given in SQL caps the key's running jobs like the backend's own.
+    @Test func concurrencyKeysFromSQLAndTheOldGrantCarriedOver() async throws {
+        let server = try await SharedPostgres.server
+        let name = freshSchema("sqlconcurrency")
+        let schema = try PGSchema(name)
+        let role = "app_" + name
+        // The schema as it was before migration 11, with an application role allowed to enqueue.
+        let before = Migration.all.filter { $0.version < 11 }.map { $0.sql(schema) }.joined(separator: "\n")
+        _ = try await server.psql("CREATE SCHEMA \(name);\n\(before)")
+        _ = try await server.psql("""
+            CREATE ROLE \(role);
+            GRANT USAGE ON SCHEMA \(name) TO \(role);
+            GRANT EXECUTE ON FUNCTION \(name).enqueue(text, jsonb, text, timestamptz, integer, text, integer) TO \(role);
+            """)
+        // In a transaction, as the migrator runs it.
+        _ = try await server.psql("BEGIN;\n\(Migration.concurrency.sql(schema))\nCOMMIT;")
+        let allowed = try await server.psql("""
+            SELECT has_function_privilege('\(role)', '\(name).enqueue(text, jsonb, text, timestamptz, integer, text, integer, text, integer)', 'EXECUTE'),
+                   has_function_privilege('public', '\(name).enqueue(text, jsonb, text, timestamptz, integer, text, integer, text, integer)', 'EXECUTE')
+            """)
+        #expect(allowed == "t|f", "the role may run the new enqueue, PUBLIC may not: \(allowed)")
+        _ = try await server.psql("DROP SCHEMA \(name) CASCADE; DROP ROLE \(role);")
+
+        let fresh = freshSchema("sqlkeys")
+        let backend = try await makeBackend(server, schema: fresh)
+        let old = try await server.psql("SELECT \(fresh).enqueue('reports.build', '{}', 'reports')")
+        let keyed = try await server.psql("""
+            SELECT \(fresh).enqueue('reports.build', '{"n": 1}', queue => 'reports', concurrency_key => 'company:7');
+            SELECT \(fresh).enqueue('reports.build', '{"n": 2}', queue => 'reports', concurrency_key => 'company:7');
+            """).split(separator: "\n").map(String.init)
+        let leased = try await onThread { try backend.fetch(queue: "reports", limit: 10, lease: .seconds(30)).map(\.id) }
+        #expect(Set(leased) == [old, keyed[0]], "one job of the key beside the plain one: \(leased)")
+        let refused = await #expect(throws: (any Error).self) {
+            try await server.psql("SELECT \(fresh).enqueue('reports.build', '{}', concurrency_key => 'k', concurrency_limit => 0)")
+        }
+        #expect("\(refused.map { "\($0)" } ?? "")".contains("concurrency_limit of key k must be from 1"), "\(String(describing: refused))")
+    }
+
 }

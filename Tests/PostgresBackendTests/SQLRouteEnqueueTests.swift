@@ -62,7 +62,7 @@ import Testing
         _ = try await server.psql("""
             CREATE ROLE \(role);
             GRANT USAGE ON SCHEMA \(schema) TO \(role);
-            GRANT EXECUTE ON FUNCTION \(schema).enqueue(text, jsonb, text, timestamptz, integer, text, integer) TO \(role);
+            GRANT EXECUTE ON FUNCTION \(schema).enqueue(text, jsonb, text, timestamptz, integer, text, integer, text, integer) TO \(role);
             """)
         let id = try await server.psql("SET ROLE \(role); SELECT \(schema).enqueue('company.rewrite', '{}');")
         let job = try await onThread { try backend.job(queue: "company-context", id: id) }

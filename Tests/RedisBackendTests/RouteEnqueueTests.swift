@@ -40,6 +40,13 @@ import Testing
             }
             try await onThread { try expectConsistent(server, queue: "company-context") }
             #expect(try await redisCLI(server, ["HGET", "{jh:company-context}:job:\(later)", "timeout_ms"]).hasPrefix("2500"))
+            // A concurrency key travels as two options: the second job of the key waits for the first.
+            let first = try await fcall(["company.rewrite", "{}", "concurrency_key", "company:7"])
+            let second = try await fcall(["company.rewrite", "{}", "concurrency_key", "company:7", "concurrency_limit", "1"])
+            try await onThread { () throws in
+                #expect(try backend.fetch(queue: "company-context", limit: 10, lease: .seconds(30)).map(\.id) == [first])
+                #expect(try backend.job(queue: "company-context", id: second)?.state == .ready)
+            }
         }
     }
 
@@ -54,6 +61,8 @@ import Testing
                 (["company.rewrite", "{}", "max_attempts", "0"], "max_attempts must be a whole number"),
                 (["company.rewrite", "{}", "priority", "1"], "unknown option priority"),
                 (["company.rewrite", "{}", "queue", "a{b}"], "without { or }"),
+                (["company.rewrite", "{}", "concurrency_limit", "2"], "needs a concurrency_key"),
+                (["company.rewrite", "{}", "concurrency_key", "k", "concurrency_limit", "0"], "concurrency_limit must be a whole number"),
             ] {
                 let answer = try await redisCLI(server, ["FCALL", "jobhost_enqueue", "1", "jh:routes"] + arguments)
                 #expect(answer.contains(reason), "\(arguments): \(answer)")

@@ -10,8 +10,9 @@ import Testing
 /// Schedules on a real Redis: one job per fire time across schedulers, catch-up after downtime.
 struct SchedulerTests {
     /// `tick` under test; `tock`, fired in the same passes, witnesses that a scheduler passed over a
-    /// fire time when `tick` was switched off.
-    static func config(redis: RedisServer, catchUp: String = "skip") throws -> HostConfiguration {
+    /// fire time when `tick` was switched off. Nothing runs their jobs, so fires that must all enqueue
+    /// let runs overlap unless a test says otherwise.
+    static func config(redis: RedisServer, catchUp: String = "skip", overlap: String = "allow") throws -> HostConfiguration {
         try ConfigLoader(environment: [:]).load(
             text: """
                 backends:
@@ -19,8 +20,8 @@ struct SchedulerTests {
                 queues:
                   default: {}
                 schedules:
-                  tick: { every: 1s, handler: test.noop, catch_up: \(catchUp), payload: { from: tick } }
-                  tock: { every: 1s, handler: test.noop }
+                  tick: { every: 1s, handler: test.noop, catch_up: \(catchUp), payload: { from: tick }, overlap: \(overlap) }
+                  tock: { every: 1s, handler: test.noop, overlap: allow }
                 """, file: "test.yaml", directory: URL(fileURLWithPath: "/"))
     }
 
@@ -169,4 +170,49 @@ struct SchedulerTests {
         #expect(try backend.lastFire(schedule: "tick", queue: "default")?.jobID == job.id)
         #expect(try backend.stats(queue: "default").ready == 1)
     }
+
+    /// `overlap: skip` (the default) with nothing running the jobs: the first fire's job stays ready, so
+    /// every later fire time is claimed and recorded skipped, naming it, and no second job appears.
+    @Test func skipRecordsFiresWhileThePreviousRunIsReady() async throws {
+        let redis = try await RedisServer.start()
+        defer { redis.stop() }
+        let config = try Self.config(redis: redis, overlap: "skip")
+        let backend = Self.backend(redis)
+        let scheduler = Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50))
+        scheduler.start()
+        try await waitUntil("three fires skipped") {
+            try backend.recentFires(schedule: "tick", queue: "default", limit: 10).filter(\.skipped).count >= 3
+        }
+        scheduler.stop()
+        let jobs = try Self.fires(backend)
+        #expect(jobs.count == 1, "jobs of tick: \(jobs)")
+        let fires = try backend.recentFires(schedule: "tick", queue: "default", limit: 10)
+        let fired = try #require(fires.last { !$0.skipped })
+        #expect(fires.filter(\.skipped).allSatisfy { $0.jobID == fired.jobID }, "skips name the live run: \(fires)")
+        let job = try #require(try backend.job(queue: "default", id: fired.jobID))
+        #expect(job.state == .ready)
+    }
+
+    /// `overlap: queue`: every fire enqueues, each job under the schedule's concurrency key, so only one
+    /// of them runs at a time.
+    @Test func queueEnqueuesEveryFireUnderTheSchedulesKey() async throws {
+        let redis = try await RedisServer.start()
+        defer { redis.stop() }
+        let config = try Self.config(redis: redis, overlap: "queue")
+        let backend = Self.backend(redis)
+        let scheduler = Scheduler(config: config, backends: ["main": Self.backend(redis)], logger: Self.quiet, tick: .milliseconds(50))
+        scheduler.start()
+        try await waitUntil("three fires of tick enqueued") { try Self.fires(backend).count >= 3 }
+        scheduler.stop()
+        #expect(try backend.recentFires(schedule: "tick", queue: "default", limit: 10).allSatisfy { !$0.skipped })
+        var leased: [LeasedJob] = []
+        while true {
+            let batch = try backend.fetch(queue: "default", limit: 100, lease: .seconds(60))
+            if batch.isEmpty { break }
+            leased += batch
+        }
+        let ticks = leased.filter { String(decoding: $0.payload, as: UTF8.self).contains("tick") }
+        #expect(ticks.count == 1, "tick jobs running at once: \(ticks.map(\.id))")
+    }
+
 }

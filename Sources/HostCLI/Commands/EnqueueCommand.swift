@@ -15,10 +15,15 @@ struct EnqueueCommand: ParsableCommand {
             It defaults to {}. A payload that is not JSON is refused and nothing is enqueued. The job goes to \
             the queue the handler is routed to unless --queue says otherwise.
 
+            --concurrency-key K caps how many jobs of the queue carrying K run at once, across every host \
+            of the backend (--concurrency-limit, default 1); the others wait, keeping their place and \
+            their attempts, while the queue's other jobs go past them.
+
             Examples:
               host enqueue greeter.hello '{"name": "Ada"}'
               host enqueue noctua.generate_strategy @brief.json --delay 10m
               echo '{"world_id": 7}' | host enqueue worlds.sync -
+              host enqueue worlds.sync '{"world_id": 7}' --concurrency-key world:7
             """)
 
     @Argument(help: "The handler that runs the job, e.g. greeter.hello.")
@@ -44,18 +49,28 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "While a job with this key is pending or running, another is not enqueued.")
     var uniqueKey: String?
 
+    @Option(help: ArgumentHelp("At most --concurrency-limit jobs of the queue with this key run at once.", valueName: "key"))
+    var concurrencyKey: String?
+
+    @Option(help: ArgumentHelp("How many jobs with --concurrency-key may run at once (default 1).", valueName: "n"))
+    var concurrencyLimit: Int?
+
     @Flag(help: "Print {\"id\": …, \"queue\": …} instead of the bare id.")
     var json = false
 
     func run() throws {
         let config = try loadConfig(options)
         let body = try readPayload()
+        if concurrencyLimit != nil, concurrencyKey == nil {
+            printError("enqueue refused: --concurrency-limit needs --concurrency-key; nothing was enqueued")
+            throw invalidExitCode
+        }
         let delay = try duration(self.delay, flag: "--delay") ?? .zero
         let timeout = try duration(self.timeout, flag: "--timeout")
         let submitter = JobSubmitter(config: config, backends: Backends.make(config, logger: CommandLogging.logger(verbose: false)))
         let request = JobSubmitter.Request(
             handler: handler, payload: body, queue: queue, delay: delay, maxAttempts: maxAttempts, timeout: timeout,
-            uniqueKey: uniqueKey)
+            uniqueKey: uniqueKey, concurrency: concurrencyKey.map { ConcurrencyLimit(key: $0, limit: concurrencyLimit ?? 1) })
         do {
             let (job, backend) = try submitter.prepare(request)
             guard let id = try backend.enqueue([job]).first else {

@@ -31,8 +31,11 @@ extension SchedulesCommand {
                 override that). Fire times are computed from the backend's clock (the one the scheduler \
                 uses), falling back to this machine's when the backend cannot be reached. LAST shows the last \
                 recorded fire and the state of the job it enqueued (ready, running, scheduled, done, dead, or \
-                pruned once its retention passed). --json adds recent_runs: the last 10 fires, newest first, \
-                each with fire_time, job_id, state, and finished_at and last_error when there are some.
+                pruned once its retention passed), or skipped when the fire enqueued nothing because the \
+                previous run was still pending or running (overlap: skip), and how many of the last 10 fires \
+                were skipped. --json adds overlap and recent_runs: the last 10 fires, newest first, each with \
+                fire_time, job_id (for a skipped fire: the run that was still live), state (one of the job \
+                states, pruned or skipped), and finished_at and last_error when there are some.
                 """)
 
         @OptionGroup var options: ConfigOptions
@@ -56,7 +59,7 @@ extension SchedulesCommand {
                 let now = backendClock ?? Date()
                 var row = Row(
                     name: schedule.name, spec: "\(schedule.trigger)", timeZone: schedule.timeZone.identifier, handler: schedule.handler,
-                    queue: target.queue, enabled: schedule.enabled, catchUp: schedule.catchUp.rawValue)
+                    queue: target.queue, enabled: schedule.enabled, catchUp: schedule.catchUp.rawValue, overlap: schedule.overlap.rawValue)
                 if backendClock == nil { row.error = "backend '\(target.backendName)' unreachable; next fire times use this machine's clock" }
                 do {
                     if backendClock != nil, let store {
@@ -69,6 +72,9 @@ extension SchedulesCommand {
                             row.lastOutcome = try backend?.job(queue: target.queue, id: last.jobID)?.state.rawValue ?? "pruned"
                         }
                         row.recentRuns = actions.recentRuns(of: schedule)
+                        if let newest = row.recentRuns?.first, newest.state == .skipped, newest.fireTime == row.lastFire {
+                            row.lastOutcome = "skipped"
+                        }
                     }
                 } catch {
                     row.error = "\(error)"
@@ -91,8 +97,11 @@ extension SchedulesCommand {
                 let state = !row.enabled ? "disabled in config"
                     : row.disabled == true ? "disabled since \(row.disabledSince.map { formatter.string(from: $0) } ?? "?")" : "enabled"
                 let next = row.active ? row.next.map { formatter.string(from: $0) }.joined(separator: ", ") : "-"
+                let skips = row.recentRuns?.filter { $0.state == .skipped }.count ?? 0
                 let last = row.error.map { "error: \($0)" }
-                    ?? row.lastFire.map { "\(formatter.string(from: $0)) \(row.lastOutcome ?? "")" } ?? "never"
+                    ?? row.lastFire.map {
+                        "\(formatter.string(from: $0)) \(row.lastOutcome ?? "")" + (skips > 0 ? " (\(skips) of the last \(row.recentRuns?.count ?? 0) fires skipped)" : "")
+                    } ?? "never"
                 table.rows.append([row.name, state, row.spec, row.timeZone, row.handler, next, last])
             }
             print(table.rendered)
@@ -108,6 +117,7 @@ extension SchedulesCommand {
             /// The config's `enabled`.
             let enabled: Bool
             let catchUp: String
+            let overlap: String
             var next: [Date] = []
             /// The backend's switch (`host schedules disable`); nil when it could not be read.
             var disabled: Bool?
@@ -124,7 +134,7 @@ extension SchedulesCommand {
 
             enum CodingKeys: String, CodingKey {
                 case name, spec, timeZone = "time_zone", handler, queue, enabled, disabled, disabledSince = "disabled_since", active
-                case catchUp = "catch_up", next, lastFire = "last_fire", lastJob = "last_job", lastOutcome = "last_outcome", recentRuns = "recent_runs", error
+                case catchUp = "catch_up", overlap, next, lastFire = "last_fire", lastJob = "last_job", lastOutcome = "last_outcome", recentRuns = "recent_runs", error
             }
 
             func encode(to encoder: any Encoder) throws {
@@ -139,6 +149,7 @@ extension SchedulesCommand {
                 try container.encodeIfPresent(disabledSince, forKey: .disabledSince)
                 try container.encode(active, forKey: .active)
                 try container.encode(catchUp, forKey: .catchUp)
+                try container.encode(overlap, forKey: .overlap)
                 try container.encode(next, forKey: .next)
                 try container.encodeIfPresent(lastFire, forKey: .lastFire)
                 try container.encodeIfPresent(lastJob, forKey: .lastJob)

@@ -301,12 +301,20 @@ public struct ScheduleConfig: Sendable {
     public var timeZone: TimeZone
     public var catchUp: CatchUp
     public var enabled: Bool
+    /// What a fire time does while the schedule's previous run is still pending or running.
+    public var overlap: Overlap = .skip
     public var location: SourceLocation
     /// Where each key of the entry was written, for errors about it.
     public var fieldLocations: [String: SourceLocation] = [:]
 
     /// Where `field` was written, or the schedule itself when it was not.
     public func location(of field: String) -> SourceLocation { fieldLocations[field] ?? location }
+
+    /// The concurrency key the schedule's jobs carry (fired and triggered alike): `schedule:<name>`,
+    /// limit 1, unless its runs may overlap.
+    public var concurrency: (key: String, limit: Int)? {
+        overlap == .allow ? nil : ("schedule:\(name)", 1)
+    }
 
     public enum Trigger: Sendable, Equatable, CustomStringConvertible {
         case cron(String)
@@ -318,6 +326,18 @@ public struct ScheduleConfig: Sendable {
             case .every(let interval): "every \(interval.configText)"
             }
         }
+    }
+
+    /// `overlap:`: what a fire time does while the job of the schedule's previous fire is still ready,
+    /// scheduled or running.
+    public enum Overlap: String, Sendable, CaseIterable {
+        /// Nothing is enqueued; the fire is recorded as skipped (the default).
+        case skip
+        /// Enqueued anyway: runs may overlap.
+        case allow
+        /// Enqueued under the concurrency key `schedule:<name>`, limit 1: it runs once the runs before
+        /// it ended.
+        case queue
     }
 
     public enum CatchUp: String, Sendable, CaseIterable {

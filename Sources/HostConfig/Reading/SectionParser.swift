@@ -312,7 +312,7 @@ struct SectionParser {
         guard checkName(entry, what: "schedule"),
             let fields = reader.fields(
                 of: entry.value, at: entry.path, anchor: entry.keyNode,
-                allowed: ["cron", "every", "handler", "payload", "queue", "timezone", "catch_up", "enabled"],
+                allowed: ["cron", "every", "handler", "payload", "queue", "timezone", "catch_up", "enabled", "overlap"],
                 section: "schedule '\(entry.key)'")
         else { return nil }
         fields.require("handler")
@@ -350,6 +350,7 @@ struct SectionParser {
             queue: fields.string("queue"), timeZone: timeZone,
             catchUp: fields.choice("catch_up", ScheduleConfig.CatchUp.self) ?? .skip,
             enabled: fields.bool("enabled") ?? true,
+            overlap: fields.choice("overlap", ScheduleConfig.Overlap.self) ?? .skip,
             location: reader.location(entry.keyNode),
             fieldLocations: fields.valueLocations)
     }

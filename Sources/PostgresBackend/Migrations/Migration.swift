@@ -50,7 +50,7 @@ struct Migration: Sendable {
 
     /// Every migration, in version order.
     static let all: [Migration] = [
-        .jobs, .scheduleFires, .crashes, .switches, .enqueueRunAtCheck, .leaseOwners, .results, .attempts, .fireHistory, .runStreaks, .routes,
+        .jobs, .scheduleFires, .crashes, .switches, .enqueueRunAtCheck, .leaseOwners, .results, .attempts, .fireHistory, .runStreaks, .concurrency, .routes,
     ]
 
     /// The version this code needs: the backend refuses to run against an older schema.

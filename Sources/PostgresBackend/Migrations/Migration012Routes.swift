@@ -1,11 +1,11 @@
+import Backend
+
 extension Migration {
     /// The routes hosts publish (`routes`: handler → queue, attempts, timeout, by whom and when), and
     /// `enqueue` without a queue reading them: an application passes the handler and payload, the job
     /// lands where the hosts' config sends it.
-    ///
-    /// Its number is written only here: versions 10 to 12 belong to other changes made at the same
-    /// time; this one depends on none of them, only on `enqueue` as version 5 left it.
-    static let routes = Migration(version: 13, name: "routes") { schema in
+    /// Builds on `enqueue` as version 11 left it (with its concurrency key).
+    static let routes = Migration(version: 12, name: "routes") { schema in
         let s = schema.quoted
         return """
             -- One row per handler, written by every host at start and then every minute: the last
@@ -25,6 +25,12 @@ extension Migration {
 
             -- The same signature, so existing GRANTs and callers stay as they are; queue and
             -- max_attempts now default to NULL, meaning "as the published route says".
+            -- Enqueues one job from SQL, inside the caller's transaction: the job exists if and only
+            -- if that transaction commits, and idle hosts are woken (NOTIFY) only then. Returns the
+            -- job's id; with a unique_key held by a pending or running job of the queue, that job's id,
+            -- adding nothing. With a concurrency_key, at most concurrency_limit jobs of the queue with
+            -- that key run at once. SECURITY DEFINER: an application role needs only USAGE on the
+            -- schema and EXECUTE on this function, not rights on the tables.
             CREATE OR REPLACE FUNCTION \(s).enqueue(
                 handler text,
                 payload jsonb,
@@ -32,7 +38,9 @@ extension Migration {
                 run_at timestamptz DEFAULT now(),
                 max_attempts integer DEFAULT NULL,
                 unique_key text DEFAULT NULL,
-                timeout_ms integer DEFAULT NULL
+                timeout_ms integer DEFAULT NULL,
+                concurrency_key text DEFAULT NULL,
+                concurrency_limit integer DEFAULT 1
             ) RETURNS text
             LANGUAGE plpgsql VOLATILE SECURITY DEFINER
             SET search_path = pg_catalog, pg_temp
@@ -40,6 +48,7 @@ extension Migration {
             #variable_conflict use_column
             DECLARE
                 wanted_key constant text := nullif(enqueue.unique_key, '');
+                limit_key constant text := nullif(enqueue.concurrency_key, '');
                 due constant timestamptz := coalesce(enqueue.run_at, now());
                 route_queue text;
                 route_attempts integer;
@@ -66,6 +75,11 @@ extension Migration {
                 IF enqueue.timeout_ms IS NOT NULL AND enqueue.timeout_ms < 1 THEN
                     RAISE EXCEPTION '\(schema.name).enqueue: timeout_ms must be positive or NULL, not %', enqueue.timeout_ms USING ERRCODE = 'invalid_parameter_value';
                 END IF;
+                IF limit_key IS NOT NULL AND (enqueue.concurrency_limit IS NULL
+                        OR enqueue.concurrency_limit NOT BETWEEN 1 AND \(ConcurrencyLimit.maxLimit)) THEN
+                    RAISE EXCEPTION '\(schema.name).enqueue: concurrency_limit of key % must be from 1 to \(ConcurrencyLimit.maxLimit), not %',
+                        limit_key, enqueue.concurrency_limit USING ERRCODE = 'invalid_parameter_value';
+                END IF;
                 SELECT r.queue, r.max_attempts INTO route_queue, route_attempts FROM \(s).routes AS r WHERE r.handler = enqueue.handler;
                 IF chosen_queue IS NULL THEN
                     IF route_queue IS NULL THEN
@@ -84,9 +98,11 @@ extension Migration {
                 -- look-up, or (in theory) a random id was taken.
                 FOR try_number IN 1..10 LOOP
                     new_id := \(s).new_job_id();
-                    INSERT INTO \(s).jobs (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, payload)
+                    INSERT INTO \(s).jobs (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, payload,
+                                           concurrency_key, concurrency_limit)
                     VALUES (new_id, chosen_queue, CASE WHEN due > now() THEN 'scheduled' ELSE 'ready' END, due,
-                            chosen_attempts, enqueue.timeout_ms, enqueue.handler, wanted_key, enqueue.payload::json)
+                            chosen_attempts, enqueue.timeout_ms, enqueue.handler, wanted_key, enqueue.payload::json,
+                            limit_key, CASE WHEN limit_key IS NOT NULL THEN enqueue.concurrency_limit END)
                     ON CONFLICT DO NOTHING;
                     IF FOUND THEN
                         PERFORM pg_notify(\(schema.channelLiteral), chosen_queue);
