@@ -84,7 +84,9 @@ public final class PostgresServer: Sendable {
                 }
                 let (executable, arguments) = ServerUser.command(bin + "/postgres", [
                     "-D", data, "-p", String(port), "-k", directory.path,
-                    "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=100",
+                    // One server is shared by every suite of a test run, and the suites run at once:
+                    // each backend under test keeps a pool, several hosts' worth in some scenarios.
+                    "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400",
                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 ])
                 return try spawnProcess(

@@ -184,13 +184,17 @@ def run(driver):
 
     # A dead job and its three failed attempts, then retried to done.
     open_page(driver, f"/job/{DEAD_JOB}")
-    rows = wait_for("three attempts", lambda: (lambda r: r if len(r) == 3 else None)(driver.find_elements(By.CSS_SELECTOR, "#attempts tbody tr")))
-    outcomes = [row.find_elements(By.TAG_NAME, "td")[1].text for row in rows]
+    # Read in one go, inside the wait: the page's refresh may redraw the table between two reads.
+    def attempt_rows():
+        rows = driver.find_elements(By.CSS_SELECTOR, "#attempts tbody tr")
+        return [(row.find_elements(By.TAG_NAME, "td")[1].text, row.text) for row in rows] if len(rows) == 3 else None
+    rows = wait_for("three attempts", attempt_rows)
+    outcomes = [outcome for outcome, _ in rows]
     if outcomes != ["retry", "retry", "dead"]:
         raise Failure(f"attempt outcomes are {outcomes}, expected retry, retry, dead")
-    for row in rows:
-        if "planned failure" not in row.text:
-            raise Failure(f"an attempt does not show its error: {row.text}")
+    for _, text in rows:
+        if "planned failure" not in text:
+            raise Failure(f"an attempt does not show its error: {text}")
     step("a dead job shows its three failed attempts with their errors")
     os.remove(FAIL_FLAG)
     click(driver, 'button[data-action="retry"]')

@@ -27,7 +27,7 @@ struct SwitchTests {
     func pausedQueueStartsNothingOnceThePauseTookHoldAndDrainsOnResume(_ kind: HostHarness.BackendKind) async throws {
         let harness = try await HostHarness.testPlugin(kind, concurrency: 2)
         // Enough work that the queue cannot drain before `host queues pause` has started, on a loaded machine.
-        let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 100}"# }
+        let ids = try harness.enqueue(200, handler: "test.sleep") { _ in #"{"record": "\#(harness.recordFile)", "ms": 300}"# }
         let host = try harness.startHost()
         try await harness.waitUntil("the host is running jobs") { try harness.recordedIDs().count >= 6 }
 

@@ -97,7 +97,8 @@ import Testing
         let backend = ownedBackend(server, schema: schema, leaseOwner: "web-1#7f3a/w1", commandTimeout: .seconds(1))
         let ids = try await onThread { try backend.enqueue([sampleJob("q", 1), sampleJob("q", 2)]) }
         let holder = Task {
-            try await server.psql("BEGIN; LOCK TABLE \(schema).jobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;")
+            // Held far longer than a slow machine could take to send the claim; ended below once the claim failed.
+            try await server.psql("BEGIN; LOCK TABLE \(schema).jobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;")
         }
         // The claim must meet the lock: wait until the other session holds it.
         try await waitUntil("the other session holds the lock on the jobs table") {
@@ -110,7 +111,12 @@ import Testing
         let error = try await failure { _ = try backend.fetch(queue: "q", limit: 2, lease: .seconds(60)) }
         #expect(error?.code == .unavailable, "\(String(describing: error))")
         #expect(backend.owners.pending.map(\.owner) == ["web-1#7f3a/w1/1"])
-        _ = try await holder.value
+        _ = try await server.psql("""
+            SELECT pg_cancel_backend(l.pid) FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation
+            JOIN pg_namespace AS n ON n.oid = c.relnamespace
+            WHERE n.nspname = '\(schema)' AND c.relname = 'jobs' AND l.mode = 'AccessExclusiveLock' AND l.granted
+            """)
+        _ = try? await holder.value
         #expect(try await server.psql("SELECT count(*) FROM \(schema).jobs WHERE state = 'running'") == "0")
 
         let next = try await onThread { try backend.fetch(queue: "q", limit: 10, lease: .seconds(60)) }

@@ -186,11 +186,13 @@ struct SchedulerTests {
         scheduler.stop()
         let jobs = try Self.fires(backend)
         #expect(jobs.count == 1, "jobs of tick: \(jobs)")
+        // The one run, found among the jobs: on a slow machine its fire may have left the last ten.
+        let run = try #require(try backend.list(queue: "default", state: .ready, offset: 0, limit: 100).first {
+            $0.origin?.hasPrefix("schedule tick ") == true
+        })
         let fires = try backend.recentFires(schedule: "tick", queue: "default", limit: 10)
-        let fired = try #require(fires.last { !$0.skipped })
-        #expect(fires.filter(\.skipped).allSatisfy { $0.jobID == fired.jobID }, "skips name the live run: \(fires)")
-        let job = try #require(try backend.job(queue: "default", id: fired.jobID))
-        #expect(job.state == .ready)
+        #expect(fires.filter { !$0.skipped }.allSatisfy { $0.jobID == run.id }, "one run fired: \(fires)")
+        #expect(fires.filter(\.skipped).allSatisfy { $0.jobID == run.id }, "skips name the live run: \(fires)")
     }
 
     /// `overlap: queue`: every fire enqueues, each job under the schedule's concurrency key, so only one
