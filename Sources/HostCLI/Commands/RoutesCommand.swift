@@ -62,7 +62,7 @@ struct RoutesCommand: ParsableCommand {
                 let route = row.route.entry
                 table.rows.append([
                     row.backend, route.handler, route.queue, "\(route.maxAttempts)", route.timeout.configText, row.route.publishedBy,
-                    Duration.milliseconds(row.ageMs).configText, row.stale ? "stale" : "fresh", row.configText,
+                    Duration.seconds(row.ageMs / 1000).configText, row.stale ? "stale" : "fresh", row.configText,
                 ])
             }
             if rows.isEmpty {
