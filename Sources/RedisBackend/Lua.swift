@@ -173,7 +173,7 @@ enum Lua {
             elseif not f[1] then
               local gone = redis.call('EXISTS', key) == 0
               local reason = gone and 'job hash missing fields: all (its lease expired)' or 'job hash missing fields: state (its lease expired)'
-              plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4]}
+              plan[#plan + 1] = {id = id, kind = 'dead', reason = reason, unique = f[4], slot = f[10]}
             end
             -- ready, scheduled, done, dead: settled meanwhile; only the stale lease goes.
           end

@@ -1,7 +1,7 @@
 extension SQLiteSchema {
     /// The routes hosts publish (`routes`), and `enqueue`, a view an application inserts into without a
     /// queue: its trigger takes the queue and attempts from the handler's route, refuses a handler with
-    /// neither a route nor a queue, and inserts into `jobs`. Version 8: its number is only its place in
+    /// neither a route nor a queue, and inserts into `jobs`. Version 7: its number is only its place in
     /// ``migrations``.
     ///
     /// A view, not a trigger on `jobs`: a row inserted into `jobs` without a queue already holds the

@@ -79,6 +79,37 @@ import Testing
         #expect(fetched == 1)
     }
 
+    /// A host that runs as a role other than the owner, with the rights docs/postgres.md lists (Roles),
+    /// does everything a host does: enqueue, claim (keyed jobs too), settle done and dead (which counts a
+    /// failed run), take alerts, publish routes.
+    @Test func aHostRoleWithTheDocumentedRightsRunsEverything() async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("hostrole")
+        _ = try await makeBackend(server, schema: schema)
+        let role = "jh_host_\(UInt32.random(in: 0...UInt32.max))"
+        let tables = ["jobs", "queue_counters", "schedule_fires", "queue_pauses", "schedule_switches", "schedule_fire_history", "hosts",
+                      "routes", "run_streaks", "run_alerts"]
+        _ = try await server.psql("""
+            CREATE ROLE \(role) LOGIN;
+            GRANT USAGE ON SCHEMA \(schema) TO \(role);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON \(tables.map { "\(schema).\($0)" }.joined(separator: ", ")) TO \(role);
+            GRANT USAGE ON SEQUENCE \(schema).jobs_seq_seq TO \(role);
+            """)
+        let url = "postgres://\(role)@127.0.0.1:\(server.port)/\(server.database)"
+        let backend = PostgresBackend(url: url, schema: schema, poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        try await onThread { () throws in
+            var keyed = sampleJob("q", 1)
+            keyed.concurrency = ConcurrencyLimit(key: "k", limit: 1)
+            _ = try backend.enqueue([keyed, sampleJob("q", 2)])
+            let leased = try backend.fetch(queue: "q", limit: 10, lease: .seconds(30))
+            #expect(leased.count == 2)
+            #expect(try backend.settle(leased.map { ($0.lease, $0.id == keyed.id ? .done(retention: .seconds(60)) : .dead(error: "boom")) }) == [true, true])
+            #expect(try backend.takeRunAlerts(queue: "q", limit: 10).count == 1, "the dead job's failed run")
+            try backend.publishRoutes([RouteEntry(handler: "test.echo", queue: "q", maxAttempts: 3, timeout: .seconds(5))], by: "web-1")
+            #expect(try backend.publishedRoutes().map(\.entry.handler) == ["test.echo"])
+        }
+    }
+
     @Test func backendOnAnUnmigratedSchemaSaysToMigrate() async throws {
         let server = try await SharedPostgres.server
         let backend = PostgresBackend(url: server.url, schema: freshSchema("nomigration"), poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)

@@ -45,7 +45,8 @@ extension Migration {
                 RETURN running + ahead <= key_limit;
             END
             $function$;
-            REVOKE ALL ON FUNCTION \(s).take_slot(text, text, integer, bigint) FROM PUBLIC;
+            -- EXECUTE stays with PUBLIC: every claim statement names it, so a host role that is not the
+            -- owner must be able to run it, and it runs with its caller's rights on jobs.
 
             -- enqueue() with two more optional parameters. Another overload beside the old one would
             -- make every call that leaves them out ambiguous, so the old one goes: the roles allowed
