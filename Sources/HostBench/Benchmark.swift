@@ -66,37 +66,39 @@ struct Benchmark: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
 
-        let server: (url: String, stop: @Sendable () -> Void, backendYAML: String, make: () throws -> any JobBackend)
+        // `pid`: the server's first process, whose tree the CPU figures count; nil for SQLite, which runs in the host.
+        let server: (url: String, stop: @Sendable () -> Void, backendYAML: String, make: () throws -> any JobBackend, pid: Int32?)
         switch backend {
         case "redis":
             let redis = try await RedisServer.start()
             server = (redis.url, { redis.stop() }, "{ type: redis, url: \"\(redis.url)\", key_prefix: bench }", {
                 RedisBackend(url: redis.url, keyPrefix: "bench", connectTimeout: .seconds(2), logger: logger)
-            })
+            }, redis.pid)
         case "postgres":
             let url: String
             let stop: @Sendable () -> Void
+            let pid: Int32?
             switch postgresSettings {
             case "durable":
                 let postgres = try await DurablePostgresServer.start()
                 // Killed and removed when the last reference goes, at the end of the run.
-                (url, stop) = (postgres.url, { withExtendedLifetime(postgres) {} })
+                (url, stop, pid) = (postgres.url, { withExtendedLifetime(postgres) {} }, postgres.pid)
             case "fast":
                 let postgres = try await PostgresServer.start(database: "bench")
-                (url, stop) = (postgres.url, { postgres.stop() })
+                (url, stop, pid) = (postgres.url, { postgres.stop() }, postgres.pid)
             default:
                 throw ValidationError("--postgres-settings must be durable or fast")
             }
             server = (url, stop, "{ type: postgres, url: \"\(url)\", pool_size: 8 }", {
                 try PostgresMigrator(url: url, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
                 return PostgresBackend(url: url, schema: "jobhost", poolSize: 8, connectTimeout: .seconds(5), logger: logger)
-            })
+            }, pid)
         case "sqlite":
             guard let level = SQLiteBackend.Synchronous(rawValue: synchronous) else { throw ValidationError("--synchronous must be full or normal") }
             let file = scratch.url.appendingPathComponent("bench.sqlite").path
             server = (file, {}, "{ type: sqlite, path: \"\(file)\", synchronous: \(level.rawValue) }", {
                 SQLiteBackend(path: file, synchronous: level, logger: logger)
-            })
+            }, nil)
         default:
             throw ValidationError("--backend must be redis, postgres or sqlite")
         }
@@ -161,6 +163,8 @@ struct Benchmark: AsyncParsableCommand {
                 config: config, backends: ["main": backend], registry: loader.registry, logger: logger,
                 observer: monitor.map { SinkObserver(sink: $0) }))
         }
+        let hostCPUAtStart = ProcessCPU.seconds(of: getpid())
+        let serverCPUAtStart = server.pid.map(ProcessCPU.treeSeconds(of:))
         let drainStart = ContinuousClock.now
         host.start()
         // The first and last tenth separately: a queue that slows as finished jobs pile up shows here.
@@ -172,12 +176,22 @@ struct Benchmark: AsyncParsableCommand {
             if ninetieth == nil, host.succeeded() >= jobs - jobs / 10 { ninetieth = .now }
         }
         let drainEnd = ContinuousClock.now
+        // Workers start with the drain, so all their CPU so far is the drain's.
+        let workerCPU = host.workerPIDs().reduce(0) { $0 + ProcessCPU.seconds(of: $1) }
+        let hostCPU = ProcessCPU.seconds(of: getpid()) - hostCPUAtStart + workerCPU
+        let serverCPU = server.pid.flatMap { pid in serverCPUAtStart.map { ProcessCPU.treeSeconds(of: pid) - $0 } }
         let drainTime = drainEnd - drainStart
         print(String(format: "drain:          %8.0f jobs/s  (%.2f s)", Double(jobs) / drainTime.seconds, drainTime.seconds))
         if let tenth, let ninetieth {
             print(String(format: "  first 10%%:    %8.0f jobs/s", Double(jobs / 10) / (tenth - drainStart).seconds))
             print(String(format: "  last 10%%:     %8.0f jobs/s", Double(jobs / 10) / (drainEnd - ninetieth).seconds))
         }
+        let perJob = { (seconds: Double) in seconds / Double(jobs) * 1_000_000 }
+        print(String(format: "CPU per job:    host %.1f µs%@, server %@; %.0f jobs per CPU-second (host + server)",
+                     perJob(hostCPU),
+                     host.workerPIDs().isEmpty ? "" : String(format: " (this process %.1f + workers %.1f)", perJob(hostCPU - workerCPU), perJob(workerCPU)),
+                     serverCPU.map { String(format: "%.1f µs", perJob($0)) } ?? "none (SQLite runs in the host)",
+                     Double(jobs) / (hostCPU + (serverCPU ?? 0))))
         print(String(format: "host RSS:       %8.1f MiB after the drain%@", Double(residentKiB(of: "self")) / 1024,
                      host.workerRSS().map { String(format: " (+ worker %.1f MiB)", Double($0) / 1024) } ?? ""))
 
@@ -243,6 +257,10 @@ struct BenchHost {
     func succeeded() -> Int {
         if let runtime { return runtime.succeeded }
         return supervisor!.status.reduce(0) { $0 + $1.letGo }
+    }
+
+    func workerPIDs() -> [Int32] {
+        supervisor.map { $0.status.compactMap(\.pid) } ?? []
     }
 
     func workerRSS() -> Int? {

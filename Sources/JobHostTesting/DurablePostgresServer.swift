@@ -11,6 +11,10 @@ public final class DurablePostgresServer: Sendable {
     private let bin: String
     private let current = Mutex<BackgroundProcess?>(nil)
 
+    /// The running server's first process (the postmaster, or what starts it as the server's user);
+    /// nil while it is down.
+    public var pid: Int32? { current.withLock { $0?.pid } }
+
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     public var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
 
