@@ -54,6 +54,9 @@ struct Benchmark: AsyncParsableCommand {
         valueName: "restart|second-host"))
     var recovery: String?
 
+    @Option(help: "The host's log level: error (the default) keeps the drain free of per-job lines; info, as host run has it by default, writes a `job done` line per job (send stderr to /dev/null to measure it, not the terminal).")
+    var logLevel = "error"
+
     @Option(help: "The queue's lease (the config's default is 10s; renewed every third of it while a job is held).")
     var lease = "10s"
 
@@ -63,8 +66,9 @@ struct Benchmark: AsyncParsableCommand {
     func run() async throws {
         let scratch = try TemporaryDirectory.create()
         defer { try? scratch.remove() }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         var logger = Logger(label: "bench")
-        logger.logLevel = .error
+        logger.logLevel = level
 
         // `pid`: the server's first process, whose tree the CPU figures count; nil for SQLite, which runs in the host.
         let server: (url: String, stop: @Sendable () -> Void, backendYAML: String, make: () throws -> any JobBackend, pid: Int32?)
@@ -111,7 +115,7 @@ struct Benchmark: AsyncParsableCommand {
         }
 
         let configText = """
-            host: { log_level: error }
+            host: { log_level: \(logLevel), log_format: json }
             backends:
               main: \(server.backendYAML)
             plugins:
