@@ -41,12 +41,16 @@ func freshSchema(_ name: String) -> String {
 
 /// Migrates `schema` on `server` and returns a backend for it, with short timeouts so failure tests
 /// finish quickly.
+/// How long the suites' backends wait for a connection: every suite shares one server and runs at once, and
+/// on a loaded 2-core machine a new connection has been seen to take more than 5 s.
+let testConnectTimeout = Duration.seconds(30)
+
 func makeBackend(_ server: PostgresServer, schema: String, url: String? = nil, poolSize: Int = 4) async throws -> PostgresBackend {
     let url = url ?? server.url
     _ = try await onThread {
-        try PostgresMigrator(url: url, schema: schema, connectTimeout: .seconds(5), logger: testLogger).migrate()
+        try PostgresMigrator(url: url, schema: schema, connectTimeout: testConnectTimeout, logger: testLogger).migrate()
     }
-    return PostgresBackend(url: url, schema: schema, poolSize: poolSize, connectTimeout: .seconds(5), commandTimeout: .seconds(20), logger: testLogger)
+    return PostgresBackend(url: url, schema: schema, poolSize: poolSize, connectTimeout: testConnectTimeout, commandTimeout: .seconds(20), logger: testLogger)
 }
 
 /// Another backend instance on a schema ``makeBackend(_:schema:url:poolSize:)`` migrated, whose fetches
@@ -55,7 +59,7 @@ func ownedBackend(
     _ server: PostgresServer, schema: String, leaseOwner: String, url: String? = nil, poolSize: Int = 2, commandTimeout: Duration = .seconds(20)
 ) -> PostgresBackend {
     PostgresBackend(
-        url: url ?? server.url, schema: schema, poolSize: poolSize, connectTimeout: .seconds(5), commandTimeout: commandTimeout,
+        url: url ?? server.url, schema: schema, poolSize: poolSize, connectTimeout: testConnectTimeout, commandTimeout: commandTimeout,
         logger: testLogger, leaseOwner: leaseOwner)
 }
 
