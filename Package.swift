@@ -175,11 +175,12 @@ let package = Package(
         ),
         .executableTarget(name: "host", dependencies: ["HostCLI"]),
 
-        // `host-bench`: throughput and latency of the real runtime on a private Redis; prints its figures.
+        // `host-bench`: throughput, CPU, memory and latency of the real runtime on a private server; prints its figures.
         .executableTarget(
             name: "host-bench",
             dependencies: [
                 "Threads", "Backend", "HostDomain", "RedisBackend", "PostgresBackend", "SQLiteBackend", "Runtime", "Supervisor", "PluginHost",
+                "RedisClient", "PostgresClient", "CSQLite",
                 "HostConfig", "JobHostTesting", "Monitoring", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
