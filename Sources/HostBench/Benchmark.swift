@@ -247,8 +247,11 @@ struct Benchmark: AsyncParsableCommand {
         let boundary = { (tenth: Int) in tenth * jobs / 10 }
         var lastCount = 0
         var lastProgress = drainStart
+        // The first tenth is timed from the first job done: starting the worker is not the queue slowing.
+        var firstDone: (at: ContinuousClock.Instant, count: Int)?
         while true {
             let count = host.succeeded()
+            if firstDone == nil, count > 0 { firstDone = (.now, count) }
             while tenths.count < 10, count >= boundary(tenths.count + 1) {
                 let now = ContinuousClock.now
                 let since = tenths.last ?? drainStart
@@ -281,14 +284,14 @@ struct Benchmark: AsyncParsableCommand {
         report.drain.seconds = drainTime.seconds
         report.drain.jobsPerSecond = Double(jobs) / drainTime.seconds
         say(String(format: "drain:          %8.0f jobs/s  (%.2f s)", report.drain.jobsPerSecond, drainTime.seconds))
-        if tenths.count == 10, jobs >= 10 {
-            let first = Double(boundary(1)) / (tenths[0] - drainStart).seconds
+        if tenths.count == 10, jobs >= 10, let firstDone, firstDone.count < boundary(1) {
+            let first = Double(boundary(1) - firstDone.count) / (tenths[0] - firstDone.at).seconds
             let last = Double(jobs - boundary(9)) / (tenths[9] - tenths[8]).seconds
             report.drain.firstTenthJobsPerSecond = first
             report.drain.lastTenthJobsPerSecond = last
             report.drain.lastOverFirst = last / first
             report.drain.withinFifteenPercent = abs(last / first - 1) <= 0.15
-            say(String(format: "  first 10%%:    %8.0f jobs/s", first))
+            say(String(format: "  first 10%%:    %8.0f jobs/s  (from the first job done)", first))
             say(String(format: "  last 10%%:     %8.0f jobs/s  (%+.0f%% of the first: %@)", last, (last / first - 1) * 100,
                        abs(last / first - 1) <= 0.15 ? "within 15%" : "NOT within 15%"))
         }
