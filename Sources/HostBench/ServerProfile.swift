@@ -73,7 +73,7 @@ enum ServerProfile {
                 """)
             var counters = PostgresCounters()
             for (column, name) in names.enumerated() {
-                if let value = rows[0, column].flatMap { Double($0) } { counters.values[name] = value }
+                if let value = rows[0, column].flatMap({ Double($0) }) { counters.values[name] = value }
             }
             return counters
         }
