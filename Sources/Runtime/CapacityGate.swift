@@ -1,11 +1,12 @@
 import Foundation
 
-/// Counts the jobs a queue holds (running plus fetched-but-not-started) against its limit, so the
-/// fetcher leases no more than the slots can start soon.
+/// Counts the jobs a queue holds (fetched, running, or finished and not yet recorded) against its
+/// limit, so the fetcher leases no more than the slots can start soon. The limit follows the pace of
+/// the queue (``FetchAhead``).
 final class CapacityGate: @unchecked Sendable {
     // Safe: `held` and `open` are only touched with `condition` locked.
     private let condition = NSCondition()
-    private let limit: Int
+    private var limit: Int
     private var held = 0
     private var open = true
 
@@ -28,6 +29,13 @@ final class CapacityGate: @unchecked Sendable {
     func give(_ count: Int = 1) {
         condition.lock()
         held -= count
+        condition.unlock()
+        condition.signal()
+    }
+
+    func setLimit(_ newLimit: Int) {
+        condition.lock()
+        limit = newLimit
         condition.unlock()
         condition.signal()
     }

@@ -31,6 +31,7 @@ final class QueueRunner: Sendable {
     private let buffer = BlockingQueue<LeasedJob>()
     private let outcomes = BlockingQueue<(Lease, Settlement)>()
     private let gate: CapacityGate
+    private let fetchAhead: Mutex<FetchAhead>
     private let state = Mutex(HeldJobs<InvocationContext>())
     private let slots = Atomic<Int>(0)
     /// Paces the fetcher's pauses after failures; stopped when shutdown begins.
@@ -63,8 +64,9 @@ final class QueueRunner: Sendable {
         self.grace = grace
         self.observer = observer
         self.tick = tick
-        // Fetch ahead by as many jobs as there are slots, so a batch is ready when slots free up.
-        gate = CapacityGate(limit: queue.concurrency * 2)
+        let fetchAhead = FetchAhead(concurrency: queue.concurrency)
+        gate = CapacityGate(limit: fetchAhead.limit)
+        self.fetchAhead = Mutex(fetchAhead)
     }
 
     func start() {
@@ -97,6 +99,8 @@ final class QueueRunner: Sendable {
                     continue
                 }
                 gate.take(jobs.count)
+                let took = ContinuousClock.now - askedAt
+                fetchAhead.withLock { $0.fetched(took: took) }
                 observer?.held(jobs)
                 // A fetch that returns after shutdown began hands its jobs straight back.
                 let handedBack = state.withLock { state -> Bool in
@@ -250,9 +254,12 @@ final class QueueRunner: Sendable {
                 }
             }
             do {
+                let askedAt = ContinuousClock.now
                 let held = try backend.settle(pending, retryPosition: queue.backendRetryPosition)
+                let took = ContinuousClock.now - askedAt
                 failures = 0
                 let recorded = state.withLock { $0.recorded(pending.map { ($0.0, $0.1) }, stillHeld: held) }
+                if let limit = fetchAhead.withLock({ $0.settled(recorded.letGo.count, took: took) }) { gate.setLimit(limit) }
                 gate.give(recorded.letGo.count)
                 observer?.letGo(recorded.letGo)
                 for id in recorded.lost {
