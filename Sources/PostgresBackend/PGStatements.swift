@@ -157,11 +157,18 @@ struct PGStatements: Sendable {
             FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(id, queue, unique_key, n)
             """)
 
+        let claimReturning = """
+            RETURNING j.id, j.lease_token, j.handler, j.payload, j.attempt, j.max_attempts, j.enqueued_at, j.timeout_ms,
+                j.last_error, j.run_at, j.seq, j.crashes, j.state
+            """
         // Parameters: queue, limit, lease (µs), the lowest run time to look at (µs since the epoch;
-        // NULL: from the head, see ``ClaimCursor``), the lease owner id (recorded with the token). The inner SELECT walks jobs_claim from there;
-        // ARRAY(…) makes it one value, so the UPDATE finds the rows by primary key. A claimed row
-        // holding a value it cannot be run with (`unusable`) goes to dead instead, with the reason, in
-        // the same step. Returns the claimed jobs, each with the database's now, its crashes, whether
+        // NULL: from the head, see ``ClaimCursor``), the lease owner id (recorded with the token). `picked`
+        // walks jobs_claim from there and says once per locked row why it cannot be run (`unusable`;
+        // NULL: it can): the statement is planned at every call (its LIMIT is a parameter, so a
+        // generic plan never looks cheaper), and that expression repeated in each SET column made
+        // the planning cost as much as running it. ARRAY(…) makes the ids one value, so each UPDATE
+        // finds its rows by primary key: `leased` the runnable ones, `buried` moves the others to dead
+        // with the reason, in the same step. Returns the claimed jobs, each with the database's now, its crashes, whether
         // the queue is paused and its new state (running, or dead); one row of NULLs, now and the pause
         // when none. The pause is an uncorrelated subquery: the planner makes it a one-time filter, so
         // a paused queue's claim reads no job at all.
@@ -176,35 +183,38 @@ struct PGStatements: Sendable {
         fetch = PGStatement(name: "jobhost_fetch", sql: """
             WITH pause AS (
                 SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
-            ), claimed AS (
+            ), picked AS MATERIALIZED (
+                SELECT k.id, k.reason FROM (
+                    SELECT l.id, l.concurrency_key, l.concurrency_limit, l.reason,
+                        row_number() OVER (PARTITION BY l.concurrency_key ORDER BY l.run_at, l.seq) AS ahead
+                    FROM (
+                        SELECT c.id, c.concurrency_key, c.concurrency_limit, c.run_at, c.seq, \(unusable("c")) AS reason
+                        FROM \(jobs) AS c
+                        WHERE NOT (SELECT paused FROM pause)
+                          AND c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
+                          AND c.run_at >= coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity')
+                          AND (c.concurrency_key IS NULL OR \(keyHasRoom("c")))
+                        ORDER BY c.run_at, c.seq
+                        LIMIT $2
+                        FOR UPDATE SKIP LOCKED) AS l
+                    ORDER BY l.concurrency_key NULLS FIRST, ahead) AS k
+                WHERE CASE WHEN k.concurrency_key IS NULL THEN true
+                    ELSE \(schema.qualified("take_slot"))($1, k.concurrency_key, k.concurrency_limit, k.ahead) END
+            ), leased AS (
                 UPDATE \(jobs) AS j
-                SET state = CASE WHEN (\(unusable("j"))) IS NULL THEN 'running' ELSE 'dead' END,
-                    attempt = CASE WHEN (\(unusable("j"))) IS NULL THEN j.attempt + 1 ELSE j.attempt END,
-                    lease_token = CASE WHEN (\(unusable("j"))) IS NULL THEN gen_random_uuid() END,
-                    lease_until = CASE WHEN (\(unusable("j"))) IS NULL THEN now() + $3::bigint * interval '1 microsecond' END,
-                    lease_owner = CASE WHEN (\(unusable("j"))) IS NULL THEN $5::text ELSE j.lease_owner END,
-                    progress = CASE WHEN (\(unusable("j"))) IS NULL THEN NULL ELSE j.progress END,
-                    note = CASE WHEN (\(unusable("j"))) IS NULL THEN NULL ELSE j.note END,
-                    last_error = coalesce(\(unusable("j")), j.last_error),
+                SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+                    lease_until = now() + $3::bigint * interval '1 microsecond', lease_owner = $5::text, progress = NULL, note = NULL,
                     updated_at = now()
-                WHERE j.id = ANY (ARRAY(
-                    SELECT k.id FROM (
-                        SELECT l.id, l.concurrency_key, l.concurrency_limit,
-                            row_number() OVER (PARTITION BY l.concurrency_key ORDER BY l.run_at, l.seq) AS ahead
-                        FROM (
-                            SELECT c.id, c.concurrency_key, c.concurrency_limit, c.run_at, c.seq FROM \(jobs) AS c
-                            WHERE NOT (SELECT paused FROM pause)
-                              AND c.queue = $1 AND c.state IN ('ready', 'scheduled') AND c.run_at <= now()
-                              AND c.run_at >= coalesce(timestamptz 'epoch' + $4::bigint * interval '1 microsecond', '-infinity')
-                              AND (c.concurrency_key IS NULL OR \(keyHasRoom("c")))
-                            ORDER BY c.run_at, c.seq
-                            LIMIT $2
-                            FOR UPDATE SKIP LOCKED) AS l
-                        ORDER BY l.concurrency_key NULLS FIRST, ahead) AS k
-                    WHERE CASE WHEN k.concurrency_key IS NULL THEN true
-                        ELSE \(schema.qualified("take_slot"))($1, k.concurrency_key, k.concurrency_limit, k.ahead) END))
-                RETURNING j.id, j.lease_token, j.handler, j.payload, j.attempt, j.max_attempts, j.enqueued_at, j.timeout_ms,
-                    j.last_error, j.run_at, j.seq, j.crashes, j.state
+                WHERE j.id = ANY (ARRAY(SELECT p.id FROM picked AS p WHERE p.reason IS NULL))
+                \(claimReturning)
+            ), buried AS (
+                UPDATE \(jobs) AS j
+                SET state = 'dead', lease_token = NULL, lease_until = NULL,
+                    last_error = (SELECT p.reason FROM picked AS p WHERE p.id = j.id), updated_at = now()
+                WHERE j.id = ANY (ARRAY(SELECT p.id FROM picked AS p WHERE p.reason IS NOT NULL))
+                \(claimReturning)
+            ), claimed AS (
+                SELECT * FROM leased UNION ALL SELECT * FROM buried
             )
             SELECT c.id, c.lease_token, c.handler, c.payload, c.attempt, c.max_attempts, \(micros("c.enqueued_at")),
                 c.timeout_ms, c.last_error, \(micros("c.run_at")), c.seq, \(micros("now()")), c.crashes, p.paused, c.state
