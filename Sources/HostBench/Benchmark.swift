@@ -63,9 +63,16 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "process (handlers in a supervised worker process, the default) or thread (in this process).")
     var isolation = "process"
 
+    @Flag(help: "Instead of throughput: the memory of an idle host run (per process and in all: RSS, PSS, private dirty; the plugins each maps).")
+    var idleMemory = false
+
+    @Option(help: "With --idle-memory: the config to run (Redis and PostgreSQL backends get private servers through ${REDIS_URL} and ${DATABASE_URL}).")
+    var config = "config/host.yaml"
+
     func run() async throws {
         let scratch = try TemporaryDirectory.create()
         defer { try? scratch.remove() }
+        if idleMemory { return try await IdleMemory(configPath: config, idle: .seconds(5), scratch: scratch.url).run() }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         var logger = Logger(label: "bench")
         logger.logLevel = level
