@@ -85,12 +85,19 @@ struct Benchmark: AsyncParsableCommand {
 
     private var stallTimeout: Duration { .seconds(stallSeconds) }
 
+    @Flag(help: "Instead of throughput: the memory of an idle host run (per process and in all: RSS, PSS, private dirty; the plugins each maps).")
+    var idleMemory = false
+
+    @Option(help: "With --idle-memory: the config to run (Redis and PostgreSQL backends get private servers through ${REDIS_URL} and ${DATABASE_URL}).")
+    var config = "config/host.yaml"
+
     func run() async throws {
         guard ["app", "bulk"].contains(enqueue) else { throw ValidationError("--enqueue must be app or bulk") }
         guard producers >= 1 else { throw ValidationError("--producers must be at least 1") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         let scratch = try TemporaryDirectory.create()
         defer { try? scratch.remove() }
+        if idleMemory { return try await IdleMemory(configPath: config, idle: .seconds(5), scratch: scratch.url).run() }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         let logger = {
             var logger = Logger(label: "bench")

@@ -36,10 +36,20 @@ public struct RegisteredHandler: Sendable {
 /// Handler name → handler, across every loaded plugin.
 public struct HandlerRegistry: Sendable {
     private(set) var handlers: [String: RegisteredHandler] = [:]
+    /// Asked for a handler not registered here: a worker that loads plugins only for its own queues
+    /// loads another one when a job of its handler arrives anyway.
+    private var fallback: (@Sendable (String) -> RegisteredHandler?)?
 
     public init() {}
 
-    public subscript(name: String) -> RegisteredHandler? { handlers[name] }
+    public subscript(name: String) -> RegisteredHandler? { handlers[name] ?? fallback?(name) }
+
+    /// This registry, asking `fallback` for the handlers it lacks.
+    public func falling(back fallback: @escaping @Sendable (String) -> RegisteredHandler?) -> HandlerRegistry {
+        var registry = self
+        registry.fallback = fallback
+        return registry
+    }
 
     public var names: Set<String> { Set(handlers.keys) }
 

@@ -153,7 +153,8 @@ struct RunCommand: AsyncParsableCommand {
         if !inWorkers.isEmpty {
             let started = Supervisor(
                 config: config, configText: text, queues: inWorkers, backends: backends, executable: HostExecutable.path, logger: logger,
-                events: events, leaseOwnerPrefix: identity.leasePrefix)
+                events: events, leaseOwnerPrefix: identity.leasePrefix,
+                survey: PluginSurveyReport(plugins: survey.entries, searchPaths: survey.searchPaths))
             services.append(ThreadService(
                 name: "supervisor", start: started.start,
                 stop: { started.shutdown(timeout: config.host.shutdownTimeout, grace: config.host.timeoutGrace) }))

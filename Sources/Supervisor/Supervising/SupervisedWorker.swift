@@ -139,7 +139,7 @@ final class SupervisedWorker: Sendable {
             return state.stopping
         }
         if lateStop { process.drain() }
-        logger.info("worker started", metadata: ["pid": "\(process.pid)"])
+        logger.info("worker started", metadata: ["pid": "\(process.pid)", "plugins": "\(assignment.plugins?.joined(separator: ", ") ?? "all")"])
 
         let readerDone = Completion()
         startThread(name: "jobhost.reports.\(name)") { [self] in

@@ -28,21 +28,31 @@ public final class Supervisor: Sendable {
     ///   - events: told of every job the workers finish.
     ///   - leaseOwnerPrefix: this host run's `HostIdentity.leasePrefix`: workers record their leases under
     ///     it, so the jobs a dead worker had leased but not reported come back at once.
+    ///   - survey: the plugins' handlers, from ``PluginSurvey``: each worker then loads only the plugins
+    ///     whose jobs its queue receives. Without it, every worker loads every plugin.
     public init(
         config: HostConfiguration, configText: String, queues: [QueueConfig], backends: [String: any JobBackend],
-        executable: String, logger: Logger, events: (any JobEventSink)? = nil, leaseOwnerPrefix: String = ""
+        executable: String, logger: Logger, events: (any JobEventSink)? = nil, leaseOwnerPrefix: String = "",
+        survey: PluginSurveyReport? = nil
     ) {
         // A write to the pipe of a worker that just died must fail with EPIPE, not kill the host.
         signal(SIGPIPE, SIG_IGN)
         self.logger = logger
         let launch = WorkerLaunch(executable: executable, configText: configText)
         let settlement = CrashSettlement(config: config)
+        let placement = survey.map { PluginPlacement(config: config, survey: $0, queues: queues) }
+        if let unplaced = placement?.unplaced, !unplaced.isEmpty {
+            logger.info(
+                "no worker loads these plugins: no route or schedule sends their handlers' jobs to a queue run in a worker process",
+                metadata: ["plugins": "\(unplaced.joined(separator: ", "))"])
+        }
         workers = queues.flatMap { queue in
             Self.shares(of: queue).enumerated().map { index, slots in
                 let name = "\(queue.name).\(index + 1)"
                 let assignment = WorkerAssignment(
                     configFile: config.file, slots: [queue.name: slots], memoryLimit: queue.workerMemoryLimit, maxJobs: queue.workerMaxJobs,
-                    name: name, logFormat: HostLogging.resolve(config.host.logFormat), leaseOwnerPrefix: leaseOwnerPrefix)
+                    name: name, logFormat: HostLogging.resolve(config.host.logFormat), leaseOwnerPrefix: leaseOwnerPrefix,
+                    plugins: placement?.byQueue[queue.name], onDemand: placement?.onDemand(for: queue.name) ?? [:])
                 return SupervisedWorker(
                     name: name, queue: queue.name, launch: launch, assignment: assignment, settlement: settlement,
                     backends: backends, memoryLimit: queue.workerMemoryLimit, events: events, logger: logger)

@@ -32,11 +32,18 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
     public var leaseOwnerPrefix: String
     /// Run this one job (`host try`) instead of serving queues: load its plugin, call the handler once, exit.
     public var trial: TrialRequest?
+    /// The plugins to load at start (the config's others stay unmapped); nil loads every one (a survey,
+    /// a worker of a supervisor that has no survey).
+    public var plugins: [String]?
+    /// Handler → plugin, for the surveyed plugins this worker does not load at start: a job of one of
+    /// them that reaches its queue anyway (enqueued with an explicit queue) loads the plugin then.
+    public var onDemand: [String: String]
 
     public init(
         configFile: String, slots: [String: Int] = [:], surveyOnly: Bool = false, supervisorPID: pid_t = getpid(),
         memoryLimit: Int? = nil, maxJobs: Int? = nil, name: String = "worker", skipped: [String] = [], verbose: Bool = false,
-        logFormat: HostSettings.LogFormat = .text, leaseOwnerPrefix: String = "", trial: TrialRequest? = nil
+        logFormat: HostSettings.LogFormat = .text, leaseOwnerPrefix: String = "", trial: TrialRequest? = nil,
+        plugins: [String]? = nil, onDemand: [String: String] = [:]
     ) {
         self.configFile = configFile
         self.slots = slots
@@ -50,6 +57,8 @@ public struct WorkerAssignment: Codable, Sendable, Equatable {
         self.logFormat = logFormat.rawValue
         self.leaseOwnerPrefix = leaseOwnerPrefix
         self.trial = trial
+        self.plugins = plugins
+        self.onDemand = onDemand
     }
 
     /// The lease owner id of the worker process `pid` running this assignment: its name and PID, so the

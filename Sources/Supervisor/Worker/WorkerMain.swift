@@ -67,7 +67,8 @@ public enum WorkerMain {
 
         let loader = PluginLoader(config: config, logger: logger)
         var results: [PluginLoadResult] = []
-        for plugin in config.plugins where !assignment.skipped.contains(plugin.name) {
+        let wanted = assignment.plugins.map { Set($0) }
+        for plugin in config.plugins where !assignment.skipped.contains(plugin.name) && wanted?.contains(plugin.name) != false {
             writer.send([.loading(plugin: plugin.name)])
             // Each step is on the pipe before it starts: if it never ends, the supervisor knows which.
             results.append(loader.load(plugin) { stage, path in writer.send([.stage(stage, path: path)]) })
@@ -88,6 +89,11 @@ public enum WorkerMain {
             assigned.concurrency = slots
             return assigned
         }
+        var registry = loader.registry
+        if !assignment.onDemand.isEmpty {
+            let onDemand = OnDemandPlugins(loader: loader, owners: assignment.onDemand, config: config, logger: logger)
+            registry = registry.falling { onDemand.handler($0) }
+        }
         let stop = DispatchSemaphore(value: 0)
         let runLogger = logger
         let observer = WorkerObserver(writer: writer, maxJobs: assignment.maxJobs) {
@@ -95,7 +101,7 @@ public enum WorkerMain {
             stop.signal()
         }
         let runtime = HostRuntime(
-            config: workerConfig, backends: Backends.make(workerConfig, logger: logger, leaseOwner: assignment.leaseOwner(pid: getpid())), registry: loader.registry, logger: logger,
+            config: workerConfig, backends: Backends.make(workerConfig, logger: logger, leaseOwner: assignment.leaseOwner(pid: getpid())), registry: registry, logger: logger,
             grace: nil, observer: observer)
         let signals = watchStopSignals { stop.signal() }
         watchControl { stop.signal() }
