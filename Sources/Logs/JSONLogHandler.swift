@@ -30,26 +30,45 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        // The common case, a logger's own metadata and nothing else, costs no merge.
-        var merged = metadata
-        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { $1 } }
-        if let explicit = event.metadata, !explicit.isEmpty { merged.merge(explicit) { $1 } }
-        if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
+        // Fields from every source in one array, sorted once, rather than dictionaries merged and their
+        // keys sorted: a worker logs a line per job, and merging cost more than writing.
+        let provided = metadataProvider?.get() ?? [:]
+        let explicit = event.metadata ?? [:]
+        var fields: [Field] = []
+        fields.reserveCapacity(metadata.count + provided.count + explicit.count + 1)
+        for (key, value) in metadata { fields.append(Field(key: key, source: 0, value: value)) }
+        for (key, value) in provided { fields.append(Field(key: key, source: 1, value: value)) }
+        for (key, value) in explicit { fields.append(Field(key: key, source: 2, value: value)) }
+        if let error = event.error, metadata["error"] == nil, provided["error"] == nil, explicit["error"] == nil {
+            fields.append(Field(key: "error", source: 3, value: "\(error)"))
+        }
         output.write(Self.line(
-            timestamp: Self.now(), level: event.level, label: label, message: event.message.description, metadata: merged,
+            timestamp: Self.now(), level: event.level, label: label, message: event.message.description, fields: fields,
             file: event.file, line: event.line))
     }
 
+    /// One metadata field and where it came from: the logger's own (0), its provider (1), the call (2);
+    /// of fields with the same key, the one from the later source is written.
+    struct Field {
+        var key: String
+        var source: Int
+        var value: Logger.Metadata.Value
+    }
+
     /// The fields every line has, in this order; metadata may not overwrite them.
-    static let fixedKeys: Set<String> = ["ts", "level", "label", "message", "file", "line"]
+    static func isFixed(_ key: String) -> Bool {
+        switch key {
+        case "ts", "level", "label", "message", "file", "line": true
+        default: false
+        }
+    }
 
     /// One line, newline included. Separate from ``log(event:)`` so that its output depends only on its input.
     static func line(
-        timestamp: timespec, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata, file: String,
-        line: UInt
+        timestamp: timespec, level: Logger.Level, label: String, message: String, fields: [Field], file: String, line: UInt
     ) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(160 + message.utf8.count)
+        out.reserveCapacity(192 + message.utf8.count + fields.count * 24)
         out.append(contentsOf: #"{"ts":""#.utf8)
         appendTimestamp(timestamp, to: &out)
         out.append(contentsOf: #"","level":""#.utf8)
@@ -58,11 +77,14 @@ struct JSONLogHandler: LogHandler {
         appendString(label, to: &out)
         out.append(contentsOf: #","message":"#.utf8)
         appendString(message, to: &out)
-        for key in metadata.keys.sorted() {
+        var fields = fields
+        fields.sort { $0.key != $1.key ? $0.key < $1.key : $0.source < $1.source }
+        for (index, field) in fields.enumerated() {
+            if index + 1 < fields.count, fields[index + 1].key == field.key { continue }
             out.append(UInt8(ascii: ","))
-            appendString(fixedKeys.contains(key) ? "meta." + key : key, to: &out)
+            appendString(isFixed(field.key) ? "meta." + field.key : field.key, to: &out)
             out.append(UInt8(ascii: ":"))
-            appendValue(metadata[key]!, to: &out)
+            appendValue(field.value, to: &out)
         }
         out.append(contentsOf: #","file":"#.utf8)
         appendString(file, to: &out)
@@ -103,21 +125,34 @@ struct JSONLogHandler: LogHandler {
     /// else, UTF-8 included, is copied as it is: a Swift string is always valid UTF-8.
     static func appendString(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array(#"\u00"#.utf8))
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
+        appendEscaped(text, to: &out)
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// The inside of a JSON string: runs that need no escape are copied whole.
+    private static func appendEscaped(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                start = index + 1
+                out.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(byte)
+                case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
+                default:
+                    out.append(contentsOf: #"u00"#.utf8)
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0xF)])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+        }
     }
 
     static func now() -> timespec {

@@ -93,10 +93,10 @@ enum WorkerReport: Equatable {
         case .held(let job):
             buffer.append(UInt8(ascii: "H"))
             Self.appendField(job.number, to: &buffer)
-            for text in [job.lease.queue, job.lease.jobID, job.lease.token, job.handler] {
-                buffer.append(UInt8(ascii: "\t"))
-                buffer.append(contentsOf: text.utf8)
-            }
+            Self.appendText(job.lease.queue, to: &buffer)
+            Self.appendText(job.lease.jobID, to: &buffer)
+            Self.appendText(job.lease.token, to: &buffer)
+            Self.appendText(job.handler, to: &buffer)
             Self.appendField(job.attempt, to: &buffer)
             Self.appendField(job.maxAttempts, to: &buffer)
             Self.appendField(job.crashes, to: &buffer)
@@ -263,6 +263,11 @@ enum WorkerReport: Equatable {
 
     /// Bytes of a job's error carried in its report; the backend keeps the whole of it.
     static let errorLimit = 500
+
+    private static func appendText(_ text: String, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\t"))
+        buffer.append(contentsOf: text.utf8)
+    }
 
     private static func appendField(_ value: Int, to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\t"))

@@ -81,9 +81,10 @@ struct HeldJobs<Run: Sendable>: Sendable {
     mutating func start(
         _ lease: Lease, run: Run, deadline: ContinuousClock.Instant, now: ContinuousClock.Instant, margin: Duration = .zero
     ) -> Start {
-        guard let entry = entries[lease], case .buffered = entry.phase else { return .notHeld }
-        guard now + margin < entry.leaseHeldUntil else { return .leaseUnsure }
-        entries[lease]?.phase = .running(run, deadline: deadline, cancelled: false)
+        // By index: one lookup, and the entry is changed in place rather than copied (slots call this per job).
+        guard let index = entries.index(forKey: lease), case .buffered = entries.values[index].phase else { return .notHeld }
+        guard now + margin < entries.values[index].leaseHeldUntil else { return .leaseUnsure }
+        entries.values[index].phase = .running(run, deadline: deadline, cancelled: false)
         return .started
     }
 
@@ -101,9 +102,9 @@ struct HeldJobs<Run: Sendable>: Sendable {
 
     /// `lease`'s handler returned after running `ran`.
     mutating func returned(_ lease: Lease, ran: Duration) -> Return {
-        if abandoned.remove(lease) != nil { return .abandoned }
-        guard case .running = entries[lease]?.phase else { return .notHeld }
-        entries[lease]?.phase = .settling(ran: ran, timedOut: false)
+        if !abandoned.isEmpty, abandoned.remove(lease) != nil { return .abandoned }
+        guard let index = entries.index(forKey: lease), case .running = entries.values[index].phase else { return .notHeld }
+        entries.values[index].phase = .settling(ran: ran, timedOut: false)
         return .handOver
     }
 

@@ -441,13 +441,19 @@ final class QueueRunner: Sendable {
         }
     }
 
-    private func jobMetadata(_ job: LeasedJob) -> Logger.Metadata {
-        ["job.id": "\(job.id)", "job.handler": "\(job.handler)", "job.queue": "\(job.queue)", "job.attempt": "\(job.attempt)"]
+    private func jobMetadata(_ job: LeasedJob, capacity: Int = 4) -> Logger.Metadata {
+        // Room for what the callers add, and the strings as they are: a `job done` line per job pays this.
+        var metadata = Logger.Metadata(minimumCapacity: capacity)
+        metadata["job.id"] = .string(job.id)
+        metadata["job.handler"] = .string(job.handler)
+        metadata["job.queue"] = .string(job.queue)
+        metadata["job.attempt"] = .string(String(job.attempt))
+        return metadata
     }
 
     /// A finished job's fields, with how long its handler ran (milliseconds, three decimals) and why it failed.
     private func jobMetadata(_ job: LeasedJob, ran: Duration?, error: String? = nil) -> Logger.Metadata {
-        var metadata = jobMetadata(job)
+        var metadata = jobMetadata(job, capacity: 7)
         if let ran {
             let micros = ran.components.seconds * 1_000_000 + ran.components.attoseconds / 1_000_000_000_000
             metadata["duration_ms"] = "\(Double(micros) / 1000)"

@@ -82,8 +82,9 @@ final class WorkerObserver: JobObserver {
     func letGo(_ jobs: [(lease: Lease, finished: FinishedJob?)]) {
         let gone = self.jobs.withLock { state in
             jobs.compactMap { lease, finished -> WorkerReport? in
-                state.seen.remove(lease)
-                state.reported.remove(lease)
+                // Most jobs end before the watcher sees them: no hashing for sets that are empty.
+                if !state.seen.isEmpty { state.seen.remove(lease) }
+                if !state.reported.isEmpty { state.reported.remove(lease) }
                 return state.numbers.removeValue(forKey: lease).map { .letGo(number: $0, run: finished.map(WorkerReport.Run.init)) }
             }
         }
@@ -93,6 +94,7 @@ final class WorkerObserver: JobObserver {
     private func report(running: [(lease: Lease, deadline: ContinuousClock.Instant)]) {
         let now = ContinuousClock.now
         let reports = jobs.withLock { state -> [WorkerReport] in
+            if running.isEmpty && state.seen.isEmpty && state.reported.isEmpty { return [] }
             var reports: [WorkerReport] = []
             var seenNow: Set<Lease> = []
             for (lease, deadline) in running {
@@ -104,10 +106,12 @@ final class WorkerObserver: JobObserver {
                     seenNow.insert(lease)
                 }
             }
-            let stillRunning = Set(running.map(\.lease))
-            for lease in state.reported where !stillRunning.contains(lease) {
-                state.reported.remove(lease)
-                if let number = state.numbers[lease] { reports.append(.returned(number: number)) }
+            if !state.reported.isEmpty {
+                let stillRunning = Set(running.map(\.lease))
+                for lease in state.reported where !stillRunning.contains(lease) {
+                    state.reported.remove(lease)
+                    if let number = state.numbers[lease] { reports.append(.returned(number: number)) }
+                }
             }
             state.seen = seenNow
             return reports
