@@ -56,8 +56,10 @@ enum RedisScripts {
     static let fetch = RedisScript(
         name: "fetch",
         source: Lua.base + Lua.now + Lua.bulk + Lua.bury + Lua.expectTypes + Lua.fields + Lua.slots + """
-            expect_types({scheduled = 'zset', ready = 'list', leases = 'zset', dead = 'zset'})
-            local limit, lease_ms, promote_max, owner = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+            -- scheduled and ready are read before anything is written (typed_read); leases and dead are
+            -- written after the first job is.
+            expect_types({leases = 'zset', dead = 'zset'})
+            local limit, lease_ms, promote_max, owner = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
             local now = now_ms()
             local ready, scheduled = base .. ':ready', base .. ':scheduled'
             local buried = {}
@@ -73,8 +75,10 @@ enum RedisScripts {
               buried[#buried + 1] = 'job key is not a hash (' .. err .. ')'
             end
 
-            local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, promote_max)
+            local due = typed_read('scheduled', 'zset', 'ZRANGEBYSCORE', '-inf', decimal(now), 'LIMIT', '0', promote_max)
             if #due > 0 then
+              -- Promotion writes to ready before the pops below read it.
+              expect_types({ready = 'list'})
               -- Read what each due id is first; then write (nothing below can fail).
               local promoted, behind, foreign, unusable = {}, {}, {}, {}
               -- Latest due first, so the earliest due ends up at the very front of the line; retries
@@ -109,47 +113,56 @@ enum RedisScripts {
 
             -- The fields a fetch reads, checked: the job's values, or nil and the reason it cannot run.
             local function usable(f)
-              local missing = {}
-              if not f[2] or f[2] == '' then missing[#missing + 1] = 'handler' end
-              if not f[3] then missing[#missing + 1] = 'payload' end
-              if not f[5] or f[5] == '' then missing[#missing + 1] = 'max_attempts' end
-              if #missing > 0 then return nil, 'job hash missing fields: ' .. table.concat(missing, ', ') end
-              local job, reason = {}
-              job.max_attempts, reason = int_field('max_attempts', f[5], 1, limits.max_attempts)
-              if not job.max_attempts then return nil, reason end
-              job.attempt, reason = int_field('attempt', f[4], 0, limits.attempt, 0)
-              if not job.attempt then return nil, reason end
-              job.enqueued_at, reason = int_field('enqueued_at', f[6], limits.time_low, limits.time_high, now)
-              if not job.enqueued_at then return nil, reason end
-              job.timeout_ms, reason = int_field('timeout_ms', f[7], 0, limits.timeout_ms, 0)
-              if not job.timeout_ms then return nil, reason end
-              job.lease_seq, reason = int_field('lease_seq', f[9], 0, limits.lease_seq, 0)
-              if not job.lease_seq then return nil, reason end
-              job.crashes, reason = int_field('crashes', f[10], 0, limits.crashes, 0)
-              if not job.crashes then return nil, reason end
-              if f[11] and f[11] ~= '' then
-                job.slot_limit, reason = int_field('concurrency_limit', f[12], 1, limits.concurrency_limit)
-                if not job.slot_limit then return nil, reason end
+              if not f[2] or f[2] == '' or not f[3] or not f[5] or f[5] == '' then
+                local missing = {}
+                if not f[2] or f[2] == '' then missing[#missing + 1] = 'handler' end
+                if not f[3] then missing[#missing + 1] = 'payload' end
+                if not f[5] or f[5] == '' then missing[#missing + 1] = 'max_attempts' end
+                return nil, 'job hash missing fields: ' .. table.concat(missing, ', ')
               end
-              return job
+              local max_attempts, attempt, enqueued_at, timeout_ms, lease_seq, crashes, slot_limit, reason
+              max_attempts, reason = int_field('max_attempts', f[5], 1, limits.max_attempts)
+              if not max_attempts then return nil, reason end
+              attempt, reason = int_field('attempt', f[4], 0, limits.attempt, 0)
+              if not attempt then return nil, reason end
+              enqueued_at, reason = int_field('enqueued_at', f[6], limits.time_low, limits.time_high, now)
+              if not enqueued_at then return nil, reason end
+              timeout_ms, reason = int_field('timeout_ms', f[7], 0, limits.timeout_ms, 0)
+              if not timeout_ms then return nil, reason end
+              lease_seq, reason = int_field('lease_seq', f[9], 0, limits.lease_seq, 0)
+              if not lease_seq then return nil, reason end
+              crashes, reason = int_field('crashes', f[10], 0, limits.crashes, 0)
+              if not crashes then return nil, reason end
+              if f[11] and f[11] ~= '' then
+                slot_limit, reason = int_field('concurrency_limit', f[12], 1, limits.concurrency_limit)
+                if not slot_limit then return nil, reason end
+              end
+              return {max_attempts = max_attempts, attempt = attempt, enqueued_at = enqueued_at, timeout_ms = timeout_ms,
+                lease_seq = lease_seq, crashes = crashes, slot_limit = slot_limit}
             end
 
             local jobs, leases = {}, base .. ':leases'
             local leased = 0
+            -- Every lease of the batch has one deadline, and `now` is written to each job: formatted once.
+            local deadline, now_text = decimal(now + lease_ms), decimal(now)
             -- Jobs whose place a full key's check found free: pushed after the loop, which reads the
             -- front of the line by position.
             local woken = {}
             while leased < limit do
               -- Read from the right end (the front of the line), trimmed once every id read is
               -- handled: a script stopped midway leaves the ids in the list rather than losing them.
-              local ids = redis.call('LRANGE', ready, -(limit - leased), -1)
+              local ids = typed_read('ready', 'list', 'LRANGE', decimal(leased - limit), '-1')
               if #ids == 0 then break end
+              -- Deadline–id pairs for one ZADD, made before the ids leave the list.
+              local lease_pairs = {}
               for i = #ids, 1, -1 do
                 local id = ids[i]
                 local key = job_key(id)
                 -- pcall: one foreign key must not stop a batch.
                 local f = redis.pcall('HMGET', key, 'state', 'handler', 'payload', 'attempt', 'max_attempts',
-                  'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq', 'crashes', 'concurrency_key', 'concurrency_limit')
+                  'enqueued_at', 'timeout_ms', 'last_error', 'lease_seq', 'crashes', 'concurrency_key')
+                -- The limit only with a key (the hash is one: its HMGET worked): most jobs have neither.
+                if not f.err and f[11] and f[11] ~= '' then f[12] = redis.call('HGET', key, 'concurrency_limit') end
                 if f.err then
                   record_foreign(id, f.err)
                 elseif f[1] == false or f[1] == 'ready' then
@@ -165,9 +178,20 @@ enum RedisScripts {
                     record(id, reason)
                   elseif may_run then
                     local attempt, seq = job.attempt + 1, job.lease_seq + 1
-                    redis.call('HSET', key, 'state', 'running', 'attempt', attempt, 'lease_seq', seq, 'updated_at', now,
-                      'enqueued_at', job.enqueued_at, 'lease_owner', owner, 'progress', '', 'note', '')
-                    redis.call('ZADD', leases, now + lease_ms, id)
+                    local fields = {'state', 'running', 'attempt', decimal(attempt), 'lease_seq', decimal(seq), 'updated_at', now_text,
+                      'lease_owner', owner}
+                    -- A missing enqueued_at becomes this first fetch's time.
+                    if not f[6] or f[6] == '' then
+                      fields[11], fields[12] = 'enqueued_at', now_text
+                    end
+                    -- Only a job leased before can hold the heartbeat of an earlier run (the progress script
+                    -- writes only under a lease); a new attempt starts without one.
+                    if job.lease_seq > 0 then
+                      fields[#fields + 1], fields[#fields + 2], fields[#fields + 3], fields[#fields + 4] = 'progress', '', 'note', ''
+                    end
+                    redis.call('HSET', key, unpack(fields))
+                    lease_pairs[#lease_pairs + 1] = deadline
+                    lease_pairs[#lease_pairs + 1] = id
                     local n = #jobs
                     jobs[n + 1] = id
                     jobs[n + 2] = seq
@@ -186,7 +210,8 @@ enum RedisScripts {
                 end
                 -- running, scheduled, done, dead: a stale or duplicate id; the job is elsewhere.
               end
-              redis.call('LTRIM', ready, 0, -(#ids + 1))
+              bulk('ZADD', leases, lease_pairs)
+              redis.call('LTRIM', ready, '0', decimal(-(#ids + 1)))
             end
             bulk('RPUSH', ready, woken)
             return {jobs, buried}
@@ -218,9 +243,8 @@ enum RedisScripts {
         name: "settle",
         source: Lua.base + Lua.now + Lua.bulk + Lua.wake + Lua.freeUnique + Lua.expectTypes + Lua.fields + Lua.addCount + Lua.release
             + Lua.attempts + Lua.runStreaks + Lua.slots + """
-            expect_types({leases = 'zset', stats = 'hash', done = 'zset', dead = 'zset', scheduled = 'zset',
-              ready = 'list', unique = 'hash', wake = 'list', run_streaks = 'hash', run_alerts = 'list'})
             local now = now_ms()
+            local now_text = decimal(now)
             local results = {}
             -- First every item is read and decided, then the whole batch written: Redis keeps the writes
             -- of a script stopped by an error, so nothing that could fail comes after the first write.
@@ -230,7 +254,7 @@ enum RedisScripts {
             for i = 2, #ARGV, 7 do
               local op, id, token, ms, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
               -- A job done with retention 0 is deleted: it records no run, and its settle reads no more
-              -- than it did before there was a history (the hot path of most queues). A job done and
+              -- than the fence and the keys it frees (the hot path of most queues). A job done and
               -- kept appends nothing either: its last run is read back from its fields (the claim time
               -- kept as started_at, updated_at, lease_owner, attempt), so the hash of a job that ran
               -- once holds no value longer than Redis's compact hash encoding takes (64 bytes), and
@@ -239,29 +263,28 @@ enum RedisScripts {
               -- A key that is no longer a hash holds no lease.
               local f
               if recorded then
-                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'concurrency_key',
-                  'updated_at', 'lease_owner', 'attempts')
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'concurrency_key', 'updated_at', 'attempt',
+                  'crashes', 'lease_owner', 'attempts')
               elseif ms > 0 then
-                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'concurrency_key',
-                  'updated_at')
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'concurrency_key', 'updated_at')
               else
-                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'attempt', 'crashes', 'concurrency_key')
+                f = redis.pcall('HMGET', job_key(id), 'state', 'lease_seq', 'unique_key', 'concurrency_key')
               end
               if f.err or f[1] ~= 'running' or f[2] ~= token or taken[id] then
                 results[#results + 1] = 0
               else
                 results[#results + 1] = 1
                 taken[id] = true
-                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[4], slot = f[6]}
+                local item = {id = id, op = op, ms = ms, text = text, unique = f[3], attempt = f[6], slot = f[4]}
                 -- The claim set updated_at, and nothing changes it while the job runs: the run's start.
                 if recorded then
-                  item.history = attempt_history(f[9], f[4], f[7], f[8], ARGV[i + 5], ARGV[i + 6], text, now)
+                  item.history = attempt_history(f[9], f[6], f[5], f[8], ARGV[i + 5], ARGV[i + 6], text, now)
                 elseif ms > 0 then
-                  item.started = int(f[7]) or now
+                  item.started = int(f[5]) and f[5] or now_text
                 end
                 if op == 'crashed' then
                   -- A crash is a failed attempt that also counts against the job as possible poison.
-                  local crashes, reason = int_field('crashes', f[5], 0, limits.crashes, 0)
+                  local crashes, reason = int_field('crashes', f[7], 0, limits.crashes, 0)
                   if crashes then
                     item.crashes = crashes + 1
                     item.op = ms and 'retry' or 'dead'
@@ -275,13 +298,42 @@ enum RedisScripts {
               end
             end
 
+            -- A done job looks for streaks to end only when the queue has one: most settles never do.
+            local streaks = #plan > 0 and streaks_exist()
+            -- The keys the writes below reach, checked before the first of them (a key of another type
+            -- would stop the batch halfway); most batches, all done, reach two.
+            local reached = {}
+            if #plan > 0 then reached.leases = 'zset' end
+            for _, item in ipairs(plan) do
+              local op = item.op
+              if op == 'done' or op == 'dead' then
+                if item.unique and item.unique ~= '' then reached.unique = 'hash' end
+                if streaks or op == 'dead' then reached.run_streaks, reached.run_alerts = 'hash', 'list' end
+              end
+              if op == 'done' then
+                reached.stats = 'hash'
+                if item.ms > 0 then reached.done = 'zset' end
+              elseif op == 'dead' then
+                reached.stats, reached.dead = 'hash', 'zset'
+              elseif op == 'retry' and item.ms > 0 then
+                reached.stats, reached.scheduled, reached.wake = 'hash', 'zset', 'list'
+              else
+                -- retry at once, release: into the line
+                if op == 'retry' then reached.stats = 'hash' end
+                reached.ready, reached.wake = 'list', 'list'
+              end
+              -- Freeing a place can make a waiting job ready.
+              if item.slot and item.slot ~= '' then reached.ready, reached.wake = 'list', 'list' end
+            end
+            expect_types(reached)
+
             -- Writes to the queue's shared keys are gathered and made once per batch, not per job.
             local settled, done, dead, scheduled, ready, behind = {}, {}, {}, {}, {}, {}
             -- Jobs that waited for a place one of these frees: at the very front, they were in line first.
             local freed = {}
             local processed, failed = 0, 0
-            -- A done job looks for streaks to end only when the queue has one: most settles never do.
-            local streaks = streaks_exist()
+            -- Job hashes deleted at once, with retention 0: one DEL for the batch.
+            local deleted = {}
             for _, item in ipairs(plan) do
               local id, op, ms, text = item.id, item.op, item.ms, item.text
               local key = job_key(id)
@@ -297,13 +349,16 @@ enum RedisScripts {
                   run_succeeded(g[1], g[2], now)
                 end
                 if ms > 0 then
-                  redis.call('HSET', key, 'state', 'done', 'updated_at', now, 'started_at', item.started)
                   -- The handler's result, if it set one (an empty text: none).
-                  if text ~= '' then redis.call('HSET', key, 'result', text) end
-                  done[#done + 1] = now
+                  if text ~= '' then
+                    redis.call('HSET', key, 'state', 'done', 'updated_at', now_text, 'started_at', item.started, 'result', text)
+                  else
+                    redis.call('HSET', key, 'state', 'done', 'updated_at', now_text, 'started_at', item.started)
+                  end
+                  done[#done + 1] = now_text
                   done[#done + 1] = id
                 else
-                  redis.call('DEL', key)
+                  deleted[#deleted + 1] = key
                 end
               elseif op == 'retry' then
                 failed = failed + 1
@@ -332,6 +387,7 @@ enum RedisScripts {
                 ready[#ready + 1] = id
               end
             end
+            for first = 1, #deleted, 1000 do redis.call('DEL', unpack(deleted, first, math.min(first + 999, #deleted))) end
             bulk('ZREM', base .. ':leases', settled)
             add_count('processed', processed)
             add_count('failed', failed)
