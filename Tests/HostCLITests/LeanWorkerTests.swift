@@ -63,7 +63,10 @@ struct LeanWorkerTests {
     /// The plugin libraries mapped into `pid`, by file name, sorted.
     static func mappedPlugins(_ pid: Int32?) throws -> [String] {
         let pid = try #require(pid)
-        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        // Read to the end: a /proc file reports a size of 0, and a read sized by it stops short.
+        let handle = try #require(FileHandle(forReadingAtPath: "/proc/\(pid)/maps"))
+        defer { try? handle.close() }
+        let maps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
         let names = maps.split(separator: "\n").compactMap { line in line.split(separator: "/").last.map(String.init) }
         return Set(names.filter { ["libTestPlugin.so", "libEcho.so", "libGreeter.so"].contains($0) }).sorted()
     }
