@@ -45,7 +45,7 @@ struct FetchAhead {
         let perSecond = Double(finished) / elapsed.seconds
         // Twice the round trips: a batch fetched while the previous one is still being settled.
         let inFlight = perSecond * (fetchTook + settleTook).seconds * 2
-        let next = min(ceiling, max(floor, floor + Int(inFlight.rounded(.up))))
+        let next = min(ceiling, max(floor, floor + Int(inFlight.rounded())))
         finished = 0
         windowStart = now
         guard next != limit else { return nil }
