@@ -41,6 +41,7 @@ struct PGStatements: Sendable {
     let retryDead: String
     let discardDead: String
     let untilDue: String
+    let unmark: String
     let schemaVersion: String
     let claimFire: String
     let recordFire: String
@@ -64,6 +65,7 @@ struct PGStatements: Sendable {
         let streaks = schema.qualified("run_streaks")
         let runAlerts = schema.qualified("run_alerts")
         let pauses = schema.qualified("queue_pauses")
+        let waiters = schema.qualified("waiters")
         let channel = schema.channelLiteral
         // Times leave as microseconds, clamped to the range a job's times may have
         // (``JobFieldLimits/timestampMilliseconds``): a time an edit left outside it (`infinity`, the
@@ -126,7 +128,9 @@ struct PGStatements: Sendable {
 
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
         // unique keys, origins, concurrency keys, concurrency limits; arrays in batch order. Returns the ids inserted; jobs whose id exists
-        // or whose unique key is held are not. Idle hosts are woken once per queue.
+        // or whose unique key is held are not. Hosts waiting on a queue (`waiters`, see untilDue) are woken
+        // once per queue; with none waiting nothing notifies, so concurrent enqueues share WAL flushes
+        // (migration 14 says why).
         enqueue = PGStatement(name: "jobhost_enqueue", sql: """
             WITH inserted AS (
                 INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload,
@@ -141,7 +145,8 @@ struct PGStatements: Sendable {
                 ON CONFLICT DO NOTHING
                 RETURNING id, queue
             )
-            SELECT x.id, (SELECT count(pg_notify(\(channel), q.queue)) FROM (SELECT DISTINCT y.queue FROM inserted AS y) AS q)
+            SELECT x.id, (SELECT count(pg_notify(\(channel), q.queue)) FROM (SELECT DISTINCT y.queue FROM inserted AS y) AS q
+                          WHERE EXISTS (SELECT 1 FROM \(waiters) AS w WHERE w.queue = q.queue AND w.until > now()))
             FROM inserted AS x
             """)
 
@@ -494,11 +499,18 @@ struct PGStatements: Sendable {
             """
         discardDead = "DELETE FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2 AND j.state = 'dead' RETURNING 1"
 
-        // Parameters: queue, the lowest run time to look at (as for fetch). Returns milliseconds
-        // until the first job in line that a fetch could take is due (≤ 0: due now; NULL if none),
-        // and whether the queue is paused (its jobs are then no work: the first column is NULL).
-        // SKIP LOCKED as in the claim: a due row someone else holds locked must not make an idle
-        // host return at once, fetch nothing, and spin.
+        // Parameters: queue, the lowest run time to look at (as for fetch), how long the caller will
+        // wait (ms). Returns milliseconds until the first job in line that a fetch could take is due
+        // (≤ 0: due now; NULL if none), whether the queue is paused (its jobs are then no work: the
+        // first column is NULL), and whether it marked the connection as waiting. SKIP LOCKED as in the claim: a due row someone else holds locked
+        // must not make an idle host return at once, fetch nothing, and spin.
+        //
+        // Unless a job is due or the queue paused, it also marks this connection as waiting on the
+        // queue (`waiters`, until the wait ends), which is what makes enqueues notify; and deletes the
+        // marks of connections that died waiting a minute ago. The mark commits with the statement,
+        // after its snapshot was taken: an enqueue that read no mark and commits after that snapshot
+        // is neither seen here nor notified. Only then does a job wait for the next look, at the end
+        // of the caller's wait (QueueRunner's one second); every later enqueue sees the mark.
         untilDue = """
             WITH pause AS (
                 SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
@@ -510,10 +522,22 @@ struct PGStatements: Sendable {
                   AND (j.concurrency_key IS NULL OR \(keyHasRoom("j")))
                 ORDER BY j.run_at, j.seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
+            ), marked AS (
+                INSERT INTO \(waiters) AS w (queue, backend, until)
+                SELECT $1, pg_backend_pid(), now() + $3::bigint * interval '1 millisecond'
+                WHERE NOT (SELECT paused FROM pause) AND NOT EXISTS (SELECT 1 FROM head AS h WHERE h.run_at <= now())
+                ON CONFLICT (queue, backend) DO UPDATE SET until = excluded.until
+                RETURNING 1
+            ), expired AS (
+                DELETE FROM \(waiters) AS w
+                WHERE w.queue = $1 AND w.until < now() - interval '1 minute' AND w.backend <> pg_backend_pid()
             )
             SELECT (SELECT ceil((\(micros("f.run_at")) - \(micros("now()"))) / 1000.0)::bigint FROM head AS f),
-                (SELECT paused FROM pause)
+                (SELECT paused FROM pause), EXISTS (SELECT 1 FROM marked)
             """
+
+        // Parameter: queue. Ends this connection's mark (see untilDue) once its wait is over.
+        unmark = "DELETE FROM \(waiters) WHERE queue = $1 AND backend = pg_backend_pid()"
 
         schemaVersion = "SELECT coalesce(max(version), 0) FROM \(schema.qualified("schema_migrations"))"
 

@@ -211,7 +211,8 @@ public final class PostgresBackend: JobBackend {
     /// Returns at once if a job is due; otherwise listens on the schema's channel (`LISTEN`) and
     /// waits, on a connection of its own, for a notification naming `queue`, for the shorter of
     /// `timeout` and the time until the earliest scheduled job is due. Enqueues, releases, retries,
-    /// rescues and retried dead jobs notify. On a paused queue it waits for all of `timeout`, for a
+    /// rescues and retried dead jobs notify; enqueues only while a host waits on the queue, which the
+    /// look marks in `waiters` (see ``PGStatements``) and the end of the wait clears. On a paused queue it waits for all of `timeout`, for a
     /// notification on the resume channel only: enqueues do not wake it, resuming does. Stops
     /// listening before it returns, so an idle connection never holds back the server's notification
     /// queue. If the listening connection breaks while waiting, returns early: the caller's next
@@ -232,8 +233,14 @@ public final class PostgresBackend: JobBackend {
         }
         defer { connection.unlisten() }
         let from = core.cursors.scan(queue).from.map { String($0) }
-        let look = try mapErrors { () throws(PostgresError) in try connection.query(core.statements.untilDue, [queue, from]) }
+        // The mark outlives the wait by a second: the database's clock and ours need not agree, and a
+        // mark left behind costs only needless notifications until it ends.
+        let markFor = String((deadline - .now + .seconds(1)).roundedUpMilliseconds)
+        let look = try mapErrors { () throws(PostgresError) in try connection.query(core.statements.untilDue, [queue, from, markFor]) }
         guard look.count == 1 else { throw Self.malformed("until due") }
+        // Ended whether the wait is woken or not, so producers stop notifying while this host works.
+        // A failure leaves the mark to run out.
+        defer { if look[0, 2] == "t" { _ = try? connection.query(core.statements.unmark, [queue]) } }
         if look[0, 1] == "t" {
             connection.waitForNotification(channel: core.schema.resumeChannel, payload: queue, until: deadline)
             return

@@ -81,14 +81,14 @@ import Testing
 
     /// A host that runs as a role other than the owner, with the rights docs/postgres.md lists (Roles),
     /// does everything a host does: enqueue, claim (keyed jobs too), settle done and dead (which counts a
-    /// failed run), take alerts, publish routes.
+    /// failed run), take alerts, publish routes, wait for work (marking itself as waiting).
     @Test func aHostRoleWithTheDocumentedRightsRunsEverything() async throws {
         let server = try await SharedPostgres.server
         let schema = freshSchema("hostrole")
         _ = try await makeBackend(server, schema: schema)
         let role = "jh_host_\(UInt32.random(in: 0...UInt32.max))"
         let tables = ["jobs", "queue_counters", "schedule_fires", "queue_pauses", "schedule_switches", "schedule_fire_history", "hosts",
-                      "routes", "run_streaks", "run_alerts"]
+                      "routes", "run_streaks", "run_alerts", "waiters"]
         _ = try await server.psql("""
             CREATE ROLE \(role) LOGIN;
             GRANT USAGE ON SCHEMA \(schema) TO \(role);
@@ -107,7 +107,9 @@ import Testing
             #expect(try backend.takeRunAlerts(queue: "q", limit: 10).count == 1, "the dead job's failed run")
             try backend.publishRoutes([RouteEntry(handler: "test.echo", queue: "q", maxAttempts: 3, timeout: .seconds(5))], by: "web-1")
             #expect(try backend.publishedRoutes().map(\.entry.handler) == ["test.echo"])
+            try backend.waitForWork(queue: "idle", timeout: .milliseconds(50))
         }
+        #expect(try await server.psql("SELECT count(*) FROM \(schema).waiters") == "0", "the wait's mark outlived it")
     }
 
     @Test func backendOnAnUnmigratedSchemaSaysToMigrate() async throws {

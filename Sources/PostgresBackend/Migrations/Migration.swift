@@ -51,6 +51,7 @@ struct Migration: Sendable {
     /// Every migration, in version order.
     static let all: [Migration] = [
         .jobs, .scheduleFires, .crashes, .switches, .enqueueRunAtCheck, .leaseOwners, .results, .attempts, .fireHistory, .runStreaks, .concurrency, .routes,
+        .waiters,
     ]
 
     /// The version this code needs: the backend refuses to run against an older schema.
