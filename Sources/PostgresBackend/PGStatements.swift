@@ -130,7 +130,7 @@ struct PGStatements: Sendable {
         // unique keys, origins, concurrency keys, concurrency limits; arrays in batch order. Returns the ids inserted; jobs whose id exists
         // or whose unique key is held are not. Hosts waiting on a queue (`waiters`, see untilDue) are woken
         // once per queue; with none waiting nothing notifies, so concurrent enqueues share WAL flushes
-        // (migration 14 says why).
+        // (migration 13 says why).
         enqueue = PGStatement(name: "jobhost_enqueue", sql: """
             WITH inserted AS (
                 INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload,

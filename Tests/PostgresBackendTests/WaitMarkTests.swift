@@ -5,7 +5,7 @@ import Testing
 
 @testable import PostgresBackend
 
-/// Enqueues notify only while a host waits on the queue (migration 14's `waiters`): a waiting host
+/// Enqueues notify only while a host waits on the queue (migration 13's `waiters`): a waiting host
 /// marks itself, an enqueue from SQL wakes it, and the wait's end clears the mark.
 @Suite struct WaitMarkTests {
     @Test func sqlEnqueueWakesAWaitingHostWhoseWaitThenClearsItsMark() async throws {

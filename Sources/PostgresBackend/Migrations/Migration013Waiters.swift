@@ -7,7 +7,7 @@ extension Migration {
     /// time, each waiting for the previous one's flush: with a durable server, producers calling
     /// `enqueue()` at once got one flush each instead of sharing one. While hosts are busy (no mark),
     /// an enqueue takes no such lock. Builds on `enqueue` as version 12 left it.
-    static let waiters = Migration(version: 14, name: "waiters") { schema in
+    static let waiters = Migration(version: 13, name: "waiters") { schema in
         let s = schema.quoted
         return """
             -- One row per waiting connection of a host (its backend pid), written and deleted only by
