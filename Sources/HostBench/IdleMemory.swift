@@ -111,13 +111,13 @@ struct IdleMemory {
     /// `supervisor 1234` or `worker default.1 1235`.
     private static func label(of pid: Int32, supervisor: Int32) -> String {
         if pid == supervisor { return "supervisor \(pid)" }
-        let arguments = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0")
+        let arguments = (procText("/proc/\(pid)/cmdline")).split(separator: "\0")
         return "worker \(arguments.last ?? "?") \(pid)"
     }
 
     /// Resident, PSS and private dirty memory of `pid` in KiB, from `/proc/PID/smaps_rollup`.
     static func rollup(of pid: Int32) -> (rss: Int, pss: Int, dirty: Int) {
-        let text = (try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)) ?? ""
+        let text = procText("/proc/\(pid)/smaps_rollup")
         var fields: [String: Int] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -128,15 +128,23 @@ struct IdleMemory {
 
     /// Threads and resident pages: unchanged while a process sleeps.
     private static func settleMarks(of pid: Int32) -> [Int] {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let status = procText("/proc/\(pid)/status")
         return status.split(separator: "\n").filter { $0.hasPrefix("Threads:") || $0.hasPrefix("VmRSS:") }
             .map { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0 }
     }
 
     /// The file names of the libraries mapped into `pid`.
     private static func mappedLibraries(of pid: Int32) -> Set<String> {
-        let maps = (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? ""
+        let maps = procText("/proc/\(pid)/maps")
         return Set(maps.split(separator: "\n").compactMap { line in line.split(separator: "/").last.map(String.init) })
+    }
+
+    /// A /proc file read to its end: it reports a size of 0, and a read sized by it stops short
+    /// (a worker's later mappings, its plugins among them, would be missing).
+    private static func procText(_ path: String) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
     }
 
     /// A loopback port nothing listens on now.
