@@ -29,7 +29,9 @@ import Testing
     /// A running handler's heartbeat (progress and note) reaches the backend with the next lease
     /// renewal, and `host jobs show` shows it while the job runs.
     @Test func aRunningHandlersProgressIsShown() async throws {
-        let harness = try await HostHarness.testPlugin(.sqlite, lease: "1s", timeout: "60s")
+        // Renewed every second (a third of the lease): a 1 s lease lapsed when a loaded machine stalled the
+        // host for longer, and the handler, told to stop, ended before its progress was read.
+        let harness = try await HostHarness.testPlugin(.sqlite, lease: "3s", timeout: "60s")
         defer { harness.stop() }
         try harness.startHost()
         let job = try await harness.enqueue("test.progress", #"{"ms": 60000}"#)
