@@ -417,7 +417,7 @@ enum ProgressLine {
 
 /// Resident memory of a process (`self` or a PID), from `/proc`.
 func residentKiB(of process: String) -> Int {
-    let status = (try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8)) ?? ""
+    let status = procText("/proc/\(process)/status")
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
     return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }

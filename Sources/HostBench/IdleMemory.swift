@@ -111,7 +111,7 @@ struct IdleMemory {
     /// `supervisor 1234` or `worker default.1 1235`.
     private static func label(of pid: Int32, supervisor: Int32) -> String {
         if pid == supervisor { return "supervisor \(pid)" }
-        let arguments = (procText("/proc/\(pid)/cmdline")).split(separator: "\0")
+        let arguments = procText("/proc/\(pid)/cmdline").split(separator: "\0")
         return "worker \(arguments.last ?? "?") \(pid)"
     }
 
@@ -137,14 +137,6 @@ struct IdleMemory {
     private static func mappedLibraries(of pid: Int32) -> Set<String> {
         let maps = procText("/proc/\(pid)/maps")
         return Set(maps.split(separator: "\n").compactMap { line in line.split(separator: "/").last.map(String.init) })
-    }
-
-    /// A /proc file read to its end: it reports a size of 0, and a read sized by it stops short
-    /// (a worker's later mappings, its plugins among them, would be missing).
-    private static func procText(_ path: String) -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-        defer { try? handle.close() }
-        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
     }
 
     /// A loopback port nothing listens on now.

@@ -35,9 +35,16 @@ enum ProcessCPU {
     /// The fields after the command name (which may hold spaces and parentheses): state first, then
     /// ppid, …, utime at index 11 and stime at 12 (proc(5) numbers them 3, 4, …, 14, 15).
     private static func statFields(of pid: Int32) -> [Substring]? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return nil }
+        let text = procText("/proc/\(pid)/stat")
+        guard let close = text.lastIndex(of: ")") else { return nil }
         return text[text.index(after: close)...].split(separator: " ")
     }
+}
+
+/// A /proc file read to its end ("" when the process is gone): it reports a size of 0, and a read
+/// sized by it stops short (a worker's later mappings, its plugins among them, would be missing).
+func procText(_ path: String) -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+    defer { try? handle.close() }
+    return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
 }
