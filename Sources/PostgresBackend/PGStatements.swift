@@ -41,6 +41,8 @@ struct PGStatements: Sendable {
     let retryDead: String
     let discardDead: String
     let untilDue: String
+    let markWaiting: String
+    let tryWakeLock: String
     let unmark: String
     let schemaVersion: String
     let claimFire: String
@@ -128,9 +130,10 @@ struct PGStatements: Sendable {
 
         // Parameters: ids, queues, handlers, payloads, max_attempts, delays (µs), timeouts (ms),
         // unique keys, origins, concurrency keys, concurrency limits; arrays in batch order. Returns the ids inserted; jobs whose id exists
-        // or whose unique key is held are not. Hosts waiting on a queue (`waiters`, see untilDue) are woken
-        // once per queue; with none waiting nothing notifies, so concurrent enqueues share WAL flushes
-        // (migration 13 says why).
+        // or whose unique key is held are not. Hosts waiting on a queue (`waiters`, see markWaiting) are
+        // woken once per queue; with none waiting nothing notifies, so concurrent enqueues share WAL
+        // flushes (migration 13 says why). `wake_waiters` holds the queues' wake locks until commit
+        // (migration 14).
         enqueue = PGStatement(name: "jobhost_enqueue", sql: """
             WITH inserted AS (
                 INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload,
@@ -145,8 +148,7 @@ struct PGStatements: Sendable {
                 ON CONFLICT DO NOTHING
                 RETURNING id, queue
             )
-            SELECT x.id, (SELECT count(pg_notify(\(channel), q.queue)) FROM (SELECT DISTINCT y.queue FROM inserted AS y) AS q
-                          WHERE EXISTS (SELECT 1 FROM \(waiters) AS w WHERE w.queue = q.queue AND w.until > now()))
+            SELECT x.id, (SELECT \(schema.qualified("wake_waiters"))(array_agg(y.queue)) FROM inserted AS y)
             FROM inserted AS x
             """)
 
@@ -499,18 +501,11 @@ struct PGStatements: Sendable {
             """
         discardDead = "DELETE FROM \(jobs) AS j WHERE j.queue = $1 AND j.id = $2 AND j.state = 'dead' RETURNING 1"
 
-        // Parameters: queue, the lowest run time to look at (as for fetch), how long the caller will
-        // wait (ms). Returns milliseconds until the first job in line that a fetch could take is due
-        // (≤ 0: due now; NULL if none), whether the queue is paused (its jobs are then no work: the
-        // first column is NULL), and whether it marked the connection as waiting. SKIP LOCKED as in the claim: a due row someone else holds locked
-        // must not make an idle host return at once, fetch nothing, and spin.
-        //
-        // Unless a job is due or the queue paused, it also marks this connection as waiting on the
-        // queue (`waiters`, until the wait ends), which is what makes enqueues notify; and deletes the
-        // marks of connections that died waiting a minute ago. The mark commits with the statement,
-        // after its snapshot was taken: an enqueue that read no mark and commits after that snapshot
-        // is neither seen here nor notified. Only then does a job wait for the next look, at the end
-        // of the caller's wait (QueueRunner's one second); every later enqueue sees the mark.
+        // Parameters: queue, the lowest run time to look at (as for fetch). Returns milliseconds until
+        // the first job in line that a fetch could take is due (≤ 0: due now; NULL if none), and
+        // whether the queue is paused (its jobs are then no work: the first column is NULL). SKIP
+        // LOCKED as in the claim: a due row someone else holds locked must not make an idle host
+        // return at once, fetch nothing, and spin.
         untilDue = """
             WITH pause AS (
                 SELECT EXISTS (SELECT 1 FROM \(pauses) AS p WHERE p.queue = $1) AS paused
@@ -522,21 +517,34 @@ struct PGStatements: Sendable {
                   AND (j.concurrency_key IS NULL OR \(keyHasRoom("j")))
                 ORDER BY j.run_at, j.seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
-            ), marked AS (
+            )
+            SELECT (SELECT ceil((\(micros("f.run_at")) - \(micros("now()"))) / 1000.0)::bigint FROM head AS f),
+                (SELECT paused FROM pause)
+            """
+
+        // Parameters: queue, how long the caller will wait (ms). Marks this connection as waiting on
+        // the queue (`waiters`, until the wait ends), which is what makes enqueues notify, and deletes
+        // the marks of connections that died waiting a minute ago. Returns whether it also held the
+        // queue's wake lock (migration 14) before the mark committed: then no enqueue that could have
+        // read the marks without this one is still open, and a look that follows sees their jobs.
+        // Otherwise the caller tries `tryWakeLock` until it succeeds, and only then looks.
+        let wakeLock = "\(schema.wakeLockClass), hashtext($1)"
+        markWaiting = """
+            WITH marked AS (
                 INSERT INTO \(waiters) AS w (queue, backend, until)
-                SELECT $1, pg_backend_pid(), now() + $3::bigint * interval '1 millisecond'
-                WHERE NOT (SELECT paused FROM pause) AND NOT EXISTS (SELECT 1 FROM head AS h WHERE h.run_at <= now())
+                VALUES ($1, pg_backend_pid(), now() + $2::bigint * interval '1 millisecond')
                 ON CONFLICT (queue, backend) DO UPDATE SET until = excluded.until
-                RETURNING 1
             ), expired AS (
                 DELETE FROM \(waiters) AS w
                 WHERE w.queue = $1 AND w.until < now() - interval '1 minute' AND w.backend <> pg_backend_pid()
             )
-            SELECT (SELECT ceil((\(micros("f.run_at")) - \(micros("now()"))) / 1000.0)::bigint FROM head AS f),
-                (SELECT paused FROM pause), EXISTS (SELECT 1 FROM marked)
+            SELECT pg_try_advisory_xact_lock(\(wakeLock))
             """
 
-        // Parameter: queue. Ends this connection's mark (see untilDue) once its wait is over.
+        // Parameter: queue. Whether no enqueue of the queue holds its wake lock now (released at once).
+        tryWakeLock = "SELECT pg_try_advisory_xact_lock(\(wakeLock))"
+
+        // Parameter: queue. Ends this connection's mark (see markWaiting) once its wait is over.
         unmark = "DELETE FROM \(waiters) WHERE queue = $1 AND backend = pg_backend_pid()"
 
         schemaVersion = "SELECT coalesce(max(version), 0) FROM \(schema.qualified("schema_migrations"))"

@@ -212,11 +212,12 @@ public final class PostgresBackend: JobBackend {
     /// waits, on a connection of its own, for a notification naming `queue`, for the shorter of
     /// `timeout` and the time until the earliest scheduled job is due. Enqueues, releases, retries,
     /// rescues and retried dead jobs notify; enqueues only while a host waits on the queue, which the
-    /// look marks in `waiters` (see ``PGStatements``) and the end of the wait clears. On a paused queue it waits for all of `timeout`, for a
-    /// notification on the resume channel only: enqueues do not wake it, resuming does. Stops
-    /// listening before it returns, so an idle connection never holds back the server's notification
-    /// queue. If the listening connection breaks while waiting, returns early: the caller's next
-    /// fetch polls, and the next wait connects again.
+    /// wait marks in `waiters` (see ``PGStatements``) before it looks and clears when it ends. On a
+    /// paused queue it waits for all of `timeout`, for a notification on the resume channel only:
+    /// enqueues do not wake it, resuming does. Stops listening before it returns, so an idle
+    /// connection never holds back the server's notification queue. If the listening connection
+    /// breaks while waiting, returns early: the caller's next fetch polls, and the next wait connects
+    /// again.
     public func waitForWork(queue: String, timeout: Duration) throws(BackendError) {
         let core = try core.get()
         try Self.validate(queue: queue)
@@ -225,22 +226,28 @@ public final class PostgresBackend: JobBackend {
         let connection = core.checkOutWaiter()
         defer { core.checkIn(waiter: connection) }
 
-        // Stale hints first, then LISTEN, then the look: a job committed after the look notifies
-        // this connection, one committed before it is seen by the look.
+        // Stale hints first, then LISTEN, then the mark, then the look: a job committed after the
+        // look notifies this connection, one committed before it is seen by the look.
         connection.discardNotifications()
         try mapErrors { () throws(PostgresError) in
             try connection.execute("LISTEN \"\(core.schema.channel)\"; LISTEN \"\(core.schema.resumeChannel)\"")
         }
         defer { connection.unlisten() }
-        let from = core.cursors.scan(queue).from.map { String($0) }
         // The mark outlives the wait by a second: the database's clock and ours need not agree, and a
         // mark left behind costs only needless notifications until it ends.
         let markFor = String((deadline - .now + .seconds(1)).roundedUpMilliseconds)
-        let look = try mapErrors { () throws(PostgresError) in try connection.query(core.statements.untilDue, [queue, from, markFor]) }
-        guard look.count == 1 else { throw Self.malformed("until due") }
+        let mark = try mapErrors { () throws(PostgresError) in try connection.query(core.statements.markWaiting, [queue, markFor]) }
+        guard mark.count == 1 else { throw Self.malformed("mark waiting") }
         // Ended whether the wait is woken or not, so producers stop notifying while this host works.
         // A failure leaves the mark to run out.
-        defer { if look[0, 2] == "t" { _ = try? connection.query(core.statements.unmark, [queue]) } }
+        defer { _ = try? connection.query(core.statements.unmark, [queue]) }
+        if mark[0, 0] != "t" {
+            guard try Self.outwaitEnqueuesBlindToTheMark(connection, core: core, queue: queue, until: deadline) else { return }
+        }
+
+        let from = core.cursors.scan(queue).from.map { String($0) }
+        let look = try mapErrors { () throws(PostgresError) in try connection.query(core.statements.untilDue, [queue, from]) }
+        guard look.count == 1 else { throw Self.malformed("until due") }
         if look[0, 1] == "t" {
             connection.waitForNotification(channel: core.schema.resumeChannel, payload: queue, until: deadline)
             return
@@ -249,6 +256,24 @@ public final class PostgresBackend: JobBackend {
         if let untilDue, untilDue <= 0 { return }
         let wake = untilDue.map { min(deadline, ContinuousClock.now + .milliseconds($0)) } ?? deadline
         connection.waitForNotification(channel: core.schema.channel, payload: queue, until: wake)
+    }
+
+    /// Enqueues that read the marks before this connection's committed hold the queue's wake lock
+    /// until they commit (migration 14); a look taken while one is open would miss its job, and its
+    /// commit would not notify. Tries the lock (never waits for it, so no producer queues behind a
+    /// host) until it is free, listening meanwhile. Returns whether to look: false when notified for
+    /// the queue (the caller fetches) or at `deadline`.
+    private static func outwaitEnqueuesBlindToTheMark(
+        _ connection: PGConnection, core: Core, queue: String, until deadline: ContinuousClock.Instant
+    ) throws(BackendError) -> Bool {
+        var pause = Duration.milliseconds(1)
+        while true {
+            let free = try mapErrors { () throws(PostgresError) in try connection.query(core.statements.tryWakeLock, [queue]) }
+            if free.count == 1, free[0, 0] == "t" { return true }
+            if connection.waitForNotification(channel: core.schema.channel, payload: queue, until: min(deadline, .now + pause)) { return false }
+            if ContinuousClock.now >= deadline { return false }
+            pause = min(pause * 2, .milliseconds(50))
+        }
     }
 
     /// One statement for the whole batch, whatever queues it spans. Each item is checked against the

@@ -300,10 +300,12 @@ package final class PGConnection: Sendable {
 
     /// Blocks until a notification on `channel` carries `payload`, until `deadline`, or until the
     /// connection breaks (it is then dropped, and the next call connects again). Other notifications
-    /// are read and dropped. Needs an earlier `LISTEN` on this connection.
-    package func waitForNotification(channel: String, payload: String, until deadline: ContinuousClock.Instant) {
+    /// are read and dropped. Needs an earlier `LISTEN` on this connection. Returns whether the
+    /// notification came.
+    @discardableResult
+    package func waitForNotification(channel: String, payload: String, until deadline: ContinuousClock.Instant) -> Bool {
         state.withLock { state in
-            guard let connection = state.connection, PQstatus(connection) == CONNECTION_OK else { return }
+            guard let connection = state.connection, PQstatus(connection) == CONNECTION_OK else { return false }
             while true {
                 var matched = false
                 while let notification = PQnotifies(connection) {
@@ -314,19 +316,19 @@ package final class PGConnection: Sendable {
                     }
                     PQfreemem(notification)
                 }
-                if matched { return }
+                if matched { return true }
                 let remaining = deadline - .now
-                if remaining <= .zero { return }
+                if remaining <= .zero { return false }
                 var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
                 let ready = poll(&descriptor, 1, Self.milliseconds(remaining))
                 if ready < 0, errno == EINTR { continue }
-                if ready == 0 { return }
+                if ready == 0 { return false }
                 if ready < 0 || PQconsumeInput(connection) == 0 || PQstatus(connection) != CONNECTION_OK {
                     logger.warning(
                         "lost the PostgreSQL connection that listens for new work; polling finds work meanwhile",
                         metadata: ["postgres": "\(endpoint.display)", "reason": "\(errorText(connection))"])
                     drop(&state)
-                    return
+                    return false
                 }
             }
         }

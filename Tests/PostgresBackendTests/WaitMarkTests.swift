@@ -6,7 +6,8 @@ import Testing
 @testable import PostgresBackend
 
 /// Enqueues notify only while a host waits on the queue (migration 13's `waiters`): a waiting host
-/// marks itself, an enqueue from SQL wakes it, and the wait's end clears the mark.
+/// marks itself, an enqueue from SQL wakes it, and the wait's end clears the mark. An enqueue that read
+/// the marks before the host wrote its own is seen by the host's look (migration 14's wake lock).
 @Suite struct WaitMarkTests {
     @Test func sqlEnqueueWakesAWaitingHostWhoseWaitThenClearsItsMark() async throws {
         let server = try await SharedPostgres.server
@@ -23,6 +24,39 @@ import Testing
         #expect(try await server.psql(marks) == "0", "the mark outlived the wait")
         let leased = try await onThread { try backend.fetch(queue: "q", limit: 10, lease: .seconds(60)) }
         #expect(leased.map(\.id) == [id])
+    }
+
+    /// The enqueue reads the marks while there are none, then its transaction stays open across the
+    /// host's mark and commits 3 s later: it notifies no one, so only a look taken after its commit
+    /// finds the job. Without the wake lock the host looked at once and slept out its two minutes.
+    @Test(arguments: ["enqueue()", "jobhost's enqueue statement"])
+    func anEnqueueStillOpenWhenAHostMarksItselfIsFoundOnceItCommits(_ path: String) async throws {
+        let server = try await SharedPostgres.server
+        let schema = freshSchema("openenqueue")
+        let backend = try await makeBackend(server, schema: schema)
+        let enqueue =
+            path == "enqueue()"
+            ? "SELECT \(schema).enqueue('test.echo', '{}', queue => 'q');"
+            : """
+            PREPARE own_enqueue AS \(PGStatements(try PGSchema(schema)).enqueue.sql);
+            EXECUTE own_enqueue(ARRAY['open-1'], ARRAY['q'], ARRAY['test.echo'], ARRAY['{}'], ARRAY[3], ARRAY[0], ARRAY[NULL::integer],
+                ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL::integer]);
+            """
+        let sleeping = "pg_sleep(3), '\(schema)'"
+        let producer = Task { try await server.psql("BEGIN;\n\(enqueue)\nSELECT \(sleeping);\nCOMMIT;") }
+        try await waitUntil("the producer's enqueue ran and its transaction sleeps before committing") {
+            try await server.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE position($$\(sleeping)$$ IN query) > 0 AND state = 'active' AND pid <> pg_backend_pid()"
+            ) == "1"
+        }
+
+        let waiter = Task { try await onThread { try backend.waitForWork(queue: "q", timeout: .seconds(120)) } }
+        let enqueued = try await producer.value
+        try await withinBound("the waiting host to find the job whose enqueue committed after the host marked itself", timeout: .seconds(60)) {
+            try await waiter.value
+        }
+        let leased = try await onThread { try backend.fetch(queue: "q", limit: 10, lease: .seconds(60)) }
+        #expect(leased.count == 1 && enqueued.contains(leased.first?.id ?? "none"), "fetched \(leased.map(\.id)) after the wait; the producer printed \(enqueued)")
     }
 
     /// psql prints the notifications its own session receives; the session listens, so an enqueue's

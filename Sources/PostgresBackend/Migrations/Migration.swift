@@ -37,6 +37,11 @@ struct PGSchema: Sendable, Equatable {
     /// The channel resumed queues are announced on, the queue's name as the payload: hosts waiting
     /// on a paused queue listen here, where enqueues do not wake them.
     var resumeChannel: String { "\(name).resume" }
+
+    /// The first key of the advisory locks on a queue's wake-ups (migration 14): enqueues hold them
+    /// shared until they commit, a waiting host tries them exclusively. The second key is
+    /// `hashtext(queue)`; two queues of one hash only share a lock, which costs time, never a wake-up.
+    var wakeLockClass: String { "hashtext(\(channelLiteral))" }
 }
 
 /// One step of the schema: applied once, in version order, inside a transaction, and recorded in
@@ -51,7 +56,7 @@ struct Migration: Sendable {
     /// Every migration, in version order.
     static let all: [Migration] = [
         .jobs, .scheduleFires, .crashes, .switches, .enqueueRunAtCheck, .leaseOwners, .results, .attempts, .fireHistory, .runStreaks, .concurrency, .routes,
-        .waiters,
+        .waiters, .wakeHandshake,
     ]
 
     /// The version this code needs: the backend refuses to run against an older schema.
