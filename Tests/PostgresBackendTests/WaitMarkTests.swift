@@ -26,8 +26,8 @@ import Testing
         #expect(leased.map(\.id) == [id])
     }
 
-    /// The enqueue reads the marks while there are none, then its transaction stays open across the
-    /// host's mark and commits 3 s later: it notifies no one, so only a look taken after its commit
+    /// The enqueue reads the marks while there are none, then its transaction stays open until the
+    /// host has marked itself, and commits: it notifies no one, so only a look taken after its commit
     /// finds the job. Without the wake lock the host looked at once and slept out its two minutes.
     @Test(arguments: ["enqueue()", "jobhost's enqueue statement"])
     func anEnqueueStillOpenWhenAHostMarksItselfIsFoundOnceItCommits(_ path: String) async throws {
@@ -42,15 +42,22 @@ import Testing
             EXECUTE own_enqueue(ARRAY['open-1'], ARRAY['q'], ARRAY['test.echo'], ARRAY['{}'], ARRAY[3], ARRAY[0], ARRAY[NULL::integer],
                 ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL::integer]);
             """
-        let sleeping = "pg_sleep(3), '\(schema)'"
-        let producer = Task { try await server.psql("BEGIN;\n\(enqueue)\nSELECT \(sleeping);\nCOMMIT;") }
-        try await waitUntil("the producer's enqueue ran and its transaction sleeps before committing") {
+        let go = "\(schema).go_ahead"
+        _ = try await server.psql("CREATE TABLE \(go) ()")
+        // Each look at the table inside the DO block takes a fresh snapshot, so the insert below ends the loop.
+        let holding = "DO $$ BEGIN WHILE NOT EXISTS (SELECT FROM \(go)) LOOP PERFORM pg_sleep(0.02); END LOOP; END $$;"
+        let producer = Task { try await server.psql("BEGIN;\n\(enqueue)\n\(holding)\nCOMMIT;", timeout: .seconds(300)) }
+        try await waitUntil("the producer's enqueue ran and its transaction waits before committing") {
             try await server.psql(
-                "SELECT count(*) FROM pg_stat_activity WHERE position($$\(sleeping)$$ IN query) > 0 AND state = 'active' AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE position($q$\(go)) LOOP$q$ IN query) > 0 AND state = 'active' AND pid <> pg_backend_pid()"
             ) == "1"
         }
 
         let waiter = Task { try await onThread { try backend.waitForWork(queue: "q", timeout: .seconds(120)) } }
+        try await waitUntil("the waiting host marked queue q") {
+            try await server.psql("SELECT count(*) FROM \(schema).waiters WHERE queue = 'q'") == "1"
+        }
+        _ = try await server.psql("INSERT INTO \(go) DEFAULT VALUES")
         let enqueued = try await producer.value
         try await withinBound("the waiting host to find the job whose enqueue committed after the host marked itself", timeout: .seconds(60)) {
             try await waiter.value
