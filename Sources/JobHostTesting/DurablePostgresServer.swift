@@ -19,17 +19,19 @@ public final class DurablePostgresServer: Sendable {
     public var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
 
     public static func start() async throws -> DurablePostgresServer {
-        try await onDedicatedThread {
-            let bin = try PostgresInstallation.binDirectory.get()
-            let template = try PostgresTemplate.dataDirectory(bin: bin)
-            let directory = try TemporaryDirectory.create()
-            try ServerUser.giveOwnership(of: directory.path)
-            let copy = try ChildProcess.run("cp", ["-a", template, directory.path + "/data"], timeout: .seconds(60))
-            guard copy.status == 0 else {
-                throw HarnessError.commandFailed(command: "cp -a \(template)", status: copy.status, stderr: copy.stderr)
+        try await Loopback.startOnAFreePort { port in
+            try await onDedicatedThread {
+                let bin = try PostgresInstallation.binDirectory.get()
+                let template = try PostgresTemplate.dataDirectory(bin: bin)
+                let directory = try TemporaryDirectory.create()
+                try ServerUser.giveOwnership(of: directory.path)
+                let copy = try ChildProcess.run("cp", ["-a", template, directory.path + "/data"], timeout: .seconds(60))
+                guard copy.status == 0 else {
+                    throw HarnessError.commandFailed(command: "cp -a \(template)", status: copy.status, stderr: copy.stderr)
+                }
+                return DurablePostgresServer(port: port, directory: directory, bin: bin)
             }
-            return DurablePostgresServer(port: try Loopback.freePort(), directory: directory, bin: bin)
-        }.started()
+        } start: { try await $0.start() }
     }
 
     private init(port: Int, directory: TemporaryDirectory, bin: String) {
@@ -41,11 +43,6 @@ public final class DurablePostgresServer: Sendable {
     deinit {
         current.withLock { $0?.send(SIGKILL) }
         try? directory.remove()
-    }
-
-    private func started() async throws -> DurablePostgresServer {
-        try await start()
-        return self
     }
 
     /// Starts the server (again) and waits until it accepts connections.

@@ -13,9 +13,9 @@ public final class DurableRedisServer: Sendable {
     public var url: String { "redis://127.0.0.1:\(port)" }
 
     public static func start() async throws -> DurableRedisServer {
-        let server = DurableRedisServer(port: try Loopback.freePort(), directory: try TemporaryDirectory.create())
-        try await server.start()
-        return server
+        try await Loopback.startOnAFreePort { port in
+            DurableRedisServer(port: port, directory: try TemporaryDirectory.create())
+        } start: { try await $0.start() }
     }
 
     private init(port: Int, directory: TemporaryDirectory) {

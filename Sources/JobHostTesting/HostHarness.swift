@@ -121,7 +121,7 @@ public final class HostHarness: Sendable {
             if migrate {
                 do {
                     try await onDedicatedThread {
-                        try PostgresMigrator(url: url, schema: "jobhost", connectTimeout: .seconds(5), logger: logger).migrate()
+                        try PostgresMigrator(url: url, schema: "jobhost", connectTimeout: .seconds(30), logger: logger).migrate()
                     }
                 } catch {
                     for server in [redis?.stop, postgres?.stop, database?.stop, ai?.stop] { server?() }
@@ -129,7 +129,7 @@ public final class HostHarness: Sendable {
                     throw error
                 }
             }
-            backend = PostgresBackend(url: url, schema: "jobhost", poolSize: 4, connectTimeout: .seconds(5), logger: logger)
+            backend = PostgresBackend(url: url, schema: "jobhost", poolSize: 4, connectTimeout: .seconds(30), logger: logger)
         case .sqlite:
             // Created and migrated by its first call, whoever makes it: this client or a host.
             backend = SQLiteBackend(path: self.backendURL, poolSize: 4, logger: logger)

@@ -83,3 +83,24 @@ public enum Loopback {
         return address
     }
 }
+
+extension Loopback {
+    /// Makes and starts a server that keeps its port across restarts, on a port from ``freePort()``;
+    /// if another process bound that port first (the server's log says "Address already in use"),
+    /// on a new one, up to five times. A restart stays on its port: only the first start can move.
+    static func startOnAFreePort<Server>(
+        _ make: (_ port: Int) async throws -> Server, start: (Server) async throws -> Void
+    ) async throws -> Server {
+        let attempts = 5
+        for attempt in 1...attempts {
+            let server = try await make(try freePort())
+            do {
+                try await start(server)
+                return server
+            } catch HarnessError.serverFailedToStart(_, _, let logTail) where logTail.contains("Address already in use") && attempt < attempts {
+                continue
+            }
+        }
+        preconditionFailure("the last attempt either returns or throws")
+    }
+}

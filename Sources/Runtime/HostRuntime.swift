@@ -64,6 +64,12 @@ public final class HostRuntime: Sendable {
         return handedBack.value
     }
 
+    /// Stops fetching and starting jobs on every queue and hands back those not started; running
+    /// ones go on until ``shutdown(timeout:)``. Returns at once.
+    public func stopStartingJobs() {
+        for runner in runners { runner.stopStartingJobs() }
+    }
+
     /// Every job a handler runs now, across queues, with its deadline (the cancel flag goes up then).
     public func runningJobs() -> [(lease: Lease, deadline: ContinuousClock.Instant)] {
         runners.flatMap(\.runningJobs)

@@ -29,10 +29,10 @@ func withBackend<T>(_ kind: BackendKind, _ body: (any JobBackend) async throws -
     case .postgres:
         return try await withPostgres { server in
             _ = try await onThread {
-                try PostgresMigrator(url: server.url, schema: "jobhost", connectTimeout: .seconds(5), logger: quiet).migrate()
+                try PostgresMigrator(url: server.url, schema: "jobhost", connectTimeout: .seconds(30), logger: quiet).migrate()
             }
             return try await body(
-                PostgresBackend(url: server.url, schema: "jobhost", poolSize: 2, connectTimeout: .seconds(5), logger: quiet))
+                PostgresBackend(url: server.url, schema: "jobhost", poolSize: 2, connectTimeout: .seconds(30), logger: quiet))
         }
     case .sqlite:
         let directory = try TemporaryDirectory.create(prefix: "jobhost-maintenance-")

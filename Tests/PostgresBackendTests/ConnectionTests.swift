@@ -38,7 +38,7 @@ import Testing
 
         let encoded = wrong.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         let url = "postgres://\(role):\(encoded)@127.0.0.1:\(server.port)/\(server.database)"
-        let backend = PostgresBackend(url: url, schema: "jobhost", poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        let backend = PostgresBackend(url: url, schema: "jobhost", poolSize: 1, connectTimeout: testConnectTimeout, logger: testLogger)
         let error = try #require(await failure { try backend.ping() })
         #expect(error.message.contains("password authentication failed"), "\(error)")
         #expect(error.message.contains(role), "\(error)")
@@ -46,13 +46,13 @@ import Testing
         #expect(error.code == .server, "a refused login is not worth retrying")
 
         let migration = try #require(await failure {
-            try PostgresMigrator(url: url, schema: "jobhost", connectTimeout: .seconds(5), logger: testLogger).migrate()
+            try PostgresMigrator(url: url, schema: "jobhost", connectTimeout: testConnectTimeout, logger: testLogger).migrate()
         })
         #expect(!migration.message.contains(wrong) && !migration.message.contains(encoded), "\(migration)")
 
         let right = "postgres://\(role):Right-\(encoded)@127.0.0.1:\(server.port)/\(server.database)"
         let status = try await onThread {
-            try PostgresMigrator(url: right, schema: "jobhost", connectTimeout: .seconds(5), logger: testLogger).status()
+            try PostgresMigrator(url: right, schema: "jobhost", connectTimeout: testConnectTimeout, logger: testLogger).status()
         }
         #expect(!status.isEmpty, "the right password logs in")
     }
@@ -98,7 +98,7 @@ import Testing
         let schema = freshSchema("timeout")
         _ = try await makeBackend(server, schema: schema)
         let backend = PostgresBackend(
-            url: server.url, schema: schema, poolSize: 1, connectTimeout: .seconds(5), commandTimeout: .seconds(1), logger: testLogger)
+            url: server.url, schema: schema, poolSize: 1, connectTimeout: testConnectTimeout, commandTimeout: .seconds(1), logger: testLogger)
         let leased = try await onThread { () throws -> LeasedJob in
             _ = try backend.enqueue([sampleJob("q", 1)])
             return try backend.fetch(queue: "q", limit: 1, lease: .seconds(60))[0]

@@ -8,7 +8,7 @@ import Testing
 /// Migrations: status, the dry-run script, concurrent migrators, and a backend on an unmigrated schema.
 @Suite struct MigratorTests {
     private func migrator(_ server: PostgresServer, _ schema: String) -> PostgresMigrator {
-        PostgresMigrator(url: server.url, schema: schema, connectTimeout: .seconds(5), logger: testLogger)
+        PostgresMigrator(url: server.url, schema: schema, connectTimeout: testConnectTimeout, logger: testLogger)
     }
 
     @Test func racingMigratorsAllSucceedAndApplyEachMigrationOnce() async throws {
@@ -53,7 +53,7 @@ import Testing
         #expect(try await onThread { try migrator.migrate() } == [])
         let upToDate = try await onThread { try migrator.pendingSQL() }
         #expect(upToDate.contains("is up to date (version \(Migration.latest))"), "\(upToDate)")
-        let backend = PostgresBackend(url: server.url, schema: schema, poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        let backend = PostgresBackend(url: server.url, schema: schema, poolSize: 1, connectTimeout: testConnectTimeout, logger: testLogger)
         try await onThread { try backend.ping() }
     }
 
@@ -67,10 +67,10 @@ import Testing
         #expect(try await server.psql("SELECT has_database_privilege('\(role)', current_database(), 'CREATE')") == "f")
         let url = "postgres://\(role)@127.0.0.1:\(server.port)/\(server.database)"
         let applied = try await onThread {
-            try PostgresMigrator(url: url, schema: schema, connectTimeout: .seconds(5), logger: testLogger).migrate()
+            try PostgresMigrator(url: url, schema: schema, connectTimeout: testConnectTimeout, logger: testLogger).migrate()
         }
         #expect(applied == Migration.all.map(\.version))
-        let backend = PostgresBackend(url: url, schema: schema, poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        let backend = PostgresBackend(url: url, schema: schema, poolSize: 1, connectTimeout: testConnectTimeout, logger: testLogger)
         let fetched = try await onThread { () throws -> Int in
             try backend.ping()
             _ = try backend.enqueue([sampleJob("q", 1)])
@@ -96,7 +96,7 @@ import Testing
             GRANT USAGE ON SEQUENCE \(schema).jobs_seq_seq TO \(role);
             """)
         let url = "postgres://\(role)@127.0.0.1:\(server.port)/\(server.database)"
-        let backend = PostgresBackend(url: url, schema: schema, poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        let backend = PostgresBackend(url: url, schema: schema, poolSize: 1, connectTimeout: testConnectTimeout, logger: testLogger)
         try await onThread { () throws in
             var keyed = sampleJob("q", 1)
             keyed.concurrency = ConcurrencyLimit(key: "k", limit: 1)
@@ -114,7 +114,7 @@ import Testing
 
     @Test func backendOnAnUnmigratedSchemaSaysToMigrate() async throws {
         let server = try await SharedPostgres.server
-        let backend = PostgresBackend(url: server.url, schema: freshSchema("nomigration"), poolSize: 1, connectTimeout: .seconds(5), logger: testLogger)
+        let backend = PostgresBackend(url: server.url, schema: freshSchema("nomigration"), poolSize: 1, connectTimeout: testConnectTimeout, logger: testLogger)
         let ping = try await failure { try backend.ping() }
         #expect(ping?.code == .server)
         #expect(ping?.message.contains("host migrate") == true, "\(String(describing: ping))")

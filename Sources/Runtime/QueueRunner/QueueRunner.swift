@@ -395,10 +395,9 @@ final class QueueRunner: Sendable {
 
     private var isStopping: Bool { state.withLock { $0.stopping } }
 
-    /// Stops fetching, hands back jobs not started, waits until `deadline` for running ones, then
-    /// hands those back too (their attempt not counted) and flushes every outcome.
-    /// - Returns: how many running jobs had to be handed back unfinished.
-    func shutdown(until deadline: ContinuousClock.Instant) -> Int {
+    /// Stops fetching and hands back the jobs not started; running ones go on. Returns at once, so a
+    /// slot thread may call it (a worker at its job limit). Shutdown does the same first.
+    func stopStartingJobs() {
         state.withLock { state in
             for release in state.beginShutdown() { outcomes.push(release) }
         }
@@ -406,6 +405,13 @@ final class QueueRunner: Sendable {
         gate.close()
         buffer.close()
         _ = buffer.drain()
+    }
+
+    /// Stops fetching, hands back jobs not started, waits until `deadline` for running ones, then
+    /// hands those back too (their attempt not counted) and flushes every outcome.
+    /// - Returns: how many running jobs had to be handed back unfinished.
+    func shutdown(until deadline: ContinuousClock.Instant) -> Int {
+        stopStartingJobs()
         while ContinuousClock.now < deadline, state.withLock({ $0.anyRunning }) {
             Thread.sleep(forTimeInterval: 0.01)
         }

@@ -8,6 +8,7 @@ import Logging
 import PluginHost
 import Logs
 import Runtime
+import Synchronization
 import Threads
 
 /// The descriptors a worker process finds open, set up by ``WorkerProcess``.
@@ -96,13 +97,18 @@ public enum WorkerMain {
         }
         let stop = DispatchSemaphore(value: 0)
         let runLogger = logger
+        let late = LateRuntime()
         let observer = WorkerObserver(writer: writer, maxJobs: assignment.maxJobs) {
+            // At once, from the slot thread that ran the last job: waking the main thread takes long
+            // enough for the other slots to start dozens of held jobs past the limit.
+            late.runtime?.stopStartingJobs()
             runLogger.info("recycling: job limit reached", metadata: ["max_jobs": "\(assignment.maxJobs ?? 0)"])
             stop.signal()
         }
         let runtime = HostRuntime(
             config: workerConfig, backends: Backends.make(workerConfig, logger: logger, leaseOwner: assignment.leaseOwner(pid: getpid())), registry: registry, logger: logger,
             grace: nil, observer: observer)
+        late.runtime = runtime
         let signals = watchStopSignals { stop.signal() }
         watchControl { stop.signal() }
         observer.watch { runtime.runningJobs() }
@@ -140,5 +146,15 @@ public enum WorkerMain {
             source.resume()
             return source
         }
+    }
+}
+
+/// The worker's runtime, once made: the observer that stops it at the job limit is made first.
+private final class LateRuntime: Sendable {
+    private let value = Mutex<HostRuntime?>(nil)
+
+    var runtime: HostRuntime? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
