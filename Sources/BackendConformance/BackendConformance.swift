@@ -220,15 +220,18 @@ public enum BackendConformance {
         let job = sampleJob(queue, maxAttempts: 3)
         _ = try backend.enqueue([job])
         let first = try require(try backend.fetch(queue: queue, limit: 1, lease: .seconds(60)).first, "no job fetched")
-        let delay = Duration.milliseconds(400)
+        let delay = Duration.seconds(1)
         let settled = ContinuousClock.now
         try expectEqual(try backend.settle([(first.lease, .retry(after: delay, error: "boom: first"))]), [true], "settle retry")
 
         let info = try require(try backend.job(queue: queue, id: job.id), "the retried job is gone")
-        try expectEqual(info.state, .scheduled, "state after retry")
-        try expectEqual(info.lastError, "boom: first", "lastError after retry")
         let stats = try backend.stats(queue: queue)
-        try expectEqual(stats.scheduled, 1, "scheduled")
+        // A machine that stalled past the delay sees the job due, rightly: only an earlier look must see it scheduled.
+        if ContinuousClock.now - settled < delay {
+            try expectEqual(info.state, .scheduled, "state after retry")
+            try expectEqual(stats.scheduled, 1, "scheduled")
+        }
+        try expectEqual(info.lastError, "boom: first", "lastError after retry")
         try expectEqual(stats.failed, 1, "failed")
         try expectEqual(stats.running, 0, "running")
 
