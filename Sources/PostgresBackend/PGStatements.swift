@@ -133,7 +133,7 @@ struct PGStatements: Sendable {
         // or whose unique key is held are not. Hosts waiting on a queue (`waiters`, see markWaiting) are
         // woken once per queue; with none waiting nothing notifies, so concurrent enqueues share WAL
         // flushes (migration 13 says why). `wake_waiters` holds the queues' wake locks until commit
-        // (migration 14).
+        // (migration 13).
         enqueue = PGStatement(name: "jobhost_enqueue", sql: """
             WITH inserted AS (
                 INSERT INTO \(jobs) (id, queue, state, run_at, max_attempts, timeout_ms, handler, unique_key, origin, payload,
@@ -525,7 +525,7 @@ struct PGStatements: Sendable {
         // Parameters: queue, how long the caller will wait (ms). Marks this connection as waiting on
         // the queue (`waiters`, until the wait ends), which is what makes enqueues notify, and deletes
         // the marks of connections that died waiting a minute ago. Returns whether it also held the
-        // queue's wake lock (migration 14) before the mark committed: then no enqueue that could have
+        // queue's wake lock (migration 13) before the mark committed: then no enqueue that could have
         // read the marks without this one is still open, and a look that follows sees their jobs.
         // Otherwise the caller tries `tryWakeLock` until it succeeds, and only then looks.
         let wakeLock = "\(schema.wakeLockClass), hashtext($1)"

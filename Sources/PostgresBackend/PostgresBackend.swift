@@ -259,7 +259,7 @@ public final class PostgresBackend: JobBackend {
     }
 
     /// Enqueues that read the marks before this connection's committed hold the queue's wake lock
-    /// until they commit (migration 14); a look taken while one is open would miss its job, and its
+    /// until they commit (migration 13); a look taken while one is open would miss its job, and its
     /// commit would not notify. Tries the lock (never waits for it, so no producer queues behind a
     /// host) until it is free, listening meanwhile. Returns whether to look: false when notified for
     /// the queue (the caller fetches) or at `deadline`.

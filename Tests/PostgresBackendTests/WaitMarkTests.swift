@@ -7,7 +7,7 @@ import Testing
 
 /// Enqueues notify only while a host waits on the queue (migration 13's `waiters`): a waiting host
 /// marks itself, an enqueue from SQL wakes it, and the wait's end clears the mark. An enqueue that read
-/// the marks before the host wrote its own is seen by the host's look (migration 14's wake lock).
+/// the marks before the host wrote its own is seen by the host's look (migration 13's wake lock).
 @Suite struct WaitMarkTests {
     @Test func sqlEnqueueWakesAWaitingHostWhoseWaitThenClearsItsMark() async throws {
         let server = try await SharedPostgres.server

@@ -38,7 +38,7 @@ struct PGSchema: Sendable, Equatable {
     /// on a paused queue listen here, where enqueues do not wake them.
     var resumeChannel: String { "\(name).resume" }
 
-    /// The first key of the advisory locks on a queue's wake-ups (migration 14): enqueues hold them
+    /// The first key of the advisory locks on a queue's wake-ups (migration 13): enqueues hold them
     /// shared until they commit, a waiting host tries them exclusively. The second key is
     /// `hashtext(queue)`; two queues of one hash only share a lock, which costs time, never a wake-up.
     var wakeLockClass: String { "hashtext(\(channelLiteral))" }
@@ -56,7 +56,7 @@ struct Migration: Sendable {
     /// Every migration, in version order.
     static let all: [Migration] = [
         .jobs, .scheduleFires, .crashes, .switches, .enqueueRunAtCheck, .leaseOwners, .results, .attempts, .fireHistory, .runStreaks, .concurrency, .routes,
-        .waiters, .wakeHandshake,
+        .waiters,
     ]
 
     /// The version this code needs: the backend refuses to run against an older schema.

@@ -6,7 +6,16 @@ extension Migration {
     /// commits and holds it through its commit's WAL flush, so notifying transactions commit one at a
     /// time, each waiting for the previous one's flush: with a durable server, producers calling
     /// `enqueue()` at once got one flush each instead of sharing one. While hosts are busy (no mark),
-    /// an enqueue takes no such lock. Builds on `enqueue` as version 12 left it.
+    /// an enqueue takes no such lock.
+    ///
+    /// A host marks itself before it looks for jobs, and an enqueue reads the marks after its insert;
+    /// in snapshots alone, an enqueue that read no mark but committed after the host's look would be
+    /// neither seen nor notified. So enqueues hold a shared advisory lock on their queue (the wake lock)
+    /// from before they read the marks until they commit, and a host looks only once it has held that
+    /// lock exclusively after its mark committed: by then every enqueue that could have missed the mark
+    /// has committed (the look sees its job), and every later one reads the mark. A host only ever
+    /// tries the lock, never waits for it, so a slow application transaction delays no other producer.
+    /// Builds on `enqueue` as version 12 left it.
     static let waiters = Migration(version: 13, name: "waiters") { schema in
         let s = schema.quoted
         return """
@@ -24,8 +33,40 @@ extension Migration {
             COMMENT ON TABLE \(s).waiters IS
                 'jobhost hosts waiting for work, read by \(schema.name).enqueue() to decide whether to NOTIFY; written only by jobhost';
 
+            -- Wakes the hosts waiting on any of the queues once this transaction commits: jobhost's own
+            -- enqueue, one statement for a batch, calls it after its insert. VOLATILE, so
+            -- the read of the marks takes a snapshot of its own, after the lock: a host that marked
+            -- itself before that read is notified at commit. The locks are taken in key order, so
+            -- enqueues of several queues cannot deadlock through a host's exclusive try. Invoker's
+            -- rights: it reads nothing its caller could not read, so it needs no fixed search_path
+            -- (every name in it is qualified or built in).
+            CREATE FUNCTION \(s).wake_waiters(queues text[]) RETURNS integer
+            LANGUAGE plpgsql VOLATILE
+            AS $function$
+            DECLARE
+                queue_name text;
+                woken integer := 0;
+            BEGIN
+                FOR queue_name IN
+                    SELECT q.name FROM (SELECT DISTINCT u.q AS name FROM unnest(queues) AS u(q)) AS q ORDER BY hashtext(q.name), q.name
+                LOOP
+                    PERFORM pg_advisory_xact_lock_shared(\(schema.wakeLockClass), hashtext(queue_name));
+                END LOOP;
+                FOR queue_name IN
+                    SELECT DISTINCT u.q FROM unnest(queues) AS u(q)
+                    WHERE EXISTS (SELECT 1 FROM \(s).waiters AS w WHERE w.queue = u.q AND w.until > now())
+                LOOP
+                    PERFORM pg_notify(\(schema.channelLiteral), queue_name);
+                    woken := woken + 1;
+                END LOOP;
+                RETURN woken;
+            END
+            $function$;
+            COMMENT ON FUNCTION \(s).wake_waiters(text[]) IS
+                'jobhost: notifies the hosts waiting on the queues at commit; called by jobhost''s enqueue';
+
             -- The same signature, so existing GRANTs and callers stay as they are; version 12's function
-            -- but for the NOTIFY, now sent only while a host waits on the queue.
+            -- but for the NOTIFY, now sent only while a host waits on the queue, under the wake lock.
             -- Enqueues one job from SQL, inside the caller's transaction: the job exists if and only
             -- if that transaction commits, and idle hosts are woken (NOTIFY) only then. Returns the
             -- job's id; with a unique_key held by a pending or running job of the queue, that job's id,
@@ -106,9 +147,9 @@ extension Migration {
                             limit_key, CASE WHEN limit_key IS NOT NULL THEN enqueue.concurrency_limit END)
                     ON CONFLICT DO NOTHING;
                     IF FOUND THEN
-                        -- Read after the insert, in a snapshot of its own (VOLATILE): a host that
-                        -- marked itself before this read is woken at commit; one that marks later
-                        -- looks for jobs after marking and finds this one once it is committed.
+                        -- As wake_waiters does, inline: a nested call costs producers a third of
+                        -- their rate.
+                        PERFORM pg_advisory_xact_lock_shared(\(schema.wakeLockClass), hashtext(chosen_queue));
                         IF EXISTS (SELECT 1 FROM \(s).waiters AS w WHERE w.queue = chosen_queue AND w.until > now()) THEN
                             PERFORM pg_notify(\(schema.channelLiteral), chosen_queue);
                         END IF;
