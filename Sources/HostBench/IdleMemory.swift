@@ -47,7 +47,7 @@ struct IdleMemory {
             environment["DATABASE_URL"] = postgres.url
         }
         environment["JOBHOST_ADMIN_TOKEN"] = environment["JOBHOST_ADMIN_TOKEN"] ?? String(repeating: "idle-memory-", count: 2)
-        environment["JOBHOST_ADMIN_LISTEN"] = "127.0.0.1:\(try Self.freePort())"
+        environment["JOBHOST_ADMIN_LISTEN"] = "127.0.0.1:\(try Loopback.freePort())"
         let config = try ConfigLoader(environment: environment).load(text: originalText, path: copy)
         for backend in config.backends {
             switch backend.kind {
@@ -137,20 +137,5 @@ struct IdleMemory {
     private static func mappedLibraries(of pid: Int32) -> Set<String> {
         let maps = procText("/proc/\(pid)/maps")
         return Set(maps.split(separator: "\n").compactMap { line in line.split(separator: "/").last.map(String.init) })
-    }
-
-    /// A loopback port nothing listens on now.
-    private static func freePort() throws -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
-        }
-        guard bound else { throw ValidationError("cannot find a free loopback port: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
